@@ -1,0 +1,86 @@
+// The compiled, validated configuration every part of the program reads. Produced in ONE place
+// (src/config/compile.ts) from the settings table (src/config/settings.ts); nothing else parses env or flags.
+import type { BackendName } from '../tasks/types.js';
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+export type LogFormat = 'json' | 'pretty';
+
+export interface CeleryConfig {
+  /** redis:// or rediss:// URL (may carry a password: secret). */
+  brokerUrl: string;
+  /** Redis result backend URL; defaults to the broker URL. null = results disabled. */
+  resultBackend: string | null;
+  /** Result expiry, seconds (Celery's result_expires, default 1 day). */
+  resultExpiresS: number;
+  /** Store Celery's extended result fields (name, args, kwargs, worker, retries, queue). */
+  resultExtended: boolean;
+  /** Ack after the task finishes (default) instead of on receipt. */
+  acksLate: boolean;
+  /** Seconds before a held (unacked) message is restored by any worker (kombu's visibility_timeout). */
+  visibilityTimeoutS: number;
+  /** Report STARTED (task_track_started). */
+  trackStarted: boolean;
+  /** Send Celery events (-E). */
+  sendEvents: boolean;
+  /** Largest message body accepted, bytes; larger → FAILURE + dead letter. */
+  maxMessageBytes: number;
+  /** Redis list that receives messages that cannot be run. */
+  deadLetterKey: string;
+}
+
+export interface TemporalConfig {
+  /** host:port */
+  address: string;
+  namespace: string;
+  /** Default task queue when -Q is not given. */
+  taskQueue: string;
+  apiKey: string | null;
+  tls: {
+    clientCertPath: string | null;
+    clientKeyPath: string | null;
+    serverCaCertPath: string | null;
+    serverName: string | null;
+    enabled: boolean;
+  };
+  /** Workflow cache size per child (sticky executions). */
+  maxCachedWorkflows: number;
+}
+
+export interface HatchetConfig {
+  token: string | null;
+  hostPort: string | null;
+  apiUrl: string | null;
+  tlsStrategy: 'tls' | 'mtls' | 'none' | null;
+  namespace: string | null;
+}
+
+export interface WorkerConfig {
+  backend: BackendName;
+  /** Number of child processes. */
+  concurrency: number;
+  /** Tasks one child runs at once (async slots). */
+  childConcurrency: number;
+  /** Queues to consume; null = the backend's default (celery: ["celery"], temporal: [taskQueue]). */
+  queues: string[] | null;
+  /** Worker node name, e.g. celery@host. */
+  hostname: string;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  maxTasksPerChild: number | null;
+  maxMemoryPerChildKiB: number | null;
+  autoscale: { max: number; min: number } | null;
+  shutdownTimeoutMs: number;
+  heartbeatTimeoutMs: number;
+  /** How often a child sends a heartbeat. */
+  heartbeatIntervalMs: number;
+  readyTimeoutMs: number;
+  /** Absolute paths of user task modules (ES modules). */
+  taskModules: string[];
+  builtins: boolean;
+  controlSocket: string;
+  metricsPort: number | null;
+  metricsHost: string;
+  celery: CeleryConfig;
+  temporal: TemporalConfig;
+  hatchet: HatchetConfig;
+}
