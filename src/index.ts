@@ -1,0 +1,8 @@
+// The package's library API: define tasks and workflows once, submit them to whichever backend is configured.
+export * from './tasks/types.js';
+export { defineTask, defineWorkflow } from './tasks/define.js';
+export { Registry } from './tasks/registry.js';
+export type { WorkerConfig } from './config/types.js';
+export type { WorkerBackend, BackendContext, BackendStats } from './backends/contract.js';
+export { BootError } from './backends/contract.js';
+export { EXIT, CHILD_EXIT } from './exit-codes.js';
