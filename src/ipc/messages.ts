@@ -30,3 +30,101 @@ export type ChildMessage =
   | { type: 'fatal'; error: SerializedError; retryable: boolean }
   | { type: 'drained' }
   | { type: 'inspectReply'; requestId: string; data: unknown };
+
+// ---- Validation on receipt: a peer is another process, so its messages are data to check, not types to trust.
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isCount = (v: unknown): v is number => isNum(v) && v >= 0;
+const isStrArr = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+function bad(what: string, v: unknown): Error {
+  let shown: string;
+  try {
+    shown = JSON.stringify(v)?.slice(0, 200) ?? String(v);
+  } catch {
+    shown = String(v);
+  }
+  return new TypeError(`invalid ${what}: ${shown}`);
+}
+
+export function parseSerializedError(v: unknown): SerializedError | undefined {
+  if (!isObj(v) || typeof v.name !== 'string' || typeof v.message !== 'string') return undefined;
+  return typeof v.stack === 'string'
+    ? { name: v.name, message: v.message, stack: v.stack }
+    : { name: v.name, message: v.message };
+}
+
+/** An Error (or anything thrown) as it crosses a process boundary. */
+export function serializeError(e: unknown): SerializedError {
+  if (e instanceof Error) return e.stack ? { name: e.name, message: e.message, stack: e.stack } : { name: e.name, message: e.message };
+  return { name: 'Error', message: String(e) };
+}
+
+/** Validate a child → parent message; an Error describes what is wrong (the caller logs it and ignores the message). */
+export function parseChildMessage(v: unknown): ChildMessage | Error {
+  if (!isObj(v)) return bad('child message', v);
+  switch (v.type) {
+    case 'ready':
+      if (typeof v.backend === 'string' && isStrArr(v.queues) && isCount(v.concurrency)) {
+        return { type: 'ready', backend: v.backend, queues: v.queues, concurrency: v.concurrency };
+      }
+      return bad('ready message', v);
+    case 'heartbeat':
+      if (
+        isCount(v.active) &&
+        isCount(v.processed) &&
+        isCount(v.failed) &&
+        (v.lastPollAt === null || isNum(v.lastPollAt)) &&
+        isCount(v.rss)
+      ) {
+        return {
+          type: 'heartbeat',
+          active: v.active,
+          processed: v.processed,
+          failed: v.failed,
+          lastPollAt: v.lastPollAt,
+          rss: v.rss,
+        };
+      }
+      return bad('heartbeat message', v);
+    case 'fatal': {
+      const error = parseSerializedError(v.error);
+      if (error && typeof v.retryable === 'boolean') return { type: 'fatal', error, retryable: v.retryable };
+      return bad('fatal message', v);
+    }
+    case 'drained':
+      return { type: 'drained' };
+    case 'inspectReply':
+      if (typeof v.requestId === 'string') return { type: 'inspectReply', requestId: v.requestId, data: v.data };
+      return bad('inspectReply message', v);
+    default:
+      return bad('child message type', v.type);
+  }
+}
+
+/** Validate a parent → child message. The config inside `init` is produced by compileConfig and only shape-checked. */
+export function parseParentMessage(v: unknown): ParentMessage | Error {
+  if (!isObj(v)) return bad('parent message', v);
+  switch (v.type) {
+    case 'init':
+      if (isCount(v.index) && isObj(v.config) && typeof v.config.backend === 'string') {
+        return { type: 'init', index: v.index, config: v.config as unknown as WorkerConfig };
+      }
+      return bad('init message', v);
+    case 'shutdown':
+      if ((v.mode === 'warm' || v.mode === 'cold') && isNum(v.deadlineMs)) {
+        return { type: 'shutdown', mode: v.mode, deadlineMs: v.deadlineMs };
+      }
+      return bad('shutdown message', v);
+    case 'inspect':
+      if (typeof v.requestId === 'string' && typeof v.what === 'string' && (v.args === undefined || isObj(v.args))) {
+        return v.args === undefined
+          ? { type: 'inspect', requestId: v.requestId, what: v.what }
+          : { type: 'inspect', requestId: v.requestId, what: v.what, args: v.args };
+      }
+      return bad('inspect message', v);
+    default:
+      return bad('parent message type', v.type);
+  }
+}

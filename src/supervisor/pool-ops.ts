@@ -1,0 +1,206 @@
+// Building blocks of the pool reducer (state.ts): each one mutates a private copy of the state and records the
+// effects to perform. Nothing here does IO or reads a clock; `now` comes from the event being reduced.
+import { EXIT } from '../exit-codes.js';
+import type { ShutdownMode } from '../ipc/messages.js';
+import { backoffDelay, mulberry32, nextAttempt } from './backoff.js';
+import type {
+  ChildPhase,
+  ChildRecord,
+  Effect,
+  KillReason,
+  LogLevelName,
+  PoolState,
+  RetireReason,
+  Slot,
+} from './types.js';
+
+/** The reduction in progress: a private copy of the state, the event time and the effects so far. */
+export interface Cx {
+  s: PoolState;
+  now: number;
+  fx: Effect[];
+}
+
+const ALLOWED: Record<ChildPhase, readonly ChildPhase[]> = {
+  starting: ['ready', 'draining', 'stopping', 'killed'],
+  ready: ['draining', 'stopping', 'killed'],
+  draining: ['stopping', 'killed'],
+  stopping: ['killed'],
+  killed: [],
+};
+
+export function log(cx: Cx, level: LogLevelName, msg: string, fields: Record<string, unknown> = {}): void {
+  cx.fx.push({ type: 'log', level, fields, msg });
+}
+
+export function childFields(c: ChildRecord): Record<string, unknown> {
+  return { child: c.slot, pid: c.pid, gen: c.id };
+}
+
+/** Move a child to another phase; an illegal move is a bug in the reducer, so it throws. */
+export function transition(cx: Cx, c: ChildRecord, to: ChildPhase): void {
+  if (!ALLOWED[c.phase].includes(to)) {
+    throw new Error(`illegal child transition ${c.phase} -> ${to} (child ${c.slot}, gen ${c.id})`);
+  }
+  log(cx, 'debug', 'child state changed', { ...childFields(c), from: c.phase, to });
+  c.phase = to;
+}
+
+export function findChild(s: PoolState, id: number): ChildRecord | undefined {
+  return s.children.find((c) => c.id === id);
+}
+
+export function isStopping(s: PoolState): boolean {
+  return s.phase === 'stopping-warm' || s.phase === 'stopping-cold' || s.phase === 'exited';
+}
+
+export function random(s: PoolState): number {
+  const r = mulberry32(s.seed);
+  s.seed = r.seed;
+  return r.value;
+}
+
+/** Fork a new child for `slot`; it becomes the slot's current child. */
+export function spawnChild(cx: Cx, slot: Slot): ChildRecord {
+  const s = cx.s;
+  const c: ChildRecord = {
+    id: s.nextId++,
+    slot: slot.index,
+    pid: null,
+    phase: 'starting',
+    spawnedAt: cx.now,
+    readyAt: null,
+    lastHeartbeatAt: null,
+    heartbeat: null,
+    capacity: 0,
+    idleSince: null,
+    retireReason: null,
+    killReason: null,
+    deadline: cx.now + s.opts.readyTimeoutMs,
+    fatal: null,
+  };
+  s.children.push(c);
+  slot.current = c.id;
+  slot.restartAt = null;
+  cx.fx.push({ type: 'spawn', id: c.id, slot: slot.index });
+  return c;
+}
+
+export function sendShutdown(cx: Cx, c: ChildRecord, mode: ShutdownMode): void {
+  const grace = mode === 'warm' ? cx.s.opts.shutdownTimeoutMs : cx.s.opts.killGraceMs;
+  c.deadline = cx.now + grace;
+  transition(cx, c, mode === 'warm' ? 'draining' : 'stopping');
+  cx.fx.push({ type: 'shutdown', id: c.id, mode, deadlineMs: c.deadline });
+}
+
+export function killChild(cx: Cx, c: ChildRecord, reason: KillReason): void {
+  c.killReason = reason;
+  c.deadline = null;
+  transition(cx, c, 'killed');
+  cx.fx.push({ type: 'kill', id: c.id, signal: 'SIGKILL' });
+}
+
+/**
+ * Take a healthy child out of service. With a replacement, a `ready` child keeps serving until the
+ * replacement is ready (reload), or drains at once (limits); without one (scale-down) it drains at once.
+ */
+export function retire(cx: Cx, c: ChildRecord, reason: RetireReason, replace: boolean): void {
+  if (c.retireReason !== null) return;
+  c.retireReason = reason;
+  log(cx, 'info', 'child retiring', { ...childFields(c), reason, replace });
+  const slot = cx.s.slots.find((sl) => sl.index === c.slot && sl.current === c.id);
+  if (slot && replace) spawnChild(cx, slot);
+  else if (slot) slot.current = null;
+  const waitForSuccessor = reason === 'reload' && replace && c.phase === 'ready';
+  if (!waitForSuccessor && (c.phase === 'starting' || c.phase === 'ready')) sendShutdown(cx, c, 'warm');
+}
+
+/** Called when a slot's current child became ready: outgoing children of that slot may now drain. */
+export function drainOutgoing(cx: Cx, slotIndex: number): void {
+  for (const c of cx.s.children) {
+    if (c.slot === slotIndex && c.retireReason !== null && c.phase === 'ready') sendShutdown(cx, c, 'warm');
+  }
+}
+
+/** Schedule the restart of a slot whose child died unexpectedly. `upMs` = how long it had been ready. */
+export function scheduleRestart(cx: Cx, slot: Slot, upMs: number | null, cause: string): void {
+  const policy = cx.s.opts.backoff;
+  const attempt = nextAttempt(policy, slot.attempts, upMs);
+  const delayMs = backoffDelay(policy, attempt, random(cx.s));
+  slot.attempts = attempt + 1;
+  slot.current = null;
+  slot.restartAt = cx.now + delayMs;
+  log(cx, 'info', 'child restart scheduled', { child: slot.index, attempt: attempt + 1, delayMs, cause });
+}
+
+/** Stop the whole pool. Idempotent: a second warm request escalates to cold; cold stays cold. */
+export function stopPool(cx: Cx, mode: ShutdownMode, code: number, reason: string): void {
+  const s = cx.s;
+  if (s.phase === 'exited' || s.phase === 'stopping-cold') return;
+  if (s.phase === 'stopping-warm' && mode === 'warm') mode = 'cold';
+  if (s.exitCode === null) s.exitCode = code;
+  const from = s.phase;
+  s.phase = mode === 'warm' ? 'stopping-warm' : 'stopping-cold';
+  s.rolling = null;
+  for (const slot of s.slots) slot.restartAt = null;
+  log(cx, 'info', 'pool state changed', { from, to: s.phase, reason, exitCode: s.exitCode });
+  if (from === 'starting' || from === 'running') cx.fx.push({ type: 'notify', what: 'stopping' });
+  for (const c of s.children) {
+    if (c.retireReason === null) c.retireReason = 'shutdown';
+    if (mode === 'warm' && (c.phase === 'starting' || c.phase === 'ready')) sendShutdown(cx, c, 'warm');
+    if (mode === 'cold' && c.phase !== 'stopping' && c.phase !== 'killed') sendShutdown(cx, c, 'cold');
+  }
+  finishIfEmpty(cx);
+}
+
+/** Give up: one fatal line with the reason, then a warm stop of what is left. */
+export function giveUp(cx: Cx, code: number, reason: string): void {
+  log(cx, 'fatal', 'pool giving up', { reason, exitCode: code });
+  stopPool(cx, 'warm', code, reason);
+}
+
+export function finishIfEmpty(cx: Cx): void {
+  const s = cx.s;
+  if ((s.phase === 'stopping-warm' || s.phase === 'stopping-cold') && s.children.length === 0) {
+    const code = s.exitCode ?? EXIT.FAILURE;
+    log(cx, 'info', 'pool state changed', { from: s.phase, to: 'exited', exitCode: code });
+    s.phase = 'exited';
+    cx.fx.push({ type: 'exit', code });
+  }
+}
+
+/** Announce readiness once, when every slot's current child is ready. */
+export function checkPoolReady(cx: Cx): void {
+  const s = cx.s;
+  if (s.phase !== 'starting') return;
+  const allReady = s.slots.every((sl) => {
+    const c = sl.current === null ? undefined : findChild(s, sl.current);
+    return c?.phase === 'ready';
+  });
+  if (!allReady) return;
+  s.phase = 'running';
+  log(cx, 'info', 'pool state changed', { from: 'starting', to: 'running', children: s.slots.length });
+  if (!s.readyAnnounced) {
+    s.readyAnnounced = true;
+    cx.fx.push({ type: 'notify', what: 'ready' });
+  }
+}
+
+/** Grow the pool by one slot (TTIN, autoscale). */
+export function addSlot(cx: Cx, why: string): void {
+  const slot: Slot = { index: cx.s.slots.length, current: null, attempts: 0, restartAt: null };
+  cx.s.slots.push(slot);
+  log(cx, 'info', 'pool resized', { children: cx.s.slots.length, why });
+  spawnChild(cx, slot);
+}
+
+/** Shrink the pool by one slot (TTOU, autoscale): the highest slot's child drains and is not replaced. */
+export function removeSlot(cx: Cx, why: string): boolean {
+  if (cx.s.slots.length <= 1) return false;
+  const slot = cx.s.slots.pop() as Slot;
+  log(cx, 'info', 'pool resized', { children: cx.s.slots.length, why });
+  const c = slot.current === null ? undefined : findChild(cx.s, slot.current);
+  if (c) retire(cx, c, 'scale-down', false);
+  if (cx.s.rolling) cx.s.rolling.pending = cx.s.rolling.pending.filter((i) => i < cx.s.slots.length);
+  return true;
+}

@@ -1,0 +1,140 @@
+// The pool's state, events and effects: the vocabulary shared by the pure reducer (state.ts) and the driver
+// (driver.ts) that performs the effects. All times are epoch ms taken from the event (`now`), never a clock.
+import type { ChildMessage, SerializedError, ShutdownMode } from '../ipc/messages.js';
+import type { BackoffPolicy } from './backoff.js';
+
+/**
+ * Pool phases:
+ * - starting: children are being forked; not every slot has reported `ready` yet
+ * - running: every slot was ready once (the pool announced itself ready); crashes are replaced
+ * - stopping-warm: children were asked to drain; nothing is respawned
+ * - stopping-cold: children were asked to cancel work and exit; SIGKILL follows at the deadline
+ * - exited: every child is gone; the exit effect was emitted
+ */
+export type PoolPhase = 'starting' | 'running' | 'stopping-warm' | 'stopping-cold' | 'exited';
+
+/**
+ * Child phases (a child leaves the state when its process exits):
+ * - starting: forked, waiting for `ready` (bounded by the ready timeout)
+ * - ready: taking work, sending heartbeats (bounded by the heartbeat timeout)
+ * - draining: sent a warm shutdown; finishing in-flight work until its deadline
+ * - stopping: sent a cold shutdown; SIGKILL at its deadline
+ * - killed: sent SIGKILL; waiting for the exit
+ */
+export type ChildPhase = 'starting' | 'ready' | 'draining' | 'stopping' | 'killed';
+
+/** Why a healthy child is being replaced or removed (a planned exit, never a crash). */
+export type RetireReason = 'max-tasks' | 'max-memory' | 'reload' | 'scale-down' | 'shutdown';
+
+/** Why the supervisor killed a child itself. */
+export type KillReason = 'ready-timeout' | 'heartbeat-timeout' | 'stop-timeout';
+
+export type PoolSignal = 'TERM' | 'INT' | 'QUIT' | 'HUP' | 'TTIN' | 'TTOU' | 'USR2';
+export const POOL_SIGNALS: readonly PoolSignal[] = ['TERM', 'INT', 'QUIT', 'HUP', 'TTIN', 'TTOU', 'USR2'];
+
+export interface HeartbeatFields {
+  active: number;
+  processed: number;
+  failed: number;
+  lastPollAt: number | null;
+  rss: number;
+}
+
+export interface ChildRecord {
+  /** Unique for the supervisor's lifetime (a slot's replacement gets a new id). */
+  id: number;
+  /** Pool slot = the child's index (0..N-1), stable across restarts. */
+  slot: number;
+  pid: number | null;
+  phase: ChildPhase;
+  spawnedAt: number;
+  readyAt: number | null;
+  lastHeartbeatAt: number | null;
+  heartbeat: HeartbeatFields | null;
+  /** Tasks this child runs at once, from its `ready` message. */
+  capacity: number;
+  /** Since when the child reports no active task (autoscale shrink); null while busy. */
+  idleSince: number | null;
+  /** Set once the child is replaced; an outgoing `ready` child is drained when its successor is ready. */
+  retireReason: RetireReason | null;
+  killReason: KillReason | null;
+  /** Deadline of the current phase: ready timeout, warm → cold, cold → SIGKILL. */
+  deadline: number | null;
+  fatal: { error: SerializedError; retryable: boolean } | null;
+}
+
+export interface Slot {
+  index: number;
+  /** The child this slot relies on (starting or ready); null while a restart is pending. */
+  current: number | null;
+  /** Consecutive restarts of this slot (the backoff exponent). */
+  attempts: number;
+  restartAt: number | null;
+}
+
+export interface PoolOptions {
+  concurrency: number;
+  readyTimeoutMs: number;
+  /** 0 disables the heartbeat check. */
+  heartbeatTimeoutMs: number;
+  shutdownTimeoutMs: number;
+  /** After a cold shutdown request, how long a child has before SIGKILL. */
+  killGraceMs: number;
+  maxTasksPerChild: number | null;
+  maxMemoryBytes: number | null;
+  autoscale: { max: number; min: number } | null;
+  /** An autoscaled pool shrinks after a child was idle this long. */
+  autoscaleKeepaliveMs: number;
+  backoff: BackoffPolicy;
+  /** Consecutive boot failures (any slot) before the pool gives up with EXIT.BOOT_FAILURE. */
+  maxBootFailures: number;
+  /** Crashes of ready children within windowMs before the pool gives up with EXIT.CRASH_LOOP. */
+  crashLoop: { max: number; windowMs: number };
+}
+
+export interface PoolState {
+  readonly opts: PoolOptions;
+  phase: PoolPhase;
+  /** One entry per wanted child; its length is the target size. */
+  slots: Slot[];
+  children: ChildRecord[];
+  nextId: number;
+  /** PRNG seed for backoff jitter (keeps the reducer pure). */
+  seed: number;
+  bootFailures: number;
+  crashTimes: number[];
+  exitCode: number | null;
+  /** Autoscale bounds; TTIN/TTOU move the target and widen these when needed. */
+  autoscale: { max: number; min: number } | null;
+  /** Rolling restart (HUP): slots still to replace, and the slot being replaced now. */
+  rolling: { pending: number[]; active: number | null } | null;
+  readyAnnounced: boolean;
+}
+
+export type PoolEvent =
+  | { type: 'start'; now: number }
+  | { type: 'childSpawned'; now: number; id: number; pid: number }
+  | { type: 'childMessage'; now: number; id: number; msg: ChildMessage }
+  | { type: 'childExit'; now: number; id: number; code: number | null; signal: string | null }
+  | { type: 'tick'; now: number }
+  | { type: 'signal'; now: number; signal: PoolSignal }
+  | { type: 'memorySample'; now: number; id: number; rss: number };
+
+export type LogLevelName = 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+
+/** Lifecycle notices for readiness integrations (pm2 `ready`, systemd sd_notify, status socket). */
+export type Lifecycle = 'ready' | 'reloading' | 'stopping';
+
+export type Effect =
+  | { type: 'spawn'; id: number; slot: number }
+  | { type: 'shutdown'; id: number; mode: ShutdownMode; deadlineMs: number }
+  | { type: 'kill'; id: number; signal: 'SIGKILL' }
+  | { type: 'log'; level: LogLevelName; fields: Record<string, unknown>; msg: string }
+  | { type: 'notify'; what: Lifecycle }
+  | { type: 'dumpStatus' }
+  | { type: 'exit'; code: number };
+
+export interface Reduction {
+  state: PoolState;
+  effects: Effect[];
+}
