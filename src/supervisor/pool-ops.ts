@@ -82,6 +82,7 @@ export function spawnChild(cx: Cx, slot: Slot): ChildRecord {
   s.children.push(c);
   slot.current = c.id;
   slot.restartAt = null;
+  slot.spawns += 1;
   cx.fx.push({ type: 'spawn', id: c.id, slot: slot.index });
   return c;
 }
@@ -188,7 +189,7 @@ export function checkPoolReady(cx: Cx): void {
 
 /** Grow the pool by one slot (TTIN, autoscale). */
 export function addSlot(cx: Cx, why: string): void {
-  const slot: Slot = { index: cx.s.slots.length, current: null, attempts: 0, restartAt: null };
+  const slot: Slot = { index: cx.s.slots.length, current: null, attempts: 0, restartAt: null, spawns: 0 };
   cx.s.slots.push(slot);
   log(cx, 'info', 'pool resized', { children: cx.s.slots.length, why });
   spawnChild(cx, slot);

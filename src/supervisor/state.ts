@@ -35,6 +35,7 @@ export function initialState(opts: PoolOptions, seed: number): PoolState {
       current: null,
       attempts: 0,
       restartAt: null,
+      spawns: 0,
     })),
     children: [],
     nextId: 1,

@@ -70,6 +70,8 @@ export interface Slot {
   /** Consecutive restarts of this slot (the backoff exponent). */
   attempts: number;
   restartAt: number | null;
+  /** Children forked for this slot so far (restarts = spawns - 1). */
+  spawns: number;
 }
 
 export interface PoolOptions {

@@ -1,0 +1,246 @@
+// The runtime every child process runs (workers/<backend>.ts is a few lines that call runChild): it obeys only
+// the supervisor's IPC, boots one backend, reports ready and heartbeats, and performs warm/cold shutdown.
+import { pino, type Logger } from 'pino';
+import { BootError, type BackendContext, type WorkerBackend } from '../backends/contract.js';
+import type { WorkerConfig } from '../config/types.js';
+import { CHILD_EXIT } from '../exit-codes.js';
+import {
+  type ChildMessage,
+  type ParentMessage,
+  parseParentMessage,
+  serializeError,
+  type ShutdownMode,
+} from '../ipc/messages.js';
+import type { Registry } from '../tasks/registry.js';
+
+export interface ChildDeps {
+  /** Builds the registry; default: src/tasks/loader.ts `loadRegistry(config)` (imported lazily). */
+  loadRegistry: (config: WorkerConfig) => Promise<Registry>;
+  /** The child's logger: NDJSON on stdout, which the supervisor relays with {child, pid, backend}. */
+  createLogger: (config: WorkerConfig, index: number) => Logger;
+  /** How often to check that the supervisor is still our parent (fallback when 'disconnect' is missed). */
+  parentCheckMs: number;
+}
+
+/**
+ * Runtime phases:
+ * - waiting: forked, waiting for `init`
+ * - booting: loading tasks, backend.start() running
+ * - ready: taking work, heartbeating
+ * - draining: warm shutdown, finishing in-flight work
+ * - stopping: cold shutdown (or shutdown during boot), then exit
+ */
+type Phase = 'waiting' | 'booting' | 'ready' | 'draining' | 'stopping';
+
+/** Signals the process group receives (Ctrl-C, pm2, systemd KillMode=control-group): the supervisor decides. */
+const GROUP_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP'];
+/** How long a child whose supervisor vanished may spend giving work back before it exits anyway. */
+const ORPHAN_STOP_MS = 500;
+
+const defaultDeps: ChildDeps = {
+  loadRegistry: async (config) => {
+    const { loadRegistry } = await import('../tasks/loader.js');
+    return loadRegistry({ taskModules: config.taskModules, builtins: config.builtins });
+  },
+  createLogger: (config) =>
+    pino({ level: config.logLevel, base: null }, pino.destination({ dest: 1, sync: true })),
+  parentCheckMs: 250,
+};
+
+export function runChild(load: () => Promise<WorkerBackend>, deps: Partial<ChildDeps> = {}): void {
+  for (const sig of GROUP_SIGNALS) process.on(sig, () => undefined);
+  if (typeof process.send !== 'function') {
+    process.stderr.write('this is a task-backend-worker child; start it through the supervisor\n');
+    process.exitCode = 1;
+    return;
+  }
+  new ChildRuntime(load, { ...defaultDeps, ...deps }).install();
+}
+
+class ChildRuntime {
+  #phase: Phase = 'waiting';
+  #logger: Logger | null = null;
+  #backend: WorkerBackend | null = null;
+  #boot: Promise<void> | null = null;
+  #heartbeat: NodeJS.Timeout | null = null;
+  #exiting = false;
+  readonly #cold = new AbortController();
+
+  constructor(
+    private readonly load: () => Promise<WorkerBackend>,
+    private readonly deps: ChildDeps,
+  ) {}
+
+  install(): void {
+    process.on('message', (raw) => this.#onMessage(raw));
+    process.on('disconnect', () => this.#orphaned('ipc channel closed'));
+    const ppid = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== ppid) this.#orphaned('parent process changed');
+    }, this.deps.parentCheckMs).unref();
+    process.on('uncaughtException', (err) => this.#crash(err, 'uncaught exception'));
+    process.on('unhandledRejection', (err) => this.#crash(err, 'unhandled rejection'));
+  }
+
+  #onMessage(raw: unknown): void {
+    const msg = parseParentMessage(raw);
+    if (msg instanceof Error) {
+      this.#log('warn', { err: serializeError(msg) }, 'invalid message from supervisor ignored');
+      return;
+    }
+    this.#handle(msg);
+  }
+
+  #handle(msg: ParentMessage): void {
+    switch (msg.type) {
+      case 'init':
+        if (this.#phase !== 'waiting') {
+          this.#log('warn', { phase: this.#phase }, 'duplicate init ignored');
+          return;
+        }
+        this.#phase = 'booting';
+        this.#boot = this.#start(msg.index, msg.config);
+        return;
+      case 'shutdown':
+        void this.#shutdown(msg.mode, msg.deadlineMs);
+        return;
+      case 'inspect':
+        void this.#send({ type: 'inspectReply', requestId: msg.requestId, data: this.#stats() });
+        return;
+      default: {
+        const never: never = msg;
+        this.#log('warn', { msg: never }, 'unknown message from supervisor ignored');
+      }
+    }
+  }
+
+  async #start(index: number, config: WorkerConfig): Promise<void> {
+    const logger = (this.#logger = this.deps.createLogger(config, index));
+    let registry: Registry;
+    let backend: WorkerBackend;
+    try {
+      registry = await this.deps.loadRegistry(config);
+      backend = this.#backend = await this.load();
+    } catch (e) {
+      // Task modules or the backend module cannot load: retrying the same code will not help.
+      return this.#bootFailed(e, false);
+    }
+    if (this.#phase !== 'booting') return;
+    const ctx: BackendContext = { index, config, registry, logger, coldSignal: this.#cold.signal };
+    try {
+      await backend.start(ctx);
+    } catch (e) {
+      if (this.#phase !== 'booting') return; // a shutdown during boot owns the exit now
+      return this.#bootFailed(e, !(e instanceof BootError));
+    }
+    if (this.#phase !== 'booting') return;
+    this.#phase = 'ready';
+    const stats = this.#stats();
+    await this.#send({
+      type: 'ready',
+      backend: backend.name,
+      queues: config.queues ?? [],
+      concurrency: stats?.slots ?? config.childConcurrency,
+    });
+    this.#heartbeat = setInterval(() => this.#beat(), Math.max(10, config.heartbeatIntervalMs));
+  }
+
+  async #bootFailed(e: unknown, retryable: boolean): Promise<void> {
+    const error = serializeError(e);
+    this.#log('error', { err: error, retryable }, 'backend failed to start');
+    await this.#send({ type: 'fatal', error, retryable });
+    await this.#exit(retryable ? CHILD_EXIT.RETRYABLE_BOOT : CHILD_EXIT.BOOT_ERROR);
+  }
+
+  #stats(): ReturnType<WorkerBackend['stats']> | null {
+    try {
+      return this.#backend?.stats() ?? null;
+    } catch (e) {
+      this.#log('warn', { err: serializeError(e) }, 'backend stats failed');
+      return null;
+    }
+  }
+
+  #beat(): void {
+    const s = this.#stats();
+    if (s === null) return; // no heartbeat without stats: the supervisor's timeout will notice a broken backend
+    void this.#send({
+      type: 'heartbeat',
+      active: s.active,
+      processed: s.processed,
+      failed: s.failed,
+      lastPollAt: s.lastPollAt,
+      rss: process.memoryUsage.rss(),
+    });
+  }
+
+  async #shutdown(mode: ShutdownMode, deadlineMs: number): Promise<void> {
+    this.#log('info', { mode, phase: this.#phase, deadlineMs }, 'shutdown requested');
+    if (mode === 'warm' && this.#phase === 'ready') {
+      this.#phase = 'draining';
+      try {
+        await this.#backend?.drain(deadlineMs);
+        await this.#send({ type: 'drained' });
+        if (this.#phase === 'draining') await this.#backend?.stop();
+      } catch (e) {
+        this.#log('error', { err: serializeError(e) }, 'drain failed');
+      }
+      if (this.#phase === 'draining') await this.#exit(CHILD_EXIT.OK);
+      return;
+    }
+    if (this.#phase === 'stopping') return;
+    // Cold, or any shutdown before ready: cancel work, hand it back, exit.
+    const wasBooting = this.#phase === 'booting' || this.#phase === 'waiting';
+    this.#phase = 'stopping';
+    this.#cold.abort(new Error(`${mode} shutdown`));
+    if (wasBooting) await this.#boot?.catch(() => undefined);
+    try {
+      await this.#backend?.stop();
+    } catch (e) {
+      this.#log('error', { err: serializeError(e) }, 'backend stop failed');
+    }
+    await this.#exit(CHILD_EXIT.OK);
+  }
+
+  #orphaned(why: string): void {
+    if (this.#exiting) return;
+    this.#log('warn', { why }, 'supervisor gone, exiting');
+    this.#cold.abort(new Error('supervisor gone'));
+    const stop = this.#backend?.stop().catch(() => undefined) ?? Promise.resolve();
+    const bound = new Promise((r) => setTimeout(r, ORPHAN_STOP_MS).unref());
+    void Promise.race([stop, bound]).then(() => this.#exit(CHILD_EXIT.OK));
+  }
+
+  #crash(err: unknown, what: string): void {
+    const error = serializeError(err);
+    this.#log('fatal', { err: error }, what);
+    const booting = this.#phase === 'booting' || this.#phase === 'waiting';
+    const told = booting ? this.#send({ type: 'fatal', error, retryable: true }) : Promise.resolve();
+    // A crash: exit non-zero so the supervisor replaces this child (with backoff).
+    void told.then(() => this.#exit(1));
+  }
+
+  #send(msg: ChildMessage): Promise<void> {
+    return new Promise((resolve) => {
+      if (!process.connected || typeof process.send !== 'function') return resolve();
+      try {
+        process.send(msg, undefined, {}, () => resolve());
+      } catch {
+        resolve();
+      }
+    });
+  }
+
+  async #exit(code: number): Promise<void> {
+    if (this.#exiting) return;
+    this.#exiting = true;
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#log('info', { code }, 'child exiting');
+    process.exit(code);
+  }
+
+  #log(level: 'info' | 'warn' | 'error' | 'fatal', fields: Record<string, unknown>, msg: string): void {
+    if (this.#logger) this.#logger[level](fields, msg);
+    else process.stderr.write(`${JSON.stringify({ level, ...fields, msg })}\n`);
+  }
+}

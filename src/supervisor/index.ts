@@ -1,0 +1,157 @@
+// Public entry of the supervisor: runSupervisor(config) forks the pool and resolves with the process exit code.
+// startSupervisor() returns a handle (snapshot, signal injection) for the status command, metrics and tests.
+import { fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pidusage from 'pidusage';
+import { pino, type Logger } from 'pino';
+import type { WorkerConfig } from '../config/types.js';
+import { EXIT } from '../exit-codes.js';
+import { DEFAULT_BACKOFF } from './backoff.js';
+import { Driver, type DriverSeams, type PoolSnapshot, snapshotOf } from './driver.js';
+import type { LineSink } from './log-relay.js';
+import { initialState } from './state.js';
+import { POOL_SIGNALS, type PoolOptions, type PoolSignal } from './types.js';
+
+export type { PoolSnapshot, ChildSnapshot } from './driver.js';
+export type { Lifecycle, PoolOptions, PoolSignal } from './types.js';
+
+/** Where process signals come from: `process` by default; tests pass an EventEmitter. */
+export interface SignalSource {
+  on(signal: NodeJS.Signals, handler: () => void): unknown;
+  off(signal: NodeJS.Signals, handler: () => void): unknown;
+}
+
+export interface SupervisorDeps extends DriverSeams {
+  /** Compiled child entry; default dist/workers/<backend>.js of this package (or env TBW_WORKER_ENTRY, tests only). */
+  workerEntry: string;
+  execArgv: string[];
+  /** Environment of the supervisor; children get a sanitised copy (see childEnv). */
+  env: NodeJS.ProcessEnv;
+  logger: Logger;
+  /** Where relayed child lines go; default: the logger's destination. */
+  sink: LineSink | undefined;
+  signals: SignalSource;
+  /** Seed of the backoff jitter. */
+  random: () => number;
+  /** Pool policy overrides (backoff, kill grace, boot-failure and crash-loop limits...). */
+  pool: Partial<PoolOptions>;
+}
+
+export interface SupervisorHandle {
+  /** Resolves with the exit code for the process. */
+  readonly done: Promise<number>;
+  snapshot(): PoolSnapshot;
+  /** Same effect as receiving the signal. */
+  signal(sig: PoolSignal): void;
+}
+
+/** Variables that belong to the supervisor's own manager (pm2, systemd) and must not leak into children. */
+const STRIPPED_ENV = [/^NOTIFY_SOCKET$/, /^WATCHDOG_(USEC|PID)$/, /^LISTEN_(FDS|PID|FDNAMES)$/, /^PM2_/i, /^pm_/, /^NODE_APP_INSTANCE$/, /^name$/, /^NODE_CHANNEL_/, /^TBW_WORKER_ENTRY$/];
+
+export function childEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) if (!STRIPPED_ENV.some((re) => re.test(k))) out[k] = v;
+  return out;
+}
+
+/** The package root: the nearest directory above this module holding package.json (works from src/ and dist/). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  return dir;
+}
+
+export function defaultWorkerEntry(backend: string, env: NodeJS.ProcessEnv = process.env): string {
+  return env.TBW_WORKER_ENTRY || join(packageRoot(), 'dist', 'workers', `${backend}.js`);
+}
+
+export function poolOptions(config: WorkerConfig, overrides: Partial<PoolOptions> = {}): PoolOptions {
+  return {
+    concurrency: config.concurrency,
+    readyTimeoutMs: config.readyTimeoutMs,
+    heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    killGraceMs: 5000,
+    maxTasksPerChild: config.maxTasksPerChild,
+    maxMemoryBytes: config.maxMemoryPerChildKiB === null ? null : config.maxMemoryPerChildKiB * 1024,
+    autoscale: config.autoscale,
+    autoscaleKeepaliveMs: 30_000,
+    backoff: DEFAULT_BACKOFF,
+    maxBootFailures: 5,
+    crashLoop: { max: 10, windowMs: 60_000 },
+    ...overrides,
+  };
+}
+
+function defaults(config: WorkerConfig, deps: Partial<SupervisorDeps>): SupervisorDeps {
+  const env = deps.env ?? process.env;
+  return {
+    workerEntry: defaultWorkerEntry(config.backend, env),
+    execArgv: [],
+    env,
+    logger: pino({ level: config.logLevel }),
+    sink: undefined,
+    signals: process,
+    random: Math.random,
+    pool: {},
+    fork,
+    kill: (pid, sig) => process.kill(pid, sig),
+    now: Date.now,
+    setTimer: (fn, ms) => setTimeout(fn, ms),
+    clearTimer: (h) => clearTimeout(h as NodeJS.Timeout),
+    memory: async (pid) => (await pidusage(pid)).memory,
+    memorySampleMs: 1000,
+    onLifecycle: () => undefined,
+    ...deps,
+  };
+}
+
+const SIGNAL_NAMES: Record<PoolSignal, NodeJS.Signals> = {
+  TERM: 'SIGTERM',
+  INT: 'SIGINT',
+  QUIT: 'SIGQUIT',
+  HUP: 'SIGHUP',
+  TTIN: 'SIGTTIN',
+  TTOU: 'SIGTTOU',
+  USR2: 'SIGUSR2',
+};
+
+export function startSupervisor(config: WorkerConfig, partial: Partial<SupervisorDeps> = {}): SupervisorHandle {
+  const deps = defaults(config, partial);
+  const log = deps.logger;
+  if (!existsSync(deps.workerEntry)) {
+    log.fatal({ backend: config.backend, entry: deps.workerEntry }, 'backend has no worker entry');
+    const snapshot: PoolSnapshot = { phase: 'exited', target: 0, children: [] };
+    return { done: Promise.resolve(EXIT.CONFIG), snapshot: () => snapshot, signal: () => undefined };
+  }
+  const opts = poolOptions(config, deps.pool);
+  const driver = new Driver(initialState(opts, Math.floor(deps.random() * 2 ** 31)), {
+    ...deps,
+    config,
+    env: childEnv(deps.env),
+    sink: deps.sink,
+  });
+  const dispatchSignal = (sig: PoolSignal): void => driver.dispatch({ type: 'signal', now: deps.now(), signal: sig });
+  // Signal handlers only enqueue an event (STYLE.md §1).
+  const handlers = POOL_SIGNALS.map((sig) => [SIGNAL_NAMES[sig], () => dispatchSignal(sig)] as const);
+  for (const [name, h] of handlers) deps.signals.on(name, h);
+  log.info({ backend: config.backend, entry: deps.workerEntry, pid: process.pid }, 'supervisor starting');
+  driver.start();
+  const done = driver.exited.then((code) => {
+    for (const [name, h] of handlers) deps.signals.off(name, h);
+    log.info({ exitCode: code }, 'supervisor exiting');
+    return code;
+  });
+  return { done, snapshot: () => snapshotOf(driver.state), signal: dispatchSignal };
+}
+
+export function runSupervisor(config: WorkerConfig, deps: Partial<SupervisorDeps> = {}): Promise<number> {
+  return startSupervisor(config, deps).done;
+}
+

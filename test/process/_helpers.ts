@@ -1,0 +1,125 @@
+// Shared helpers of the process tests: a complete WorkerConfig, fixture entries, a log capture, and polling
+// with a deadline (never a fixed sleep).
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { pino, type Logger } from 'pino';
+import type { WorkerConfig } from '../../src/config/types.js';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const fixture = (name: string): string => join(ROOT, 'test', 'fixtures', 'children', `${name}.mjs`);
+export const tmp = (): string => mkdtempSync(join(tmpdir(), 'tbw-sup-'));
+
+export function testConfig(over: Partial<WorkerConfig> = {}): WorkerConfig {
+  return {
+    backend: 'celery',
+    concurrency: 2,
+    childConcurrency: 1,
+    queues: null,
+    hostname: 'test@localhost',
+    logLevel: 'info',
+    logFormat: 'json',
+    maxTasksPerChild: null,
+    maxMemoryPerChildKiB: null,
+    autoscale: null,
+    shutdownTimeoutMs: 5000,
+    heartbeatTimeoutMs: 10_000,
+    heartbeatIntervalMs: 200,
+    readyTimeoutMs: 10_000,
+    taskModules: [],
+    builtins: false,
+    controlSocket: join(tmpdir(), 'tbw-test.sock'),
+    metricsPort: null,
+    metricsHost: '127.0.0.1',
+    celery: {
+      brokerUrl: 'redis://127.0.0.1:1/0',
+      resultBackend: null,
+      resultExpiresS: 86400,
+      resultExtended: false,
+      acksLate: true,
+      visibilityTimeoutS: 3600,
+      trackStarted: false,
+      sendEvents: false,
+      maxMessageBytes: 1 << 20,
+      deadLetterKey: 'dead',
+    },
+    temporal: {
+      address: '127.0.0.1:7233',
+      namespace: 'default',
+      taskQueue: 'q',
+      apiKey: null,
+      tls: { clientCertPath: null, clientKeyPath: null, serverCaCertPath: null, serverName: null, enabled: false },
+      maxCachedWorkflows: 100,
+    },
+    hatchet: { token: null, hostPort: null, apiUrl: null, tlsStrategy: null, namespace: null },
+    ...over,
+  };
+}
+
+export type LogLine = Record<string, unknown> & { msg?: string };
+
+/** A pino logger writing into memory; `lines` holds every parsed line (supervisor's own and relayed ones). */
+export function captureLogger(level = 'debug'): { logger: Logger; lines: LogLine[]; waitFor: (pred: (l: LogLine) => boolean, ms?: number) => Promise<LogLine> } {
+  const lines: LogLine[] = [];
+  const waiters = new Set<() => void>();
+  let buf = '';
+  const dest = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      buf += chunk.toString('utf8');
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) !== -1) {
+        const text = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        try {
+          lines.push(JSON.parse(text) as LogLine);
+        } catch {
+          lines.push({ unparsable: text });
+        }
+      }
+      for (const w of waiters) w();
+      cb();
+    },
+  });
+  const logger = pino({ level }, dest);
+  const waitFor = (pred: (l: LogLine) => boolean, ms = 20_000): Promise<LogLine> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        const hit = lines.find(pred);
+        if (hit) {
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve(hit);
+        }
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`log line not seen within ${ms} ms`));
+      }, ms);
+      waiters.add(check);
+      check();
+    });
+  return { logger, lines, waitFor };
+}
+
+/** Poll `fn` until it returns a truthy value or the deadline passes. */
+export async function until<T>(fn: () => T | Promise<T>, ms = 20_000, what = 'condition'): Promise<NonNullable<T>> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > end) throw new Error(`${what} not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/\) Z /.test(stat); // a zombie is dead for our purposes
+  } catch {
+    return false;
+  }
+}
