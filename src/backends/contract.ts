@@ -24,6 +24,12 @@ export interface BackendContext {
   logger: Logger;
   /** Ends when the supervisor asks for a cold stop; backends pass it on to running tasks. */
   coldSignal: AbortSignal;
+  /**
+   * For a failure AFTER start resolved (the SDK's worker died, the connection is gone for good): the child
+   * runtime exits non-zero so the supervisor replaces it. Optional so older runtimes keep compiling; a backend
+   * without it exits the process itself.
+   */
+  fail?: (err: Error) => void;
 }
 
 export interface WorkerBackend {
