@@ -1,0 +1,206 @@
+// Celery canvas as a worker performs it: link callbacks, the embedded chain, errbacks, the chord counter and
+// body, and the registry's workflows expanded into the same canvas (chain of steps, parallel = chord).
+import { randomUUID } from 'node:crypto';
+import type { WorkflowDefinition } from '../../tasks/types.js';
+import { buildMessage, parseTime, type Sig, type TaskMessage } from './protocol.js';
+import { buildMeta, excInfo, PROPAGATE_STATES, type ExcInfo, type ResultStore } from './results.js';
+
+/** Our own identity task: a chord body that hands the list of branch results on (workflow parallel steps). */
+export const COLLECT_TASK = 'tbw.collect';
+
+export interface SendExtra {
+  parentId?: string | null;
+  rootId?: string | null;
+  chain?: Sig[] | null;
+  priority?: number;
+  group?: string | null;
+  groupIndex?: number | null;
+  chord?: Sig | null;
+}
+
+export interface CanvasDeps {
+  /** LPUSH one raw message to a Redis list (kombu's _put). */
+  publish(key: string, raw: string): Promise<void>;
+  results: ResultStore | null;
+  now(): number;
+  worker: string;
+  extended: boolean;
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const asSigs = (v: unknown): Sig[] => {
+  const list = isObj(v) && isObj(v.kwargs) && Array.isArray(v.kwargs.tasks) ? v.kwargs.tasks : v;
+  return Array.isArray(list) ? (list.filter((s) => isObj(s) && typeof s.task === 'string') as Sig[]) : [];
+};
+
+export class Canvas {
+  constructor(
+    private readonly deps: CanvasDeps,
+    /** Queue a continuation goes to when its signature names none: the queue its parent came from. */
+    private readonly defaultQueue: string,
+  ) {}
+
+  /** Send a signature (simple, chain, group or chord) with `partial` prepended to its args, as apply_async does. */
+  async send(sig: Sig, partial: unknown[], extra: SendExtra = {}): Promise<void> {
+    const o = sig.options ?? {};
+    const kw = sig.kwargs ?? {};
+    switch (sig.subtask_type) {
+      case 'chain': {
+        const tasks = asSigs(kw.tasks);
+        const [first, ...rest] = tasks;
+        if (!first) return;
+        const chain = [...(extra.chain ?? []), ...rest.reverse()];
+        await this.send(first, partial, { ...extra, chain });
+        return;
+      }
+      case 'group': {
+        const gid = typeof o.task_id === 'string' ? o.task_id : randomUUID();
+        const tasks = asSigs(kw.tasks);
+        await Promise.all(tasks.map((t, i) => this.send(t, partial, { ...extra, chain: null, group: gid, groupIndex: i })));
+        return;
+      }
+      case 'chord': {
+        const header = asSigs(kw.header);
+        const bodyRaw = kw.body;
+        if (!isObj(bodyRaw) || typeof bodyRaw.task !== 'string') return;
+        let body = bodyRaw as unknown as Sig;
+        if (extra.chain && extra.chain.length > 0) body = { ...body, options: { ...body.options, chain: extra.chain } };
+        if (header.length === 0) {
+          await this.send(body, [[]], { parentId: extra.parentId ?? null, rootId: extra.rootId ?? null });
+          return;
+        }
+        const gid = typeof o.group_id === 'string' ? o.group_id : randomUUID();
+        await this.deps.results?.setChordSize(gid, header.length);
+        await Promise.all(
+          header.map((t, i) => this.send(t, partial, { parentId: extra.parentId ?? null, rootId: extra.rootId ?? null, group: gid, groupIndex: i, chord: body })),
+        );
+        return;
+      }
+      default:
+        await this.#sendSimple(sig, partial, extra);
+    }
+  }
+
+  async #sendSimple(sig: Sig, partial: unknown[], extra: SendExtra): Promise<void> {
+    const o = sig.options ?? {};
+    const now = this.deps.now();
+    const countdown = typeof o.countdown === 'number' ? o.countdown : null;
+    const eta = countdown !== null ? now + countdown * 1000 : (parseTime(o.eta) ?? null);
+    const expires = typeof o.expires === 'number' ? now + o.expires * 1000 : (parseTime(o.expires) ?? null);
+    const ownChain = Array.isArray(o.chain) ? (o.chain as Sig[]) : null;
+    const m = buildMessage({
+      task: sig.task,
+      id: typeof o.task_id === 'string' ? o.task_id : undefined,
+      args: sig.immutable ? (sig.args ?? []) : [...partial, ...(sig.args ?? [])],
+      kwargs: sig.kwargs ?? {},
+      queue: typeof o.queue === 'string' ? o.queue : typeof o.routing_key === 'string' ? o.routing_key : this.defaultQueue,
+      priority: typeof o.priority === 'number' ? o.priority : extra.priority,
+      etaMs: eta,
+      expiresMs: expires,
+      group: typeof o.group_id === 'string' ? o.group_id : (extra.group ?? null),
+      groupIndex: typeof o.group_index === 'number' ? o.group_index : (extra.groupIndex ?? null),
+      parentId: extra.parentId ?? null,
+      rootId: extra.rootId ?? undefined,
+      callbacks: Array.isArray(o.link) ? (o.link as Sig[]) : isObj(o.link) ? [o.link as unknown as Sig] : null,
+      errbacks: Array.isArray(o.link_error) ? (o.link_error as Sig[]) : isObj(o.link_error) ? [o.link_error as unknown as Sig] : null,
+      chain: extra.chain && extra.chain.length > 0 ? extra.chain : ownChain,
+      chord: isObj(o.chord) ? (o.chord as unknown as Sig) : (extra.chord ?? null),
+      ignoreResult: o.ignore_result === true,
+    });
+    await this.deps.publish(m.key, m.raw);
+  }
+
+  /** After SUCCESS: link callbacks get the result, then the next chain element (trace.py order). */
+  async onSuccess(msg: TaskMessage, retval: unknown): Promise<void> {
+    const extra = { parentId: msg.id, rootId: msg.rootId ?? msg.id, priority: msg.priority };
+    for (const cb of msg.callbacks ?? []) await this.send(cb, [retval], extra);
+    const chain = msg.chain ?? [];
+    const next = chain[chain.length - 1];
+    if (next) await this.send(next, [retval], { ...extra, chain: chain.slice(0, -1) });
+  }
+
+  /** After FAILURE: the rest of the chain fails with the same exception (so chain.get() raises), errbacks run. */
+  async onFailure(msg: TaskMessage, exc: ExcInfo, traceback: string | null): Promise<void> {
+    const results = this.deps.results;
+    if (results) {
+      for (const el of msg.chain ?? []) {
+        const id = el.options?.task_id;
+        if (typeof id !== 'string') continue;
+        const meta = buildMeta('FAILURE', exc, { ...this.#req(msg), id, task: el.task }, this.#metaOpts(traceback));
+        await results.store(id, meta);
+      }
+    }
+    for (const eb of msg.errbacks ?? []) await this.send(eb, [msg.id], { parentId: msg.id, rootId: msg.rootId ?? msg.id });
+  }
+
+  /** This task was a chord header part: count it; the part that completes the chord sends (or fails) the body. */
+  async onChordPart(msg: TaskMessage, state: string, encoded: unknown): Promise<void> {
+    const results = this.deps.results;
+    const body = msg.chord;
+    if (!results || !body || !msg.group) return;
+    const parts = await results.chordPart(msg.group, msg.id, msg.groupIndex, state, encoded);
+    if (parts === null) return;
+    const bad = parts.find((p) => PROPAGATE_STATES.has(p.state));
+    if (!bad) {
+      await this.send(body, [parts.map((p) => p.result)], { parentId: msg.id, rootId: msg.rootId ?? msg.id });
+      return;
+    }
+    const e = bad.result as Partial<ExcInfo>;
+    const what = `${e.exc_type ?? 'Exception'}(${JSON.stringify((e.exc_message ?? [])[0] ?? '')})`;
+    const exc = excInfo('ChordError', `Dependency ${bad.tid} raised ${what}`);
+    const bodyId = body.options?.task_id;
+    if (typeof bodyId === 'string') {
+      const req = { ...this.#req(msg), id: bodyId, task: body.task, group: null };
+      await results.store(bodyId, buildMeta('FAILURE', exc, req, this.#metaOpts(null)));
+    }
+    const ebs = body.options?.link_error;
+    for (const eb of Array.isArray(ebs) ? (ebs as Sig[]) : []) await this.send(eb, [bodyId ?? msg.id], { parentId: msg.id });
+  }
+
+  /**
+   * A registry workflow arriving as a task message: send its steps as a chain (a parallel step becomes a chord
+   * whose body is COLLECT); the last step carries the workflow message's id, so AsyncResult(id).get() waits for it.
+   */
+  async startWorkflow(def: WorkflowDefinition, msg: TaskMessage): Promise<void> {
+    if (!Array.isArray(def.steps)) throw Object.assign(new Error(`workflow ${def.name}: DAG workflows are not supported on the celery backend`), { name: 'NotImplementedError' });
+    const steps = def.steps;
+    const sigs: Sig[] = steps.map((step, i) => {
+      const last = i === steps.length - 1;
+      const first = i === 0;
+      const opts = (id: boolean): Record<string, unknown> => (id ? { task_id: msg.id } : {});
+      const branch = (t: { task: string; args?: unknown[]; kwargs?: Record<string, unknown> }): Sig => ({
+        task: t.task,
+        args: t.args ?? [],
+        kwargs: first ? { ...t.kwargs, ...msg.kwargs } : (t.kwargs ?? {}),
+        options: {},
+      });
+      if ('parallel' in step) {
+        return {
+          task: 'celery.chord',
+          subtask_type: 'chord',
+          kwargs: { header: step.parallel.map(branch), body: { task: COLLECT_TASK, args: [], kwargs: {}, options: opts(last) } },
+          options: {},
+        };
+      }
+      return { ...branch(step), options: opts(last) };
+    });
+    await this.send({ task: 'celery.chain', subtask_type: 'chain', kwargs: { tasks: sigs } }, first(msg), {
+      parentId: msg.id,
+      rootId: msg.rootId ?? msg.id,
+      priority: msg.priority,
+    });
+  }
+
+  #req(msg: TaskMessage) {
+    return { id: msg.id, task: msg.task, args: msg.args, kwargs: msg.kwargs, retries: msg.retries, group: msg.group, parentId: msg.parentId, queue: msg.routingKey };
+  }
+
+  #metaOpts(traceback: string | null) {
+    return { extended: this.deps.extended, worker: this.deps.worker, nowMs: this.deps.now(), traceback };
+  }
+}
+
+/** A workflow's first step gets the workflow's own positional args prepended (spread, like a chain's first task). */
+function first(msg: TaskMessage): unknown[] {
+  return msg.args;
+}

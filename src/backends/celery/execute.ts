@@ -1,0 +1,197 @@
+// One task execution, Celery's trace.py in small: time limits on the AbortSignal, STARTED/SUCCESS/FAILURE/RETRY
+// results, callbacks/chain/chord, and the message's fate (ack, re-publish for retry, or left held on cold stop).
+import type { Logger } from 'pino';
+import type { CeleryConfig } from '../../config/types.js';
+import { isRetryable, isRetryRequest, TimeLimitExceeded } from '../../tasks/errors.js';
+import type { Registry } from '../../tasks/registry.js';
+import type { TaskDefinition } from '../../tasks/types.js';
+import { COLLECT_TASK, type Canvas } from './canvas.js';
+import { retryMessage, type TaskMessage } from './protocol.js';
+import { buildMeta, errorInfo, excInfo, type ExcInfo, type ResultStore, type State } from './results.js';
+import type { Broker } from './transport.js';
+
+/** A message this child holds (in `unacked` and its held set) until it is acked, re-published or restored. */
+export interface Held {
+  tag: string;
+  /** The list it was popped from (queue or priority sub-queue) and the queue name. */
+  key: string;
+  queue: string;
+  raw: string;
+  msg: TaskMessage;
+  /** Set once the message is given back (cold stop, drain): a late finish must not ack it any more. */
+  released: boolean;
+}
+
+export type Outcome = 'succeeded' | 'failed' | 'retried' | 'abandoned';
+
+export interface ExecEnv {
+  registry: Registry;
+  broker: Broker;
+  results: ResultStore | null;
+  canvas(queue: string): Canvas;
+  cfg: CeleryConfig;
+  worker: string;
+  logger: Logger;
+  now(): number;
+  coldSignal: AbortSignal;
+  /** Extra time a task gets after its soft limit before the child gives up on it (hard limit). */
+  hardGraceMs: number;
+  /** The task ignored its hard limit: the child must be replaced. */
+  onHardLimit(held: Held): void;
+}
+
+export function backoffMs(def: TaskDefinition, retries: number): number {
+  const b = def.retryBackoff;
+  return Math.min(b.maxMs, b.initialMs * b.factor ** retries);
+}
+
+/** Celery's default max_retries for a task that calls retry() without declaring any. */
+const DEFAULT_MAX_RETRIES = 3;
+
+export class Execution {
+  readonly controller = new AbortController();
+  readonly started: number;
+  #timers: NodeJS.Timeout[] = [];
+
+  constructor(
+    readonly held: Held,
+    private readonly env: ExecEnv,
+  ) {
+    this.started = env.now();
+  }
+
+  abort(reason: Error): void {
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
+  }
+
+  #req() {
+    const m = this.held.msg;
+    return { id: m.id, task: m.task, args: m.args, kwargs: m.kwargs, retries: m.retries, group: m.group, parentId: m.parentId, queue: this.held.queue };
+  }
+
+  async store(state: State, result: unknown, traceback: string | null = null): Promise<void> {
+    const { results, cfg, worker } = this.env;
+    if (!results) return;
+    if (state === 'SUCCESS' && this.held.msg.ignoreResult) return;
+    await results.store(this.held.msg.id, buildMeta(state, result, this.#req(), { extended: cfg.resultExtended, worker, nowMs: this.env.now(), traceback }));
+  }
+
+  /** Run to the end and settle the message. Never throws. */
+  async run(): Promise<Outcome> {
+    const { msg } = this.held;
+    const env = this.env;
+    const def = env.registry.task(msg.task);
+    const wf = def ? undefined : env.registry.workflow(msg.task);
+    try {
+      // acks_late off: ack on receipt (at-most-once), as Celery does; a later ack is a harmless no-op.
+      if (!env.cfg.acksLate) await env.broker.ack([this.held.tag]);
+      if (wf) {
+        await env.canvas(this.held.queue).startWorkflow(wf, msg);
+        await env.broker.ack([this.held.tag]);
+        return 'succeeded';
+      }
+      if (env.cfg.trackStarted) await this.store('STARTED', { pid: process.pid, hostname: env.worker });
+      const value = await this.#invoke(def);
+      return await this.#succeed(value);
+    } catch (err) {
+      return await this.#fail(err, def);
+    } finally {
+      for (const t of this.#timers) clearTimeout(t);
+    }
+  }
+
+  async #invoke(def: TaskDefinition | undefined): Promise<unknown> {
+    const { msg } = this.held;
+    if (!def) {
+      if (msg.task === COLLECT_TASK) return msg.args[0];
+      throw Object.assign(new Error(`Task of kind '${msg.task}' never registered, please make sure it's imported.`), { name: 'NotRegistered' });
+    }
+    const softMs = msg.softLimitS !== null ? msg.softLimitS * 1000 : def.timeoutMs;
+    const hardMs = msg.hardLimitS !== null ? msg.hardLimitS * 1000 : softMs !== undefined ? softMs + this.env.hardGraceMs : undefined;
+    const signal = this.controller.signal;
+    const onCold = (): void => this.abort(Object.assign(new Error('worker cold shutdown'), { name: 'WorkerLostError' }));
+    if (this.env.coldSignal.aborted) onCold();
+    this.env.coldSignal.addEventListener('abort', onCold, { once: true });
+    let limitHit: Promise<never> | null = null;
+    if (softMs !== undefined) {
+      limitHit = new Promise<never>((_, reject) => {
+        this.#timers.push(
+          setTimeout(() => {
+            this.abort(new TimeLimitExceeded(msg.task, softMs));
+            // The promise only settles here if the task ignores its signal past the hard limit.
+            if (hardMs !== undefined) {
+              this.#timers.push(setTimeout(() => reject(hardLimit(msg.task, hardMs)), Math.max(0, hardMs - softMs)));
+            }
+          }, softMs),
+        );
+      });
+    } else if (hardMs !== undefined) {
+      limitHit = new Promise<never>((_, reject) => this.#timers.push(setTimeout(() => reject(hardLimit(msg.task, hardMs)), hardMs)));
+    }
+    const ctx = {
+      taskId: msg.id,
+      taskName: msg.task,
+      attempt: msg.retries + 1,
+      signal,
+      logger: this.env.logger.child({ taskId: msg.id, task: msg.task }),
+      backend: 'celery' as const,
+      workerName: this.env.worker,
+    };
+    try {
+      const running = Promise.resolve().then(() => def.run(msg.args, msg.kwargs, ctx));
+      return await (limitHit ? Promise.race([running, limitHit]) : running);
+    } finally {
+      this.env.coldSignal.removeEventListener('abort', onCold);
+    }
+  }
+
+  async #succeed(value: unknown): Promise<Outcome> {
+    const { msg, tag } = this.held;
+    const canvas = this.env.canvas(this.held.queue);
+    await canvas.onSuccess(msg, value);
+    await this.store('SUCCESS', value);
+    if (msg.chord) await canvas.onChordPart(msg, 'SUCCESS', value);
+    if (!this.held.released) await this.env.broker.ack([tag]);
+    return 'succeeded';
+  }
+
+  async #fail(err: unknown, def: TaskDefinition | undefined): Promise<Outcome> {
+    const { msg, tag } = this.held;
+    const env = this.env;
+    if (this.held.released || (env.coldSignal.aborted && !isHard(err))) {
+      // Cold stop: the message was (or is being) given back; another worker runs it again.
+      return 'abandoned';
+    }
+    const hard = isHard(err);
+    if (!hard && def && this.#shouldRetry(err, def)) {
+      const countdown = isRetryRequest(err) && typeof err.countdownMs === 'number' ? err.countdownMs : backoffMs(def, msg.retries);
+      const next = retryMessage(msg, env.now() + countdown, this.held.queue);
+      await this.store('RETRY', excInfo('Retry', `Retry in ${Math.round(countdown / 1000)}s: ${(err as Error)?.message ?? String(err)}`));
+      await env.broker.pushAndAck(tag, next.key, next.raw, 'L');
+      env.logger.info({ taskId: msg.id, task: msg.task, retries: msg.retries + 1, countdownMs: countdown }, 'task retry scheduled');
+      return 'retried';
+    }
+    const exc: ExcInfo = errorInfo(err);
+    const traceback = err instanceof Error && err.stack ? err.stack : null;
+    env.logger.warn({ taskId: msg.id, task: msg.task, type: exc.exc_type, err: exc.exc_message[0] }, 'task failed');
+    await this.store('FAILURE', exc, traceback);
+    const canvas = env.canvas(this.held.queue);
+    await canvas.onFailure(msg, exc, traceback);
+    if (msg.chord) await canvas.onChordPart(msg, 'FAILURE', exc);
+    await env.broker.ack([tag]);
+    if (hard) env.onHardLimit(this.held);
+    return 'failed';
+  }
+
+  #shouldRetry(err: unknown, def: TaskDefinition): boolean {
+    const { msg } = this.held;
+    if (isRetryRequest(err)) return msg.retries < (def.retries > 0 ? def.retries : DEFAULT_MAX_RETRIES);
+        return isRetryable(err) && msg.retries < def.retries;
+  }
+}
+
+/** The hard limit: same caller-visible type as the soft one, marked so the child knows to replace itself. */
+function hardLimit(task: string, ms: number): Error {
+  return Object.assign(new TimeLimitExceeded(task, ms), { hard: true });
+}
+const isHard = (err: unknown): boolean => (err as { hard?: unknown } | null)?.hard === true;

@@ -1,0 +1,131 @@
+// The Celery (Redis) backend of one child: connects the broker and the result backend, and runs the consumer.
+// Python Celery clients and workers share the same Redis: see docs/celery.md for the wire and ack details.
+import type { Redis } from 'ioredis';
+import { BootError, type BackendContext, type BackendStats, type WorkerBackend } from '../contract.js';
+import { Consumer, type ConsumerDeps, type ConsumerOptions } from './consumer.js';
+import { ResultStore } from './results.js';
+import { Broker, connectRedis, openRedis } from './transport.js';
+
+export interface CeleryBackendDeps extends ConsumerDeps {
+  pid: number;
+  connectTimeoutMs: number;
+  tuning: Partial<Pick<ConsumerOptions, 'maxEtaHeld' | 'pollMinMs' | 'pollMaxMs' | 'hardGraceMs' | 'maintenanceMs'>>;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const DEFAULT_DEPS: CeleryBackendDeps = {
+  now: () => Date.now(),
+  isAlive,
+  exit: (code) => process.exit(code),
+  pid: process.pid,
+  connectTimeoutMs: 10_000,
+  tuning: {},
+};
+
+function checkUrl(url: string, what: string): void {
+  if (!/^rediss?:\/\//.test(url)) throw new BootError(`${what} must be a redis:// or rediss:// URL`);
+}
+
+export function createBackend(overrides: Partial<CeleryBackendDeps> = {}): WorkerBackend {
+  const deps = { ...DEFAULT_DEPS, ...overrides };
+  let consumer: Consumer | null = null;
+  const conns: Redis[] = [];
+  let stopping: Promise<void> | null = null;
+  let slots = 0;
+
+  const close = async (): Promise<void> => {
+    await Promise.all(conns.map((c) => c.quit().catch(() => c.disconnect())));
+  };
+
+  return {
+    name: 'celery',
+    async start(ctx: BackendContext): Promise<void> {
+      const cfg = ctx.config.celery;
+      checkUrl(cfg.brokerUrl, 'broker URL');
+      const log = ctx.logger;
+      const brokerConn = connectRedis(cfg.brokerUrl, log, 'broker');
+      conns.push(brokerConn);
+      let results: ResultStore | null = null;
+      if (cfg.resultBackend !== null) {
+        checkUrl(cfg.resultBackend, 'result backend URL');
+        const same = cfg.resultBackend === cfg.brokerUrl;
+        const conn = same ? brokerConn : connectRedis(cfg.resultBackend, log, 'results');
+        if (!same) conns.push(conn);
+        results = new ResultStore(conn, cfg.resultExpiresS);
+      }
+      try {
+        await Promise.all(conns.map((c) => openRedis(c, deps.connectTimeoutMs)));
+      } catch (err) {
+        brokerConn.disconnect();
+        for (const c of conns) c.disconnect();
+        throw err; // retryable: the broker may come up later
+      }
+      const hostname = ctx.config.hostname;
+      const broker = new Broker(brokerConn, {
+        hostname,
+        index: ctx.index,
+        pid: deps.pid,
+        deadLetterKey: cfg.deadLetterKey,
+        visibilityTimeoutS: cfg.visibilityTimeoutS,
+      });
+      const queues = ctx.config.queues && ctx.config.queues.length > 0 ? ctx.config.queues : ['celery'];
+      const vtMs = cfg.visibilityTimeoutS * 1000;
+      slots = Math.max(1, ctx.config.childConcurrency);
+      consumer = new Consumer(
+        broker,
+        results,
+        {
+          queues,
+          slots,
+          worker: hostname,
+          cfg,
+          registry: ctx.registry,
+          logger: log,
+          coldSignal: ctx.coldSignal,
+          maxEtaHeld: 1000,
+          pollMinMs: 1,
+          pollMaxMs: 50,
+          hardGraceMs: 2000,
+          maintenanceMs: Math.max(250, Math.min(vtMs / 4, 10_000)),
+          ...deps.tuning,
+        },
+        deps,
+      );
+      ctx.coldSignal.addEventListener('abort', () => void this.stop(), { once: true });
+      await consumer.start();
+      log.info({ queues, slots: ctx.config.childConcurrency, acksLate: cfg.acksLate }, 'celery consumer started');
+    },
+    async drain(deadline: number): Promise<void> {
+      if (!consumer) return;
+      await consumer.drain(deadline);
+      if (consumer.active === 0) {
+        await consumer.stop();
+        await close();
+      }
+    },
+    stop(): Promise<void> {
+      stopping ??= (async () => {
+        await consumer?.stop();
+        await close();
+      })();
+      return stopping;
+    },
+    stats(): BackendStats {
+      return {
+        active: consumer?.active ?? 0,
+        processed: consumer?.processed ?? 0,
+        failed: consumer?.failed ?? 0,
+        lastPollAt: consumer?.lastPollAt ?? null,
+        slots,
+      };
+    },
+  };
+}
