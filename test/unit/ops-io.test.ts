@@ -1,0 +1,184 @@
+// Real sockets, no pool: sd_notify against a real AF_UNIX datagram socket (Python plays systemd and reports the
+// sender's kernel-stamped pid), the control socket server/client, and the metrics HTTP server.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import t, { type Test } from 'tap';
+import { ControlSocketInUse, queryControl, startControlServer } from '../../src/ops/control-socket.js';
+import { MetricsCollector, startMetricsServer } from '../../src/ops/metrics.js';
+import { openNotifier } from '../../src/ops/sd-notify.js';
+import type { PoolView } from '../../src/ops/view.js';
+
+const PYTHON = process.env.TBW_TEST_PYTHON ?? 'python3';
+
+// The systemd side: bind a datagram socket with SO_PASSCRED and print {pid, text} per datagram.
+const FAKE_SYSTEMD = `
+import json, socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+p = sys.argv[1]
+s.bind('\\0' + p[1:] if p.startswith('@') else p)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+print(json.dumps({'bound': True}), flush=True)
+while True:
+    msg, anc, flags, addr = s.recvmsg(65536, socket.CMSG_SPACE(12))
+    pid = None
+    for lvl, typ, data in anc:
+        if lvl == socket.SOL_SOCKET and typ == socket.SCM_CREDENTIALS:
+            pid = struct.unpack('iII', data[:12])[0]
+    print(json.dumps({'pid': pid, 'text': msg.decode()}), flush=True)
+`;
+
+interface Datagram {
+  pid: number;
+  text: string;
+}
+
+async function fakeSystemd(t: Test, address: string): Promise<{ next: () => Promise<Datagram> }> {
+  const proc = spawn(PYTHON, ['-c', FAKE_SYSTEMD, address], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => {
+    proc.kill('SIGKILL');
+  });
+  const lines = createInterface({ input: proc.stdout })[Symbol.asyncIterator]();
+  const read = async (): Promise<unknown> => {
+    const r = await Promise.race([
+      lines.next(),
+      new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no datagram within 10 s')), 10_000).unref()),
+    ]);
+    if (r.done === true) throw new Error('fake systemd exited');
+    return JSON.parse(String(r.value));
+  };
+  t.same(await read(), { bound: true }, 'fake systemd bound its socket');
+  return { next: async () => (await read()) as Datagram };
+}
+
+void t.test('sd_notify reaches a real datagram socket stamped with OUR pid (NotifyAccess=main)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tbw-sdn-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'notify');
+  const sd = await fakeSystemd(t, path);
+  const n = await openNotifier({ env: { NOTIFY_SOCKET: path, PATH: process.env.PATH }, python: PYTHON });
+  t.teardown(() => n.close());
+  t.equal(n.transport, 'helper');
+  t.ok(n.send({ READY: 1, STATUS: 'all 2 children ready', MAINPID: process.pid }));
+  const first = await sd.next();
+  t.equal(first.pid, process.pid, 'kernel credentials name this process, not the helper');
+  t.equal(first.text, `READY=1\nSTATUS=all 2 children ready\nMAINPID=${process.pid}`);
+  t.ok(n.send({ WATCHDOG: 1 }));
+  t.same(await sd.next(), { pid: process.pid, text: 'WATCHDOG=1' });
+  n.close();
+  t.equal(n.send({ STOPPING: 1 }), false, 'closed notifier refuses quietly');
+});
+
+void t.test('sd_notify: abstract socket address and no NOTIFY_SOCKET', async (t) => {
+  const name = `@tbw-test-${process.pid}-${Date.now()}`;
+  const sd = await fakeSystemd(t, name);
+  const n = await openNotifier({ env: { NOTIFY_SOCKET: name, PATH: process.env.PATH }, python: PYTHON });
+  t.teardown(() => n.close());
+  t.ok(n.send({ STOPPING: 1 }));
+  t.same(await sd.next(), { pid: process.pid, text: 'STOPPING=1' });
+  const none = await openNotifier({ env: {} });
+  t.equal(none.transport, 'none');
+  t.equal(none.send({ READY: 1 }), false);
+});
+
+void t.test('sd_notify: a socket nobody listens on is an error, not a hang', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tbw-sdn-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  await t.rejects(
+    openNotifier({ env: { NOTIFY_SOCKET: join(dir, 'nobody'), PATH: process.env.PATH }, python: PYTHON }),
+    /sd_notify helper failed: .*No such file/,
+  );
+  await t.rejects(openNotifier({ env: { NOTIFY_SOCKET: 'vsock:2:1' } }), /not a Unix socket path/);
+});
+
+const view: PoolView = {
+  pid: 4242,
+  backend: 'celery',
+  hostname: 'celery@test',
+  phase: 'running',
+  startedAt: Date.now(),
+  target: 1,
+  children: [
+    {
+      index: 0,
+      pid: process.pid,
+      state: 'ready',
+      spawnedAt: Date.now(),
+      readyAt: Date.now(),
+      restarts: 0,
+      active: 0,
+      processed: 3,
+      failed: 1,
+      lastPollAt: Date.now(),
+      rss: 1,
+    },
+  ],
+};
+
+void t.test('control socket: 0600 in a 0700 dir, ping/status/bad requests, stale and live sockets', async (t) => {
+  const base = mkdtempSync(join(tmpdir(), 'tbw-ctl-'));
+  t.teardown(() => rmSync(base, { recursive: true, force: true }));
+  const path = join(base, 'run', 'pool.sock');
+  const srv = await startControlServer(path, {
+    ping: () => ({ pid: 4242, uptimeMs: 5 }),
+    status: async () => ({ view }),
+  });
+  t.teardown(() => srv.close());
+  t.equal(statSync(path).mode & 0o777, 0o600, 'socket is owner-only');
+  t.equal(statSync(join(base, 'run')).mode & 0o777, 0o700, 'its directory is owner-only');
+  t.same(await queryControl(path, { cmd: 'ping' }), { ok: true, cmd: 'ping', pid: 4242, uptimeMs: 5 });
+  const st = await queryControl(path, { cmd: 'status' });
+  t.match(st, { ok: true, cmd: 'status', status: { view: { hostname: 'celery@test' } } });
+  const bad = await queryControl(path, { cmd: 'nope' } as never);
+  t.match(bad, { ok: false, error: /unknown command "nope"/ });
+  await t.rejects(
+    startControlServer(path, { ping: () => ({ pid: 1, uptimeMs: 1 }), status: async () => null }),
+    ControlSocketInUse,
+    'a second pool cannot steal a live socket',
+  );
+  await srv.close();
+  await t.rejects(queryControl(path, { cmd: 'ping' }), /no pool is running/);
+
+  // A stale socket file: its server died without unlinking it (Python leaves the file behind on exit).
+  const py = spawn(PYTHON, ['-c', 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen()', path]);
+  const [code] = (await once(py, 'exit')) as [number];
+  t.equal(code, 0);
+  t.ok(statSync(path).isSocket(), 'stale socket file exists');
+  await t.rejects(queryControl(path, { cmd: 'ping' }), /no pool is running/, 'stale socket = no pool');
+  const again = await startControlServer(path, {
+    ping: () => ({ pid: 7, uptimeMs: 0 }),
+    status: async () => null,
+  });
+  t.teardown(() => again.close());
+  t.match(await queryControl(path, { cmd: 'ping' }), { pid: 7 });
+});
+
+void t.test('metrics server: /metrics, /healthz 200 then 503 when a child stalls, 404', async (t) => {
+  let current = view;
+  const srv = await startMetricsServer({
+    host: '127.0.0.1',
+    port: 0,
+    view: () => current,
+    collector: new MetricsCollector(),
+    stallMs: 30_000,
+  });
+  t.teardown(() => srv.close());
+  const url = `http://127.0.0.1:${srv.port}`;
+  const m = await fetch(`${url}/metrics`);
+  t.equal(m.status, 200);
+  t.match(m.headers.get('content-type'), /^text\/plain; version=0.0.4/);
+  t.match(await m.text(), /^tbw_children_up\{backend="celery"\} 1$/m);
+  const ok = await fetch(`${url}/healthz`);
+  t.equal(ok.status, 200);
+  t.same(await ok.json(), { healthy: true, problems: [] });
+  const firstChild = view.children[0];
+  if (firstChild === undefined) throw new Error('fixture view has a child');
+  current = { ...view, children: [{ ...firstChild, lastPollAt: Date.now() - 60_000 }] };
+  const sick = await fetch(`${url}/healthz`);
+  t.equal(sick.status, 503);
+  t.match(await sick.json(), { healthy: false, problems: [/child 0 stalled/] });
+  t.equal((await fetch(`${url}/nope`)).status, 404);
+});
