@@ -1,0 +1,281 @@
+// THE settings table: one row per WorkerConfig field. It drives the CLI flags, the environment names, --help,
+// sample.env, docs/settings.md and the README's settings section (gunicorn-style: docs come from the table).
+// Rows are in dependency order: a computed default may only read settings above it.
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { BACKENDS } from '../tasks/types.js';
+import type { DefaultFn, HostInfo, Setting } from './table-types.js';
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+// Celery's level names keep working: -l WARNING, -l CRITICAL.
+const LOG_LEVEL_ALIASES = { warning: 'warn', critical: 'fatal', notset: 'trace' };
+
+const computed = (doc: string, fn: DefaultFn['fn']): DefaultFn => ({ doc, fn });
+
+/** Celery's node-name substitutions in -n: %h full host, %n host name part, %d domain part. */
+export function expandNodeName(name: string, hostname: string): string {
+  const dot = hostname.indexOf('.');
+  const short = dot === -1 ? hostname : hostname.slice(0, dot);
+  const domain = dot === -1 ? '' : hostname.slice(dot + 1);
+  return name.replace(/%[hnd%]/g, (m) => ({ '%h': hostname, '%n': short, '%d': domain, '%%': '%' })[m] ?? m);
+}
+
+/** Unix socket paths are limited to ~107 bytes: long node names fall back to a hash. */
+export function defaultControlSocket(nodeName: string, host: HostInfo): string {
+  const dir = host.runtimeDir !== null
+    ? path.join(host.runtimeDir, 'task-backend-worker')
+    : path.join(host.tmpdir, `task-backend-worker-${host.uid ?? 'user'}`);
+  const safe = nodeName.replace(/[^A-Za-z0-9@._-]/g, '_');
+  const full = path.join(dir, `${safe}.sock`);
+  if (Buffer.byteLength(full) <= 100) return full;
+  return path.join(dir, `${createHash('sha256').update(nodeName).digest('hex').slice(0, 16)}.sock`);
+}
+
+export const SETTINGS: readonly Setting[] = [
+  // ── core ──────────────────────────────────────────────────────────────────────────────────────────────
+  {
+    key: 'backend', flag: '--backend <name>', env: ['TASK_BACKEND_TYPE'], group: 'core',
+    type: { kind: 'enum', choices: BACKENDS }, default: 'celery',
+    description: 'Which backend the children run.',
+  },
+  {
+    key: 'concurrency', flag: '-c, --concurrency <n>', env: ['TASK_WORKER_CONCURRENCY'], group: 'core',
+    type: { kind: 'int', min: 1, max: 1024 }, default: computed('number of CPUs', (_g, h) => h.cpuCount),
+    description: 'Number of child processes.',
+  },
+  {
+    key: 'childConcurrency', flag: '--child-concurrency <n>', env: ['TASK_CHILD_CONCURRENCY'], group: 'core',
+    type: { kind: 'int', min: 1, max: 100_000 }, default: 64,
+    description: 'Tasks ONE child runs at once (async slots; tasks are I/O-bound promises). ' +
+      'Total parallelism = concurrency × child concurrency. Use 1 for CPU-bound tasks.',
+  },
+  {
+    key: 'queues', flag: '-Q, --queues <list>', env: ['TASK_QUEUES'], group: 'core',
+    type: { kind: 'list' }, default: null, nullable: true, example: 'file_processing,api_processing',
+    description: 'Comma-separated queues to consume (Temporal: task queues). Default: celery → "celery", ' +
+      'temporal → TEMPORAL_TASK_QUEUE, hatchet → all registered tasks.',
+  },
+  {
+    key: 'hostname', flag: '-n, --hostname <name>', env: ['TASK_WORKER_NAME'], group: 'core',
+    type: { kind: 'string' },
+    default: computed('<backend>@<host name>', (get, h) => `${String(get('backend'))}@${h.hostname}`),
+    description: 'Worker node name. %h, %n and %d expand to the host name, its first label and its domain (as in Celery).',
+  },
+  {
+    key: 'taskModules', flag: '--tasks <path>', env: ['TASK_MODULES'], group: 'core',
+    type: { kind: 'list', paths: true }, default: [], example: './tasks/index.js',
+    description: 'ES modules exporting tasks and workflows. Repeat the flag, or comma-separate in the environment; ' +
+      'relative paths are resolved against the working directory.',
+  },
+  {
+    key: 'builtins', flag: '--no-builtins', env: ['TASK_NO_BUILTINS'], envInverted: true, group: 'core',
+    type: { kind: 'bool' }, default: true,
+    description: 'Hide the built-in tasks (add_numbers, echo, health_check, ...). TASK_NO_BUILTINS=true does the same.',
+  },
+  // ── pool, logs, operations ────────────────────────────────────────────────────────────────────────────
+  {
+    key: 'logLevel', flag: '-l, --loglevel <level>', env: ['TASK_LOG_LEVEL'], group: 'ops',
+    type: { kind: 'enum', choices: LOG_LEVELS, aliases: LOG_LEVEL_ALIASES }, default: 'info',
+    description: 'Log level (Celery names such as WARNING and CRITICAL are accepted).',
+  },
+  {
+    key: 'logFormat', flag: '--log-format <format>', env: ['TASK_LOG_FORMAT'], group: 'ops',
+    type: { kind: 'enum', choices: ['json', 'pretty'] },
+    default: computed('pretty on a terminal, else json', (_g, h) => (h.stdoutIsTTY ? 'pretty' : 'json')),
+    description: 'json = one NDJSON object per line (pino); pretty = human-readable.',
+  },
+  {
+    key: 'maxTasksPerChild', flag: '--max-tasks-per-child <n>', env: ['TASK_MAX_TASKS_PER_CHILD'], group: 'ops',
+    type: { kind: 'int', min: 1 }, default: null, nullable: true, zeroIsNull: true, example: '1000',
+    description: 'A child drains and is replaced after this many tasks (0 or none = no limit).',
+  },
+  {
+    key: 'maxMemoryPerChildKiB', flag: '--max-memory-per-child <size>', env: ['TASK_MAX_MEMORY_PER_CHILD'],
+    group: 'ops', type: { kind: 'size', bare: 'KiB', unit: 'KiB' }, default: null, nullable: true,
+    zeroIsNull: true, example: '512MiB',
+    description: 'A child whose resident memory exceeds this drains and is replaced. ' +
+      'A bare number is KiB (like Celery); 512MB, 512MiB, 1GiB are accepted.',
+  },
+  {
+    key: 'autoscale', flag: '--autoscale <max,min>', env: ['TASK_AUTOSCALE'], group: 'ops',
+    type: { kind: 'autoscale' }, default: null, nullable: true, example: '10,3',
+    description: 'Grow to max children while all are busy, shrink idle ones down to min.',
+  },
+  {
+    key: 'shutdownTimeoutMs', flag: '--shutdown-timeout <duration>', env: ['TASK_SHUTDOWN_TIMEOUT'], group: 'ops',
+    type: { kind: 'duration', unit: 'ms' }, default: 30_000,
+    description: 'Warm shutdown lets in-flight tasks finish for this long, then goes cold.',
+  },
+  {
+    key: 'heartbeatIntervalMs', flag: '--heartbeat-interval <duration>', env: ['TASK_HEARTBEAT_INTERVAL'],
+    group: 'ops', type: { kind: 'duration', unit: 'ms', minMs: 10 }, default: 1000,
+    description: 'How often each child reports to the supervisor.',
+  },
+  {
+    key: 'heartbeatTimeoutMs', flag: '--heartbeat-timeout <duration>', env: ['TASK_HEARTBEAT_TIMEOUT'], group: 'ops',
+    type: { kind: 'duration', unit: 'ms', minMs: 100 }, default: 30_000,
+    description: 'A child silent for this long is killed and replaced. Must exceed the heartbeat interval.',
+  },
+  {
+    key: 'readyTimeoutMs', flag: '--ready-timeout <duration>', env: ['TASK_READY_TIMEOUT'], group: 'ops',
+    type: { kind: 'duration', unit: 'ms', minMs: 100 }, default: 60_000,
+    description: 'A child not ready within this is killed and counted as a boot failure.',
+  },
+  {
+    key: 'controlSocket', flag: '--control-socket <path>', env: ['TASK_CONTROL_SOCKET'], group: 'ops',
+    type: { kind: 'path' },
+    default: computed('$XDG_RUNTIME_DIR/task-backend-worker/<hostname>.sock, else /tmp/task-backend-worker-<uid>/<hostname>.sock',
+      (get, h) => defaultControlSocket(String(get('hostname')), h)),
+    description: 'Unix socket the `status` command talks to.',
+  },
+  {
+    key: 'metricsPort', flag: '--metrics-port <port>', env: ['TASK_METRICS_PORT'], group: 'ops',
+    type: { kind: 'int', min: 0, max: 65535 }, default: null, nullable: true, example: '9808',
+    description: 'Serve Prometheus metrics on this port (0 = any free port; unset = off).',
+  },
+  {
+    key: 'metricsHost', flag: '--metrics-host <host>', env: ['TASK_METRICS_HOST'], group: 'ops',
+    type: { kind: 'string' }, default: '127.0.0.1',
+    description: 'Address the metrics server listens on.',
+  },
+  // ── celery ────────────────────────────────────────────────────────────────────────────────────────────
+  {
+    key: 'celery.brokerUrl', flag: '-b, --broker <url>', env: ['CELERY_BROKER_URL'], group: 'celery',
+    type: { kind: 'url', protocols: ['redis:', 'rediss:'] }, default: 'redis://127.0.0.1:6379/0',
+    description: 'Redis broker URL (a password in it is never printed).',
+  },
+  {
+    key: 'celery.resultBackend', flag: '--result-backend <url>', env: ['CELERY_RESULT_BACKEND'], group: 'celery',
+    type: { kind: 'url', protocols: ['redis:', 'rediss:'] }, nullable: true,
+    default: computed('the broker URL', (get) => get('celery.brokerUrl')),
+    description: 'Redis result backend URL; "none" disables results.',
+  },
+  {
+    key: 'celery.resultExpiresS', env: ['CELERY_RESULT_EXPIRES'], group: 'celery',
+    type: { kind: 'duration', unit: 's', minMs: 1000 }, default: 86_400,
+    description: 'How long results are kept (Celery result_expires).',
+  },
+  {
+    key: 'celery.resultExtended', env: ['CELERY_RESULT_EXTENDED'], group: 'celery',
+    type: { kind: 'bool' }, default: false,
+    description: 'Store name, args, kwargs, worker, retries and queue with each result (Celery result_extended).',
+  },
+  {
+    key: 'celery.acksLate', env: ['CELERY_ACKS_LATE'], group: 'celery', type: { kind: 'bool' }, default: true,
+    description: 'Acknowledge a message after its task finishes (a crash redelivers it), not on receipt.',
+  },
+  {
+    key: 'celery.visibilityTimeoutS', env: ['CELERY_VISIBILITY_TIMEOUT'], group: 'celery',
+    type: { kind: 'duration', unit: 's', minMs: 1000 }, default: 3600,
+    description: 'An unacknowledged message is given to another worker after this (kombu visibility_timeout). ' +
+      'Must exceed your longest task.',
+  },
+  {
+    key: 'celery.trackStarted', env: ['CELERY_TRACK_STARTED'], group: 'celery', type: { kind: 'bool' }, default: false,
+    description: 'Report the STARTED state (Celery task_track_started).',
+  },
+  {
+    key: 'celery.sendEvents', flag: '-E, --events', env: ['CELERY_SEND_EVENTS'], group: 'celery',
+    type: { kind: 'bool' }, default: false,
+    description: 'Send Celery task events (for Flower and celery events).',
+  },
+  {
+    key: 'celery.maxMessageBytes', env: ['CELERY_MAX_MESSAGE_SIZE'], group: 'celery',
+    type: { kind: 'size', bare: 'B', unit: 'B' }, default: 10 * 1024 * 1024,
+    description: 'Largest message body accepted; a larger one fails and goes to the dead-letter list.',
+  },
+  {
+    key: 'celery.deadLetterKey', env: ['CELERY_DEAD_LETTER_KEY'], group: 'celery',
+    type: { kind: 'string' }, default: 'tbw.dead_letter',
+    description: 'Redis list that receives messages that cannot be run (undecodable, too large).',
+  },
+  // ── temporal ──────────────────────────────────────────────────────────────────────────────────────────
+  {
+    key: 'temporal.address', flag: '--temporal-address <host:port>', env: ['TEMPORAL_ADDRESS'], group: 'temporal',
+    compose: {
+      env: ['TEMPORAL_HOST', 'TEMPORAL_PORT'],
+      doc: 'TEMPORAL_HOST + TEMPORAL_PORT',
+      // The original service split host and port; a TEMPORAL_HOST that already has a port is used as is.
+      build: (v) => {
+        const host = v.TEMPORAL_HOST ?? '127.0.0.1';
+        if (v.TEMPORAL_PORT === undefined && /:\d+$/.test(host)) return host;
+        return `${host}:${v.TEMPORAL_PORT ?? '7233'}`;
+      },
+    },
+    type: { kind: 'hostport' }, default: '127.0.0.1:7233',
+    description: 'Temporal frontend address.',
+  },
+  {
+    key: 'temporal.namespace', flag: '--temporal-namespace <name>', env: ['TEMPORAL_NAMESPACE'], group: 'temporal',
+    type: { kind: 'string' }, default: 'default',
+    description: 'Temporal namespace.',
+  },
+  {
+    key: 'temporal.taskQueue', env: ['TEMPORAL_TASK_QUEUE'], group: 'temporal', type: { kind: 'string' },
+    default: 'default',
+    description: 'Task queue polled when -Q is not given.',
+  },
+  {
+    key: 'temporal.apiKey', env: ['TEMPORAL_API_KEY'], group: 'temporal', type: { kind: 'string' },
+    default: null, nullable: true, secret: true,
+    description: 'API key (Temporal Cloud). Turns TLS on by default.',
+  },
+  {
+    key: 'temporal.tls.clientCertPath', env: ['TEMPORAL_TLS_CLIENT_CERT_PATH'], group: 'temporal',
+    type: { kind: 'path' }, default: null, nullable: true,
+    description: 'Client certificate (PEM) for mTLS; needs TEMPORAL_TLS_CLIENT_KEY_PATH.',
+  },
+  {
+    key: 'temporal.tls.clientKeyPath', env: ['TEMPORAL_TLS_CLIENT_KEY_PATH'], group: 'temporal',
+    type: { kind: 'path' }, default: null, nullable: true,
+    description: 'Client private key (PEM) for mTLS.',
+  },
+  {
+    key: 'temporal.tls.serverCaCertPath', env: ['TEMPORAL_TLS_SERVER_CA_CERT_PATH'], group: 'temporal',
+    type: { kind: 'path' }, default: null, nullable: true,
+    description: 'CA certificate (PEM) that signed the server certificate, if not a public CA.',
+  },
+  {
+    key: 'temporal.tls.serverName', env: ['TEMPORAL_TLS_SERVER_NAME'], group: 'temporal',
+    type: { kind: 'string' }, default: null, nullable: true,
+    description: 'Server name to verify (SNI) when it differs from the address host.',
+  },
+  {
+    key: 'temporal.tls.enabled', env: ['TEMPORAL_TLS'], group: 'temporal', type: { kind: 'bool' },
+    default: computed('on when TEMPORAL_API_KEY or a client certificate is set', (get) =>
+      get('temporal.apiKey') !== null || get('temporal.tls.clientCertPath') !== null),
+    description: 'Connect with TLS.',
+  },
+  {
+    key: 'temporal.maxCachedWorkflows', env: ['TEMPORAL_MAX_CACHED_WORKFLOWS'], group: 'temporal',
+    type: { kind: 'int', min: 0 }, default: 200,
+    description: 'Workflows each child keeps cached (sticky execution); memory grows with it.',
+  },
+  // ── hatchet ───────────────────────────────────────────────────────────────────────────────────────────
+  {
+    key: 'hatchet.token', env: ['HATCHET_CLIENT_TOKEN'], group: 'hatchet', type: { kind: 'string' },
+    default: null, nullable: true, secret: true,
+    description: 'API token (required for the hatchet backend); it also carries the server addresses.',
+  },
+  {
+    key: 'hatchet.hostPort', env: ['HATCHET_CLIENT_HOST_PORT'], group: 'hatchet', type: { kind: 'hostport' },
+    default: null, nullable: true, example: '127.0.0.1:7077',
+    description: 'gRPC address of the Hatchet engine (default: from the token).',
+  },
+  {
+    key: 'hatchet.apiUrl', env: ['HATCHET_CLIENT_API_URL', 'HATCHET_CLIENT_SERVER_URL'], group: 'hatchet',
+    type: { kind: 'url', protocols: ['http:', 'https:'] }, default: null, nullable: true,
+    example: 'http://127.0.0.1:8888',
+    description: 'REST API URL of Hatchet (default: from the token).',
+  },
+  {
+    key: 'hatchet.tlsStrategy', env: ['HATCHET_CLIENT_TLS_STRATEGY'], group: 'hatchet',
+    type: { kind: 'enum', choices: ['tls', 'mtls', 'none'] }, default: null, nullable: true,
+    description: 'TLS to the engine (SDK default: tls).',
+  },
+  {
+    key: 'hatchet.namespace', env: ['HATCHET_CLIENT_NAMESPACE'], group: 'hatchet', type: { kind: 'string' },
+    default: null, nullable: true,
+    description: 'Prefix Hatchet puts on workflow and event names.',
+  },
+];

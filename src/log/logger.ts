@@ -1,0 +1,109 @@
+// pino loggers for the supervisor (json or pretty) and for children (NDJSON on fd 1, read by the supervisor).
+// Both redact secrets: known secret fields anywhere a config or connection options are logged.
+import pino, { type DestinationStream, type Logger } from 'pino';
+import pretty from 'pino-pretty';
+import type { LogFormat, LogLevel } from '../config/types.js';
+import { redactUrl, REDACTED } from '../config/redact.js';
+
+/** Fields never logged as they are. URL-valued ones keep everything but the password. */
+const SECRET_FIELDS = ['token', 'apiKey', 'api_key', 'password', 'secret', 'authorization', 'Authorization'];
+const URL_FIELDS = ['brokerUrl', 'resultBackend', 'apiUrl', 'url', 'broker', 'broker_url', 'result_backend'];
+
+export const REDACT_PATHS: string[] = [
+  ...[...SECRET_FIELDS, ...URL_FIELDS].flatMap((f) => [f, `*.${f}`, `*.*.${f}`]),
+  'config.celery.brokerUrl', 'config.celery.resultBackend', 'config.temporal.apiKey', 'config.hatchet.token',
+  'config.hatchet.apiUrl', 'headers.authorization', '*.headers.authorization',
+];
+
+function censor(value: unknown, path: string[]): unknown {
+  const field = path[path.length - 1] ?? '';
+  if (typeof value === 'string' && URL_FIELDS.includes(field)) return redactUrl(value);
+  return value === null || value === undefined ? value : REDACTED;
+}
+
+export const REDACT_OPTIONS = { paths: REDACT_PATHS, censor };
+
+export interface LoggerOptions {
+  level: LogLevel;
+  format: LogFormat;
+  /** Fields on every line (default: pino's pid and hostname). */
+  base?: Record<string, unknown>;
+  /** Where lines go (default: stdout). With format=pretty this is where the prettified text goes. */
+  destination?: DestinationStream | NodeJS.WritableStream | number;
+  /** Colours in pretty mode (default: when stdout is a terminal). */
+  colorize?: boolean;
+}
+
+/** The supervisor's (and CLI's) logger. */
+export function createLogger(opts: LoggerOptions): Logger {
+  const options: pino.LoggerOptions = {
+    level: opts.level,
+    redact: REDACT_OPTIONS,
+    ...(opts.base !== undefined ? { base: opts.base } : {}),
+  };
+  if (opts.format === 'pretty') {
+    const stream = pretty({
+      colorize: opts.colorize ?? process.stdout.isTTY === true,
+      translateTime: 'SYS:HH:MM:ss.l',
+      ignore: 'hostname',
+      sync: true,
+      destination: opts.destination ?? 1,
+    });
+    return pino(options, stream);
+  }
+  const dest = opts.destination ?? 1;
+  return pino(options, typeof dest === 'number' ? pino.destination({ dest, sync: true }) : dest);
+}
+
+export interface ChildLoggerOptions {
+  level: LogLevel;
+  /** Extra fields on every line; the supervisor adds child, pid and backend itself. */
+  base?: Record<string, unknown>;
+  /** Default fd 1. */
+  destination?: DestinationStream | NodeJS.WritableStream | number;
+  /** Buffer this many bytes before writing (faster, but lines can be lost on a hard crash). Default 0. */
+  minLength?: number;
+}
+
+/**
+ * A child process's logger: plain NDJSON (numeric level, epoch ms time) on stdout, no pid/hostname
+ * (the supervisor tags lines), synchronous by default so a crashing child does not lose its last words.
+ */
+export function createChildLogger(opts: ChildLoggerOptions): Logger {
+  const dest = opts.destination ?? 1;
+  const minLength = opts.minLength ?? 0;
+  const stream = typeof dest === 'number'
+    ? pino.destination({ dest, sync: minLength === 0, minLength })
+    : dest;
+  return pino({ level: opts.level, base: opts.base ?? null, redact: REDACT_OPTIONS }, stream);
+}
+
+export interface LineTag {
+  child: number;
+  pid: number;
+  backend: string;
+}
+
+/** pino's numeric levels; a non-JSON stderr line is a warning, a stdout line is info. */
+const WRAP_LEVEL = { stdout: 30, stderr: 40 } as const;
+
+/**
+ * One line a child printed → one NDJSON line (no newline) carrying {child, pid, backend}. JSON object lines keep
+ * their fields and get the tag appended (duplicate keys: the last wins, so the supervisor's tag is what a reader
+ * sees); anything else is wrapped as {level, time, child, pid, backend, stream, msg}. Never drops a line.
+ */
+export function tagChildLine(line: string, tag: LineTag, stream: 'stdout' | 'stderr', now: () => number = Date.now): string {
+  const fields = `"child":${tag.child},"pid":${tag.pid},"backend":${JSON.stringify(tag.backend)}`;
+  if (line.length >= 2 && line.charCodeAt(0) === 123 /* { */ && line.charCodeAt(line.length - 1) === 125 /* } */) {
+    try {
+      const parsed: unknown = JSON.parse(line);
+      if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
+        const body = line.slice(0, -1).trimEnd();
+        return body === '{' ? `{${fields}}` : `${body},${fields}}`;
+      }
+    } catch {
+      // not JSON: wrapped below
+    }
+  }
+  return `{"level":${WRAP_LEVEL[stream]},"time":${now()},${fields},"stream":"${stream}","msg":${JSON.stringify(line)}}`;
+}
