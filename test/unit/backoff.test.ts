@@ -4,13 +4,13 @@ import { backoffDelay, DEFAULT_BACKOFF, mulberry32, nextAttempt } from '../../sr
 
 const p = DEFAULT_BACKOFF;
 
-t.test('first restart is fast and the delay doubles up to the cap', async (t) => {
+void t.test('first restart is fast and the delay doubles up to the cap', async (t) => {
   const mid = [0, 1, 2, 3, 4, 5, 20].map((a) => backoffDelay(p, a, 0.5));
   t.same(mid, [100, 200, 400, 800, 1600, 3200, 30_000]);
   t.equal(backoffDelay(p, 1e9, 0.5), 30_000, 'huge attempt counts stay at the cap');
 });
 
-t.test('jitter spreads the delay by ±20% and never exceeds the cap', async (t) => {
+void t.test('jitter spreads the delay by ±20% and never exceeds the cap', async (t) => {
   t.equal(backoffDelay(p, 0, 0), 80);
   t.equal(backoffDelay(p, 0, 0.999999), 120);
   t.equal(backoffDelay(p, 30, 0.999999), 30_000, 'cap applies after jitter');
@@ -19,13 +19,13 @@ t.test('jitter spreads the delay by ±20% and never exceeds the cap', async (t) 
   t.equal(backoffDelay(p, -3, 0.5), 100, 'negative attempts count as the first');
 });
 
-t.test('a child that was up for the stable period resets its slot', async (t) => {
+void t.test('a child that was up for the stable period resets its slot', async (t) => {
   t.equal(nextAttempt(p, 7, 60_000), 0);
   t.equal(nextAttempt(p, 7, 59_999), 7);
   t.equal(nextAttempt(p, 7, null), 7, 'never ready: no reset');
 });
 
-t.test('seeded PRNG is deterministic and in [0, 1)', async (t) => {
+void t.test('seeded PRNG is deterministic and in [0, 1)', async (t) => {
   let seed = 42;
   const a: number[] = [];
   for (let i = 0; i < 1000; i++) {

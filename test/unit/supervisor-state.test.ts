@@ -89,7 +89,7 @@ const of = <T extends Effect['type']>(fx: Effect[], type: T): Extract<Effect, { 
   fx.filter((f): f is Extract<Effect, { type: T }> => f.type === type);
 const logged = (fx: Effect[], msg: string): boolean => of(fx, 'log').some((l) => l.msg === msg);
 
-t.test('start forks N children; ready once all are ready', async (t) => {
+void t.test('start forks N children; ready once all are ready', async (t) => {
   const sim = new Sim();
   const ids = sim.start();
   t.same(ids, [1, 2]);
@@ -101,7 +101,7 @@ t.test('start forks N children; ready once all are ready', async (t) => {
   t.equal(sim.phase(a), 'ready');
 });
 
-t.test('the input state is never mutated', async (t) => {
+void t.test('the input state is never mutated', async (t) => {
   const sim = new Sim();
   sim.start();
   const before = structuredClone(sim.s);
@@ -110,7 +110,7 @@ t.test('the input state is never mutated', async (t) => {
   t.same(frozen, before);
 });
 
-t.test('a crash after ready is restarted with growing backoff, reset after a stable period', async (t) => {
+void t.test('a crash after ready is restarted with growing backoff, reset after a stable period', async (t) => {
   const sim = new Sim({ crashLoop: { max: 100, windowMs: 60_000 } });
   sim.running();
   let id = 1;
@@ -133,7 +133,7 @@ t.test('a crash after ready is restarted with growing backoff, reset after a sta
   t.ok(d <= 120, `after 60 s up, the slot starts over: ${d}`);
 });
 
-t.test('K consecutive boot failures → exit BOOT_FAILURE with one fatal line', async (t) => {
+void t.test('K consecutive boot failures → exit BOOT_FAILURE with one fatal line', async (t) => {
   const sim = new Sim();
   const [a, b] = sim.start() as [number, number];
   sim.ready(b);
@@ -153,7 +153,7 @@ t.test('K consecutive boot failures → exit BOOT_FAILURE with one fatal line', 
   t.same(of(sim.exit(b, 0), 'exit'), [{ type: 'exit', code: EXIT.BOOT_FAILURE }]);
 });
 
-t.test('a ready child resets the consecutive boot failure count', async (t) => {
+void t.test('a ready child resets the consecutive boot failure count', async (t) => {
   const sim = new Sim();
   const [a, b] = sim.start() as [number, number];
   sim.exit(a, 1);
@@ -164,7 +164,7 @@ t.test('a ready child resets the consecutive boot failure count', async (t) => {
   t.equal(sim.s.bootFailures, 0);
 });
 
-t.test('exit code BOOT_ERROR or a non-retryable fatal stops at once', async (t) => {
+void t.test('exit code BOOT_ERROR or a non-retryable fatal stops at once', async (t) => {
   const sim = new Sim();
   const [a, b] = sim.start() as [number, number];
   sim.msg(a, { type: 'fatal', error: { name: 'BootError', message: 'bad token' }, retryable: false });
@@ -175,7 +175,7 @@ t.test('exit code BOOT_ERROR or a non-retryable fatal stops at once', async (t) 
   t.same(of(sim.exit(b, 0), 'exit'), [{ type: 'exit', code: EXIT.BOOT_FAILURE }]);
 });
 
-t.test('RETRYABLE_BOOT is retried with backoff indefinitely, never counted as a boot failure', async (t) => {
+void t.test('RETRYABLE_BOOT is retried with backoff indefinitely, never counted as a boot failure', async (t) => {
   const sim = new Sim({ concurrency: 1 });
   const [a] = sim.start() as [number];
   let id = a;
@@ -192,7 +192,7 @@ t.test('RETRYABLE_BOOT is retried with backoff indefinitely, never counted as a 
   t.equal(last, 30_000, 'capped at 30 s');
 });
 
-t.test('M crashes within the window → CRASH_LOOP', async (t) => {
+void t.test('M crashes within the window → CRASH_LOOP', async (t) => {
   const sim = new Sim();
   sim.running();
   for (let i = 0; i < 3; i++) {
@@ -208,7 +208,7 @@ t.test('M crashes within the window → CRASH_LOOP', async (t) => {
   t.same(of(sim.fx, 'exit'), [{ type: 'exit', code: EXIT.CRASH_LOOP }]);
 });
 
-t.test('crashes outside the window do not add up', async (t) => {
+void t.test('crashes outside the window do not add up', async (t) => {
   const sim = new Sim();
   sim.running();
   for (let i = 0; i < 6; i++) {
@@ -221,7 +221,7 @@ t.test('crashes outside the window do not add up', async (t) => {
   t.equal(sim.s.phase, 'running');
 });
 
-t.test('ready timeout kills the child and counts as a boot failure', async (t) => {
+void t.test('ready timeout kills the child and counts as a boot failure', async (t) => {
   const sim = new Sim();
   const [a] = sim.start() as [number];
   const fx = sim.wake();
@@ -232,7 +232,7 @@ t.test('ready timeout kills the child and counts as a boot failure', async (t) =
   t.equal(sim.s.bootFailures, 1);
 });
 
-t.test('heartbeat timeout kills a ready child, which is then replaced', async (t) => {
+void t.test('heartbeat timeout kills a ready child, which is then replaced', async (t) => {
   const sim = new Sim();
   const [a] = sim.running() as [number];
   sim.at(2000);
@@ -247,7 +247,7 @@ t.test('heartbeat timeout kills a ready child, which is then replaced', async (t
   t.same(of(sim.wake(), 'spawn').length, 1);
 });
 
-t.test('warm shutdown: drain, cold at the deadline, SIGKILL after the grace, exit 0', async (t) => {
+void t.test('warm shutdown: drain, cold at the deadline, SIGKILL after the grace, exit 0', async (t) => {
   const sim = new Sim();
   const [a, b] = sim.running() as [number, number];
   const fx = sim.signal('TERM');
@@ -261,7 +261,7 @@ t.test('warm shutdown: drain, cold at the deadline, SIGKILL after the grace, exi
   t.same(of(sim.exit(b, null, 'SIGKILL'), 'exit'), [{ type: 'exit', code: 0 }]);
 });
 
-t.test('second TERM or QUIT → cold at once; nothing respawns while stopping', async (t) => {
+void t.test('second TERM or QUIT → cold at once; nothing respawns while stopping', async (t) => {
   const sim = new Sim();
   const [a, b] = sim.running() as [number, number];
   sim.signal('INT');
@@ -276,14 +276,14 @@ t.test('second TERM or QUIT → cold at once; nothing respawns while stopping', 
   t.same(reduce(sim.s, { type: 'tick', now: sim.now }).effects, [], 'exited is final');
 });
 
-t.test('QUIT while starting stops cold the children that are still booting', async (t) => {
+void t.test('QUIT while starting stops cold the children that are still booting', async (t) => {
   const sim = new Sim();
   sim.start();
   const fx = sim.signal('QUIT');
   t.same(of(fx, 'shutdown').map((s) => s.mode), ['cold', 'cold']);
 });
 
-t.test('HUP rolls one slot at a time; the old child drains only after its successor is ready', async (t) => {
+void t.test('HUP rolls one slot at a time; the old child drains only after its successor is ready', async (t) => {
   const sim = new Sim();
   const [a, b] = sim.running() as [number, number];
   const fx = sim.signal('HUP');
@@ -305,7 +305,7 @@ t.test('HUP rolls one slot at a time; the old child drains only after its succes
   t.equal(sim.s.bootFailures, 0);
 });
 
-t.test('TTIN / TTOU add and remove one child, never below 1', async (t) => {
+void t.test('TTIN / TTOU add and remove one child, never below 1', async (t) => {
   const sim = new Sim();
   sim.running();
   const up = sim.signal('TTIN');
@@ -321,7 +321,7 @@ t.test('TTIN / TTOU add and remove one child, never below 1', async (t) => {
   t.same(of(sim.exit(removed.id, 0), 'spawn'), [], 'a removed child is not replaced');
 });
 
-t.test('max-tasks-per-child: drained and replaced, not a crash', async (t) => {
+void t.test('max-tasks-per-child: drained and replaced, not a crash', async (t) => {
   const sim = new Sim({ maxTasksPerChild: 10 });
   const [a] = sim.running() as [number];
   t.same(of(sim.beat(a, 0, 9), 'shutdown'), []);
@@ -334,7 +334,7 @@ t.test('max-tasks-per-child: drained and replaced, not a crash', async (t) => {
   t.equal(sim.s.slots[0]?.attempts, 0);
 });
 
-t.test('max-memory: a sample over the limit drains and replaces the child', async (t) => {
+void t.test('max-memory: a sample over the limit drains and replaces the child', async (t) => {
   const sim = new Sim({ maxMemoryBytes: 1000 });
   const [a] = sim.running() as [number];
   t.same(sim.ev({ type: 'memorySample', now: sim.now, id: a, rss: 999 }), []);
@@ -344,7 +344,7 @@ t.test('max-memory: a sample over the limit drains and replaces the child', asyn
   t.equal(of(fx, 'spawn').length, 1);
 });
 
-t.test('autoscale grows when every child is busy and shrinks after the keepalive', async (t) => {
+void t.test('autoscale grows when every child is busy and shrinks after the keepalive', async (t) => {
   const sim = new Sim({ autoscale: { max: 3, min: 1 }, heartbeatTimeoutMs: 0 });
   const [a] = sim.running() as [number];
   t.equal(sim.s.slots.length, 1, 'starts at the minimum');
@@ -363,7 +363,7 @@ t.test('autoscale grows when every child is busy and shrinks after the keepalive
   t.equal(sim.s.slots.length, 2);
 });
 
-t.test('a drained child that never exits is killed after the grace', async (t) => {
+void t.test('a drained child that never exits is killed after the grace', async (t) => {
   const sim = new Sim({ maxTasksPerChild: 1 });
   const [a] = sim.running() as [number];
   sim.beat(a, 0, 1);
@@ -377,7 +377,7 @@ t.test('a drained child that never exits is killed after the grace', async (t) =
   t.same(of(sim.tick(), 'kill').map((k) => k.id), [a]);
 });
 
-t.test('unknown children and unexpected messages are logged, not fatal', async (t) => {
+void t.test('unknown children and unexpected messages are logged, not fatal', async (t) => {
   const sim = new Sim();
   sim.running();
   t.ok(logged(sim.exit(99, 0), 'exit of unknown child ignored'));
