@@ -56,6 +56,11 @@ export function typeDoc(row: Setting): string {
 }
 
 const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+/** Prose in a Markdown cell: angle brackets are HTML to a renderer. */
+const prose = (s: string): string => cell(s).replace(/</g, '&lt;').replace(/>/g, '&gt;');
+/** Literal defaults read as code; computed ones are prose. */
+const defaultCell = (row: Setting): string =>
+  isDefaultFn(row.default) || row.default === null || (Array.isArray(row.default) && row.default.length === 0) ? prose(defaultDoc(row)) : `\`${cell(defaultDoc(row))}\``;
 
 /** The settings tables in Markdown, one per group; `level` is the heading level of group titles. */
 export function renderSettingsTables(level = 3): string {
@@ -65,7 +70,7 @@ export function renderSettingsTables(level = 3): string {
       '|---|---|---|---|---|');
     for (const row of SETTINGS.filter((s) => s.group === g)) {
       const flag = row.flag !== undefined ? `\`${row.flag}\`` : '';
-      out.push(`| \`${cell(envDoc(row))}\` | ${cell(flag)} | ${typeDoc(row)} | ${cell(defaultDoc(row))} | ${cell(row.description)} |`);
+      out.push(`| \`${cell(envDoc(row))}\` | ${cell(flag)} | ${typeDoc(row)} | ${defaultCell(row)} | ${prose(row.description)} |`);
     }
     out.push('');
   }
