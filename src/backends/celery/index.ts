@@ -42,6 +42,12 @@ export function createBackend(overrides: Partial<CeleryBackendDeps> = {}): Worke
   let slots = 0;
 
   const close = async (): Promise<void> => {
+    // Closing on purpose is not "connection lost": drop the state-change loggers first.
+    for (const c of conns) {
+      c.removeAllListeners('close');
+      c.removeAllListeners('error');
+      c.on('error', () => undefined);
+    }
     await Promise.all(conns.map((c) => c.quit().catch(() => c.disconnect())));
   };
 
