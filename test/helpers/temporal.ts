@@ -139,3 +139,74 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+export interface Pool {
+  pid: number;
+  /** Parsed NDJSON lines the supervisor wrote so far (its own and its children's). */
+  lines: Record<string, unknown>[];
+  /** Pids of children that reported ready, newest last. */
+  readyPids(): number[];
+  /** Resolves with the supervisor's exit code. */
+  exited: Promise<number | null>;
+  /** SIGKILL the whole process group (cleanup; a no-op once exited). */
+  kill(): void;
+}
+
+/** Starts `task-backend-worker --backend temporal` from dist/ in its own process group; resolves once all children are ready. */
+export async function startPool(
+  address: string,
+  opts: { concurrency?: number; taskQueue: string; args?: string[]; env?: Record<string, string>; timeoutMs?: number },
+): Promise<Pool> {
+  const main = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
+  if (!existsSync(main)) throw new Error(`${main} missing: build first (npx tsc -p tsconfig.json)`);
+  const n = opts.concurrency ?? 2;
+  const args = [main, '--backend', 'temporal', '-c', String(n), '--log-format', 'json', ...(opts.args ?? [])];
+  const child = spawn(process.execPath, args, {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, TEMPORAL_ADDRESS: address, TEMPORAL_TASK_QUEUE: opts.taskQueue, ...opts.env },
+  });
+  const lines: Record<string, unknown>[] = [];
+  let partial = '';
+  const onData = (b: Buffer): void => {
+    partial += b.toString();
+    const parts = partial.split('\n');
+    partial = parts.pop() ?? '';
+    for (const p of parts) {
+      try {
+        lines.push(JSON.parse(p) as Record<string, unknown>);
+      } catch {
+        lines.push({ raw: p });
+      }
+    }
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let done = false;
+  void exited.then(() => (done = true));
+  const pool: Pool = {
+    pid: child.pid as number,
+    lines,
+    readyPids: () => lines.filter((l) => l.msg === 'child ready').map((l) => l.pid as number),
+    exited,
+    kill: () => {
+      if (done) return;
+      try {
+        process.kill(-(child.pid as number), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    },
+  };
+  try {
+    await waitFor(`${n} children ready`, () => {
+      if (done) throw new Error(`pool exited early: ${JSON.stringify(lines.slice(-10))}`);
+      return pool.readyPids().length >= n;
+    }, opts.timeoutMs ?? 60_000);
+  } catch (err) {
+    pool.kill();
+    throw err;
+  }
+  return pool;
+}

@@ -1,0 +1,54 @@
+"""Runs tasks on a task-backend-worker Temporal pool the way a Python platform does (temporalio client):
+execute_workflow(<task name>, args=[args, kwargs]). Prints one JSON object of outcomes for the TS test to assert.
+
+Usage: temporal_client.py <address> <task queue>
+"""
+import asyncio
+import json
+import sys
+import uuid
+
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+
+
+async def run(client: Client, queue: str, name: str, args: list, kwargs: dict):
+    try:
+        value = await client.execute_workflow(
+            name, args=[args, kwargs], id=f"py-{name}-{uuid.uuid4()}", task_queue=queue
+        )
+        return {"ok": True, "value": value}
+    except WorkflowFailureError as err:
+        cause = err.cause
+        # The worker fails the workflow with the task's own ApplicationError (not wrapped in an ActivityError).
+        if isinstance(cause, ApplicationError):
+            return {"ok": False, "error_class": "ApplicationError", "type": cause.type, "message": cause.message,
+                    "non_retryable": cause.non_retryable}
+        return {"ok": False, "error_class": type(cause).__name__, "message": str(cause)}
+
+
+CASES = {
+    "add_positional": ("add_numbers", [2, 3], {}),
+    "add_kwargs": ("add_numbers", [], {"a": 2, "b": 3}),
+    "add_mixed": ("add_numbers", [2], {"b": 3.5}),
+    "echo": ("echo", ["hi"], {}),
+    "process_data": ("process_data", [{"a": 1, "b": 2}], {"operation": "count"}),
+    "typed_error": ("conformance_fail_typed", ["x"], {}),
+    "type_error": ("add_numbers", [1], {}),
+    "flaky": ("conformance_flaky", [], {}),
+    "retries_exhausted": ("conformance_always_fails", [], {}),
+    "sequential": ("conformance_sequential", [2], {}),
+    "parallel": ("conformance_parallel", [4], {}),
+    "dag": ("conformance_dag", [2, 3], {}),
+}
+
+
+async def main() -> None:
+    address, queue = sys.argv[1], sys.argv[2]
+    client = await Client.connect(address)
+    names = list(CASES)
+    outcomes = await asyncio.gather(*(run(client, queue, *CASES[n]) for n in names))
+    print(json.dumps(dict(zip(names, outcomes))))
+
+
+asyncio.run(main())
