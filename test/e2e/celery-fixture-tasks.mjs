@@ -1,0 +1,76 @@
+// Tasks the Celery e2e tests need beyond the built-ins: retries, time limits, custom exception types,
+// a workflow. Plain definition objects (the loader normalises them), so no build step is needed.
+const sleep = (ms, signal) =>
+  new Promise((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      reject(signal.reason);
+    }, { once: true });
+  });
+
+export const flaky = {
+  kind: 'task',
+  name: 'tbw_test.flaky',
+  retries: 3,
+  retryBackoff: { initialMs: 50, factor: 2, maxMs: 200 },
+  run(args, kwargs, ctx) {
+    if (ctx.attempt < 3) throw new Error(`attempt ${ctx.attempt} fails`);
+    return ctx.attempt;
+  },
+};
+
+export const retryRequest = {
+  kind: 'task',
+  name: 'tbw_test.retry_request',
+  run(args, kwargs, ctx) {
+    if (ctx.attempt === 1) throw Object.assign(new Error('again please'), { name: 'Retry', countdownMs: 100 });
+    return `done on attempt ${ctx.attempt}`;
+  },
+};
+
+export const sleeper = {
+  kind: 'task',
+  name: 'tbw_test.sleep',
+  async run(args, kwargs, ctx) {
+    await sleep((args[0] ?? 1) * 1000, ctx.signal);
+    return { slept: args[0] ?? 1, pid: process.pid };
+  },
+};
+
+export const stubborn = {
+  kind: 'task',
+  name: 'tbw_test.stubborn',
+  timeoutMs: 200,
+  async run() {
+    await sleep(60_000); // ignores its AbortSignal on purpose
+    return 'never';
+  },
+};
+
+export const raiser = {
+  kind: 'task',
+  name: 'tbw_test.raise',
+  run(args) {
+    throw Object.assign(new Error(String(args[1] ?? 'boom')), { name: String(args[0] ?? 'KeyError') });
+  },
+};
+
+export const total = {
+  kind: 'task',
+  name: 'tbw_test.sum',
+  run(args) {
+    const list = Array.isArray(args[0]) ? args[0] : args;
+    return list.reduce((a, b) => a + b, 0);
+  },
+};
+
+export const workflow = {
+  kind: 'workflow',
+  name: 'tbw_test.wf',
+  steps: [
+    { task: 'add_numbers', args: [10] },
+    { parallel: [{ task: 'add_numbers', args: [1] }, { task: 'add_numbers', args: [2] }] },
+    { task: 'tbw_test.sum' },
+  ],
+};
