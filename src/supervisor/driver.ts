@@ -24,6 +24,8 @@ export interface DriverSeams {
   memory: MemoryProbe;
   memorySampleMs: number;
   onLifecycle: (what: Lifecycle) => void;
+  /** Observer of every reduced event (ops metrics count exits and restarts); optional, must not throw. */
+  onEvent?: (event: PoolEvent, before: PoolState, after: PoolState) => void;
 }
 
 export interface DriverOptions extends DriverSeams {
@@ -131,8 +133,10 @@ export class Driver {
     this.#busy = true;
     try {
       for (let e = this.#queue.shift(); e !== undefined; e = this.#queue.shift()) {
-        const { state, effects } = reduce(this.#state, e);
+        const before = this.#state;
+        const { state, effects } = reduce(before, e);
         this.#state = state;
+        this.o.onEvent?.(e, before, state);
         for (const fx of effects) this.#perform(fx);
       }
     } finally {
