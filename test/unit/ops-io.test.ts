@@ -5,54 +5,12 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { ControlSocketInUse, queryControl, startControlServer } from '../../src/ops/control-socket.js';
 import { MetricsCollector, startMetricsServer } from '../../src/ops/metrics.js';
 import { openNotifier } from '../../src/ops/sd-notify.js';
 import type { PoolView } from '../../src/ops/view.js';
-
-const PYTHON = process.env.TBW_TEST_PYTHON ?? 'python3';
-
-// The systemd side: bind a datagram socket with SO_PASSCRED and print {pid, text} per datagram.
-const FAKE_SYSTEMD = `
-import json, socket, struct, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-p = sys.argv[1]
-s.bind('\\0' + p[1:] if p.startswith('@') else p)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-print(json.dumps({'bound': True}), flush=True)
-while True:
-    msg, anc, flags, addr = s.recvmsg(65536, socket.CMSG_SPACE(12))
-    pid = None
-    for lvl, typ, data in anc:
-        if lvl == socket.SOL_SOCKET and typ == socket.SCM_CREDENTIALS:
-            pid = struct.unpack('iII', data[:12])[0]
-    print(json.dumps({'pid': pid, 'text': msg.decode()}), flush=True)
-`;
-
-interface Datagram {
-  pid: number;
-  text: string;
-}
-
-async function fakeSystemd(t: Test, address: string): Promise<{ next: () => Promise<Datagram> }> {
-  const proc = spawn(PYTHON, ['-c', FAKE_SYSTEMD, address], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.teardown(() => {
-    proc.kill('SIGKILL');
-  });
-  const lines = createInterface({ input: proc.stdout })[Symbol.asyncIterator]();
-  const read = async (): Promise<unknown> => {
-    const r = await Promise.race([
-      lines.next(),
-      new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no datagram within 10 s')), 10_000).unref()),
-    ]);
-    if (r.done === true) throw new Error('fake systemd exited');
-    return JSON.parse(String(r.value));
-  };
-  t.same(await read(), { bound: true }, 'fake systemd bound its socket');
-  return { next: async () => (await read()) as Datagram };
-}
+import { fakeSystemd, PYTHON } from '../process/ops-fake-systemd.js';
 
 void t.test('sd_notify reaches a real datagram socket stamped with OUR pid (NotifyAccess=main)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tbw-sdn-'));
