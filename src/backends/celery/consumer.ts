@@ -51,6 +51,8 @@ export class Consumer {
   #maint: NodeJS.Timeout | null = null;
   #maintBusy = false;
   #fetchErrors = 0;
+  /** True from a fetch call until its messages are accepted: their tags are in Redis but not yet known here. */
+  #fetching = false;
   processed = 0;
   failed = 0;
   lastPollAt: number | null = null;
@@ -129,22 +131,26 @@ export class Consumer {
         continue;
       }
       let got: Fetched[];
+      this.#fetching = true;
       try {
         got = await this.broker.fetch(this.#keys, free, this.deps.now());
         this.lastPollAt = this.deps.now();
         this.#fetchErrors = 0;
       } catch (err) {
+        this.#fetching = false;
         if (this.#fetchErrors++ === 0) this.o.logger.warn({ err: (err as Error).message }, 'fetch failed, retrying');
         await this.#sleep(Math.min(100 * this.#fetchErrors, 2000));
         continue;
       }
       if (got.length === 0) {
+        this.#fetching = false;
         await this.#sleep(idle);
         idle = Math.min(this.o.pollMaxMs, idle * 2);
         continue;
       }
       idle = this.o.pollMinMs;
       for (const f of got) await this.#accept(f);
+      this.#fetching = false;
     }
   }
 
@@ -276,6 +282,14 @@ export class Consumer {
       const now = this.deps.now();
       const tags = [...this.#running.keys(), ...this.#eta.keys(), ...this.#ready.map((h) => h.tag)];
       await this.broker.refresh(tags, now);
+      // A fetch whose reply was lost with the connection left holds we never saw: give them back.
+      if (!this.#fetching && this.#mode === 'running') {
+        const knows = (t: string): boolean => this.#running.has(t) || this.#eta.has(t) || this.#ready.some((h) => h.tag === t);
+        const orphans = await this.broker.redis.smembers(this.broker.heldKey);
+        let back = 0;
+        for (const tag of orphans) if (!this.#fetching && !knows(tag) && (await this.broker.restore(tag))) back++;
+        if (back > 0) this.o.logger.warn({ restored: back }, 'restored holds orphaned by a lost connection');
+      }
       const dead = await this.broker.restoreDeadHolders(this.deps.isAlive);
       if (dead > 0) this.o.logger.warn({ restored: dead }, 'restored messages held by a dead child');
       const visible = await this.broker.restoreVisible(now);
