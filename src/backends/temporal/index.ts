@@ -26,7 +26,11 @@ const NEXT: Record<State, readonly State[]> = {
 function isPermanent(err: unknown): boolean {
   const name = (err as Error | undefined)?.name ?? '';
   const message = (err as Error | undefined)?.message ?? '';
-  return name === 'NamespaceNotFoundError' || /PERMISSION_DENIED|UNAUTHENTICATED|invalid.*(uri|address)/i.test(message);
+  if (name === 'NamespaceNotFoundError') return true;
+  // Core reports gRPC statuses inside a TransportError message (tonic's `Status { code: NotFound, ... }`).
+  return /namespace .* not found|code: (NotFound|PermissionDenied|Unauthenticated)|PERMISSION_DENIED|UNAUTHENTICATED/i.test(
+    message,
+  );
 }
 
 export class TemporalBackend implements WorkerBackend {
@@ -131,10 +135,14 @@ export class TemporalBackend implements WorkerBackend {
   #fail(err: Error): void {
     const ctx = this.#ctx as BackendContext;
     ctx.logger.error({ err }, 'temporal worker failed after start; the child exits to be replaced');
-    // Stop the sibling workers too, then hand the failure to the child runtime (or exit if it has no hook).
+    // Stop the sibling workers too, then hand the failure to the child runtime. Without the hook, rethrow it
+    // outside any promise: the child runtime's uncaughtException handler (or Node itself) exits non-zero.
     void this.stop().finally(() => {
       if (ctx.fail) ctx.fail(err);
-      else process.exit(1);
+      else
+        setImmediate(() => {
+          throw err;
+        });
     });
   }
 

@@ -1,0 +1,145 @@
+// Pure parts of the Temporal backend: task policy → activity options, workflow step semantics over a fake
+// `call`, registry metadata injection into the bundle, error mapping, identity/queues, TLS settings, SDK logging.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import { pino } from 'pino';
+import t from 'tap';
+import { BootError } from '../../src/backends/contract.js';
+import { toApplicationFailure } from '../../src/backends/temporal/activities.js';
+import { injectMeta } from '../../src/backends/temporal/bundle.js';
+import { connectionSettings, describeConnection } from '../../src/backends/temporal/connection.js';
+import { activityOptionsFor, registryMeta, HEARTBEAT_TIMEOUT_MS } from '../../src/backends/temporal/meta.js';
+import { taskQueues, workerIdentity } from '../../src/backends/temporal/names.js';
+import { sdkLogger } from '../../src/backends/temporal/runtime.js';
+import { runSteps, type CallTask } from '../../src/backends/temporal/steps.js';
+import { defineTask, defineWorkflow } from '../../src/tasks/define.js';
+import { Registry } from '../../src/tasks/registry.js';
+import { RetryTask, TaskError, type TaskDefinition } from '../../src/tasks/types.js';
+import { temporalTestConfig } from '../helpers/temporal.js';
+
+const noop = (): null => null;
+
+void t.test('activity options follow the task policy', async (t) => {
+  const fast = activityOptionsFor({ retries: 2, retryBackoff: { initialMs: 100, factor: 1, maxMs: 100 }, timeoutMs: 2000 });
+  t.match(fast, {
+    startToCloseTimeout: 3000,
+    retry: { maximumAttempts: 3, initialInterval: 100, backoffCoefficient: 1, maximumInterval: 100 },
+  });
+  t.equal(fast.heartbeatTimeout, undefined, 'no heartbeat timeout under a short limit');
+  const open = activityOptionsFor({ retries: 0, retryBackoff: { initialMs: 1000, factor: 2, maxMs: 60_000 }, timeoutMs: null });
+  t.equal(open.retry?.maximumAttempts, 1, 'retries 0 → one attempt');
+  t.equal(open.heartbeatTimeout, HEARTBEAT_TIMEOUT_MS, 'long tasks heartbeat so a dead worker is noticed');
+  t.ok((open.startToCloseTimeout as number) > 3600_000);
+  const odd = activityOptionsFor({ retries: 1, retryBackoff: { initialMs: 500, factor: 0.5, maxMs: 10 }, timeoutMs: 60_000 });
+  t.equal(odd.retry?.backoffCoefficient, 1, 'coefficient clamped to Temporal’s minimum');
+  t.equal(odd.retry?.maximumInterval, 500, 'maximum interval never below the initial one');
+  t.equal(odd.startToCloseTimeout, 66_000, 'server limit a little after the local one');
+});
+
+void t.test('registry metadata carries policies and steps, not code', async (t) => {
+  const r = new Registry()
+    .add(defineTask({ name: 'a', run: noop, retries: 2, timeout: 500 }))
+    .add(defineWorkflow({ name: 'w', steps: [{ task: 'a' }, { parallel: [{ task: 'a', args: [1] }] }] }));
+  const meta = registryMeta(r);
+  t.same(meta.tasks.a, { retries: 2, retryBackoff: { initialMs: 1000, factor: 2, maxMs: 60_000 }, timeoutMs: 500 });
+  t.same(meta.workflows.w, [{ task: 'a' }, { parallel: [{ task: 'a', args: [1] }] }]);
+  t.same(JSON.parse(JSON.stringify(meta)), meta, 'plain JSON');
+});
+
+void t.test('injectMeta fills the one slot and rejects a bundle without exactly one', async (t) => {
+  const meta = { tasks: {}, workflows: { w: [{ task: "it's $& \"quoted\"" }] } };
+  const code = "const META = JSON.parse('__TBW_REGISTRY_META__');";
+  const out = injectMeta(code, meta);
+  const parsed = new Function(`${out}; return META;`)() as unknown;
+  t.same(parsed, meta, 'round-trips through the bundle code, $ patterns and quotes included');
+  t.throws(() => injectMeta('no slot here', meta), BootError);
+  t.throws(() => injectMeta(`${code}\n${code}`, meta), BootError);
+});
+
+void t.test('workflow steps: sequential, parallel, DAG semantics over a fake call', async (t) => {
+  const calls: [string, unknown[], Record<string, unknown>][] = [];
+  const call: CallTask = async (task, args, kwargs) => {
+    calls.push([task, args, kwargs]);
+    if (task === 'boom') throw new Error('boom');
+    return `${task}(${JSON.stringify(args)})`;
+  };
+  const seq = await runSteps(call, 's', [{ task: 'a', args: [9], kwargs: { k: 1, z: 0 } }, { task: 'b', kwargs: { q: 2 } }], [1, 2], { z: 3 });
+  t.same(calls[0], ['a', [1, 2, 9], { k: 1, z: 3 }], 'first step: workflow args prepended, caller kwargs win');
+  t.same(calls[1], ['b', ['a([1,2,9])'], { q: 2 }], 'later steps: previous output prepended, only static kwargs');
+  t.equal(seq, 'b(["a([1,2,9])"])');
+
+  calls.length = 0;
+  const par = await runSteps(call, 'p', [{ task: 'a' }, { parallel: [{ task: 'x' }, { task: 'y', args: [0] }] }], [1], {});
+  t.same(par, ['x(["a([1])"])', 'y(["a([1])",0])'], 'fan-out output is the list of branch outputs, in order');
+
+  calls.length = 0;
+  const dag = await runSteps(
+    call,
+    'd',
+    { dag: { r: { task: 'a' }, l: { task: 'x', parents: ['r'] }, m: { task: 'y', parents: ['r'] }, j: { task: 'j', parents: ['l', 'm'] } } },
+    [5],
+    {},
+  );
+  t.same(calls.find((c) => c[0] === 'j')?.[1], [{ l: 'x(["a([5])"])', m: 'y(["a([5])"])' }], 'join gets {parent: output}');
+  t.equal(dag, 'j([{"l":"x([\\"a([5])\\"])","m":"y([\\"a([5])\\"])"}])', 'single sink → its output');
+  const two = await runSteps(call, 'd2', { dag: { r: { task: 'a' }, x: { task: 'x', parents: ['r'] }, y: { task: 'y', parents: ['r'] } } }, [], {});
+  t.same(Object.keys(two as object), ['x', 'y'], 'several sinks → {sink: output}');
+  await t.rejects(runSteps(call, 'f', { dag: { r: { task: 'boom' }, s: { task: 'a' } } }, [], {}), /boom/);
+});
+
+void t.test('task errors map to ApplicationFailure with the caller-visible type', async (t) => {
+  const task = defineTask({ name: 't', run: noop, retries: 1 }) as TaskDefinition;
+  const typed = toApplicationFailure(new TaskError('bad', 'ValueError'), task, 1);
+  t.match(typed, { type: 'ValueError', message: 'bad', nonRetryable: false });
+  t.match(toApplicationFailure(new TaskError('args', 'TypeError', false), task, 1), { type: 'TypeError', nonRetryable: true });
+  t.match(toApplicationFailure(new Error('plain'), task, 1), { type: 'Exception', message: 'plain' });
+  const named = new Error('x');
+  named.name = 'KeyError';
+  t.match(toApplicationFailure(named, task, 1), { type: 'KeyError' });
+  t.match(toApplicationFailure('str', task, 1), { type: 'Exception', message: 'str' });
+  t.match(toApplicationFailure(new RetryTask('again', 250), task, 1), { type: 'Retry', nextRetryDelay: 250 });
+  t.match(toApplicationFailure(new RetryTask('again'), task, 2), { type: 'MaxRetriesExceededError', nonRetryable: true });
+  const af = ApplicationFailure.nonRetryable('as is', 'Custom');
+  t.equal(toApplicationFailure(af, task, 1), af, 'an ApplicationFailure passes through');
+});
+
+void t.test('identity and task queues', async (t) => {
+  t.equal(workerIdentity('temporal@box', 3, 'ignored'), 'temporal-3@box');
+  t.equal(workerIdentity('plain', 0, 'host1'), 'plain-0@host1');
+  const cfg = temporalTestConfig('127.0.0.1:1');
+  t.same(taskQueues(cfg), ['tbw-test'], 'TEMPORAL_TASK_QUEUE without -Q');
+  t.same(taskQueues({ ...cfg, queues: ['q1', 'q2'] }), ['q1', 'q2'], '-Q wins');
+});
+
+void t.test('TLS settings: files read at start, bad ones are BootErrors, secrets never described', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tbw-tls-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  for (const f of ['crt', 'key', 'ca']) writeFileSync(join(dir, f), `-----${f}-----`);
+  const base = temporalTestConfig('h:7233').temporal;
+  const plain = connectionSettings(base);
+  t.equal(plain.tls, undefined);
+  const tls = { ...base.tls, clientCertPath: join(dir, 'crt'), clientKeyPath: join(dir, 'key'), serverCaCertPath: join(dir, 'ca'), serverName: 'sni' };
+  const mtls = connectionSettings({ ...base, tls, apiKey: 'sekrit' });
+  t.equal(mtls.tls?.clientCertPair?.key.toString(), '-----key-----');
+  t.equal(mtls.tls?.serverNameOverride, 'sni');
+  t.equal(mtls.apiKey, 'sekrit');
+  const described = JSON.stringify(describeConnection({ ...base, tls, apiKey: 'sekrit' }));
+  t.notMatch(described, /sekrit|-----key/, 'no secret in the log description');
+  t.match(described, /"apiKey":"set"/);
+  t.throws(() => connectionSettings({ ...base, tls: { ...tls, clientKeyPath: join(dir, 'missing') } }), BootError);
+  t.throws(() => connectionSettings({ ...base, tls: { ...base.tls, clientCertPath: join(dir, 'crt') } }), BootError);
+});
+
+void t.test('SDK log lines go through pino with the child tags', async (t) => {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'debug', base: { child: 7 } }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) });
+  const sdk = sdkLogger(logger);
+  sdk.info('Worker state changed', { state: 'RUNNING' });
+  sdk.log('ERROR', 'Activity failed', { error: new Error('x') });
+  sdk.trace('hidden');
+  t.match(lines[0], { child: 7, level: 30, msg: 'Worker state changed', state: 'RUNNING' });
+  t.match(lines[1], { level: 50, msg: 'Activity failed', err: { message: 'x' } });
+  t.equal(lines.length, 2, 'levels below the logger’s are dropped');
+});
