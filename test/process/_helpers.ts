@@ -123,3 +123,59 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+import { fork as realFork } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import type { Test } from 'tap';
+import { startSupervisor, type SupervisorDeps, type SupervisorHandle } from '../../src/supervisor/index.js';
+
+export interface Pool {
+  h: SupervisorHandle;
+  lines: LogLine[];
+  waitFor: (pred: (l: LogLine) => boolean, ms?: number) => Promise<LogLine>;
+  /** Every child pid ever forked. */
+  pids: number[];
+  lifecycle: string[];
+  /** Resolves when the lifecycle notice is seen. */
+  seen: (what: string, ms?: number) => Promise<void>;
+  signals: EventEmitter;
+}
+
+/** Start a supervisor on a fixture child; on teardown it is stopped cold and no child may be left alive. */
+export function startPool(
+  t: Test,
+  entry: string,
+  config: Partial<WorkerConfig> = {},
+  deps: Partial<SupervisorDeps> = {},
+): Pool {
+  const { logger, lines, waitFor } = captureLogger('debug');
+  const pids: number[] = [];
+  const lifecycle: string[] = [];
+  const signals = new EventEmitter();
+  const h = startSupervisor(testConfig(config), {
+    workerEntry: fixture(entry),
+    logger,
+    signals,
+    fork: (path, args, opts) => {
+      const cp = realFork(path, args, opts);
+      if (cp.pid !== undefined) pids.push(cp.pid);
+      return cp;
+    },
+    onLifecycle: (w) => lifecycle.push(w),
+    ...deps,
+    pool: { backoff: { initialMs: 50, factor: 2, maxMs: 1000, jitter: 0.2, stableMs: 60_000 }, killGraceMs: 1500, ...deps.pool },
+  });
+  let finished = false;
+  void h.done.then(() => (finished = true));
+  t.teardown(async () => {
+    if (!finished) {
+      h.signal('QUIT');
+      await h.done;
+    }
+    await until(() => pids.every((p) => !alive(p)), 5000, 'every child gone');
+  });
+  const seen = (what: string, ms = 20_000): Promise<void> => until(() => lifecycle.includes(what), ms, `lifecycle ${what}`).then(() => undefined);
+  return { h, lines, waitFor, pids, lifecycle, seen, signals };
+}
+
+export const byMsg = (msg: string, extra: (l: LogLine) => boolean = () => true) => (l: LogLine): boolean => l.msg === msg && extra(l);
