@@ -59,7 +59,7 @@ void t.test('Python Celery client ↔ our celery worker', async (t) => {
   ok('workflow', 33);
 
   // Unrunnable messages went to the dead-letter list with a reason, and the pool kept going (no child exits).
-  t.notOk(w.lines.some((l) => l.msg === 'child exited'), 'no child exited');
+  t.notOk(w.lines.some((l) => String(l.msg).startsWith('child exited')), 'no child exited');
   t.ok(w.lines.some((l) => l.msg === 'message rejected to the dead-letter list' && l.type === 'NotRegistered'));
   t.equal(await w.stop(), 0, 'warm shutdown exits 0');
 });
