@@ -10,3 +10,5 @@ const code = await runCli(process.argv.slice(2), {
 });
 // A subcommand may have set process.exitCode itself; a non-zero code from the CLI wins.
 if (code !== 0 || process.exitCode === undefined) process.exitCode = code;
+// Let pending writes drain naturally; a handle left open by a user task module must not keep the process alive.
+setTimeout(() => process.exit(), 500).unref();

@@ -7,12 +7,15 @@ import type { WorkerConfig } from '../config/types.js';
 import { EXIT } from '../exit-codes.js';
 import type { BackendName } from '../tasks/types.js';
 import { registerConfigCommand } from './config-command.js';
+import { register as registerListTasks } from './list-tasks.js';
+import { register as registerStatus } from './status.js';
+import { register as registerSubmit } from './submit.js';
 import { buildProgram, resolveCommand, type CliIo } from './program.js';
 
 export interface CliDeps {
   runSupervisor: (config: WorkerConfig) => Promise<number>;
   /** Is there a built worker entry (dist/workers/<backend>.js) for this backend? */
-  workerEntryExists: (backend: BackendName) => boolean;
+  workerEntryExists: (backend: BackendName) => boolean | Promise<boolean>;
   /** Load the task modules once in the supervisor, so a bad module fails with exit 78 before any child starts. */
   checkTasks: (config: WorkerConfig) => Promise<void>;
   /** Export env-file variables to this process (and so to the children), never overriding the environment. */
@@ -23,44 +26,26 @@ export interface CliDeps {
 
 const PROG = 'task-backend-worker';
 
-/** A module that is not there yet is skipped; a module that fails to load for any other reason is an error. */
-async function importOptional(spec: string): Promise<Record<string, unknown> | null> {
-  try {
-    return (await import(spec)) as Record<string, unknown>;
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const base = spec.replace(/^.*\//, '').replace(/\.js$/, '');
-    if ((e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND') && e.message.includes(base)) return null;
-    throw err;
-  }
-}
-
-// Variables keep TypeScript from resolving modules other engineers may not have written yet.
-const SUPERVISOR_MODULE = '../supervisor/index.js';
-const LOADER_MODULE = '../tasks/loader.js';
-const OPTIONAL_COMMANDS = ['./list-tasks.js', './submit.js', './status.js'];
-
+// Loaded only when the worker runs, so --help, config and the client subcommands stay fast.
 export const defaultDeps: CliDeps = {
   async runSupervisor(config) {
-    const mod = await importOptional(SUPERVISOR_MODULE);
-    if (mod === null || typeof mod.runSupervisor !== 'function') throw new Error('the supervisor is not built (src/supervisor/index.ts)');
-    return (mod.runSupervisor as CliDeps['runSupervisor'])(config);
+    // The ops pool runner wraps runSupervisor with the control socket, metrics and systemd notifications.
+    const { runPool } = await import('../ops/pool.js');
+    return runPool(config);
   },
-  workerEntryExists(backend) {
-    return ['js', 'ts'].some((ext) => existsSync(new URL(`../../workers/${backend}.${ext}`, import.meta.url)));
+  async workerEntryExists(backend) {
+    // The supervisor's own rule (dist/workers/<backend>.js of this package), checked before anything starts.
+    const { defaultWorkerEntry } = await import('../supervisor/index.js');
+    return existsSync(defaultWorkerEntry(backend));
   },
   async checkTasks(config) {
-    const mod = await importOptional(LOADER_MODULE);
-    if (mod === null || typeof mod.loadRegistry !== 'function') return;
-    await (mod.loadRegistry as (c: WorkerConfig) => Promise<unknown>)(config);
+    const { loadRegistry } = await import('../tasks/loader.js');
+    await loadRegistry({ taskModules: config.taskModules, builtins: config.builtins });
   },
   applyEnv(vars) {
     for (const [k, v] of Object.entries(vars)) if (process.env[k] === undefined) process.env[k] = v;
   },
-  async extraCommands() {
-    const mods = await Promise.all(OPTIONAL_COMMANDS.map(importOptional));
-    return mods.flatMap((m) => (m !== null && typeof m.register === 'function' ? [m.register as (p: Command) => void] : []));
-  },
+  extraCommands: () => Promise.resolve([registerListTasks, registerSubmit, registerStatus]),
 };
 
 /** One line, no stack: what went wrong and how to see what is accepted. */
@@ -80,7 +65,9 @@ export async function runCli(argv: readonly string[], io: CliIo, deps: Partial<C
 
   program.action(async () => {
     const { config, sources, envFile } = await resolveCommand(program);
-    if (!d.workerEntryExists(config.backend)) {
+    // Before the task check: task modules may read their own settings from the env file at import time.
+    if (envFile !== null) d.applyEnv(envFile.vars);
+    if (!(await d.workerEntryExists(config.backend))) {
       throw new ConfigError({
         setting: 'backend', source: sources.backend, value: config.backend, exitCode: EXIT.CONFIG,
         accepted: `a backend built into this install (no worker entry workers/${config.backend}.js)`,
@@ -91,11 +78,10 @@ export async function runCli(argv: readonly string[], io: CliIo, deps: Partial<C
     } catch (err) {
       if (err instanceof ConfigError) throw err;
       throw new ConfigError({
-        setting: 'taskModules', source: sources.taskModules, value: null, exitCode: EXIT.CONFIG,
+        setting: 'taskModules', source: sources.taskModules, value: config.taskModules.join(','), exitCode: EXIT.CONFIG,
         accepted: `loadable task modules (${oneLine((err as Error).message)})`,
       });
     }
-    if (envFile !== null) d.applyEnv(envFile.vars);
     code = await d.runSupervisor(config);
   });
   registerConfigCommand(program);
@@ -107,7 +93,10 @@ export async function runCli(argv: readonly string[], io: CliIo, deps: Partial<C
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return EXIT.OK; // --help, --version
-      io.stderr(`${PROG}: ${oneLine(err.message)} (see ${PROG} --help)\n`);
+      const message = err.code === 'commander.excessArguments'
+        ? `unknown command or argument ${JSON.stringify(program.args[0] ?? '')}`
+        : oneLine(err.message);
+      io.stderr(`${PROG}: ${message} (see ${PROG} --help)\n`);
       return EXIT.USAGE;
     }
     if (err instanceof ConfigError) {

@@ -183,7 +183,10 @@ function parseRaw(row: Setting, value: FlagValue, cwd: string): unknown {
 function shown(row: Setting, value: FlagValue): string {
   if (row.secret === true) return REDACTED;
   const s = typeof value === 'string' ? value : Array.isArray(value) ? value.join(',') : String(value);
-  return row.type.kind === 'url' || s.includes('://') ? redactUrl(s) : s;
+  if (row.type.kind !== 'url' && !s.includes('://')) return s;
+  const redacted = redactUrl(s);
+  // A malformed URL may still carry a password before an "@": hide everything up to the last one.
+  return redacted === s && s.includes('@') ? s.replace(/^(.*?\/\/)?.*@/, (_m, scheme?: string) => `${scheme ?? ''}***@`) : redacted;
 }
 
 /** Rules that involve more than one setting. */

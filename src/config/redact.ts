@@ -6,7 +6,7 @@ import type { WorkerConfig } from './types.js';
 
 export const REDACTED = '[REDACTED]';
 
-const USERINFO_RE = /^([a-z][a-z0-9+.-]*:\/\/)([^@/?#]*)@/i;
+const USERINFO_RE = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)@/i;
 const SECRET_QUERY_RE = /([?&](?:password|passwd|pass|token|secret|key|api_key|apikey|auth|access_token)=)[^&#]*/gi;
 
 /**

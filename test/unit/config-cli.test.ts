@@ -1,0 +1,143 @@
+// The CLI in-process, with its seams (supervisor, worker-entry check, task check) replaced: what reaches
+// runSupervisor, what is refused before it, and the one-line errors and exit codes.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Command } from 'commander';
+import t from 'tap';
+import type { WorkerConfig } from '../../src/config/types.js';
+import type { HostInfo } from '../../src/config/table-types.js';
+import { commandConfig, commandIo } from '../../src/cli/program.js';
+import { runCli, type CliDeps } from '../../src/cli/run.js';
+
+interface Run {
+  code: number;
+  out: string;
+  err: string;
+  config: WorkerConfig | null;
+  applied: Record<string, string> | null;
+}
+
+async function run(argv: string[], opts: { env?: Record<string, string>; cwd?: string; deps?: Partial<CliDeps> } = {}): Promise<Run> {
+  let out = '';
+  let err = '';
+  let config: WorkerConfig | null = null;
+  let applied: Record<string, string> | null = null;
+  const host: HostInfo = {
+    hostname: 'box', cpuCount: 4, stdoutIsTTY: false, cwd: opts.cwd ?? '/nonexistent-dir', tmpdir: '/tmp', runtimeDir: null, uid: 1,
+  };
+  const code = await runCli(argv, { env: opts.env ?? {}, host, stdout: (s) => { out += s; }, stderr: (s) => { err += s; } }, {
+    runSupervisor: async (c) => { config = c; return 0; },
+    workerEntryExists: () => true,
+    checkTasks: async () => {},
+    applyEnv: (vars) => { applied = vars; },
+    extraCommands: async () => [],
+    ...opts.deps,
+  });
+  return { code, out, err, config, applied };
+}
+
+void t.test('flags reach runSupervisor as a compiled config', async (t) => {
+  const r = await run(['--backend=temporal', '-c', '3', '-Q', 'a,b', '--tasks', 'x.js', '--tasks', 'y.js', '--no-builtins', '-E', '-l', 'debug']);
+  t.equal(r.code, 0, r.err);
+  t.equal(r.err, '');
+  t.match(r.config, {
+    backend: 'temporal', concurrency: 3, queues: ['a', 'b'], builtins: false, logLevel: 'debug',
+    taskModules: ['/nonexistent-dir/x.js', '/nonexistent-dir/y.js'], celery: { sendEvents: true },
+  });
+  const d = await run([]);
+  t.match(d.config, { backend: 'celery', concurrency: 4, builtins: true, celery: { sendEvents: false } }, 'implicit commander defaults do not count as flags');
+});
+
+void t.test('env file: ./.env by default, --env-file, TASK_ENV_FILE; variables exported to children', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'tbw-cli-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(path.join(dir, '.env'), 'TASK_WORKER_CONCURRENCY=5\nMY_TASK_SETTING=x\n');
+  await writeFile(path.join(dir, 'other.env'), 'TASK_WORKER_CONCURRENCY=6\n');
+  await writeFile(path.join(dir, 'bad.env'), 'TASK_WORKER_CONCURRENCY=6\nthis is not an assignment\n');
+  const a = await run([], { cwd: dir });
+  t.equal(a.config?.concurrency, 5);
+  t.same(a.applied, { TASK_WORKER_CONCURRENCY: '5', MY_TASK_SETTING: 'x' });
+  t.equal((await run(['--env-file', 'other.env'], { cwd: dir })).config?.concurrency, 6);
+  t.equal((await run([], { cwd: dir, env: { TASK_ENV_FILE: 'other.env' } })).config?.concurrency, 6);
+  t.equal((await run([], { cwd: dir, env: { TASK_WORKER_CONCURRENCY: '7' } })).config?.concurrency, 7, 'env beats env file');
+  t.equal((await run(['-c', '8'], { cwd: dir, env: { TASK_WORKER_CONCURRENCY: '7' } })).config?.concurrency, 8, 'flag beats env');
+  const missing = await run(['--env-file', 'nope.env'], { cwd: dir });
+  t.equal(missing.code, 78);
+  t.equal(missing.err, 'task-backend-worker: invalid env-file "nope.env" (from flag --env-file): expected a readable env file (ENOENT)\n');
+  t.equal(missing.config, null, 'the supervisor never starts');
+  const dirAsFile = await run(['--env-file', dir], { cwd: dir });
+  t.equal(dirAsFile.code, 78);
+  t.match(dirAsFile.err, /expected a readable env file \(EISDIR\)/);
+  const bad = await run(['--env-file', 'bad.env'], { cwd: dir });
+  t.equal(bad.code, 78);
+  t.match(bad.err, /^task-backend-worker: invalid env-file "bad.env" \(from flag --env-file\): expected KEY=VALUE lines \(line 2: expected KEY=VALUE\)\n$/);
+  t.equal((await run([], { cwd: '/nonexistent-dir' })).code, 0, 'no ./.env is fine');
+});
+
+void t.test('usage errors: one line, exit 64', async (t) => {
+  const cases: [string[], RegExp][] = [
+    [['--concurency', '3'], /^task-backend-worker: unknown option '--concurency' \(Did you mean --concurrency\?\) \(see task-backend-worker --help\)\n$/],
+    [['-c'], /^task-backend-worker: option '-c, --concurrency <n>' argument missing/],
+    [['-c', 'zero'], /^task-backend-worker: invalid concurrency "zero" \(from flag --concurrency\): expected an integer/],
+    [['--autoscale', '2,5'], /invalid autoscale "2,5" \(from flag --autoscale\)/],
+    [['stray'], /^task-backend-worker: unknown command or argument "stray" \(see task-backend-worker --help\)\n$/],
+  ];
+  for (const [argv, re] of cases) {
+    const r = await run(argv);
+    t.equal(r.code, 64, argv.join(' '));
+    t.match(r.err, re);
+    t.equal(r.err.split('\n').length, 2, 'exactly one line');
+    t.equal(r.config, null);
+  }
+});
+
+void t.test('config errors: exit 78; missing worker entry and bad task modules refused before any child', async (t) => {
+  const env = await run([], { env: { TASK_BACKEND_TYPE: 'sqs' } });
+  t.equal(env.code, 78);
+  t.match(env.err, /invalid backend "sqs" \(from env TASK_BACKEND_TYPE\): expected one of celery, temporal, hatchet/);
+  const noEntry = await run(['--backend', 'hatchet'], { env: { HATCHET_CLIENT_TOKEN: 't' }, deps: { workerEntryExists: () => false } });
+  t.equal(noEntry.code, 78);
+  t.match(noEntry.err, /invalid backend "hatchet" \(from flag --backend\): expected a backend built into this install \(no worker entry workers\/hatchet.js\)/);
+  t.equal(noEntry.config, null);
+  const badTasks = await run(['--tasks', 'broken.js'], { deps: { checkTasks: async () => { throw new Error('cannot load broken.js:\n  SyntaxError'); } } });
+  t.equal(badTasks.code, 78);
+  t.match(badTasks.err, /^task-backend-worker: invalid taskModules "\/nonexistent-dir\/broken.js" \(from flag --tasks\): expected loadable task modules \(cannot load broken.js: SyntaxError\)\n$/);
+  const boom = await run([], { deps: { runSupervisor: async () => { throw new Error('kaput'); } } });
+  t.equal(boom.code, 1);
+  t.equal(boom.err, 'task-backend-worker: kaput\n');
+  t.equal((await run([], { deps: { runSupervisor: async () => 4 } })).code, 4, 'the supervisor exit code is the CLI exit code');
+});
+
+void t.test('--help, --version, config subcommand', async (t) => {
+  const help = await run(['--help']);
+  t.equal(help.code, 0);
+  t.match(help.out, /Exit codes:/);
+  const version = await run(['--version']);
+  t.equal(version.code, 0);
+  t.match(version.out, /^\d+\.\d+\.\d+\n$/);
+  const cfg = await run(['-c', '2', 'config'], { env: { HATCHET_CLIENT_TOKEN: 'supersecret', CELERY_BROKER_URL: 'redis://:pw123@r/0' } });
+  t.equal(cfg.code, 0, cfg.err);
+  t.match(cfg.out, /^concurrency\s+= 2\s+# flag --concurrency$/m);
+  t.match(cfg.out, /^hatchet.token\s+= "\[REDACTED\]"\s+# env HATCHET_CLIENT_TOKEN$/m);
+  t.notMatch(cfg.out, /supersecret|pw123/);
+  t.equal(cfg.config, null, 'config does not start the pool');
+  const json = await run(['config', '--json', '--backend', 'hatchet']);
+  t.equal(json.code, 0, 'config works without credentials');
+  t.match(JSON.parse(json.out), { backend: 'hatchet', hatchet: { token: null } });
+});
+
+void t.test('subcommands from other modules get the same config and I/O', async (t) => {
+  let seen: WorkerConfig | null = null;
+  const register = (program: Command): void => {
+    program.command('probe').option('--json').action(async (_o, cmd: Command) => {
+      seen = await commandConfig(cmd);
+      commandIo(cmd).stdout('probed\n');
+    });
+  };
+  const r = await run(['probe', '--backend', 'temporal', '-Q', 'q1'], { deps: { extraCommands: async () => [register] } });
+  t.equal(r.code, 0, r.err);
+  t.equal(r.out, 'probed\n');
+  t.match(seen, { backend: 'temporal', queues: ['q1'] }, 'root flags after the subcommand name still apply');
+  t.equal(r.config, null);
+});
