@@ -8,6 +8,7 @@ import pidusage from 'pidusage';
 import { pino, type Logger } from 'pino';
 import type { WorkerConfig } from '../config/types.js';
 import { EXIT } from '../exit-codes.js';
+import { pm2InjectedKeys } from '../ops/pm2-env.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
 import { Driver, type DriverSeams, type PoolSnapshot, snapshotOf } from './driver.js';
 import type { LineSink } from './log-relay.js';
@@ -52,7 +53,9 @@ const STRIPPED_ENV = [/^NOTIFY_SOCKET$/, /^WATCHDOG_(USEC|PID)$/, /^LISTEN_(FDS|
 
 export function childEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(env)) if (!STRIPPED_ENV.some((re) => re.test(k))) out[k] = v;
+  // Under pm2 the environment also carries pm2's app options (status, autorestart, the app name...).
+  const pm2 = pm2InjectedKeys(env);
+  for (const [k, v] of Object.entries(env)) if (!STRIPPED_ENV.some((re) => re.test(k)) && !pm2.has(k)) out[k] = v;
   return out;
 }
 

@@ -2,10 +2,12 @@
 import t from 'tap';
 import { emptyHistogram, observe } from '../../src/ops/histogram.js';
 import { labelValue, MetricsCollector, renderMetrics } from '../../src/ops/metrics.js';
+import { pm2InjectedKeys } from '../../src/ops/pm2-env.js';
 import { formatNotify, inheritedNotifyFd, watchdogIntervalMs } from '../../src/ops/sd-notify.js';
 import { buildStatus, formatDuration, formatStatusTable } from '../../src/ops/status.js';
 import { planLifecycle, planTick } from '../../src/ops/systemd.js';
 import { assessHealth, type ChildView, type PoolView } from '../../src/ops/view.js';
+import { childEnv } from '../../src/supervisor/index.js';
 
 const NOW = 1_700_000_000_000;
 
@@ -153,4 +155,27 @@ void t.test('metrics: counters survive child replacement; histogram sums childre
   for (const line of text.trimEnd().split('\n')) {
     if (!line.startsWith('#')) t.match(line, /^[a-z_]+(\{[^}]*\})? -?[0-9.e+]+$/, line);
   }
+});
+
+void t.test('pm2 app options in the environment never reach children; user variables do', async (t) => {
+  const env = {
+    PATH: '/usr/bin',
+    http_proxy: 'http://proxy:3128',
+    CELERY_BROKER_URL: 'redis://x',
+    pm_id: '0',
+    name: 'task-backend-worker',
+    'task-backend-worker': '{}',
+    status: 'launching',
+    autorestart: 'true',
+    env_temporal: '[object Object]',
+    instance_var: 'NODE_APP_INSTANCE',
+    NODE_APP_INSTANCE: '0',
+    pm_exec_path: '/x',
+    PM2_HOME: '/tmp/p',
+    unique_id: 'u',
+    NOTIFY_SOCKET: '/run/systemd/notify',
+  };
+  t.same(childEnv(env), { PATH: '/usr/bin', http_proxy: 'http://proxy:3128', CELERY_BROKER_URL: 'redis://x' });
+  t.same(pm2InjectedKeys({ status: 'x', args: 'y' }), new Set(), 'without pm_id nothing is pm2’s');
+  t.equal(childEnv({ status: 'mine', PATH: '/bin' }).status, 'mine', 'outside pm2 a variable named status stays');
 });
