@@ -103,9 +103,10 @@ function baseContext(def: TaskDefinition, opts: RunOptions, attempt: number): Om
 export async function runTask(def: TaskDefinition, args: Args, kwargs: Kwargs, opts: RunOptions = {}): Promise<unknown> {
   const sleep = opts.sleep ?? waitFor;
   const outer = opts.signal ?? new AbortController().signal;
+  const idOpts = { ...opts, taskId: opts.taskId ?? randomUUID() }; // one id across attempts, as on a broker
   for (let attempt = 1; ; attempt++) {
     try {
-      return await runAttempt(def, args, kwargs, baseContext(def, opts, attempt), outer);
+      return await runAttempt(def, args, kwargs, baseContext(def, idOpts, attempt), outer);
     } catch (err) {
       if (outer.aborted || !isRetryable(err)) throw err;
       if (attempt > def.retries) {

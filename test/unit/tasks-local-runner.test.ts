@@ -184,3 +184,11 @@ void t.test('DAG branches run concurrently; a failing node fails the workflow', 
   await t.rejects(runByName(r, 'broken'), { name: 'KeyError', message: 'nope' });
   await t.rejects(runByName(r, 'nope'), { name: 'NotRegistered' });
 });
+
+void t.test('every attempt of one run sees the same task id', async (t) => {
+  const ids: string[] = [];
+  const def = defineTask({ name: 'ids', retries: 2, run: (_a, _k, ctx) => { ids.push(ctx.taskId); if (ctx.attempt < 3) throw new Error('again'); } });
+  await runTask(def, [], {}, { sleep: () => Promise.resolve() });
+  t.equal(ids.length, 3);
+  t.equal(new Set(ids).size, 1);
+});
