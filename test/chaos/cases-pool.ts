@@ -1,0 +1,140 @@
+// Chaos cases about the process tree: children SIGKILLed under load, the supervisor SIGKILLed, SIGTERM under
+// load. Each case is a function of its sizes so test/chaos (long with CHAOS_LONG=1) and test/e2e (short) share it.
+import { readFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import type { Test } from 'tap';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { startWorker, type Worker } from '../e2e/celery-harness.js';
+import { CHAOS_TASKS, childrenOf, enqueue, execCounts, procState, pySubmit, statuses, until } from './harness.js';
+
+export interface Env {
+  redis: RedisServer;
+  r: Redis;
+  w: Worker;
+}
+
+/** A Redis and a running pool of the real binary with the chaos tasks, torn down with the test. */
+export async function poolEnv(t: Test, args: string[], env: Record<string, string> = {}, redisArgs: string[] = []): Promise<Env> {
+  const redis = await startRedis({ args: redisArgs });
+  t.teardown(() => redis.stop());
+  const r = new Redis(redis.url, { maxRetriesPerRequest: null });
+  r.on('error', () => undefined);
+  t.teardown(() => void r.disconnect());
+  const w = startWorker(redis.url, ['--tasks', CHAOS_TASKS, ...args], env);
+  t.teardown(async () => void (await w.stop('SIGKILL')));
+  await w.waitFor((l) => l.msg === 'pool state changed' && l.to === 'running', 30_000, 'pool running');
+  return { redis, r, w };
+}
+
+/** Start time of a process in clock ticks since boot (field 22 of /proc/<pid>/stat). */
+function startTicks(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
+
+export interface KillOpts {
+  tasks: number;
+  /** How long each task sleeps, so the run spans several kills. */
+  sleepMs: number;
+  everyMs: number;
+  concurrency: number;
+  childConcurrency: number;
+  timeoutMs: number;
+}
+
+/** A child SIGKILLed every `everyMs` while the tasks run: all complete, none lost, duplicates reported. */
+export async function killChildrenCase(t: Test, o: KillOpts): Promise<void> {
+  const { redis, r, w } = await poolEnv(t, ['-c', String(o.concurrency), '--child-concurrency', String(o.childConcurrency)]);
+  const submitted = pySubmit(redis.url, o.tasks, o.sleepMs);
+  const supervisor = w.proc.pid!;
+  let kills = 0;
+  const timer = setInterval(() => {
+    // The oldest child: a freshly restarted one may still be booting, and killing that is a boot failure.
+    const kids = childrenOf(supervisor).sort((a, b) => startTicks(a) - startTicks(b));
+    const victim = kids[0];
+    if (victim === undefined) return;
+    try {
+      process.kill(victim, 'SIGKILL');
+      kills++;
+    } catch {
+      // it exited on its own between the listing and the kill
+    }
+  }, o.everyMs);
+  const t0 = Date.now();
+  let ids2: string[] = [];
+  try {
+    ids2 = await submitted;
+    t.equal(ids2.length, o.tasks, `submitted ${o.tasks} tasks with Python send_task while children were being killed`);
+    await until(async () => (await r.hlen('chaos:exec')) >= o.tasks || procState(supervisor) === null, o.timeoutMs, 'every task executed', 200);
+  } finally {
+    clearInterval(timer);
+  }
+  const took = Date.now() - t0;
+  const gaveUp = w.lines.find((l) => l.msg === 'pool giving up');
+  t.equal(gaveUp, undefined, `the supervisor did not give up (${JSON.stringify(gaveUp?.reason ?? null)}, exit ${w.proc.exitCode})`);
+  const c = await execCounts(r, ids2);
+  t.equal(c.missing.length, 0, `no task lost (${c.distinct}/${o.tasks} completed)`);
+  t.ok(kills >= 2, `${kills} children SIGKILLed during the run`);
+  const st = await until(async () => {
+    const m = await statuses(r, ids2);
+    return m.size === o.tasks ? m : null;
+  }, 30_000, 'every result stored');
+  t.equal([...st.values()].filter((m) => m.status === 'SUCCESS').length, o.tasks, 'every result is SUCCESS');
+  await until(async () => (await r.hlen('unacked')) === 0, 15_000, 'nothing left held');
+  t.comment(`kill-child: ${o.tasks} tasks, ${kills} kills in ${took} ms, ${c.duplicates} duplicate executions (at-least-once)`);
+  t.ok(c.duplicates <= kills * o.childConcurrency, 'duplicates bounded by what the killed children held');
+}
+
+/** SIGKILL of the supervisor: every child is gone within 1 s; a new pool then finishes what was held. */
+export async function killSupervisorCase(t: Test, o: { concurrency: number; tasks: number }): Promise<void> {
+  const { redis, r, w } = await poolEnv(t, ['-c', String(o.concurrency)], { CELERY_VISIBILITY_TIMEOUT: '3' });
+  const supervisor = w.proc.pid!;
+  const ids = await enqueue(r, o.tasks, 'chaos.count', () => [300]);
+  await until(async () => (await r.hlen('chaos:start')) > 0, 15_000, 'tasks running');
+  const kids = await until(() => {
+    const k = childrenOf(supervisor);
+    return k.length === o.concurrency ? k : null;
+  }, 10_000, `${o.concurrency} children`);
+  const t0 = Date.now();
+  process.kill(supervisor, 'SIGKILL');
+  const gone = await until(() => kids.every((p) => procState(p) === null), 5_000, 'children gone', 5).then(() => Date.now() - t0);
+  t.ok(gone <= 1000, `all ${kids.length} children gone ${gone} ms after the supervisor was SIGKILLed`);
+  // Nothing lost: a fresh pool restores what the dead children held and finishes the rest.
+  const w2 = startWorker(redis.url, ['--tasks', CHAOS_TASKS, '-c', String(o.concurrency)], { CELERY_VISIBILITY_TIMEOUT: '3' });
+  t.teardown(async () => void (await w2.stop('SIGKILL')));
+  await until(async () => (await r.hlen('chaos:exec')) >= o.tasks, 60_000, 'every task executed by the second pool', 100);
+  const c = await execCounts(r, ids);
+  t.equal(c.missing.length, 0, 'no task lost across the supervisor kill');
+  t.comment(`kill-supervisor: children gone in ${gone} ms; ${c.duplicates} duplicate executions`);
+  t.equal(await w2.stop('SIGTERM'), 0, 'second pool exits 0');
+}
+
+/** SIGTERM under load: in-flight tasks finish, unstarted ones stay queued, exit 0 inside the deadline. */
+export async function sigtermCase(t: Test, o: { concurrency: number; childConcurrency: number; tasks: number; sleepMs: number; shutdownS: number }): Promise<void> {
+  const { r, w } = await poolEnv(t, ['-c', String(o.concurrency), '--child-concurrency', String(o.childConcurrency), '--shutdown-timeout', `${o.shutdownS}s`]);
+  const ids = await enqueue(r, o.tasks, 'chaos.count', () => [o.sleepMs]);
+  await until(async () => (await r.hlen('chaos:start')) >= o.concurrency * o.childConcurrency, 15_000, 'every slot busy');
+  const t0 = Date.now();
+  const code = await w.stop('SIGTERM');
+  const took = Date.now() - t0;
+  t.equal(code, 0, 'exit 0 after a warm shutdown');
+  t.ok(took < o.shutdownS * 1000, `exited in ${took} ms, inside the ${o.shutdownS} s deadline`);
+  await assertWarmOutcome(t, r, ids);
+}
+
+/** After a warm stop: every started task finished exactly once, every other one is still queued, nothing held. */
+export async function assertWarmOutcome(t: Test, r: Redis, ids: readonly string[]): Promise<void> {
+  const started = await r.hgetall('chaos:start');
+  const done = await r.hgetall('chaos:exec');
+  const startedIds = Object.keys(started);
+  t.ok(startedIds.length > 0, `${startedIds.length} tasks were in flight`);
+  t.same(startedIds.filter((id) => done[id] !== '1'), [], 'every in-flight task finished (once)');
+  t.equal(Object.keys(done).length, startedIds.length, 'no task finished that had not started');
+  const queued = await r.llen('celery');
+  t.equal(queued + startedIds.length, ids.length, `the ${queued} unstarted tasks are still queued`);
+  t.equal(await r.hlen('unacked'), 0, 'nothing left held (prefetched messages given back)');
+}
