@@ -31,7 +31,11 @@ export async function buildWorkflowBundle(outPath = defaultBundlePath()): Promis
   const { bundleWorkflowCode } = await import('@temporalio/worker');
   const workflowsPath = join(packageRoot(), 'dist', 'src', 'backends', 'temporal', 'workflows.js');
   if (!existsSync(workflowsPath)) throw new Error(`${workflowsPath} missing: run tsc first`);
-  const { code } = await bundleWorkflowCode({ workflowsPath });
+  const nop = (): void => undefined;
+  const warn = (message: string, meta?: unknown): void => void console.error(message, meta ?? '');
+  // Only webpack's warnings and errors reach the build output.
+  const logger = { log: nop, trace: nop, debug: nop, info: nop, warn, error: warn };
+  const { code } = await bundleWorkflowCode({ workflowsPath, logger });
   const slots = code.match(META_SLOT)?.length ?? 0;
   if (slots !== 1) throw new Error(`workflow bundle has ${slots} registry metadata slots, expected 1`);
   await mkdir(dirname(outPath), { recursive: true });
