@@ -12,11 +12,12 @@ export const LONG = process.env.CHAOS_LONG === '1';
 export const CHAOS_TASKS = join(ROOT, 'test', 'chaos', 'chaos-tasks.mjs');
 
 /** Poll `fn` until it returns a truthy value or the deadline passes (then throw naming `what`). */
-export async function until<T>(fn: () => Promise<T> | T, timeoutMs: number, what: string, everyMs = 25): Promise<T> {
+type Falsy = null | undefined | false | 0 | '';
+export async function until<T>(fn: () => Promise<T> | T, timeoutMs: number, what: string, everyMs = 25): Promise<Exclude<T, Falsy>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
-    if (v) return v;
+    if (v) return v as Exclude<T, Falsy>;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
