@@ -126,7 +126,10 @@ export class Consumer {
     let idle = this.o.pollMinMs;
     while (this.#mode === 'running') {
       const free = this.o.slots - this.#running.size - this.#ready.length;
-      if (free <= 0) {
+      // Refill in batches (a quarter of the slots) while work is running: one fetch per finished task would
+      // serialise the pool on fetch round trips.
+      const batch = Math.max(1, Math.ceil(this.o.slots / 4));
+      if (free <= 0 || (free < batch && this.#running.size > 0)) {
         await new Promise<void>((r) => (this.#wake = r));
         continue;
       }

@@ -27,7 +27,7 @@ export interface TaskMessage {
   retries: number;
   etaMs: number | null;
   expiresMs: number | null;
-  /** Celery's timelimit header, seconds: [soft, hard]. */
+  /** Celery's timelimit header, seconds: [hard (time_limit), soft (soft_time_limit)]. */
   softLimitS: number | null;
   hardLimitS: number | null;
   group: string | null;
@@ -183,7 +183,7 @@ function parseV2(h: Record<string, unknown>, body: unknown, c: Common): ParseRes
   const embed = isObj(embedRaw) ? embedRaw : {};
   const t = times(id, task, h.eta, h.expires);
   if ('ok' in t) return t;
-  const [soft, hard] = limits(h.timelimit);
+  const [hard, soft] = limits(h.timelimit);
   return {
     ok: true,
     msg: {
@@ -222,7 +222,7 @@ function parseV1(body: unknown, c: Common): ParseResult {
   if (!isObj(kwargs)) return reject('InvalidTaskError', 'kwargs must be a dict', id, task);
   const t = times(id, task, body.eta, body.expires);
   if ('ok' in t) return t;
-  const [soft, hard] = limits(body.timelimit);
+  const [hard, soft] = limits(body.timelimit);
   return {
     ok: true,
     msg: {

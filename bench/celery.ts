@@ -1,0 +1,95 @@
+// bench/celery: preload N tasks from Python, drain them with our pool (-c 2, acks late), Python Celery prefork
+// -c 2 (acks late) and celery-node, on the same Redis; print tasks/s and ratios. Run: node dist/bench/celery.js
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { startRedis } from '../test/helpers/redis.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const PY = join(ROOT, '.tbw', 'venv', 'bin', 'python');
+const PYDIR = join(ROOT, 'test', 'e2e', 'py');
+const N = Number(process.env.BENCH_N ?? 10_000);
+const IO_N = Number(process.env.BENCH_IO_N ?? 2_000);
+
+async function preload(url: string, n: number, task: string, args: string[]): Promise<void> {
+  const p = spawn(PY, [join(PYDIR, 'celery_bench_app.py'), String(n), task, ...args], { env: { ...process.env, BENCH_REDIS_URL: url }, stdio: 'inherit' });
+  const [code] = (await once(p, 'exit')) as [number];
+  if (code !== 0) throw new Error(`preload exited ${code}`);
+}
+
+/** Seconds from the first message taken until the queue and the unacked hash are both empty. */
+async function drain(r: Redis, n: number, start: () => ChildProcess, limitMs: number): Promise<number> {
+  const proc = start();
+  let t0 = 0;
+  const deadline = Date.now() + limitMs;
+  try {
+    while (Date.now() < deadline) {
+      const [len, held] = await Promise.all([r.llen('celery'), r.hlen('unacked')]);
+      if (t0 === 0 && len < n) t0 = performance.now();
+      if (t0 !== 0 && len === 0 && held === 0) return (performance.now() - t0) / 1000;
+      await new Promise((res) => setTimeout(res, 5));
+    }
+    throw new Error('drain did not finish in time');
+  } finally {
+    proc.kill('SIGKILL');
+    if (proc.exitCode === null) await once(proc, 'exit');
+  }
+}
+
+const ours = (url: string) => (): ChildProcess =>
+  spawn(process.execPath, [join(ROOT, 'dist', 'src', 'cli', 'main.js'), '--backend', 'celery', '-c', '2', '-l', 'warn', '--log-format', 'json'], {
+    env: { ...process.env, CELERY_BROKER_URL: url, CELERY_RESULT_BACKEND: url },
+    stdio: 'ignore',
+    detached: true,
+  });
+const python = (url: string) => (): ChildProcess =>
+  spawn(PY, ['-m', 'celery', '-A', 'celery_bench_app', 'worker', '-c', '2', '-P', 'prefork', '-l', 'warning', '--without-gossip', '--without-mingle', '--without-heartbeat'], {
+    cwd: PYDIR,
+    env: { ...process.env, BENCH_REDIS_URL: url },
+    stdio: 'ignore',
+    detached: true,
+  });
+const celeryNode = (url: string) => (): ChildProcess =>
+  spawn(process.execPath, ['--input-type=module', '-e', `
+    import celery from 'celery-node';
+    const w = celery.createWorker(${JSON.stringify(url)}, ${JSON.stringify(url)}, 'celery');
+    w.register('health_check', () => ({ status: 'healthy' }));
+    w.start();`], { cwd: ROOT, stdio: 'ignore', detached: true });
+
+const killGroup = (p: ChildProcess): void => {
+  try {
+    if (p.pid) process.kill(-p.pid, 'SIGKILL');
+  } catch {
+    /* already gone */
+  }
+};
+
+async function main(): Promise<void> {
+  const redis = await startRedis();
+  const r = new Redis(redis.url);
+  const rows: [string, number, number][] = [];
+  const run = async (name: string, n: number, task: string, args: string[], start: () => ChildProcess, limitMs: number): Promise<number> => {
+    await r.flushall();
+    await preload(redis.url, n, task, args);
+    let child: ChildProcess | null = null;
+    const secs = await drain(r, n, () => (child = start()), limitMs);
+    if (child) killGroup(child);
+    rows.push([name, n, n / secs]);
+    console.log(`${name.padEnd(34)} ${String(n).padStart(6)} tasks  ${(n / secs).toFixed(0).padStart(7)} tasks/s`);
+    return n / secs;
+  };
+  try {
+    const o = await run('ours -c 2 (no-op)', N, 'health_check', [], ours(redis.url), 120_000);
+    const p = await run('python prefork -c 2 (no-op)', N, 'health_check', [], python(redis.url), 300_000);
+    const c = await run('celery-node (no-op)', N, 'health_check', [], celeryNode(redis.url), 300_000);
+    const oi = await run('ours -c 2 (100 ms I/O)', IO_N, 'simulate_work', ['0.1'], ours(redis.url), 120_000);
+    const pi = await run('python prefork -c 2 (100 ms I/O)', Math.min(IO_N, 200), 'simulate_work', ['0.1'], python(redis.url), 300_000);
+    console.log(`ratios: no-op ours/python ${(o / p).toFixed(1)}x, ours/celery-node ${(o / c).toFixed(1)}x; I/O ours/python ${(oi / pi).toFixed(1)}x`);
+  } finally {
+    r.disconnect();
+    await redis.stop();
+  }
+}
+
+await main();
