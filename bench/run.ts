@@ -1,0 +1,82 @@
+// `npm run bench`: runs every benchmark script one after the other in one run (same machine state, each with its
+// anchor measured inside it), collects the JSON each writes through bench/report.ts, and writes
+// bench/results/latest.json and bench/results/chart.svg. A script that is missing or fails is recorded, not fatal.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { machine, meetsTarget, renderChart, versions, withRatio, type BenchResult } from './report.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench when built
+const ROOT = join(HERE, '..', '..');
+const OUT = join(ROOT, 'bench', 'results');
+/** Order matters only for readability of the report; each script is independent. */
+const BENCHES = (process.env.TBW_BENCHES ?? 'supervisor,celery,temporal,hatchet').split(',').filter(Boolean);
+const TIMEOUT_S = Number(process.env.TBW_BENCH_TIMEOUT_S ?? 420);
+
+async function runOne(name: string, tmp: string): Promise<BenchResult> {
+  const script = join(HERE, `${name}.js`);
+  const base = { name, at: new Date().toISOString(), metrics: [], machine: machine(), versions: {} };
+  if (!existsSync(script)) return { ...base, error: `no benchmark script (bench/${name}.ts not built)` };
+  const started = Date.now();
+  // Own process group, so a timeout can take the bench's servers and workers down with it.
+  const p = spawn(process.execPath, [script], { cwd: ROOT, env: { ...process.env, TBW_BENCH_OUT: tmp }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let tail = '';
+  const keep = (d: Buffer): void => {
+    process.stdout.write(d);
+    tail = (tail + d.toString()).slice(-3000);
+  };
+  p.stdout.on('data', keep);
+  p.stderr.on('data', keep);
+  const timer = setTimeout(() => {
+    try {
+      process.kill(-p.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }, TIMEOUT_S * 1000);
+  const [code, signal] = (await once(p, 'exit')) as [number | null, string | null];
+  clearTimeout(timer);
+  const seconds = Math.round((Date.now() - started) / 1000);
+  const file = join(tmp, `${name}.json`);
+  if (existsSync(file)) {
+    const r = JSON.parse(readFileSync(file, 'utf8')) as BenchResult;
+    return code === 0 ? r : { ...r, error: `exited ${code ?? signal} after writing its result` };
+  }
+  const why = signal === 'SIGKILL' ? `timed out after ${TIMEOUT_S} s` : `exited ${code ?? signal} after ${seconds} s`;
+  return { ...base, error: `${why} without writing a result via bench/report.ts writeResult; output tail: ${tail.slice(-600)}` };
+}
+
+async function main(): Promise<void> {
+  const tmp = join(tmpdir(), `tbw-bench-${process.pid}`);
+  mkdirSync(tmp, { recursive: true });
+  mkdirSync(OUT, { recursive: true });
+  const results: BenchResult[] = [];
+  try {
+    for (const name of BENCHES) {
+      process.stdout.write(`\n=== bench/${name} ===\n`);
+      results.push(await runOne(name, tmp));
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  const m = machine();
+  const report = { at: new Date().toISOString(), machine: m, versions: versions(), results: results.map((r) => ({ ...r, metrics: r.metrics.map(withRatio) })) };
+  writeFileSync(join(OUT, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
+  const subtitle = `${m.cores} cores · ${Math.round(m.ramMB / 1024)} GB · ${m.cpuModel} · node ${m.node} · ${report.at.slice(0, 10)}`;
+  writeFileSync(join(OUT, 'chart.svg'), renderChart(report.results, 'task-backend-worker benchmarks vs targets', subtitle));
+  process.stdout.write('\n=== summary ===\n');
+  for (const r of report.results) {
+    if (r.error) process.stdout.write(`${r.name}: NOT MEASURED (${r.error.slice(0, 200)})\n`);
+    for (const x of r.metrics) {
+      const ok = meetsTarget(x);
+      const ratio = x.ratio !== undefined && x.anchor ? `  ${x.ratio}× ${x.anchor.name}` : '';
+      process.stdout.write(`${r.name}: ${x.name} = ${x.value} ${x.unit}${ratio}${ok === null ? '' : ok ? '  [target met]' : '  [target MISSED]'}\n`);
+    }
+  }
+  process.stdout.write(`written: ${join(OUT, 'latest.json')}, ${join(OUT, 'chart.svg')}\n`);
+}
+
+await main();
