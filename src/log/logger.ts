@@ -1,7 +1,8 @@
 // pino loggers for the supervisor (json or pretty) and for children (NDJSON on fd 1, read by the supervisor).
 // Both redact secrets: known secret fields anywhere a config or connection options are logged.
+import { createRequire } from 'node:module';
 import pino, { type DestinationStream, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 import type { LogFormat, LogLevel } from '../config/types.js';
 import { redactUrl, REDACTED } from '../config/redact.js';
 
@@ -42,6 +43,8 @@ export function createLogger(opts: LoggerOptions): Logger {
     ...(opts.base !== undefined ? { base: opts.base } : {}),
   };
   if (opts.format === 'pretty') {
+    // Loaded only when asked for: pino-pretty costs ~100 ms of startup that JSON (production) logging never needs.
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
     const stream = pretty({
       colorize: opts.colorize ?? process.stdout.isTTY === true,
       translateTime: 'SYS:HH:MM:ss.l',
