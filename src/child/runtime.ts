@@ -1,6 +1,7 @@
 // The runtime every child process runs (workers/<backend>.ts is a few lines that call runChild): it obeys only
 // the supervisor's IPC, boots one backend, reports ready and heartbeats, and performs warm/cold shutdown.
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createChildLogger } from '../log/logger.js';
 import { BootError, type BackendContext, type WorkerBackend } from '../backends/contract.js';
 import type { WorkerConfig } from '../config/types.js';
 import { CHILD_EXIT } from '../exit-codes.js';
@@ -42,8 +43,8 @@ const defaultDeps: ChildDeps = {
     const { loadRegistry } = await import('../tasks/loader.js');
     return loadRegistry({ taskModules: config.taskModules, builtins: config.builtins });
   },
-  createLogger: (config) =>
-    pino({ level: config.logLevel, base: null }, pino.destination({ dest: 1, sync: true })),
+  // Same redaction as the supervisor's logger, so a task logging a URL or token never prints the secret.
+  createLogger: (config) => createChildLogger({ level: config.logLevel }),
   parentCheckMs: 250,
 };
 
