@@ -53,8 +53,10 @@ export async function killChildrenCase(t: Test, o: KillOpts): Promise<void> {
   const supervisor = w.proc.pid!;
   let kills = 0;
   const timer = setInterval(() => {
-    // The oldest child: a freshly restarted one may still be booting, and killing that is a boot failure.
-    const kids = childrenOf(supervisor).sort((a, b) => startTicks(a) - startTicks(b));
+    // The oldest READY child: killing one still booting is a boot failure (5 in a row stop the pool by design,
+    // see the boot-failure case), and boots on a busy 2-core machine can take longer than the kill interval.
+    const ready = new Set(w.lines.filter((l) => l.msg === 'child ready').map((l) => Number(l.pid)));
+    const kids = childrenOf(supervisor).filter((p) => ready.has(p)).sort((a, b) => startTicks(a) - startTicks(b));
     const victim = kids[0];
     if (victim === undefined) return;
     try {

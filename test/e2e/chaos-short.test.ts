@@ -1,0 +1,16 @@
+// The short chaos cases in CI (npm test): smaller counts than test/chaos, same code. Long ones: npm run chaos.
+import t from 'tap';
+import { bootFailureCase, fuzzCase, redisRestartCase } from '../chaos/cases-broker.js';
+import { pm2StopCase } from '../chaos/cases-pm2.js';
+import { killChildrenCase, killSupervisorCase, sigtermCase } from '../chaos/cases-pool.js';
+
+void t.test('chaos (short)', async (t) => {
+  await t.test('child SIGKILLed every 2 s under load', (t) =>
+    killChildrenCase(t, { tasks: 1000, sleepMs: 80, everyMs: 2000, concurrency: 2, childConcurrency: 16, timeoutMs: 90_000 }));
+  await t.test('supervisor SIGKILLed', (t) => killSupervisorCase(t, { concurrency: 3, tasks: 100 }));
+  await t.test('SIGTERM under load', (t) => sigtermCase(t, { concurrency: 2, childConcurrency: 4, tasks: 100, sleepMs: 1000, shutdownS: 10 }));
+  await t.test('pm2 stop under load', (t) => pm2StopCase(t, { tasks: 100, sleepMs: 1000 }));
+  await t.test('Redis restarted mid-run', (t) => redisRestartCase(t, { tasks: 1000, sleepMs: 20 }));
+  await t.test('fuzzed messages', (t) => fuzzCase(t, { bad: 500, valid: 100, huge: 3 }));
+  await t.test('workers that cannot boot', (t) => bootFailureCase(t));
+});
