@@ -206,6 +206,16 @@ async function main(): Promise<void> {
       raw: rates,
     });
     console.log(JSON.stringify(report, null, 2));
+    // Shared result format for `npm run bench` (bench/report.ts).
+    const { writeResult } = await import('./report.js');
+    const plainAnchor = { name: 'plain @temporalio/worker', value: round(plainMed) };
+    writeResult('temporal', {
+      metrics: [
+        { name: 'activities/s per child (-c 2)', unit: 'activities/s', value: round(pool2 / 2), runs: (rates.pool2 ?? []).map((x) => round(x / 2)), anchor: plainAnchor, target: 0.95 },
+        { name: 'activities/s (-c 1)', unit: 'activities/s', value: round(pool1), runs: rates.pool1, anchor: plainAnchor },
+        { name: 'start → ready (-c 2)', unit: 'ms', value: median(ready), runs: ready, target: 2000, lowerIsBetter: true },
+      ],
+    });
   } finally {
     await connection.close();
     server.proc.kill('SIGTERM');
