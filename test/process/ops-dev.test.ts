@@ -1,0 +1,79 @@
+// `task-backend-worker dev`: a private redis-server on a free port, the Celery pool on it, a printed submit
+// command that really works, and the server stopped with the pool. A missing server program is one line.
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { EXIT } from '../../src/exit-codes.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const MAIN = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const execFileP = promisify(execFile);
+const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TAP') && k !== 'NODE_OPTIONS'));
+
+function alive(pid: number): boolean {
+  try {
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+void t.test('dev runs the pool on a private redis and the printed submit command works', async (t) => {
+  const proc = spawn(process.execPath, [MAIN, 'dev', '-c', '1', '--log-format', 'json', '-n', `dev-test-${process.pid}@localhost`], {
+    env: { ...baseEnv, TASK_CONTROL_SOCKET: join(ROOT, '.tbw', `dev-test-${process.pid}.sock`) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => {
+    proc.kill('SIGKILL');
+  });
+  let err = '';
+  let out = '';
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const line = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no submit line: ${err}`)), 20_000);
+    proc.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /^ {2}(CELERY_BROKER_URL=\S+ task-backend-worker submit add_numbers 2 3 --wait)$/m.exec(err);
+      if (m?.[1] !== undefined) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+  });
+  const url = /CELERY_BROKER_URL=(\S+)/.exec(line)?.[1] ?? '';
+  t.match(url, /^redis:\/\/127\.0\.0\.1:\d+\/0$/);
+  const redisPid = Number(
+    (await execFileP('pgrep', ['-f', `redis-server 127.0.0.1:${/:(\d+)\//.exec(url)?.[1]}`])).stdout.trim().split('\n')[0],
+  );
+  t.ok(redisPid > 0 && alive(redisPid), 'redis-server runs');
+  // Wait for the pool to be ready before submitting (the result would wait anyway, but bounded is clearer).
+  const end = Date.now() + 30_000;
+  while (!out.includes('"msg":"pool state changed"') && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  // The printed command, run as printed (with this checkout's binary).
+  const r = await execFileP(process.execPath, [MAIN, 'submit', 'add_numbers', '2', '3', '--wait'], {
+    env: { ...baseEnv, CELERY_BROKER_URL: url },
+    timeout: 30_000,
+  });
+  t.match(r.stdout, /^5$/m, 'the task ran on the dev pool');
+  const exited = once(proc, 'exit');
+  proc.kill('SIGTERM');
+  const [code] = (await exited) as [number | null];
+  t.equal(code, EXIT.OK);
+  t.notOk(alive(redisPid), 'redis-server stopped with the pool');
+});
+
+void t.test('dev without the server program says how to install it', async (t) => {
+  const r = await execFileP(process.execPath, [MAIN, 'dev'], { env: { ...baseEnv, PATH: '/nonexistent' } }).then(
+    () => ({ code: 0, stderr: '' }),
+    (e: { code: number; stderr: string }) => e,
+  );
+  t.equal(r.code, EXIT.CONFIG);
+  t.equal(
+    r.stderr,
+    'task-backend-worker: redis-server not found on PATH; install Redis first: sudo apt-get install redis-server (or brew install redis)\n',
+  );
+});
