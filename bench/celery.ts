@@ -86,6 +86,16 @@ async function main(): Promise<void> {
     const oi = await run('ours -c 2 (100 ms I/O)', IO_N, 'simulate_work', ['0.1'], ours(redis.url), 120_000);
     const pi = await run('python prefork -c 2 (100 ms I/O)', Math.min(IO_N, 200), 'simulate_work', ['0.1'], python(redis.url), 300_000);
     console.log(`ratios: no-op ours/python ${(o / p).toFixed(1)}x, ours/celery-node ${(o / c).toFixed(1)}x; I/O ours/python ${(oi / pi).toFixed(1)}x`);
+    // Shared result format for `npm run bench` (bench/report.ts); one run per contender, so value = that run.
+    const { writeResult } = await import('./report.js');
+    const tps = (v: number): number => Math.round(v);
+    writeResult('celery', {
+      metrics: [
+        { name: 'no-op tasks/s -c 2 vs Python prefork', unit: 'tasks/s', value: tps(o), anchor: { name: 'python celery prefork -c 2', value: tps(p) }, target: 9 },
+        { name: 'no-op tasks/s -c 2 vs celery-node', unit: 'tasks/s', value: tps(o), anchor: { name: 'celery-node', value: tps(c) }, target: 1 },
+        { name: '100 ms I/O tasks/s vs Python prefork', unit: 'tasks/s', value: tps(oi), anchor: { name: 'python celery prefork -c 2', value: tps(pi) }, target: 50 },
+      ],
+    });
   } finally {
     r.disconnect();
     await redis.stop();
