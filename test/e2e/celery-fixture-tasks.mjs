@@ -74,3 +74,39 @@ export const workflow = {
     { task: 'tbw_test.sum' },
   ],
 };
+
+export const raiseAfter = {
+  kind: 'task',
+  name: 'tbw_test.raise_after',
+  run(args) {
+    throw Object.assign(new Error(`bad input ${JSON.stringify(args[0])}`), { name: 'ValueError' });
+  },
+};
+
+// A DAG whose sink depends on a node two layers up: [2, 3] → a=5, b=6, c=7, d=echo({a, c}).
+export const dag = {
+  kind: 'workflow',
+  name: 'tbw_test.dag',
+  steps: {
+    dag: {
+      a: { task: 'add_numbers' },
+      b: { task: 'add_numbers', parents: ['a'], args: [1] },
+      c: { task: 'add_numbers', parents: ['b'], args: [1] },
+      d: { task: 'echo', parents: ['a', 'c'] },
+    },
+  },
+};
+
+// A DAG with a failing middle node: the workflow fails with that node's error, its child never runs.
+export const dagFail = {
+  kind: 'workflow',
+  name: 'tbw_test.dag_fail',
+  steps: {
+    dag: {
+      a: { task: 'add_numbers' },
+      b: { task: 'tbw_test.raise_after', parents: ['a'] },
+      c: { task: 'echo', parents: ['b'] },
+      e: { task: 'echo', parents: ['a'] },
+    },
+  },
+};

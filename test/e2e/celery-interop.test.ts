@@ -57,6 +57,9 @@ void t.test('Python Celery client ↔ our celery worker', async (t) => {
   ok('link', 103);
   // wf(5): add(5,10)=15 → [add(15,1), add(15,2)] = [16,17] → sum = 33
   ok('workflow', 33);
+  // DAG workflows as canvas: a sink fed by a node two layers up, and a failing node failing the workflow.
+  ok('dag', "Echo: {'a': 5, 'c': 7}");
+  raises('dag_failure', 'ValueError', /bad input 5/);
 
   // Unrunnable messages went to the dead-letter list with a reason, and the pool kept going (no child exits).
   t.notOk(w.lines.some((l) => String(l.msg).startsWith('child exited')), 'no child exited');

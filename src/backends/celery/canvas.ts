@@ -2,11 +2,12 @@
 // body, and the registry's workflows expanded into the same canvas (chain of steps, parallel = chord).
 import { randomUUID } from 'node:crypto';
 import type { WorkflowDefinition } from '../../tasks/types.js';
+import { COLLECT_TASK, dagCanvas, isInternalBody } from './dag.js';
 import { buildMessage, parseTime, type Sig, type TaskMessage } from './protocol.js';
 import { buildMeta, excInfo, PROPAGATE_STATES, type ExcInfo, type ResultStore } from './results.js';
 
 /** Our own identity task: a chord body that hands the list of branch results on (workflow parallel steps). */
-export const COLLECT_TASK = 'tbw.collect';
+export { COLLECT_TASK };
 
 export interface SendExtra {
   parentId?: string | null;
@@ -47,10 +48,19 @@ export class Canvas {
     switch (sig.subtask_type) {
       case 'chain': {
         const tasks = asSigs(kw.tasks);
+        if (tasks.length === 0) return;
+        let joined = extra;
+        if (tasks.length > 1 && (extra.group || extra.chord)) {
+          // A chain inside a group/chord header joins it through its LAST task (Celery's prepare_steps).
+          const { group, groupIndex, chord, ...outer } = extra;
+          const last = tasks.length - 1;
+          const lastSig = tasks[last] as Sig;
+          tasks[last] = { ...lastSig, options: { ...lastSig.options, group_id: group ?? undefined, group_index: groupIndex ?? undefined, chord: chord ?? undefined } };
+          joined = outer;
+        }
         const [first, ...rest] = tasks;
-        if (!first) return;
-        const chain = [...(extra.chain ?? []), ...rest.reverse()];
-        await this.send(first, partial, { ...extra, chain });
+        const chain = [...(joined.chain ?? []), ...rest.reverse()];
+        await this.send(first as Sig, partial, { ...joined, chain });
         return;
       }
       case 'group': {
@@ -124,8 +134,8 @@ export class Canvas {
     const results = this.deps.results;
     if (results) {
       for (const el of msg.chain ?? []) {
-        const id = el.options?.task_id;
-        if (typeof id !== 'string') continue;
+        const id = resultId(el);
+        if (id === null) continue;
         const meta = buildMeta('FAILURE', exc, { ...this.#req(msg), id, task: el.task }, this.#metaOpts(traceback));
         await results.store(id, meta);
       }
@@ -147,11 +157,20 @@ export class Canvas {
     }
     const e = bad.result as Partial<ExcInfo>;
     const what = `${e.exc_type ?? 'Exception'}(${JSON.stringify((e.exc_message ?? [])[0] ?? '')})`;
-    const exc = excInfo('ChordError', `Dependency ${bad.tid} raised ${what}`);
+    // A workflow's own join fails with the step's error (as the reference executor does); Python canvas gets
+    // Celery's ChordError.
+    const exc = isInternalBody(body.task) ? excInfo(e.exc_type ?? 'Exception', String((e.exc_message ?? [])[0] ?? '')) : excInfo('ChordError', `Dependency ${bad.tid} raised ${what}`);
     const bodyId = body.options?.task_id;
     if (typeof bodyId === 'string') {
       const req = { ...this.#req(msg), id: bodyId, task: body.task, group: null };
       await results.store(bodyId, buildMeta('FAILURE', exc, req, this.#metaOpts(null)));
+    }
+    // Celery's mark_as_failure also fails the body's chain, so a waiter on a later element sees the failure.
+    const bodyChain = Array.isArray(body.options?.chain) ? (body.options.chain as Sig[]) : [];
+    for (const el of bodyChain) {
+      const id = resultId(el);
+      if (id === null) continue;
+      await results.store(id, buildMeta('FAILURE', exc, { ...this.#req(msg), id, task: el.task, group: null }, this.#metaOpts(null)));
     }
     const ebs = body.options?.link_error;
     for (const eb of Array.isArray(ebs) ? (ebs as Sig[]) : []) await this.send(eb, [bodyId ?? msg.id], { parentId: msg.id });
@@ -162,7 +181,11 @@ export class Canvas {
    * whose body is COLLECT); the last step carries the workflow message's id, so AsyncResult(id).get() waits for it.
    */
   async startWorkflow(def: WorkflowDefinition, msg: TaskMessage): Promise<void> {
-    if (!Array.isArray(def.steps)) throw Object.assign(new Error(`workflow ${def.name}: DAG workflows are not supported on the celery backend`), { name: 'NotImplementedError' });
+    const extra = { parentId: msg.id, rootId: msg.rootId ?? msg.id, priority: msg.priority };
+    if (!Array.isArray(def.steps)) {
+      await this.send(dagCanvas(def.name, def.steps.dag, { args: msg.args, kwargs: msg.kwargs, resultId: msg.id }), [], extra);
+      return;
+    }
     const steps = def.steps;
     const sigs: Sig[] = steps.map((step, i) => {
       const last = i === steps.length - 1;
@@ -198,6 +221,22 @@ export class Canvas {
   #metaOpts(traceback: string | null) {
     return { extended: this.deps.extended, worker: this.deps.worker, nowMs: this.deps.now(), traceback };
   }
+}
+
+/**
+ * The id a waiter on this chain element watches: its own task_id; for a chord, its body's (a chord's result is
+ * its body's); for a nested chain, its last element's.
+ */
+function resultId(sig: Sig): string | null {
+  if (typeof sig.options?.task_id === 'string') return sig.options.task_id;
+  const kw = sig.kwargs ?? {};
+  if (sig.subtask_type === 'chord' && isObj(kw.body)) return resultId(kw.body as unknown as Sig);
+  if (sig.subtask_type === 'chain') {
+    const tasks = asSigs(kw.tasks);
+    const last = tasks[tasks.length - 1];
+    return last ? resultId(last) : null;
+  }
+  return null;
 }
 
 /** A workflow's first step gets the workflow's own positional args prepended (spread, like a chain's first task). */

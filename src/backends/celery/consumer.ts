@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { CeleryConfig } from '../../config/types.js';
 import type { Registry } from '../../tasks/registry.js';
 import { Canvas } from './canvas.js';
+import { internalTask } from './dag.js';
 import { Execution, type Held, type Outcome } from './execute.js';
 import { consumeKeys, parseMessage, PRIORITY_SEP, type Rejection } from './protocol.js';
 import { buildMeta, excInfo, type ResultStore } from './results.js';
@@ -167,7 +168,7 @@ export class Consumer {
     const parsed = parseMessage(f.raw, this.o.cfg.maxMessageBytes);
     if (!parsed.ok) return this.#reject(f, queue, parsed);
     const msg = parsed.msg;
-    if (!this.o.registry.has(msg.task) && msg.task !== 'tbw.collect') {
+    if (!this.o.registry.has(msg.task) && !internalTask(msg.task)) {
       return this.#reject(f, queue, { ok: false, type: 'NotRegistered' as Rejection['type'], reason: `Task of kind '${msg.task}' never registered, please make sure it's imported.`, id: msg.id, task: msg.task });
     }
     const held: Held = { tag: f.tag, key: f.key, queue, raw: f.raw, msg, released: false };

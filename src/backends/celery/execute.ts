@@ -5,7 +5,8 @@ import type { CeleryConfig } from '../../config/types.js';
 import { isRetryable, isRetryRequest, TimeLimitExceeded } from '../../tasks/errors.js';
 import type { Registry } from '../../tasks/registry.js';
 import type { TaskDefinition } from '../../tasks/types.js';
-import { COLLECT_TASK, type Canvas } from './canvas.js';
+import type { Canvas } from './canvas.js';
+import { internalTask } from './dag.js';
 import { retryMessage, type TaskMessage } from './protocol.js';
 import { buildMeta, errorInfo, excInfo, type ExcInfo, type ResultStore, type State } from './results.js';
 import type { Broker } from './transport.js';
@@ -103,7 +104,8 @@ export class Execution {
   async #invoke(def: TaskDefinition | undefined): Promise<unknown> {
     const { msg } = this.held;
     if (!def) {
-      if (msg.task === COLLECT_TASK) return msg.args[0];
+      const internal = internalTask(msg.task);
+      if (internal) return internal(msg.args, msg.kwargs);
       throw Object.assign(new Error(`Task of kind '${msg.task}' never registered, please make sure it's imported.`), { name: 'NotRegistered' });
     }
     const softMs = msg.softLimitS !== null ? msg.softLimitS * 1000 : def.timeoutMs;

@@ -82,3 +82,5 @@ def chord_body_state():
 
 report("chord_body_failure", chord_body_state)
 report("workflow", lambda: send("tbw_test.wf", args=[5]).get(timeout=T))
+report("dag", lambda: send("tbw_test.dag", args=[2, 3]).get(timeout=T))
+report("dag_failure", lambda: send("tbw_test.dag_fail", args=[2, 3]).get(timeout=T))
