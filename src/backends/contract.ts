@@ -41,6 +41,8 @@ export interface WorkerBackend {
   /** Cold: cancel in-flight work and give it back to the broker/server; close connections. Idempotent. */
   stop(): Promise<void>;
   stats(): BackendStats;
+  /** The queues this child consumes, after the backend's defaults (celery: ["celery"], temporal: its task queue). */
+  queues?(): string[];
 }
 
 /** Raised by start() when the failure will not go away by retrying (bad token, bad config): exit code BOOT_ERROR. */

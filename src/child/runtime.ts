@@ -127,7 +127,15 @@ class ChildRuntime {
       return this.#bootFailed(e, false);
     }
     if (this.#phase !== 'booting') return;
-    const ctx: BackendContext = { index, config, registry, logger, coldSignal: this.#cold.signal };
+    const ctx: BackendContext = {
+      index,
+      config,
+      registry,
+      logger,
+      coldSignal: this.#cold.signal,
+      // A backend whose worker dies after start: exit non-zero so the supervisor replaces this child.
+      fail: (err) => this.#crash(err, 'backend failed'),
+    };
     try {
       await backend.start(ctx);
     } catch (e) {
@@ -140,7 +148,7 @@ class ChildRuntime {
     await this.#send({
       type: 'ready',
       backend: backend.name,
-      queues: config.queues ?? [],
+      queues: backend.queues?.() ?? config.queues ?? [],
       concurrency: stats?.slots ?? config.childConcurrency,
     });
     this.#heartbeat = setInterval(() => this.#beat(), Math.max(10, config.heartbeatIntervalMs));

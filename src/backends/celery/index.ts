@@ -40,6 +40,7 @@ export function createBackend(overrides: Partial<CeleryBackendDeps> = {}): Worke
   const conns: Redis[] = [];
   let stopping: Promise<void> | null = null;
   let slots = 0;
+  let consumerQueues: string[] = [];
 
   const close = async (): Promise<void> => {
     // Closing on purpose is not "connection lost": drop the state-change loggers first.
@@ -83,6 +84,7 @@ export function createBackend(overrides: Partial<CeleryBackendDeps> = {}): Worke
         visibilityTimeoutS: cfg.visibilityTimeoutS,
       });
       const queues = ctx.config.queues && ctx.config.queues.length > 0 ? ctx.config.queues : ['celery'];
+      consumerQueues = queues;
       const vtMs = cfg.visibilityTimeoutS * 1000;
       slots = Math.max(1, ctx.config.childConcurrency);
       consumer = new Consumer(
@@ -123,6 +125,9 @@ export function createBackend(overrides: Partial<CeleryBackendDeps> = {}): Worke
         await close();
       })();
       return stopping;
+    },
+    queues(): string[] {
+      return consumerQueues;
     },
     stats(): BackendStats {
       return {

@@ -206,6 +206,10 @@ export class TemporalBackend implements WorkerBackend {
     }
   }
 
+  queues(): string[] {
+    return this.#ctx ? taskQueues(this.#ctx.config) : [];
+  }
+
   stats(): BackendStats {
     // A worker whose pollers are live has, by definition, just polled: heartbeats report it as fresh.
     if (this.#workers.some((w) => w.getStatus().activityPollerState === 'POLLING')) this.#lastPollAt = Date.now();
