@@ -110,3 +110,13 @@ export const dagFail = {
     },
   },
 };
+
+// Blocks (until aborted) when told to, so a worker holds its message; Python's twin in py/celery_restore_app.py.
+export const block = {
+  kind: 'task',
+  name: 'tbw_test.block',
+  async run(args, kwargs, ctx) {
+    if (args[0] === 'node-blocks') await sleep(3_600_000, ctx.signal);
+    return { by: 'node', pid: process.pid };
+  },
+};

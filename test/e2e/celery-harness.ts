@@ -17,13 +17,16 @@ export interface Worker {
   waitFor(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number, what?: string): Promise<Record<string, unknown>>;
   /** SIGTERM (warm) and wait for the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** SIGKILL the whole process group at once (needs `detached`): nothing gets a chance to give messages back. */
+  killGroup(): Promise<void>;
 }
 
-export function startWorker(redisUrl: string, args: string[], env: Record<string, string> = {}): Worker {
+export function startWorker(redisUrl: string, args: string[], env: Record<string, string> = {}, opts: { detached?: boolean } = {}): Worker {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} missing: run npx tsc -p tsconfig.json first`);
   const proc = spawn(process.execPath, [MAIN, '--backend', 'celery', '--log-format', 'json', ...args], {
     env: { ...process.env, CELERY_BROKER_URL: redisUrl, CELERY_RESULT_BACKEND: redisUrl, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.detached === true,
   });
   const lines: Record<string, unknown>[] = [];
   const waiters = new Set<() => void>();
@@ -65,6 +68,12 @@ export function startWorker(redisUrl: string, args: string[], env: Record<string
         waiters.add(check);
         check();
       });
+    },
+    async killGroup() {
+      if (opts.detached !== true || proc.pid === undefined) throw new Error('killGroup needs a detached worker');
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      process.kill(-proc.pid, 'SIGKILL');
+      await exited;
     },
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
