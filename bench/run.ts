@@ -3,8 +3,7 @@
 // bench/results/latest.json and bench/results/chart.svg. A script that is missing or fails is recorded, not fatal.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { machine, meetsTarget, renderChart, versions, withRatio, type BenchResult } from './report.js';
@@ -16,13 +15,13 @@ const OUT = join(ROOT, 'bench', 'results');
 const BENCHES = (process.env.TBW_BENCHES ?? 'supervisor,celery,temporal,hatchet').split(',').filter(Boolean);
 const TIMEOUT_S = Number(process.env.TBW_BENCH_TIMEOUT_S ?? 420);
 
-async function runOne(name: string, tmp: string): Promise<BenchResult> {
+async function runOne(name: string): Promise<BenchResult> {
   const script = join(HERE, `${name}.js`);
   const base = { name, at: new Date().toISOString(), metrics: [], machine: machine(), versions: {} };
   if (!existsSync(script)) return { ...base, error: `no benchmark script (bench/${name}.ts not built)` };
   const started = Date.now();
   // Own process group, so a timeout can take the bench's servers and workers down with it.
-  const p = spawn(process.execPath, [script], { cwd: ROOT, env: { ...process.env, TBW_BENCH_OUT: tmp }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const p = spawn(process.execPath, [script], { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let tail = '';
   const keep = (d: Buffer): void => {
     process.stdout.write(d);
@@ -40,8 +39,9 @@ async function runOne(name: string, tmp: string): Promise<BenchResult> {
   const [code, signal] = (await once(p, 'exit')) as [number | null, string | null];
   clearTimeout(timer);
   const seconds = Math.round((Date.now() - started) / 1000);
-  const file = join(tmp, `${name}.json`);
-  if (existsSync(file)) {
+  // Benches write bench/results/<name>.json (their default); only a file written during this run counts.
+  const file = join(OUT, `${name}.json`);
+  if (existsSync(file) && statSync(file).mtimeMs >= started) {
     const r = JSON.parse(readFileSync(file, 'utf8')) as BenchResult;
     return code === 0 ? r : { ...r, error: `exited ${code ?? signal} after writing its result` };
   }
@@ -50,17 +50,11 @@ async function runOne(name: string, tmp: string): Promise<BenchResult> {
 }
 
 async function main(): Promise<void> {
-  const tmp = join(tmpdir(), `tbw-bench-${process.pid}`);
-  mkdirSync(tmp, { recursive: true });
   mkdirSync(OUT, { recursive: true });
   const results: BenchResult[] = [];
-  try {
-    for (const name of BENCHES) {
-      process.stdout.write(`\n=== bench/${name} ===\n`);
-      results.push(await runOne(name, tmp));
-    }
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
+  for (const name of BENCHES) {
+    process.stdout.write(`\n=== bench/${name} ===\n`);
+    results.push(await runOne(name));
   }
   const m = machine();
   const report = { at: new Date().toISOString(), machine: m, versions: versions(), results: results.map((r) => ({ ...r, metrics: r.metrics.map(withRatio) })) };
