@@ -84,7 +84,7 @@ start_postgres() {
   fi
   PG_PORT=$(free_port)
   # A throwaway test database: durability settings off for speed.
-  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$RUN/pgsock/postgres.log" -w -t 60 start \
+  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$RUN/pgsock/postgres.log" -w -t 60 start 9>&- \
     -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $RUN/pgsock -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" >/dev/null
   runuser -u postgres -- "$PG_BIN/psql" -h "$RUN/pgsock" -p "$PG_PORT" -U hatchet -d postgres -tAc \
     "SELECT 1 FROM pg_database WHERE datname='hatchet'" | grep -q 1 \
@@ -149,7 +149,8 @@ start() {
   token=$(cd "$STATE" && "$BIN/hatchet-admin" token create --config "$CONF" --name tbw-test 2>>"$RUN/token.log" | tail -n 1)
   [[ "$token" == *.*.* ]] || { log "token create failed: see $RUN/token.log"; exit 1; }
   # setsid: the server gets its own process group, so a test runner's group signals never reach it.
-  setsid "$BIN/hatchet-lite" --config "$CONF" >"$RUN/hatchet-lite.log" 2>&1 </dev/null &
+  # 9>&-: the long-lived server must not inherit (and so hold forever) the state lock.
+  setsid "$BIN/hatchet-lite" --config "$CONF" >"$RUN/hatchet-lite.log" 2>&1 </dev/null 9>&- &
   local lite_pid=$!
   echo "$lite_pid" >"$RUN/hatchet-lite.pid"
   umask 077

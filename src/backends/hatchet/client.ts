@@ -1,5 +1,6 @@
 // BackendClient for Hatchet: runs a task or workflow by name with input {args, kwargs} and reads its result back,
 // turning a failure ("Type: message", see plan.ts) into an Error whose name is the remote exception type.
+import { randomUUID } from 'node:crypto';
 import type { HatchetClient, JsonObject } from '@hatchet-dev/typescript-sdk/v1/index.js';
 import type { BackendClient, ResultOptions, SubmitOptions } from '../../client/types.js';
 import type { WorkerConfig } from '../../config/types.js';
@@ -32,6 +33,25 @@ export function runFailure(reason: unknown): Error {
   return remoteError(type, message);
 }
 
+const SCHEDULED_PREFIX = 'scheduled:';
+const SCHEDULE_POLL_MS = 200;
+const MARKER_KEY = 'tbw_submit_id';
+
+/**
+ * The SDK has no close(): its pooled run listener keeps a gRPC stream (and so the process) alive, and restarts it
+ * from a `finally` even after an abort. Disarm the restart, then abort, through the SDK's internals; unknown shapes
+ * (another SDK version) are left alone.
+ */
+export function closeStreams(hatchet: HatchetClient | null): void {
+  type Pooled = { signal?: AbortController; init?: () => Promise<void> };
+  const holder = (hatchet as unknown as { _listener?: { pooledListener?: Pooled } } | null)?._listener;
+  const pooled = holder?.pooledListener;
+  if (!pooled?.signal) return;
+  pooled.init = async () => undefined;
+  pooled.signal.abort();
+  if (holder) holder.pooledListener = undefined;
+}
+
 class HatchetBackendClient implements BackendClient {
   #hatchet: Promise<HatchetClient> | null = null;
 
@@ -47,26 +67,53 @@ class HatchetBackendClient implements BackendClient {
   }
 
   async submit(name: string, opts: SubmitOptions): Promise<{ id: string }> {
-    if (opts.countdownMs !== undefined && opts.countdownMs > 0) {
-      // Hatchet schedules delayed runs as separate "scheduled run" objects without a run id to wait on.
-      throw remoteError('NotSupported', 'countdown is not supported by the hatchet client; use a scheduled run');
-    }
     const hatchet = await this.#client();
     // Arguments must be JSON to cross the wire; the SDK serialises them as such.
     const input = { args: opts.args ?? [], kwargs: opts.kwargs ?? {} } as unknown as JsonObject;
+    if (opts.countdownMs !== undefined && opts.countdownMs > 0) {
+      // A delayed run is a Hatchet scheduled run. Its run id exists only once it fires (and the schedule is then
+      // deleted), so the id carries a marker that the fired run inherits as additional metadata.
+      const marker = randomUUID();
+      const since = Date.now();
+      await hatchet.scheduled.create(name, {
+        triggerAt: new Date(since + opts.countdownMs),
+        input,
+        additionalMetadata: { [MARKER_KEY]: marker },
+      });
+      return { id: `${SCHEDULED_PREFIX}${marker}:${since}` };
+    }
     const ref = await hatchet.runNoWait(name, input);
     return { id: await ref.getWorkflowRunId() };
   }
 
+  /** The run a scheduled id turned into, polled until it fires (or the deadline passes). */
+  async #scheduledRunId(hatchet: HatchetClient, id: string, deadline: number): Promise<string> {
+    const [marker, since] = id.slice(SCHEDULED_PREFIX.length).split(':');
+    for (;;) {
+      const runs = await hatchet.runs.list({
+        since: new Date(Number(since) - 60_000),
+        additionalMetadata: { [MARKER_KEY]: marker ?? '' },
+        onlyTasks: false,
+        limit: 1,
+      });
+      const run = runs.rows[0];
+      if (run) return run.workflowRunExternalId || run.metadata.id;
+      if (Date.now() >= deadline) throw remoteError('TimeoutError', `scheduled hatchet run ${marker} has not started`);
+      await new Promise((r) => setTimeout(r, SCHEDULE_POLL_MS));
+    }
+  }
+
   async result(id: string, opts: ResultOptions = {}): Promise<unknown> {
     const hatchet = await this.#client();
-    const output = hatchet.runRef(id).output.then(runResult, (e: unknown) => Promise.reject(runFailure(e)));
-    if (opts.timeoutMs === undefined) return output;
+    const deadline = opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs;
+    const runId = id.startsWith(SCHEDULED_PREFIX) ? await this.#scheduledRunId(hatchet, id, deadline) : id;
+    const output = hatchet.runRef(runId).output.then(runResult, (e: unknown) => Promise.reject(runFailure(e)));
+    if (deadline === Infinity) return output;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () => reject(remoteError('TimeoutError', `no result for hatchet run ${id} within ${opts.timeoutMs} ms`)),
-        opts.timeoutMs,
+        Math.max(0, deadline - Date.now()),
       );
     });
     output.catch(() => undefined);
@@ -78,8 +125,9 @@ class HatchetBackendClient implements BackendClient {
   }
 
   async close(): Promise<void> {
-    // The SDK keeps no handle open between calls that we could close; dropping the client is enough.
+    const pending = this.#hatchet;
     this.#hatchet = null;
+    if (pending) closeStreams(await pending.catch(() => null));
   }
 }
 
