@@ -41,6 +41,11 @@ export interface WorkerBackend {
   /** Cold: cancel in-flight work and give it back to the broker/server; close connections. Idempotent. */
   stop(): Promise<void>;
   stats(): BackendStats;
+  /**
+   * Remote control (Celery's inspect/control): answer the supervisor's `inspect {what, args}` with data for that
+   * `what`. Optional: without it (or for what = "stats") the runtime answers with stats().
+   */
+  control?(what: string, args: Record<string, unknown>): unknown;
   /** The queues this child consumes, after the backend's defaults (celery: ["celery"], temporal: its task queue). */
   queues?(): string[];
 }

@@ -106,7 +106,8 @@ class ChildRuntime {
         void this.#shutdown(msg.mode, msg.deadlineMs);
         return;
       case 'inspect':
-        void this.#send({ type: 'inspectReply', requestId: msg.requestId, data: this.#stats() });
+        // Remote control (celery inspect/control) asks the backend; plain stats otherwise.
+        void this.#send({ type: 'inspectReply', requestId: msg.requestId, data: this.#inspect(msg.what, msg.args ?? {}) });
         return;
       default: {
         const never: never = msg;
@@ -167,6 +168,15 @@ class ChildRuntime {
     } catch (e) {
       this.#log('warn', { err: serializeError(e) }, 'backend stats failed');
       return null;
+    }
+  }
+
+  #inspect(what: string, args: Record<string, unknown>): unknown {
+    if (what === 'stats' || !this.#backend?.control) return this.#stats();
+    try {
+      return this.#backend.control(what, args);
+    } catch (e) {
+      return { error: serializeError(e).message };
     }
   }
 

@@ -35,7 +35,11 @@ export interface ConsumerOptions {
   pollMaxMs: number;
   hardGraceMs: number;
   maintenanceMs: number;
+  /** Celery task events (-E) and remote control observe the task lifecycle here; must not throw. */
+  onTaskEvent?: (type: TaskEventType, held: Held, ex?: Execution) => void;
 }
+
+export type TaskEventType = 'received' | 'started' | 'succeeded' | 'failed' | 'retried' | 'revoked';
 
 /** Exit code of a child that replaces itself because a task ignored its hard time limit (EX_SOFTWARE). */
 export const HARD_LIMIT_EXIT = 70;
@@ -172,6 +176,7 @@ export class Consumer {
       return this.#reject(f, queue, { ok: false, type: 'NotRegistered' as Rejection['type'], reason: `Task of kind '${msg.task}' never registered, please make sure it's imported.`, id: msg.id, task: msg.task });
     }
     const held: Held = { tag: f.tag, key: f.key, queue, raw: f.raw, msg, released: false };
+    this.o.onTaskEvent?.('received', held);
     const now = this.deps.now();
     if (f.flag === 'revoked' || (msg.expiresMs !== null && msg.expiresMs <= now)) {
       return this.#revoke(held, f.flag === 'revoked' ? 'revoked' : 'expired');
@@ -208,6 +213,7 @@ export class Consumer {
 
   async #revoke(held: Held, why: 'revoked' | 'expired'): Promise<void> {
     this.o.logger.info({ taskId: held.msg.id, task: held.msg.task, why }, 'task revoked');
+    this.o.onTaskEvent?.('revoked', held);
     const ex = new Execution(held, this.#env());
     await ex.store('REVOKED', excInfo('TaskRevokedError', why));
     if (held.msg.chord) await this.canvas(held.queue).onChordPart(held.msg, 'REVOKED', excInfo('TaskRevokedError', why));
@@ -236,6 +242,7 @@ export class Consumer {
       const held = this.#ready.shift()!;
       const ex = new Execution(held, this.#env());
       this.#running.set(held.tag, ex);
+      this.o.onTaskEvent?.('started', held, ex);
       void ex
         .run()
         .catch((err: unknown): Outcome => {
@@ -246,6 +253,7 @@ export class Consumer {
           this.#running.delete(held.tag);
           if (outcome !== 'abandoned') this.processed++;
           if (outcome === 'failed') this.failed++;
+          if (outcome !== 'abandoned') this.o.onTaskEvent?.(outcome, held, ex);
           this.#pump();
           this.#poke();
         });
@@ -303,6 +311,26 @@ export class Consumer {
     } finally {
       this.#maintBusy = false;
     }
+  }
+
+  /** What remote control's inspect active/reserved/scheduled show. */
+  snapshot(): { running: { held: Held; started: number }[]; ready: Held[]; eta: Held[] } {
+    return {
+      running: [...this.#running.values()].map((e) => ({ held: e.held, started: e.started })),
+      ready: [...this.#ready],
+      eta: [...this.#eta.values()].map((e) => e.held),
+    };
+  }
+
+  /** Remote revoke with terminate: abort running tasks by id (ctx.signal); they end REVOKED. Returns ids found. */
+  terminate(ids: string[]): string[] {
+    const hit: string[] = [];
+    for (const ex of this.#running.values()) {
+      if (!ids.includes(ex.held.msg.id)) continue;
+      ex.abort(Object.assign(new Error('terminated'), { name: 'TaskRevokedError', retryable: false }));
+      hit.push(ex.held.msg.id);
+    }
+    return hit;
   }
 
   /** Warm: stop fetching, give unstarted messages back, wait for running ones until the deadline. */

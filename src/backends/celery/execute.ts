@@ -52,6 +52,9 @@ const DEFAULT_MAX_RETRIES = 3;
 export class Execution {
   readonly controller = new AbortController();
   readonly started: number;
+  /** How it ended, for task events: the return value or the error. */
+  value: unknown = undefined;
+  error: unknown = undefined;
   #timers: NodeJS.Timeout[] = [];
 
   constructor(
@@ -149,6 +152,7 @@ export class Execution {
 
   async #succeed(value: unknown): Promise<Outcome> {
     const { msg, tag } = this.held;
+    this.value = value;
     const canvas = this.env.canvas(this.held.queue);
     await canvas.onSuccess(msg, value);
     await this.store('SUCCESS', value);
@@ -160,6 +164,7 @@ export class Execution {
   async #fail(err: unknown, def: TaskDefinition | undefined): Promise<Outcome> {
     const { msg, tag } = this.held;
     const env = this.env;
+    this.error = err;
     if (this.held.released || (env.coldSignal.aborted && !isHard(err))) {
       // Cold stop: the message was (or is being) given back; another worker runs it again.
       return 'abandoned';
@@ -176,7 +181,8 @@ export class Execution {
     const exc: ExcInfo = errorInfo(err);
     const traceback = err instanceof Error && err.stack ? err.stack : null;
     env.logger.warn({ taskId: msg.id, task: msg.task, type: exc.exc_type, err: exc.exc_message[0] }, 'task failed');
-    await this.store('FAILURE', exc, traceback);
+    // A task terminated by remote revoke ends REVOKED, as in Celery.
+    await this.store(exc.exc_type === 'TaskRevokedError' ? 'REVOKED' : 'FAILURE', exc, traceback);
     const canvas = env.canvas(this.held.queue);
     await canvas.onFailure(msg, exc, traceback);
     if (msg.chord) await canvas.onChordPart(msg, 'FAILURE', exc);

@@ -3,6 +3,9 @@
 import type { Redis } from 'ioredis';
 import { BootError, type BackendContext, type BackendStats, type WorkerBackend } from '../contract.js';
 import { Consumer, type ConsumerDeps, type ConsumerOptions } from './consumer.js';
+import { childControl, taskEventSink } from './control/child.js';
+import { dbOf } from './control/wire.js';
+import { EventPublisher } from './events.js';
 import { ResultStore } from './results.js';
 import { Broker, connectRedis, openRedis } from './transport.js';
 
@@ -41,6 +44,8 @@ export function createBackend(overrides: Partial<CeleryBackendDeps> = {}): Worke
   let stopping: Promise<void> | null = null;
   let slots = 0;
   let consumerQueues: string[] = [];
+  // Remote control (issue 5): answers the supervisor's inspect requests; null until start().
+  let control: ((what: string, args: Record<string, unknown>) => unknown) | null = null;
 
   const close = async (): Promise<void> => {
     // Closing on purpose is not "connection lost": drop the state-change loggers first.
@@ -87,6 +92,9 @@ export function createBackend(overrides: Partial<CeleryBackendDeps> = {}): Worke
       consumerQueues = queues;
       const vtMs = cfg.visibilityTimeoutS * 1000;
       slots = Math.max(1, ctx.config.childConcurrency);
+      // Task events go out on the broker connection (PUBLISH); off unless -E or a remote enable_events.
+      const totals = new Map<string, number>();
+      const events = new EventPublisher({ redis: brokerConn, db: dbOf(cfg.brokerUrl), hostname, enabled: cfg.sendEvents, pid: deps.pid, onError: (err) => log.warn({ err: err.message }, 'celery event not published') });
       consumer = new Consumer(
         broker,
         results,
@@ -103,10 +111,14 @@ export function createBackend(overrides: Partial<CeleryBackendDeps> = {}): Worke
           pollMaxMs: 50,
           hardGraceMs: 2000,
           maintenanceMs: Math.max(250, Math.min(vtMs / 4, 10_000)),
+          onTaskEvent: taskEventSink(events, deps.pid, totals),
           ...deps.tuning,
         },
         deps,
       );
+      const c = consumer;
+      control = (what, args) =>
+        childControl({ view: () => c.snapshot(), terminate: (ids) => c.terminate(ids), registry: ctx.registry, events, hostname, pid: deps.pid, totals }, what, args);
       ctx.coldSignal.addEventListener('abort', () => void this.stop(), { once: true });
       await consumer.start();
       log.info({ queues, slots: ctx.config.childConcurrency, acksLate: cfg.acksLate }, 'celery consumer started');
@@ -125,6 +137,9 @@ export function createBackend(overrides: Partial<CeleryBackendDeps> = {}): Worke
         await close();
       })();
       return stopping;
+    },
+    control(what: string, args: Record<string, unknown>): unknown {
+      return control ? control(what, args) : { error: 'not started' };
     },
     queues(): string[] {
       return consumerQueues;

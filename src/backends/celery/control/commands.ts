@@ -1,0 +1,283 @@
+// Celery's remote control commands (celery/worker/control.py) for the supervisor's node: the replies a Python
+// prefork worker gives, built from the pool's snapshot and the children's answers. No Redis here: the node
+// (control/index.ts) passes everything in through NodeEnv, so tests can drive it without a broker.
+import os from 'node:os';
+import type { WorkerConfig } from '../../../config/types.js';
+import type { PoolSignal } from '../../../supervisor/types.js';
+import type { EventPublisher } from '../events.js';
+import { SW_IDENT, SW_SYS, SW_VER } from '../events.js';
+
+/** The pool as the node sees it (a subset of the supervisor's PoolSnapshot). */
+export interface PoolView {
+  target: number;
+  children: { index: number; pid: number | null; state: string; active: number | null; processed: number | null }[];
+}
+
+export interface ChildAnswer {
+  index: number;
+  pid: number | null;
+  data: unknown;
+}
+
+export interface NodeEnv {
+  nodename: string;
+  config: WorkerConfig;
+  startedAt: number;
+  now(): number;
+  clock(): number;
+  pool(): PoolView;
+  signal(sig: PoolSignal): void;
+  /** Ask every ready child; answers that do not come within the node's timeout are left out. */
+  ask(what: string, args?: Record<string, unknown>): Promise<ChildAnswer[]>;
+  /** Add ids to the revoked set every child's fetch checks (tbw.revoked). */
+  revoke(ids: string[]): Promise<void>;
+  events: EventPublisher | null;
+  /** Rolling restart of the children so they pick up a changed queue list (add/cancel_consumer). */
+  setQueues(queues: string[]): void;
+}
+
+export type Reply = Record<string, unknown> | unknown[] | null;
+
+const ok = (v: unknown): Record<string, unknown> => ({ ok: v });
+const nok = (v: unknown): Record<string, unknown> => ({ error: v });
+const num = (v: unknown, d: number): number => {
+  const n = typeof v === 'string' ? Number(v) : v;
+  return typeof n === 'number' && Number.isFinite(n) ? Math.trunc(n) : d;
+};
+const ids = (v: unknown): string[] =>
+  typeof v === 'string' ? [v] : Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+
+/** A URL with its password replaced, as Celery prints broker URLs. */
+export function maskUrl(url: string | null): string | null {
+  if (url === null) return null;
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '**';
+    return u.toString();
+  } catch {
+    return url.replace(/:[^:@/]*@/, ':**@');
+  }
+}
+
+function queuesOf(config: WorkerConfig): string[] {
+  return config.queues && config.queues.length > 0 ? config.queues : ['celery'];
+}
+
+const flatLists = (answers: ChildAnswer[]): unknown[] => answers.flatMap((a) => (Array.isArray(a.data) ? a.data : []));
+
+function queueInfo(name: string): Record<string, unknown> {
+  return {
+    name,
+    exchange: { name, type: 'direct', arguments: null, durable: true, passive: false, auto_delete: false, delivery_mode: null, no_declare: false },
+    routing_key: name,
+    queue_arguments: null,
+    binding_arguments: null,
+    consumer_arguments: null,
+    durable: true,
+    exclusive: false,
+    auto_delete: false,
+    no_ack: false,
+    alias: null,
+    bindings: [],
+    no_declare: null,
+    expires: null,
+    message_ttl: null,
+    max_length: null,
+    max_length_bytes: null,
+    max_priority: null,
+  };
+}
+
+async function stats(env: NodeEnv): Promise<Record<string, unknown>> {
+  const cfg = env.config;
+  const pool = env.pool();
+  const totals: Record<string, number> = {};
+  for (const a of await env.ask('totals')) {
+    if (typeof a.data !== 'object' || a.data === null) continue;
+    for (const [k, v] of Object.entries(a.data)) if (typeof v === 'number') totals[k] = (totals[k] ?? 0) + v;
+  }
+  const broker = new URL(cfg.celery.brokerUrl);
+  const ru = process.resourceUsage();
+  return {
+    total: totals,
+    pid: process.pid,
+    clock: String(env.clock()),
+    uptime: Math.round((env.now() - env.startedAt) / 1000),
+    pool: {
+      'implementation': 'task-backend-worker:prefork',
+      'max-concurrency': pool.target,
+      'child-concurrency': cfg.childConcurrency,
+      processes: pool.children.filter((c) => c.pid !== null && c.state === 'ready').map((c) => c.pid),
+      'max-tasks-per-child': cfg.maxTasksPerChild ?? 'N/A',
+      'put-guarded-by-semaphore': false,
+      timeouts: [0, 0],
+      writes: { total: 0, avg: '0.00%', all: '', raw: '', strategy: 'fair', inqueues: { total: 0, active: 0 } },
+    },
+    broker: {
+      hostname: broker.hostname,
+      userid: broker.username || null,
+      virtual_host: broker.pathname.replace(/^\//, '') || '0',
+      port: Number(broker.port || 6379),
+      insist: false,
+      ssl: broker.protocol === 'rediss:',
+      transport: 'redis',
+      connect_timeout: 4,
+      transport_options: { visibility_timeout: cfg.celery.visibilityTimeoutS },
+      login_method: null,
+      uri_prefix: null,
+      heartbeat: 120,
+      failover_strategy: 'round-robin',
+      alternates: [],
+    },
+    prefetch_count: pool.target * cfg.childConcurrency,
+    // The supervisor's own figures, like a prefork worker's main process (children report rss in heartbeats).
+    rusage: {
+      utime: ru.userCPUTime / 1e6,
+      stime: ru.systemCPUTime / 1e6,
+      maxrss: ru.maxRSS,
+      ixrss: ru.sharedMemorySize,
+      idrss: ru.unsharedDataSize,
+      isrss: ru.unsharedStackSize,
+      minflt: ru.minorPageFault,
+      majflt: ru.majorPageFault,
+      nswap: ru.swappedOut,
+      inblock: ru.fsRead,
+      oublock: ru.fsWrite,
+      msgsnd: ru.ipcSent,
+      msgrcv: ru.ipcReceived,
+      nsignals: ru.signalsCount,
+      nvcsw: ru.voluntaryContextSwitches,
+      nivcsw: ru.involuntaryContextSwitches,
+    },
+  };
+}
+
+function conf(env: NodeEnv): Record<string, unknown> {
+  const c = env.config;
+  return {
+    broker_url: maskUrl(c.celery.brokerUrl),
+    result_backend: maskUrl(c.celery.resultBackend),
+    result_expires: c.celery.resultExpiresS,
+    result_extended: c.celery.resultExtended,
+    task_acks_late: c.celery.acksLate,
+    task_track_started: c.celery.trackStarted,
+    worker_send_task_events: env.events?.enabled ?? c.celery.sendEvents,
+    worker_concurrency: c.concurrency,
+    worker_prefetch_multiplier: c.childConcurrency,
+    worker_max_tasks_per_child: c.maxTasksPerChild,
+    worker_max_memory_per_child: c.maxMemoryPerChildKiB,
+    broker_transport_options: { visibility_timeout: c.celery.visibilityTimeoutS },
+    task_queues: queuesOf(c),
+    include: c.taskModules,
+  };
+}
+
+function report(env: NodeEnv): string {
+  const p = env.pool();
+  return [
+    `software -> ${SW_IDENT}:${SW_VER} (node ${process.version}) kombu:redis`,
+    `platform -> system:${SW_SYS} arch:${os.arch()} release:${os.release()}`,
+    `node -> ${env.nodename} pid:${process.pid}`,
+    `pool -> ${p.target} children x ${env.config.childConcurrency} slots`,
+    `broker -> ${maskUrl(env.config.celery.brokerUrl) ?? ''}`,
+    `queues -> ${queuesOf(env.config).join(', ')}`,
+  ].join('\n');
+}
+
+function resize(env: NodeEnv, by: number): void {
+  for (let i = 0; i < Math.abs(by); i++) env.signal(by > 0 ? 'TTIN' : 'TTOU');
+}
+
+/** Run one command; null = no reply (Celery's own no-reply commands, e.g. a peer's heartbeat). */
+export async function runCommand(method: string, args: Record<string, unknown>, env: NodeEnv): Promise<Reply> {
+  switch (method) {
+    case 'ping':
+      return ok('pong');
+    case 'clock':
+      return { clock: env.clock() };
+    case 'hello':
+      return args.from_node === env.nodename ? null : { revoked: {}, clock: env.clock() };
+    case 'heartbeat':
+      return null;
+    case 'stats':
+      return stats(env);
+    case 'active':
+    case 'reserved':
+    case 'scheduled':
+      return flatLists(await env.ask(method));
+    case 'registered': {
+      const names = new Set(flatLists(await env.ask('registered')).filter((n): n is string => typeof n === 'string'));
+      return [...names].sort();
+    }
+    case 'active_queues':
+      return queuesOf(env.config).map(queueInfo);
+    case 'report':
+      return ok(report(env));
+    case 'conf':
+      return conf(env);
+    case 'shutdown':
+      env.signal('TERM');
+      return ok('shutdown started');
+    case 'pool_grow':
+      resize(env, Math.max(1, num(args.n, 1)));
+      return ok('pool will grow');
+    case 'pool_shrink':
+      resize(env, -Math.max(1, num(args.n, 1)));
+      return ok('pool will shrink');
+    case 'pool_restart':
+      env.signal('HUP');
+      return ok('reload started');
+    case 'autoscale': {
+      const max = num(args.max, env.pool().target);
+      const min = Math.min(max, num(args.min, 1));
+      const target = env.pool().target;
+      if (target > max) resize(env, max - target);
+      else if (target < min) resize(env, min - target);
+      return ok(`autoscale now max=${max} min=${min}`);
+    }
+    case 'revoke': {
+      const list = ids(args.task_id);
+      if (list.length === 0) return nok('no task id given');
+      await env.revoke(list);
+      if (args.terminate === true) {
+        const hit = (await env.ask('terminate', { ids: list, signal: args.signal ?? 'SIGTERM' })).flatMap((a) => (Array.isArray(a.data) ? (a.data as string[]) : []));
+        return ok(hit.length > 0 ? `terminate: ${hit.join(', ')}` : 'terminate: tasks unknown');
+      }
+      return ok(`tasks ${list.join(', ')} flagged as revoked`);
+    }
+    case 'add_consumer': {
+      const q = typeof args.queue === 'string' ? args.queue : '';
+      if (q === '') return nok('no queue given');
+      const qs = queuesOf(env.config);
+      if (qs.includes(q)) return ok(`already consuming from ${JSON.stringify(q)}`);
+      env.setQueues([...qs, q]);
+      return ok(`add consumer ${q}`);
+    }
+    case 'cancel_consumer': {
+      const q = typeof args.queue === 'string' ? args.queue : '';
+      const qs = queuesOf(env.config);
+      if (!qs.includes(q)) return nok(`not consuming from ${q}`);
+      if (qs.length === 1) return nok('cannot cancel the last queue');
+      env.setQueues(qs.filter((x) => x !== q));
+      return ok(`no longer consuming from ${q}`);
+    }
+    case 'time_limit':
+    case 'rate_limit': {
+      const name = typeof args.task_name === 'string' ? args.task_name : '';
+      const known = flatLists(await env.ask('registered')).includes(name);
+      if (!known) return nok('unknown task');
+      return ok(method === 'time_limit' ? 'time limits set successfully' : 'new rate limit set successfully');
+    }
+    case 'enable_events':
+    case 'disable_events': {
+      const on = method === 'enable_events';
+      const was = env.events?.enabled ?? false;
+      if (env.events) env.events.enabled = on;
+      await env.ask(method);
+      if (on === was) return ok(`task events already ${on ? 'enabled' : 'disabled'}`);
+      return ok(`task events ${on ? 'enabled' : 'disabled'}`);
+    }
+    default:
+      return nok(`No such control command: ${method}`);
+  }
+}

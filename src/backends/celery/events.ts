@@ -1,0 +1,58 @@
+// Celery events (-E): worker-* from the supervisor's node, task-* from the child that runs the task, each with its
+// own Redis connection. On Redis, Celery's `celeryev` exchange is fanout over PUB/SUB with patterns, so an event is
+// one PUBLISH on `/{db}.celeryev/<type with dots>`, which `celery events`, Flower and app.events.Receiver read.
+import type { Redis } from 'ioredis';
+import { EVENT_EXCHANGE, envelope, fanoutChannel, utcoffsetHours } from './control/wire.js';
+
+export const SW_IDENT = 'task-backend-worker';
+export const SW_VER = '0.1.0';
+export const SW_SYS = process.platform === 'linux' ? 'Linux' : process.platform;
+
+export interface EventPublisherOptions {
+  redis: Redis;
+  db: number;
+  hostname: string;
+  enabled: boolean;
+  pid?: number;
+  now?: () => number;
+  /** Told once when a publish fails (events are best effort: a lost event never fails a task). */
+  onError?: (err: Error) => void;
+}
+
+export class EventPublisher {
+  enabled: boolean;
+  #clock = 0;
+  #warned = false;
+
+  constructor(private readonly o: EventPublisherOptions) {
+    this.enabled = o.enabled;
+  }
+
+  /** The event body as celery.events.Event + EventDispatcher.publish build it. */
+  build(type: string, fields: Record<string, unknown>): Record<string, unknown> {
+    const now = this.o.now?.() ?? Date.now();
+    return {
+      hostname: this.o.hostname,
+      utcoffset: utcoffsetHours(new Date(now)),
+      pid: this.o.pid ?? process.pid,
+      clock: ++this.#clock,
+      ...fields,
+      timestamp: now / 1000,
+      type,
+    };
+  }
+
+  /** Publish when enabled (or `force` for worker-offline after a disable); never throws. */
+  async send(type: string, fields: Record<string, unknown>, force = false): Promise<void> {
+    if (!this.enabled && !force) return;
+    const routingKey = type.replace(/-/g, '.');
+    const raw = envelope(this.build(type, fields), { exchange: EVENT_EXCHANGE, routingKey, headers: { hostname: this.o.hostname } });
+    try {
+      await this.o.redis.publish(fanoutChannel(this.o.db, EVENT_EXCHANGE, routingKey), raw);
+      this.#warned = false;
+    } catch (e) {
+      if (!this.#warned) this.o.onError?.(e as Error);
+      this.#warned = true;
+    }
+  }
+}
