@@ -175,7 +175,7 @@ export function renderChart(results: BenchResult[], title: string, subtitle: str
       rows.push({ label: `${r.name}: ${m.name}`, score, text, ok: meetsTarget(m) === true });
     }
   }
-  const W = 900;
+  const W = 1120;
   const labelW = 330;
   const barMax = 330;
   const rowH = 26;
