@@ -31,7 +31,7 @@ t.teardown(() => backend.stop());
 const client = createClient(config);
 t.teardown(() => client.close());
 
-t.test('the pinned engine reports its stamped version', async (t) => {
+void t.test('the pinned engine reports its stamped version', async (t) => {
   t.match(server.version, /^v0\.\d+\.\d+$/);
   const mod = await import('@hatchet-dev/typescript-sdk/v1/index.js');
   const { HatchetClient } = (mod as typeof mod & { default?: typeof mod }).default ?? mod;
@@ -45,11 +45,11 @@ t.test('the pinned engine reports its stamped version', async (t) => {
   t.equal(await h.dispatcher.getVersion(), server.version, 'GetVersion answers the stamped tag, not v0.1.0-alpha.0');
 });
 
-t.test('the SDK leaves no SIGTERM handler of its own behind', async (t) => {
+void t.test('the SDK leaves no SIGTERM handler of its own behind', async (t) => {
   t.equal(process.listeners('SIGTERM').length, sigtermBefore);
 });
 
-t.test('args and kwargs reach the task', async (t) => {
+void t.test('args and kwargs reach the task', async (t) => {
   const a = await client.submit('add_numbers', { args: [2], kwargs: { b: 40 } });
   t.equal(await client.result(a.id, { timeoutMs: 30_000 }), 42);
   const s = backend.stats();
@@ -58,6 +58,6 @@ t.test('args and kwargs reach the task', async (t) => {
   t.ok(s.lastPollAt !== null && Date.now() - s.lastPollAt < 10_000, 'lastPollAt is recent');
 });
 
-t.test('conformance', async (t) => {
+void t.test('conformance', async (t) => {
   await runConformance(t, client, { backend: 'hatchet', resultTimeoutMs: 60_000 });
 });

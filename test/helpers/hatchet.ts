@@ -1,8 +1,9 @@
 // Shared real Hatchet server for the e2e tests: scripts/hatchet-server.sh starts (or reuses) ONE hatchet-lite on
 // Debian PostgreSQL for the whole test run; each test file registers as a user and isolates itself with its own
 // namespace. Fails loudly (never skips) when the server cannot be built or started.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -128,4 +129,84 @@ export function hatchetWorkerConfig(server: HatchetServer, overrides: Partial<Wo
     },
     ...overrides,
   };
+}
+
+/** Poll `check` until it returns true or the deadline passes (then throw naming `what`). */
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export interface Pool {
+  pid: number;
+  /** Parsed NDJSON lines the supervisor wrote so far (its own and its children's); raw text as {raw}. */
+  lines: Record<string, unknown>[];
+  /** Pids of children that reported ready, oldest first. */
+  readyPids(): number[];
+  /** Resolves with the supervisor's exit code. */
+  exited: Promise<number | null>;
+  /** SIGKILL the whole process group (cleanup; a no-op once exited). */
+  kill(): void;
+}
+
+/** `task-backend-worker --backend hatchet -c N` from dist/, in its own process group; resolves once N children are ready. */
+export async function startPool(
+  server: HatchetServer,
+  opts: { concurrency?: number; args?: string[]; env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<Pool> {
+  const main = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
+  if (!existsSync(main)) throw new Error(`${main} missing: build first (npx tsc -p tsconfig.json)`);
+  const n = opts.concurrency ?? 2;
+  const args = [main, '--backend', 'hatchet', '-c', String(n), '--log-format', 'json', ...(opts.args ?? [])];
+  const child = spawn(process.execPath, args, {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...server.env, ...opts.env },
+  });
+  const lines: Record<string, unknown>[] = [];
+  let partial = '';
+  const onData = (b: Buffer): void => {
+    partial += b.toString();
+    const parts = partial.split('\n');
+    partial = parts.pop() ?? '';
+    for (const p of parts) {
+      try {
+        lines.push(JSON.parse(p) as Record<string, unknown>);
+      } catch {
+        lines.push({ raw: p });
+      }
+    }
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let done = false;
+  void exited.then(() => (done = true));
+  const pool: Pool = {
+    pid: child.pid as number,
+    lines,
+    readyPids: () => lines.filter((l) => l.msg === 'child ready').map((l) => l.pid as number),
+    exited,
+    kill: () => {
+      if (done) return;
+      try {
+        process.kill(-(child.pid as number), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    },
+  };
+  try {
+    await waitFor(`${n} hatchet children ready`, () => {
+      if (done) throw new Error(`pool exited early:\n${lines.slice(-20).map((l) => JSON.stringify(l)).join('\n')}`);
+      return pool.readyPids().length >= n;
+    }, opts.timeoutMs ?? 60_000);
+  } catch (e) {
+    pool.kill();
+    throw e;
+  }
+  return pool;
 }

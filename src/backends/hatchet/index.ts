@@ -7,7 +7,8 @@ import type { HatchetClient, Worker } from '@hatchet-dev/typescript-sdk/v1/index
 import { BootError, type BackendContext, type BackendStats, type WorkerBackend } from '../contract.js';
 import type { LogLevel } from '../../config/types.js';
 import { clientSettings, HatchetConfigError } from './connection.js';
-import { workerLabels } from './plan.js';
+import { sendPythonStyleFailures } from './failures.js';
+import { registryQueues, workerLabels } from './plan.js';
 import { declarations, type RunHooks } from './tasks.js';
 
 type Sdk = typeof import('@hatchet-dev/typescript-sdk/v1/index.js');
@@ -92,6 +93,11 @@ function sdkLogger(logger: Logger) {
   };
 }
 
+/** Hatchet names must match ^[a-zA-Z0-9.\-_]+$: "<hostname>-<index>" with anything else (e.g. "@") as "_". */
+export function workerName(hostname: string, index: number): string {
+  return `${hostname.replace(/[^A-Za-z0-9._-]/g, '_')}-${index}`;
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, Math.max(0, ms)).unref());
 }
@@ -141,7 +147,7 @@ export class HatchetBackend implements WorkerBackend {
     const slots = (this.#stats.slots = ctx.config.childConcurrency);
     const hooks: RunHooks = {
       logger,
-      workerName: `${ctx.config.hostname || osHostname()}-${ctx.index}`,
+      workerName: workerName(ctx.config.hostname || osHostname(), ctx.index),
       coldSignal: this.#cold.signal,
       onStart: () => {
         this.#stats.active++;
@@ -154,13 +160,18 @@ export class HatchetBackend implements WorkerBackend {
       },
       nonRetryable: (message) => new sdk.NonRetryableError(message),
     };
+    const labels = workerLabels(
+      ctx.config.queues,
+      registryQueues([...ctx.registry.tasks(), ...ctx.registry.workflows()]),
+    );
     const before = Object.fromEntries(SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
     const worker = (this.#worker = await hatchet.worker(hooks.workerName, {
       slots,
-      labels: workerLabels(ctx.config.queues),
+      labels,
       handleKill: false,
       workflows: declarations(hatchet, ctx.registry, hooks),
     }));
+    if (!sendPythonStyleFailures(worker)) logger.warn('SDK internals changed: failures keep the SDK JSON format');
     // The SDK adds SIGTERM/SIGINT listeners that start its own shutdown (and may process.exit): drop them.
     for (const s of SIGNALS) {
       for (const l of process.listeners(s)) if (!before[s]?.has(l)) process.removeListener(s, l);
@@ -170,16 +181,23 @@ export class HatchetBackend implements WorkerBackend {
       () => this.#connectionLost(new Error('hatchet worker stopped listening')),
       (e: unknown) => this.#connectionLost(e instanceof Error ? e : new Error(String(e))),
     );
-    await Promise.race([
-      worker.waitUntilReady(this.deps.readyTimeoutMs),
-      running.then(() => Promise.reject(new Error('hatchet worker ended before it was ready'))),
-    ]);
+    try {
+      await Promise.race([
+        worker.waitUntilReady(this.deps.readyTimeoutMs),
+        running.then(() => Promise.reject(new Error('hatchet worker ended before it was ready'))),
+      ]);
+    } catch (e) {
+      // The engine refusing the registration itself (bad names, bad options) will refuse it again on retry.
+      const message = e instanceof Error ? e.message : String(e);
+      if (/INVALID_ARGUMENT/.test(message)) throw new BootError(`hatchet refused the worker registration: ${message}`);
+      throw e;
+    }
     if (this.#phase !== 'starting') return;
     this.#phase = 'running';
     this.#stats.lastPollAt = this.deps.now();
     this.#probe = setInterval(() => void this.#probeOnce(), this.deps.probeIntervalMs);
     this.#probe.unref();
-    logger.info({ worker: hooks.workerName, slots, queues: Object.keys(workerLabels(ctx.config.queues)) }, 'hatchet worker ready');
+    logger.info({ worker: hooks.workerName, slots, queues: Object.keys(labels) }, 'hatchet worker ready');
   }
 
   /** The engine's version; a bad token is a BootError (retrying will not fix it), anything else is retryable. */

@@ -52,9 +52,18 @@ export function queueLabel(queue: string): string {
   return `queue:${queue}`;
 }
 
-export function workerLabels(queues: string[] | null): Record<string, number> {
-  const list = queues === null || queues.length === 0 ? [DEFAULT_QUEUE] : queues;
+/**
+ * Labels of a worker consuming `queues`; without -Q it consumes every registered task, i.e. the default queue
+ * plus every queue the registry names (`registryQueues`).
+ */
+export function workerLabels(queues: string[] | null, registryQueues: string[] = []): Record<string, number> {
+  const list = queues === null || queues.length === 0 ? [DEFAULT_QUEUE, ...registryQueues] : queues;
   return Object.fromEntries(list.map((q) => [queueLabel(q), 1]));
+}
+
+/** Every queue a definition in the registry names. */
+export function registryQueues(defs: { queue: string | undefined }[]): string[] {
+  return [...new Set(defs.flatMap((d) => (d.queue === undefined ? [] : [d.queue])))];
 }
 
 export function desiredLabels(queue: string | undefined): Record<string, { value: number; required: true }> {
