@@ -107,6 +107,17 @@ export const SETTINGS: readonly Setting[] = [
     description: 'Warm shutdown lets in-flight tasks finish for this long, then goes cold.',
   },
   {
+    key: 'crashLoopMax', flag: '--crash-loop-max <n>', env: ['TASK_CRASH_LOOP_MAX'], group: 'ops',
+    type: { kind: 'int', min: 1 }, default: 10, nullable: true, zeroIsNull: true, example: '10',
+    description: 'Give up (exit 4) after this many crashes of ready children within --crash-loop-window. ' +
+      '0 = never give up (e.g. when something outside kills children on purpose).',
+  },
+  {
+    key: 'crashLoopWindowMs', flag: '--crash-loop-window <duration>', env: ['TASK_CRASH_LOOP_WINDOW'], group: 'ops',
+    type: { kind: 'duration', unit: 'ms' }, default: 60_000,
+    description: 'The window in which --crash-loop-max crashes make the pool give up.',
+  },
+  {
     key: 'heartbeatIntervalMs', flag: '--heartbeat-interval <duration>', env: ['TASK_HEARTBEAT_INTERVAL'],
     group: 'ops', type: { kind: 'duration', unit: 'ms', minMs: 10 }, default: 1000,
     description: 'How often each child reports to the supervisor.',

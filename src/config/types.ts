@@ -70,6 +70,9 @@ export interface WorkerConfig {
   maxMemoryPerChildKiB: number | null;
   autoscale: { max: number; min: number } | null;
   shutdownTimeoutMs: number;
+  /** Give up (exit CRASH_LOOP) after this many crashes of ready children within crashLoopWindowMs; null = never. */
+  crashLoopMax?: number | null;
+  crashLoopWindowMs?: number;
   heartbeatTimeoutMs: number;
   /** How often a child sends a heartbeat. */
   heartbeatIntervalMs: number;

@@ -87,7 +87,10 @@ export function poolOptions(config: WorkerConfig, overrides: Partial<PoolOptions
     autoscaleKeepaliveMs: 30_000,
     backoff: DEFAULT_BACKOFF,
     maxBootFailures: 5,
-    crashLoop: { max: 10, windowMs: 60_000 },
+    crashLoop: {
+      max: config.crashLoopMax === undefined ? 10 : config.crashLoopMax,
+      windowMs: config.crashLoopWindowMs ?? 60_000,
+    },
     ...overrides,
   };
 }

@@ -255,7 +255,7 @@ function onExit(cx: Cx, id: number, code: number | null, signal: string | null):
   log(cx, 'error', 'child exited unexpectedly', { ...fields, hint, upMs });
   const { max, windowMs } = s.opts.crashLoop;
   s.crashTimes = [...s.crashTimes.filter((t) => t > cx.now - windowMs), cx.now];
-  if (s.crashTimes.length >= max) {
+  if (max !== null && s.crashTimes.length >= max) {
     giveUp(cx, EXIT.CRASH_LOOP, `${s.crashTimes.length} child crashes within ${windowMs} ms`);
     return;
   }

@@ -91,7 +91,8 @@ export interface PoolOptions {
   /** Consecutive boot failures (any slot) before the pool gives up with EXIT.BOOT_FAILURE. */
   maxBootFailures: number;
   /** Crashes of ready children within windowMs before the pool gives up with EXIT.CRASH_LOOP. */
-  crashLoop: { max: number; windowMs: number };
+  /** max null = never give up on crashes of ready children. */
+  crashLoop: { max: number | null; windowMs: number };
 }
 
 export interface PoolState {
