@@ -3,7 +3,7 @@
 import type { ChildProcess, ForkOptions } from 'node:child_process';
 import type { Logger } from 'pino';
 import type { WorkerConfig } from '../config/types.js';
-import { parseChildMessage, serializeError } from '../ipc/messages.js';
+import { type ParentMessage, parseChildMessage, serializeError } from '../ipc/messages.js';
 import { loggerSink, relayLines, type LineSink } from './log-relay.js';
 import { nextWake, reduce } from './state.js';
 import type { Effect, Lifecycle, PoolEvent, PoolState } from './types.js';
@@ -117,6 +117,16 @@ export class Driver {
   /** Resolves with the exit code once every child is gone and their output is relayed. */
   get exited(): Promise<number> {
     return this.#exited;
+  }
+
+  /** Send a message to one child by id (Celery remote control's inspect requests); false if not connected. */
+  send(id: number, msg: ParentMessage): boolean {
+    const cp = this.#procs.get(id);
+    if (!cp?.connected) return false;
+    cp.send(msg, (err) => {
+      if (err) this.o.logger.debug({ gen: id, err: serializeError(err) }, 'message to child not delivered');
+    });
+    return true;
   }
 
   start(): void {

@@ -8,6 +8,7 @@ import pidusage from 'pidusage';
 import { pino, type Logger } from 'pino';
 import type { WorkerConfig } from '../config/types.js';
 import { EXIT } from '../exit-codes.js';
+import { type ChildMessage, serializeError } from '../ipc/messages.js';
 import { pm2InjectedKeys } from '../ops/pm2-env.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
 import { Driver, type DriverSeams, type PoolSnapshot, snapshotOf } from './driver.js';
@@ -38,6 +39,8 @@ export interface SupervisorDeps extends DriverSeams {
   random: () => number;
   /** Pool policy overrides (backoff, kill grace, boot-failure and crash-loop limits...). */
   pool: Partial<PoolOptions>;
+  /** Run the Celery remote-control node when backend=celery (default true; process tests with fake children turn it off). */
+  celeryControl: boolean;
 }
 
 export interface SupervisorHandle {
@@ -106,6 +109,7 @@ function defaults(config: WorkerConfig, deps: Partial<SupervisorDeps>): Supervis
     signals: process,
     random: Math.random,
     pool: {},
+    celeryControl: true,
     fork,
     kill: (pid, sig) => process.kill(pid, sig),
     now: Date.now,
@@ -137,8 +141,14 @@ export function startSupervisor(config: WorkerConfig, partial: Partial<Superviso
     return { done: Promise.resolve(EXIT.CONFIG), snapshot: () => snapshot, signal: () => undefined };
   }
   const opts = poolOptions(config, deps.pool);
+  // Celery remote control (issue 5) observes child messages; the ops observer (deps.onEvent) still sees every event.
+  const childListeners: ((gen: number, msg: ChildMessage) => void)[] = [];
   const driver = new Driver(initialState(opts, Math.floor(deps.random() * 2 ** 31)), {
     ...deps,
+    onEvent: (e, before, after) => {
+      deps.onEvent?.(e, before, after);
+      if (e.type === 'childMessage') for (const l of childListeners) l(e.id, e.msg);
+    },
     config,
     env: childEnv(deps.env),
     sink: deps.sink,
@@ -149,12 +159,58 @@ export function startSupervisor(config: WorkerConfig, partial: Partial<Superviso
   for (const [name, h] of handlers) deps.signals.on(name, h);
   log.info({ backend: config.backend, entry: deps.workerEntry, pid: process.pid }, 'supervisor starting');
   driver.start();
-  const done = driver.exited.then((code) => {
+  const controlAbort = new AbortController();
+  const control = deps.celeryControl && config.backend === 'celery' ? startCeleryControl(config, driver, dispatchSignal, childListeners, log, controlAbort.signal) : null;
+  const done = driver.exited.then(async (code) => {
     for (const [name, h] of handlers) deps.signals.off(name, h);
+    if (control) {
+      // Bounded: a node still connecting (broker down) is abandoned; a running one says worker-offline first.
+      let bound: NodeJS.Timeout | undefined;
+      const closed = control.then((c) => c?.close()).catch(() => undefined);
+      await Promise.race([closed, new Promise((r) => (bound = setTimeout(r, 2000)))]);
+      clearTimeout(bound);
+      controlAbort.abort();
+    }
     log.info({ exitCode: code }, 'supervisor exiting');
     return code;
   });
   return { done, snapshot: () => snapshotOf(driver.state), signal: dispatchSignal };
+}
+
+/**
+ * Celery remote control (issue 5): the supervisor is the Celery node (celery@host) that answers `celery inspect`
+ * and `celery control` for its children and sends worker events. Imported lazily: other backends never load it.
+ * A node that cannot start is logged and the pool runs without remote control.
+ */
+async function startCeleryControl(
+  config: WorkerConfig,
+  driver: Driver,
+  signal: (sig: PoolSignal) => void,
+  listeners: ((gen: number, msg: ChildMessage) => void)[],
+  log: Logger,
+  abort: AbortSignal,
+): Promise<{ close(): Promise<void> } | null> {
+  try {
+    const { startControlNode } = await import('../backends/celery/control/index.js');
+    return await startControlNode(config, {
+      snapshot: () => {
+        const s = snapshotOf(driver.state);
+        return { target: s.target, children: s.children.map((c) => ({ index: c.index, gen: c.gen, pid: c.pid, state: c.state, active: c.active, processed: c.processed })) };
+      },
+      signal,
+      send: (gen, msg) => driver.send(gen, msg),
+      onChildMessage: (l) => void listeners.push(l),
+      // Children forked from now on read the new queue list (the driver passes this config object to each child).
+      setQueues: (queues) => {
+        config.queues = queues;
+        signal('HUP');
+      },
+    }, log, { signal: abort });
+  } catch (e) {
+    if (abort.aborted) return null;
+    log.error({ err: serializeError(e) }, 'celery remote control unavailable');
+    return null;
+  }
 }
 
 export function runSupervisor(config: WorkerConfig, deps: Partial<SupervisorDeps> = {}): Promise<number> {

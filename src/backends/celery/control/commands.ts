@@ -10,7 +10,7 @@ import { SW_IDENT, SW_SYS, SW_VER } from '../events.js';
 /** The pool as the node sees it (a subset of the supervisor's PoolSnapshot). */
 export interface PoolView {
   target: number;
-  children: { index: number; pid: number | null; state: string; active: number | null; processed: number | null }[];
+  children: { index: number; gen: number; pid: number | null; state: string; active: number | null; processed: number | null }[];
 }
 
 export interface ChildAnswer {
