@@ -6,9 +6,10 @@ import type { CeleryConfig } from '../../config/types.js';
 import type { Registry } from '../../tasks/registry.js';
 import { Canvas } from './canvas.js';
 import { internalTask } from './dag.js';
-import { Execution, type Held, type Outcome } from './execute.js';
+import { Execution, type ExecEnv, type Held, type Outcome } from './execute.js';
 import { consumeKeys, parseMessage, PRIORITY_SEP, type Rejection } from './protocol.js';
 import { buildMeta, excInfo, type ResultStore } from './results.js';
+import type { Settler } from './settle.js';
 import type { Broker, Fetched } from './transport.js';
 
 export type Mode = 'idle' | 'running' | 'draining' | 'stopped';
@@ -37,6 +38,8 @@ export interface ConsumerOptions {
   maintenanceMs: number;
   /** Celery task events (-E) and remote control observe the task lifecycle here; must not throw. */
   onTaskEvent?: (type: TaskEventType, held: Held, ex?: Execution) => void;
+  /** Batched result + ack for plain successes (see settle.ts); null when results live elsewhere. */
+  settler?: Settler | null;
 }
 
 export type TaskEventType = 'received' | 'started' | 'succeeded' | 'failed' | 'retried' | 'revoked';
@@ -221,8 +224,11 @@ export class Consumer {
     this.processed++;
   }
 
-  #env() {
-    return {
+  #envCache: ExecEnv | null = null;
+
+  /** One environment object for every execution (it only holds references). */
+  #env(): ExecEnv {
+    return (this.#envCache ??= {
       registry: this.o.registry,
       broker: this.broker,
       results: this.results,
@@ -234,7 +240,8 @@ export class Consumer {
       coldSignal: this.o.coldSignal,
       hardGraceMs: this.o.hardGraceMs,
       onHardLimit: (h: Held) => void this.#hardLimit(h),
-    };
+      settler: this.o.settler ?? null,
+    });
   }
 
   #pump(): void {

@@ -9,6 +9,7 @@ import type { Canvas } from './canvas.js';
 import { internalTask } from './dag.js';
 import { retryMessage, type TaskMessage } from './protocol.js';
 import { buildMeta, errorInfo, excInfo, type ExcInfo, type ResultStore, type State } from './results.js';
+import type { Settler } from './settle.js';
 import type { Broker } from './transport.js';
 
 /** A message this child holds (in `unacked` and its held set) until it is acked, re-published or restored. */
@@ -39,6 +40,8 @@ export interface ExecEnv {
   hardGraceMs: number;
   /** The task ignored its hard limit: the child must be replaced. */
   onHardLimit(held: Held): void;
+  /** Result + ack in one batched call for plain successes (only when results live on the broker's Redis). */
+  settler?: Settler | null;
 }
 
 export function backoffMs(def: TaskDefinition, retries: number): number {
@@ -73,11 +76,16 @@ export class Execution {
     return { id: m.id, task: m.task, args: m.args, kwargs: m.kwargs, retries: m.retries, group: m.group, parentId: m.parentId, queue: this.held.queue };
   }
 
+  #meta(state: State, result: unknown, traceback: string | null): Record<string, unknown> {
+    const { cfg, worker } = this.env;
+    return buildMeta(state, result, this.#req(), { extended: cfg.resultExtended, worker, nowMs: this.env.now(), traceback });
+  }
+
   async store(state: State, result: unknown, traceback: string | null = null): Promise<void> {
-    const { results, cfg, worker } = this.env;
+    const { results } = this.env;
     if (!results) return;
     if (state === 'SUCCESS' && this.held.msg.ignoreResult) return;
-    await results.store(this.held.msg.id, buildMeta(state, result, this.#req(), { extended: cfg.resultExtended, worker, nowMs: this.env.now(), traceback }));
+    await results.store(this.held.msg.id, this.#meta(state, result, traceback));
   }
 
   /** Run to the end and settle the message. Never throws. */
@@ -133,14 +141,19 @@ export class Execution {
     } else if (hardMs !== undefined) {
       limitHit = new Promise<never>((_, reject) => this.#timers.push(setTimeout(() => reject(hardLimit(msg.task, hardMs)), hardMs)));
     }
+    const env = this.env;
+    let logger: Logger | undefined;
     const ctx = {
       taskId: msg.id,
       taskName: msg.task,
       attempt: msg.retries + 1,
       signal,
-      logger: this.env.logger.child({ taskId: msg.id, task: msg.task }),
+      // Built on first use: most tasks never log, and a pino child per task is a measurable cost.
+      get logger(): Logger {
+        return (logger ??= env.logger.child({ taskId: msg.id, task: msg.task }));
+      },
       backend: 'celery' as const,
-      workerName: this.env.worker,
+      workerName: env.worker,
     };
     try {
       const running = Promise.resolve().then(() => def.run(msg.args, msg.kwargs, ctx));
@@ -153,6 +166,11 @@ export class Execution {
   async #succeed(value: unknown): Promise<Outcome> {
     const { msg, tag } = this.held;
     this.value = value;
+    const settler = this.env.settler;
+    if (settler && this.env.results && !msg.ignoreResult && !msg.chord && !msg.callbacks?.length && !msg.chain?.length && !this.held.released) {
+      await settler.settle(msg.id, JSON.stringify(this.#meta('SUCCESS', value, null)), tag);
+      return 'succeeded';
+    }
     const canvas = this.env.canvas(this.held.queue);
     await canvas.onSuccess(msg, value);
     await this.store('SUCCESS', value);

@@ -7,6 +7,7 @@ import { childControl, taskEventSink } from './control/child.js';
 import { dbOf } from './control/wire.js';
 import { EventPublisher } from './events.js';
 import { ResultStore } from './results.js';
+import { Settler } from './settle.js';
 import { Broker, connectRedis, openRedis } from './transport.js';
 
 export interface CeleryBackendDeps extends ConsumerDeps {
@@ -95,6 +96,8 @@ export function createBackend(overrides: Partial<CeleryBackendDeps> = {}): Worke
       // Task events go out on the broker connection (PUBLISH); off unless -E or a remote enable_events.
       const totals = new Map<string, number>();
       const events = new EventPublisher({ redis: brokerConn, db: dbOf(cfg.brokerUrl), hostname, enabled: cfg.sendEvents, pid: deps.pid, onError: (err) => log.warn({ err: err.message }, 'celery event not published') });
+      // Results on the broker's own connection: plain successes store + ack in one batched script.
+      const settler = results && cfg.resultBackend === cfg.brokerUrl ? new Settler(brokerConn, broker.heldKey, cfg.resultExpiresS) : null;
       consumer = new Consumer(
         broker,
         results,
@@ -111,6 +114,7 @@ export function createBackend(overrides: Partial<CeleryBackendDeps> = {}): Worke
           pollMaxMs: 50,
           hardGraceMs: 2000,
           maintenanceMs: Math.max(250, Math.min(vtMs / 4, 10_000)),
+          settler,
           onTaskEvent: taskEventSink(events, deps.pid, totals),
           ...deps.tuning,
         },
