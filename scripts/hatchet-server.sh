@@ -12,7 +12,7 @@ set -euo pipefail
 HATCHET_TAG="${HATCHET_TAG:-v0.104.7}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="${HATCHET_STATE_DIR:-$ROOT/.tbw/hatchet}"
-BIN="$STATE/bin"
+BIN="${HATCHET_BIN_DIR:-$ROOT/.tbw/hatchet/bin}"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 
 log() { printf '[hatchet-server] %s\n' "$*" >&2; }
@@ -216,7 +216,7 @@ case "${1:-}" in
   build) build ;;
   start) mkdir -p "$STATE"; exec 9>"$STATE/.lock"; flock 9; start; rm -f "$STATE/users/.on-demand" ;;
   stop) mkdir -p "$STATE"; exec 9>"$STATE/.lock"; flock 9; stop_quiet; rm -rf "$STATE/users"; log "stopped" ;;
-  status) status && cat "$ENV_FILE" ;;
+  status) status && echo "$ENV_FILE" ;;
   acquire) mkdir -p "$STATE"; acquire "${2:?usage: acquire PID}" ;;
   release) mkdir -p "$STATE"; release "${2:?usage: release PID}" ;;
 esac
