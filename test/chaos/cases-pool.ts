@@ -48,7 +48,10 @@ export interface KillOpts {
 
 /** A child SIGKILLed every `everyMs` while the tasks run: all complete, none lost, duplicates reported. */
 export async function killChildrenCase(t: Test, o: KillOpts): Promise<void> {
-  const { redis, r, w } = await poolEnv(t, ['-c', String(o.concurrency), '--child-concurrency', String(o.childConcurrency)]);
+  // Every crash here comes from outside on purpose: the crash-loop guard (default 10 in 60 s) would give up.
+  const { redis, r, w } = await poolEnv(t, [
+    '-c', String(o.concurrency), '--child-concurrency', String(o.childConcurrency), '--crash-loop-max', '0',
+  ]);
   const submitted = pySubmit(redis.url, o.tasks, o.sleepMs);
   const supervisor = w.proc.pid!;
   let kills = 0;
