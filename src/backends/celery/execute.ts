@@ -53,7 +53,8 @@ export function backoffMs(def: TaskDefinition, retries: number): number {
 const DEFAULT_MAX_RETRIES = 3;
 
 export class Execution {
-  readonly controller = new AbortController();
+  #controller: AbortController | null = null;
+  #abortReason: Error | null = null;
   readonly started: number;
   /** How it ended, for task events: the return value or the error. */
   value: unknown = undefined;
@@ -67,8 +68,18 @@ export class Execution {
     this.started = env.now();
   }
 
+  /** Created on first use: a no-op task that never looks at its signal costs no AbortController. */
+  get controller(): AbortController {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#abortReason) this.#controller.abort(this.#abortReason);
+    }
+    return this.#controller;
+  }
+
   abort(reason: Error): void {
-    if (!this.controller.signal.aborted) this.controller.abort(reason);
+    if (!this.#controller) this.#abortReason ??= reason;
+    else if (!this.#controller.signal.aborted) this.#controller.abort(reason);
   }
 
   #req() {
@@ -121,7 +132,6 @@ export class Execution {
     }
     const softMs = msg.softLimitS !== null ? msg.softLimitS * 1000 : def.timeoutMs;
     const hardMs = msg.hardLimitS !== null ? msg.hardLimitS * 1000 : softMs !== undefined ? softMs + this.env.hardGraceMs : undefined;
-    const signal = this.controller.signal;
     const onCold = (): void => this.abort(Object.assign(new Error('worker cold shutdown'), { name: 'WorkerLostError' }));
     if (this.env.coldSignal.aborted) onCold();
     this.env.coldSignal.addEventListener('abort', onCold, { once: true });
@@ -142,12 +152,16 @@ export class Execution {
       limitHit = new Promise<never>((_, reject) => this.#timers.push(setTimeout(() => reject(hardLimit(msg.task, hardMs)), hardMs)));
     }
     const env = this.env;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the getters below need this Execution
+    const self = this;
     let logger: Logger | undefined;
     const ctx = {
       taskId: msg.id,
       taskName: msg.task,
       attempt: msg.retries + 1,
-      signal,
+      get signal(): AbortSignal {
+        return self.controller.signal;
+      },
       // Built on first use: most tasks never log, and a pino child per task is a measurable cost.
       get logger(): Logger {
         return (logger ??= env.logger.child({ taskId: msg.id, task: msg.task }));

@@ -54,6 +54,7 @@ export async function openRedis(redis: Redis, timeoutMs: number): Promise<void> 
 // worker restoring them would choke): they go straight to the dead-letter list.
 const FETCH_LUA = `
 local n = tonumber(ARGV[1])
+local anyRevoked = redis.call('SCARD', KEYS[5]) > 0
 local out = {}
 local got = 0
 local i = 6
@@ -85,7 +86,7 @@ while got < n and i <= #KEYS do
       redis.call('ZADD', KEYS[2], ARGV[2], tag)
       redis.call('SADD', KEYS[3], tag)
       local rev = '0'
-      if id and redis.call('SISMEMBER', KEYS[5], id) == 1 then rev = 'revoked' end
+      if id and anyRevoked and redis.call('SISMEMBER', KEYS[5], id) == 1 then rev = 'revoked' end
       out[#out + 1] = KEYS[i]; out[#out + 1] = m; out[#out + 1] = tag; out[#out + 1] = rev
     end
   end
