@@ -2,7 +2,12 @@
 // Pure: the caller passes the attempt number and a random value in [0, 1).
 
 export interface BackoffPolicy {
-  /** Delay before the first restart, ms (kept small: most crashes are one-offs). */
+  /**
+   * Restarts of a slot that happen at once, before any delay (default 0). Celery and gunicorn replace a dead
+   * worker immediately; most crashes are one-offs, so only a repeat of the same slot waits.
+   */
+  immediate?: number;
+  /** Delay of the first restart that waits, ms. */
   initialMs: number;
   /** Growth per consecutive attempt. */
   factor: number;
@@ -15,6 +20,7 @@ export interface BackoffPolicy {
 }
 
 export const DEFAULT_BACKOFF: BackoffPolicy = {
+  immediate: 1,
   initialMs: 100,
   factor: 2,
   maxMs: 30_000,
@@ -23,11 +29,13 @@ export const DEFAULT_BACKOFF: BackoffPolicy = {
 };
 
 /**
- * Delay before restart number `attempt` (0 = first restart after a crash).
- * `random` is a value in [0, 1); the result never exceeds maxMs and is never negative.
+ * Delay before restart number `attempt` (0 = first restart after a crash): 0 for the first `immediate` ones, then
+ * initialMs × factor^k with jitter. `random` is a value in [0, 1); the result never exceeds maxMs and is never negative.
  */
 export function backoffDelay(policy: BackoffPolicy, attempt: number, random: number): number {
-  const n = Math.max(0, Math.floor(attempt));
+  const free = Math.max(0, Math.floor(policy.immediate ?? 0));
+  const n = Math.max(0, Math.floor(attempt)) - free;
+  if (n < 0) return 0;
   // Exponent capped so huge attempt counts cannot overflow to Infinity/NaN.
   const base = Math.min(policy.maxMs, policy.initialMs * Math.pow(policy.factor, Math.min(n, 64)));
   const spread = base * policy.jitter;

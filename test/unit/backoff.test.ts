@@ -2,9 +2,18 @@
 import t from 'tap';
 import { backoffDelay, DEFAULT_BACKOFF, mulberry32, nextAttempt } from '../../src/supervisor/backoff.js';
 
-const p = DEFAULT_BACKOFF;
+/** The waiting part of the default policy (no immediate restarts), so the arithmetic reads directly. */
+const p = { ...DEFAULT_BACKOFF, immediate: 0 };
 
-void t.test('first restart is fast and the delay doubles up to the cap', async (t) => {
+void t.test('by default the first restart is immediate, then 100 ms doubling up to the cap', async (t) => {
+  const d = [0, 1, 2, 3, 4, 5, 6, 21].map((a) => backoffDelay(DEFAULT_BACKOFF, a, 0.5));
+  t.same(d, [0, 100, 200, 400, 800, 1600, 3200, 30_000]);
+  t.equal(backoffDelay(DEFAULT_BACKOFF, 0, 0.999999), 0, 'no jitter on an immediate restart');
+  t.equal(backoffDelay({ ...p, immediate: 2 }, 1, 0.5), 0, 'immediate counts more than one restart when asked');
+  t.equal(backoffDelay({ ...p, immediate: 2 }, 2, 0.5), 100);
+});
+
+void t.test('without immediate restarts the delay starts at initialMs and doubles up to the cap', async (t) => {
   const mid = [0, 1, 2, 3, 4, 5, 20].map((a) => backoffDelay(p, a, 0.5));
   t.same(mid, [100, 200, 400, 800, 1600, 3200, 30_000]);
   t.equal(backoffDelay(p, 1e9, 0.5), 30_000, 'huge attempt counts stay at the cap');
