@@ -30,7 +30,9 @@ void t.test('wire: channels, parsing, matching', async (t) => {
   const env = JSON.parse(envelope({ a: 1 }, { exchange: 'e', routingKey: 'r', headers: { ticket: 't' } })) as { body: string; headers: unknown };
   t.same(JSON.parse(Buffer.from(env.body, 'base64').toString()), { a: 1 });
   t.equal(pyRepr([1, 'a', null, true, { k: 1.5 }]), "[1, 'a', None, True, {'k': 1.5}]");
-  t.equal(maskUrl('redis://:secret@h:1/0'), 'redis://:**@h:1/0');
+  t.equal(maskUrl('redis://:secret@h:1/0'), 'redis://:***@h:1/0');
+  t.equal(maskUrl('redis://tok3n@h:6379/0'), 'redis://***@h:6379/0', 'a lone user part is treated as a secret');
+  t.notMatch(maskUrl('redis://u:pw@h/0?password=x') ?? '', /pw|=x/, 'query-string passwords are masked too');
 });
 
 void t.test('commands through a fake pool', async (t) => {

@@ -2,6 +2,7 @@
 // prefork worker gives, built from the pool's snapshot and the children's answers. No Redis here: the node
 // (control/index.ts) passes everything in through NodeEnv, so tests can drive it without a broker.
 import os from 'node:os';
+import { redactUrl } from '../../../config/redact.js';
 import type { WorkerConfig } from '../../../config/types.js';
 import type { PoolSignal } from '../../../supervisor/types.js';
 import type { EventPublisher } from '../events.js';
@@ -47,16 +48,9 @@ const num = (v: unknown, d: number): number => {
 const ids = (v: unknown): string[] =>
   typeof v === 'string' ? [v] : Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
 
-/** A URL with its password replaced, as Celery prints broker URLs. */
+/** A URL with its secrets replaced (the same redaction as every other output of the program). */
 export function maskUrl(url: string | null): string | null {
-  if (url === null) return null;
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '**';
-    return u.toString();
-  } catch {
-    return url.replace(/:[^:@/]*@/, ':**@');
-  }
+  return url === null ? null : redactUrl(url);
 }
 
 function queuesOf(config: WorkerConfig): string[] {
@@ -115,7 +109,8 @@ async function stats(env: NodeEnv): Promise<Record<string, unknown>> {
     },
     broker: {
       hostname: broker.hostname,
-      userid: broker.username || null,
+      // A lone user part (redis://secret@host) may be a password: only name a user that has a separate password.
+      userid: broker.password ? broker.username || null : null,
       virtual_host: broker.pathname.replace(/^\//, '') || '0',
       port: Number(broker.port || 6379),
       insist: false,
