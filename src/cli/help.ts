@@ -15,7 +15,7 @@ export const SIGNALS: readonly [string, string][] = [
   ['TERM/INT again, QUIT', 'cold shutdown: cancel in-flight tasks, give them back to the broker, kill what is left'],
   ['HUP', 'rolling restart of the children, one at a time'],
   ['TTIN / TTOU', 'one child more / one child less (never below 1)'],
-  ['USR2', 'reopen the log destination and log the pool status'],
+  ['USR2', 'log the pool status (logs go to stdout; the process manager owns the destination)'],
 ];
 
 export const EXIT_CODE_DOCS: Record<keyof typeof EXIT, string> = {

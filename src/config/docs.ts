@@ -51,6 +51,7 @@ export function typeDoc(row: Setting): string {
     case 'autoscale': s = 'max,min'; break;
     default: { const never: never = t; throw new Error(`unknown type ${JSON.stringify(never)}`); }
   }
+  if (row.zeroIsNull === true) s += ', 0 = none';
   if (row.secret === true) s += ', secret';
   return s;
 }

@@ -12,6 +12,7 @@ void t.test('generated files match the table', async (t) => {
   const targets = await docTargets(root);
   const files = targets.map((x) => x.file);
   t.ok(files.includes('sample.env') && files.includes('docs/settings.md'), 'sample.env and docs/settings.md are checked');
+  t.ok(files.includes('README.md'), 'README.md has the settings markers, so its block is checked too');
   for (const target of targets) {
     t.ok(target.actual !== null, `${target.file} exists`);
     t.equal(target.actual, target.expected, `${target.file} is up to date (run node dist/src/config/docs.js --write)`);
