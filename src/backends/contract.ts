@@ -2,6 +2,7 @@
 // backend, lazily, so a Celery child never loads the Temporal or Hatchet SDK.
 import type { Logger } from 'pino';
 import type { WorkerConfig } from '../config/types.js';
+import type { DurationHistogram } from '../ops/histogram.js';
 import type { Registry } from '../tasks/registry.js';
 
 export interface BackendStats {
@@ -14,6 +15,11 @@ export interface BackendStats {
   lastPollAt: number | null;
   /** Capacity: how many tasks this child runs at once. */
   slots: number;
+  /**
+   * Optional: cumulative run time of finished tasks (src/ops/histogram.ts `emptyHistogram` + `observe`). Shipped in
+   * heartbeats; the supervisor's metrics sum it into `tbw_task_duration_seconds`.
+   */
+  durations?: DurationHistogram;
 }
 
 export interface BackendContext {

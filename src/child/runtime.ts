@@ -7,6 +7,7 @@ import type { WorkerConfig } from '../config/types.js';
 import { CHILD_EXIT } from '../exit-codes.js';
 import {
   type ChildMessage,
+  type HeartbeatMessage,
   type ParentMessage,
   parseParentMessage,
   serializeError,
@@ -183,14 +184,16 @@ class ChildRuntime {
   #beat(): void {
     const s = this.#stats();
     if (s === null) return; // no heartbeat without stats: the supervisor's timeout will notice a broken backend
-    void this.#send({
+    const beat: HeartbeatMessage = {
       type: 'heartbeat',
       active: s.active,
       processed: s.processed,
       failed: s.failed,
       lastPollAt: s.lastPollAt,
       rss: process.memoryUsage.rss(),
-    });
+    };
+    if (s.durations) beat.durations = s.durations;
+    void this.#send(beat);
   }
 
   async #shutdown(mode: ShutdownMode, deadlineMs: number): Promise<void> {

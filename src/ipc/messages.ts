@@ -1,6 +1,7 @@
 // IPC between the supervisor and its children: discriminated unions, validated on receipt (STYLE.md §8).
 // Errors cross processes as {name, message, stack}.
 import type { WorkerConfig } from '../config/types.js';
+import { isHistogram, type DurationHistogram } from '../ops/histogram.js';
 
 export interface SerializedError {
   name: string;
@@ -25,11 +26,15 @@ export type ChildMessage =
       failed: number;
       lastPollAt: number | null;
       rss: number;
+      /** Cumulative task run times since the child started (optional; backends that measure them). */
+      durations?: DurationHistogram;
     }
   /** Boot failure: the child could not start. retryable=false stops the restart loop. */
   | { type: 'fatal'; error: SerializedError; retryable: boolean }
   | { type: 'drained' }
   | { type: 'inspectReply'; requestId: string; data: unknown };
+
+export type HeartbeatMessage = Extract<ChildMessage, { type: 'heartbeat' }>;
 
 // ---- Validation on receipt: a peer is another process, so its messages are data to check, not types to trust.
 
@@ -70,7 +75,7 @@ export function parseChildMessage(v: unknown): ChildMessage | Error {
         return { type: 'ready', backend: v.backend, queues: v.queues, concurrency: v.concurrency };
       }
       return bad('ready message', v);
-    case 'heartbeat':
+    case 'heartbeat': {
       if (
         isCount(v.active) &&
         isCount(v.processed) &&
@@ -78,7 +83,7 @@ export function parseChildMessage(v: unknown): ChildMessage | Error {
         (v.lastPollAt === null || isNum(v.lastPollAt)) &&
         isCount(v.rss)
       ) {
-        return {
+        const beat: HeartbeatMessage = {
           type: 'heartbeat',
           active: v.active,
           processed: v.processed,
@@ -86,8 +91,12 @@ export function parseChildMessage(v: unknown): ChildMessage | Error {
           lastPollAt: v.lastPollAt,
           rss: v.rss,
         };
+        // A malformed optional histogram is dropped; the heartbeat itself still counts.
+        if (isHistogram(v.durations)) beat.durations = v.durations;
+        return beat;
       }
       return bad('heartbeat message', v);
+    }
     case 'fatal': {
       const error = parseSerializedError(v.error);
       if (error && typeof v.retryable === 'boolean') return { type: 'fatal', error, retryable: v.retryable };

@@ -2,7 +2,6 @@
 // (PoolView, OpsEvent). Pure; the only place ops code knows the supervisor's state shape.
 import type { PoolSnapshot } from '../supervisor/driver.js';
 import type { ChildRecord, PoolEvent, PoolState } from '../supervisor/types.js';
-import { isHistogram } from './histogram.js';
 import type { OpsEvent } from './metrics.js';
 import type { ChildView, PoolView } from './view.js';
 
@@ -80,13 +79,12 @@ export function opsEventsOf(
       out.push({ type: 'exit', childId: e.id, code: e.code, signal: e.signal, reason });
     }
   } else if (e.type === 'childMessage' && e.msg.type === 'heartbeat') {
-    const durations = (e.msg as { durations?: unknown }).durations;
     out.push({
       type: 'heartbeat',
       childId: e.id,
       processed: e.msg.processed,
       failed: e.msg.failed,
-      durations: isHistogram(durations) ? durations : undefined,
+      durations: e.msg.durations,
     });
   }
   // A child that appeared in a slot that already had one is a restart (replacement or rolling restart).

@@ -18,10 +18,11 @@ export function emptyHistogram(le: readonly number[] = DEFAULT_BUCKETS): Duratio
   return { le: [...le], counts: new Array<number>(le.length + 1).fill(0), sum: 0, count: 0 };
 }
 
-/** Record one duration (mutates `h`; a child owns its histogram). */
+/** Record one duration (mutates `h`; a child owns its histogram). Allocation-free: it runs once per task. */
 export function observe(h: DurationHistogram, seconds: number): void {
-  let i = h.le.findIndex((b) => seconds <= b);
-  if (i < 0) i = h.le.length;
+  const le = h.le;
+  let i = 0;
+  while (i < le.length && !(seconds <= (le[i] as number))) i++;
   h.counts[i] = (h.counts[i] ?? 0) + 1;
   h.sum += seconds;
   h.count += 1;
@@ -47,7 +48,11 @@ export function isHistogram(v: unknown): v is DurationHistogram {
     Array.isArray(h.le) &&
     Array.isArray(h.counts) &&
     h.counts.length === h.le.length + 1 &&
+    h.le.every((b) => typeof b === 'number' && Number.isFinite(b)) &&
+    h.counts.every((c) => typeof c === 'number' && Number.isFinite(c) && c >= 0) &&
     typeof h.sum === 'number' &&
-    typeof h.count === 'number'
+    Number.isFinite(h.sum) &&
+    typeof h.count === 'number' &&
+    Number.isFinite(h.count)
   );
 }

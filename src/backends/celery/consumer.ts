@@ -3,6 +3,7 @@
 // bounded set, and everything fetched is held in kombu's `unacked` structures until it is settled.
 import type { Logger } from 'pino';
 import type { CeleryConfig } from '../../config/types.js';
+import { emptyHistogram, observe } from '../../ops/histogram.js';
 import type { Registry } from '../../tasks/registry.js';
 import { Canvas } from './canvas.js';
 import { internalTask } from './dag.js';
@@ -63,6 +64,8 @@ export class Consumer {
   #fetching = false;
   processed = 0;
   failed = 0;
+  /** Run time of every settled task (received → stored and acked), shipped in heartbeats for /metrics. */
+  readonly durations = emptyHistogram();
   lastPollAt: number | null = null;
 
   constructor(
@@ -258,7 +261,10 @@ export class Consumer {
         })
         .then((outcome) => {
           this.#running.delete(held.tag);
-          if (outcome !== 'abandoned') this.processed++;
+          if (outcome !== 'abandoned') {
+            this.processed++;
+            observe(this.durations, (this.deps.now() - ex.started) / 1000);
+          }
           if (outcome === 'failed') this.failed++;
           if (outcome !== 'abandoned') this.o.onTaskEvent?.(outcome, held, ex);
           this.#pump();

@@ -152,6 +152,7 @@ export function createBackend(overrides: Partial<CeleryBackendDeps> = {}): Worke
       return {
         active: consumer?.active ?? 0,
         processed: consumer?.processed ?? 0,
+        ...(consumer ? { durations: consumer.durations } : {}),
         failed: consumer?.failed ?? 0,
         lastPollAt: consumer?.lastPollAt ?? null,
         slots,
