@@ -35,6 +35,7 @@ export function runFailure(reason: unknown): Error {
 
 const SCHEDULED_PREFIX = 'scheduled:';
 const SCHEDULE_POLL_MS = 200;
+const RESULT_POLL_MS = 1000;
 const MARKER_KEY = 'tbw_submit_id';
 
 /**
@@ -107,7 +108,13 @@ class HatchetBackendClient implements BackendClient {
     const hatchet = await this.#client();
     const deadline = opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs;
     const runId = id.startsWith(SCHEDULED_PREFIX) ? await this.#scheduledRunId(hatchet, id, deadline) : id;
-    const output = hatchet.runRef(runId).output.then(runResult, (e: unknown) => Promise.reject(runFailure(e)));
+    const settled = { done: false };
+    const streamed = hatchet.runRef(runId).output.then(runResult, (e: unknown) => Promise.reject(runFailure(e)));
+    // The event stream can miss a run that finished before the subscription took hold (seen right after an
+    // engine start); a slow REST poll settles those.
+    const output = Promise.race([streamed, this.#poll(hatchet, runId, settled)]);
+    streamed.catch(() => undefined);
+    void output.finally(() => (settled.done = true)).catch(() => undefined);
     if (deadline === Infinity) return output;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -121,6 +128,24 @@ class HatchetBackendClient implements BackendClient {
       return await Promise.race([output, timeout]);
     } finally {
       clearTimeout(timer);
+    }
+  }
+
+  async #poll(hatchet: HatchetClient, runId: string, settled: { done: boolean }): Promise<unknown> {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, RESULT_POLL_MS));
+      if (settled.done) return new Promise<never>(() => undefined);
+      const details = await hatchet.runs.get(runId).catch(() => null);
+      const status = details?.run.status;
+      if (!details || status === undefined) continue;
+      if (status === 'COMPLETED') return runResult(details.run.output);
+      if (status === 'FAILED' || status === 'CANCELLED') {
+        // The failed task carries the real error; downstream tasks are only cancelled because of it.
+        const failed =
+          details.tasks.find((x) => x.status === 'FAILED' && x.errorMessage) ??
+          details.tasks.find((x) => x.errorMessage);
+        throw runFailure(failed?.errorMessage || details.run.errorMessage || `run ${status.toLowerCase()}`);
+      }
     }
   }
 
