@@ -85,12 +85,17 @@ function rootOf(cmd: Command): Command {
   return c;
 }
 
+/** Set by the bin launcher for a command-line `--env-file` (internal; not a setting). */
+export const LAUNCHER_ENV_FILE_VAR = 'TBW_ENV_FILE_FLAG';
+
 /** Compile the settings for the command being run: flags + environment + env file + defaults. Throws ConfigError. */
 export async function resolveCommand(cmd: Command, opts: { requireCredentials?: boolean } = {}): Promise<ResolvedCommand> {
   const root = rootOf(cmd);
   const io = IO.get(root);
   if (io === undefined) throw new Error('resolveCommand: command was not built by buildProgram');
-  const flagPath = root.opts<{ envFile?: string }>().envFile;
+  // bin/task-backend-worker hands `--env-file` over as TBW_ENV_FILE_FLAG (Node 20 would take the flag itself).
+  const launcherFlag = io.env[LAUNCHER_ENV_FILE_VAR];
+  const flagPath = root.opts<{ envFile?: string }>().envFile ?? (launcherFlag !== '' ? launcherFlag : undefined);
   const envPath = io.env[ENV_FILE_VAR];
   const given = flagPath !== undefined ? { path: flagPath, source: 'flag --env-file' }
     : envPath !== undefined && envPath !== '' ? { path: envPath, source: `env ${ENV_FILE_VAR}` } : undefined;

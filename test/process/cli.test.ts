@@ -70,6 +70,11 @@ void t.test('bad input: one line on stderr, the documented exit code, no secret'
     { name: 'bad size', args: ['--max-memory-per-child', 'lots'], code: 64, line: /expected a size such as 512MiB/ },
     { name: 'unreadable env file', args: [], env: { TASK_ENV_FILE: join(dir, 'missing.env') }, code: 78,
       line: /invalid env-file ".*missing.env" \(from env TASK_ENV_FILE\): expected a readable env file \(ENOENT\)/ },
+    // Node 20 itself would claim this flag (exit 9); the launcher hands it to the CLI.
+    { name: 'missing env file (flag)', args: ['--env-file', 'missing.env'], code: 78,
+      line: /invalid env-file "missing.env" \(from flag --env-file\): expected a readable env file \(ENOENT\)/ },
+    { name: 'missing env file (--env-file=)', args: ['--env-file=missing.env'], code: 78,
+      line: /invalid env-file "missing.env" \(from flag --env-file\)/ },
     { name: 'env file that does not parse', args: ['--env-file', 'bad.env'], code: 78,
       line: /invalid env-file "bad.env" \(from flag --env-file\): expected KEY=VALUE lines \(line 2/ },
     { name: 'bad URL with a password in ./.env', args: [], cwd: badDotEnv, code: 78,
