@@ -1,6 +1,7 @@
 // The pool as operators run it: the supervisor plus its operations surfaces — control socket (status/ping),
 // opt-in Prometheus metrics and /healthz, and systemd notifications from the main PID. Every surface is
 // best-effort except a metrics port that cannot be bound (a configuration error, reported before any fork).
+import os from 'node:os';
 import type { Logger } from 'pino';
 import type { WorkerConfig } from '../config/types.js';
 import { EXIT } from '../exit-codes.js';
@@ -46,7 +47,10 @@ export async function runPool(
     onStarted: () => undefined,
     ...partialOps,
   };
-  const log: Logger = deps.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
+  // No `pid` in the base: lines about a child carry the CHILD's pid, and a key must not appear twice in one JSON
+  // line (log pipelines reject duplicates). The supervisor's own pid is in 'supervisor starting'.
+  const log: Logger = deps.logger ??
+    createLogger({ level: config.logLevel, format: config.logFormat, base: { hostname: os.hostname() } });
   const meta: PoolMeta = { pid: process.pid, backend: config.backend, hostname: config.hostname, startedAt: ops.now() };
   const collector = new MetricsCollector();
   const cleanups: (() => Promise<void> | void)[] = [];
