@@ -53,6 +53,7 @@ void t.test('dev runs the pool on a private redis and the printed submit command
   // Wait for the pool to be ready before submitting (the result would wait anyway, but bounded is clearer).
   const end = Date.now() + 30_000;
   while (!out.includes('"msg":"pool state changed"') && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  t.ok(out.includes('"msg":"pool state changed"'), 'the dev pool came up within 30 s');
   // The printed command, run as printed (with this checkout's binary).
   const r = await execFileP(process.execPath, [MAIN, 'submit', 'add_numbers', '2', '3', '--wait'], {
     env: { ...baseEnv, CELERY_BROKER_URL: url },

@@ -111,7 +111,7 @@ void t.test('INT twice to the group → cold stop without waiting for the drain'
   await until(() => inGroup(b.pid).length === 0, 3000, 'process group empty');
 });
 
-void t.test('SIGKILL of the supervisor alone → its children exit within about a second', async (t) => {
+void t.test('SIGKILL of the supervisor alone → its children exit within 1 s', async (t) => {
   const b = startBin(t, 'ok', ['-c', '2']);
   await b.waitLine(running);
   const kids = childrenOf(b.pid);
@@ -121,7 +121,7 @@ void t.test('SIGKILL of the supervisor alone → its children exit within about 
   const t0 = Date.now();
   await until(() => kids.every((k) => !procTable().has(k)), 5000, 'orphans gone');
   const took = Date.now() - t0;
-  t.ok(took < 1500, `children gone ${took} ms after the supervisor`);
+  t.ok(took < 1000, `children gone ${took} ms after the supervisor (issue 2: within 1 s)`);
   t.same(inGroup(b.pid), []);
 });
 
