@@ -97,6 +97,13 @@ export const SETTINGS: readonly Setting[] = [
       'A bare number is KiB (like Celery); 512MB, 512MiB, 1GiB are accepted.',
   },
   {
+    key: 'childMaxHeapMiB', flag: '--child-max-heap <MiB>', env: ['TASK_CHILD_MAX_HEAP'], group: 'ops',
+    type: { kind: 'int', min: 64, max: 1_048_576 }, default: null, nullable: true, zeroIsNull: true, example: '1024',
+    description: 'V8 old-space limit of each child in MiB (node --max-old-space-size), so N children cannot ' +
+      'over-commit memory. Unset or 0 = auto: half of the machine\'s (or cgroup\'s) memory divided by the number ' +
+      'of children (autoscale max), at least 256 and at most 4096.',
+  },
+  {
     key: 'autoscale', flag: '--autoscale <max,min>', env: ['TASK_AUTOSCALE'], group: 'ops',
     type: { kind: 'autoscale' }, default: null, nullable: true, example: '10,3',
     description: 'Grow to max children while all are busy, shrink idle ones down to min.',

@@ -68,6 +68,8 @@ export interface WorkerConfig {
   logFormat: LogFormat;
   maxTasksPerChild: number | null;
   maxMemoryPerChildKiB: number | null;
+  /** V8 old-space limit per child, MiB (--max-old-space-size); null = auto (src/supervisor/heap.ts). Optional: older configs. */
+  childMaxHeapMiB?: number | null;
   autoscale: { max: number; min: number } | null;
   shutdownTimeoutMs: number;
   /** Give up (exit CRASH_LOOP) after this many crashes of ready children within crashLoopWindowMs; null = never. */

@@ -2,6 +2,7 @@
 // startSupervisor() returns a handle (snapshot, signal injection) for the status command, metrics and tests.
 import { fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pidusage from 'pidusage';
@@ -12,6 +13,7 @@ import { type ChildMessage, serializeError } from '../ipc/messages.js';
 import { pm2InjectedKeys } from '../ops/pm2-env.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
 import { Driver, type DriverSeams, type PoolSnapshot, snapshotOf } from './driver.js';
+import { availableMemory, childHeapMiB, withHeapLimit } from './heap.js';
 import type { LineSink } from './log-relay.js';
 import { initialState } from './state.js';
 import { POOL_SIGNALS, type PoolOptions, type PoolSignal } from './types.js';
@@ -28,7 +30,10 @@ export interface SignalSource {
 export interface SupervisorDeps extends DriverSeams {
   /** Compiled child entry; default dist/workers/<backend>.js of this package (or env TBW_WORKER_ENTRY, tests only). */
   workerEntry: string;
+  /** Node flags of every child; `--max-old-space-size` is added from config.childMaxHeapMiB unless present here. */
   execArgv: string[];
+  /** Bytes of memory the children share (auto heap limit); default: the cgroup limit or total RAM. */
+  memoryBytes: number;
   /** Environment of the supervisor; children get a sanitised copy (see childEnv). */
   env: NodeJS.ProcessEnv;
   logger: Logger;
@@ -103,6 +108,7 @@ function defaults(config: WorkerConfig, deps: Partial<SupervisorDeps>): Supervis
   return {
     workerEntry: defaultWorkerEntry(config.backend, env),
     execArgv: [],
+    memoryBytes: availableMemory(totalmem(), process.constrainedMemory?.()),
     env,
     logger: pino({ level: config.logLevel }),
     sink: undefined,
@@ -141,6 +147,7 @@ export function startSupervisor(config: WorkerConfig, partial: Partial<Superviso
     return { done: Promise.resolve(EXIT.CONFIG), snapshot: () => snapshot, signal: () => undefined };
   }
   const opts = poolOptions(config, deps.pool);
+  const heapMiB = childHeapMiB(config, deps.memoryBytes);
   // Celery remote control (issue 5) observes child messages; the ops observer (deps.onEvent) still sees every event.
   const childListeners: ((gen: number, msg: ChildMessage) => void)[] = [];
   const driver = new Driver(initialState(opts, Math.floor(deps.random() * 2 ** 31)), {
@@ -150,6 +157,7 @@ export function startSupervisor(config: WorkerConfig, partial: Partial<Superviso
       if (e.type === 'childMessage') for (const l of childListeners) l(e.id, e.msg);
     },
     config,
+    execArgv: withHeapLimit(deps.execArgv, heapMiB),
     env: childEnv(deps.env),
     sink: deps.sink,
   });
@@ -157,7 +165,7 @@ export function startSupervisor(config: WorkerConfig, partial: Partial<Superviso
   // Signal handlers only enqueue an event (STYLE.md §1).
   const handlers = POOL_SIGNALS.map((sig) => [SIGNAL_NAMES[sig], () => dispatchSignal(sig)] as const);
   for (const [name, h] of handlers) deps.signals.on(name, h);
-  log.info({ backend: config.backend, entry: deps.workerEntry, pid: process.pid }, 'supervisor starting');
+  log.info({ backend: config.backend, entry: deps.workerEntry, pid: process.pid, childMaxHeapMiB: heapMiB }, 'supervisor starting');
   driver.start();
   const controlAbort = new AbortController();
   const control = deps.celeryControl && config.backend === 'celery' ? startCeleryControl(config, driver, dispatchSignal, childListeners, log, controlAbort.signal) : null;
