@@ -162,6 +162,7 @@ HATCHET_CLIENT_TLS_STRATEGY=none
 HATCHET_VERSION=$HATCHET_TAG
 HATCHET_LITE_PID=$lite_pid
 HATCHET_PG_PORT=$PG_PORT
+HATCHET_STARTED_AT=$(date +%s)
 ENV
   wait_for "hatchet-lite gRPC on 127.0.0.1:$GRPC_PORT" 120 lite_up "$lite_pid" \
     || { log "hatchet-lite did not come up: see $RUN/hatchet-lite.log"; tail -20 "$RUN/hatchet-lite.log" >&2; stop_quiet; exit 1; }

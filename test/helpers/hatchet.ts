@@ -55,6 +55,12 @@ export async function startHatchet(): Promise<HatchetServer> {
   const hostPort = vars.HATCHET_CLIENT_HOST_PORT;
   const apiUrl = vars.HATCHET_CLIENT_API_URL;
   if (!token || !hostPort || !apiUrl) throw new Error(`hatchet server env at ${envPath} is incomplete`);
+  // A freshly started engine leaves runs unassigned for a while (seen: tens of seconds after start under load);
+  // tests wait until the server has been up this long. CI starts the server early so the wait overlaps other work.
+  const startedAt = Number(vars.HATCHET_STARTED_AT ?? 0) * 1000;
+  const warmupMs = Number(process.env.HATCHET_WARMUP_MS ?? 90_000);
+  const wait = startedAt + warmupMs - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   const namespace = `t${randomBytes(4).toString('hex')}`;
   let released = false;
   return {
