@@ -2,7 +2,9 @@
 // Fails loudly (throws) when redis-server is missing or does not come up: a test that needs Redis must not skip.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer, connect } from 'node:net';
+import { createServer, connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { readFileSync } from 'node:fs';
 
 export interface RedisServer {
   url: string;
@@ -28,17 +30,28 @@ export async function freePort(): Promise<number> {
   return addr.port;
 }
 
-function ping(port: number): Promise<boolean> {
+/** TLS listener options (`--tls-port` replaces the plain port; PEM file paths). */
+export interface RedisTlsOptions {
+  cert: string;
+  key: string;
+  ca: string;
+  /** Require client certificates (`--tls-auth-clients yes`); default no. */
+  authClients?: boolean;
+}
+
+function ping(port: number, password?: string, tls?: RedisTlsOptions): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
+    const s: Socket = tls
+      ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false, ...(tls.authClients ? { cert: readFileSync(tls.cert), key: readFileSync(tls.key) } : {}) })
+      : connect(port, '127.0.0.1');
     let buf = '';
     s.setTimeout(500);
-    s.on('connect', () => s.write('PING\r\n'));
+    s.on(tls ? 'secureConnect' : 'connect', () => s.write(password === undefined ? 'PING\r\n' : `AUTH ${password}\r\nPING\r\n`));
     s.on('data', (d) => {
       buf += d.toString();
-      if (buf.includes('\r\n')) {
+      if (buf.includes('+PONG') || buf.includes('-')) {
         s.destroy();
-        resolve(buf.startsWith('+PONG'));
+        resolve(buf.includes('+PONG') && !buf.includes('-'));
       }
     });
     s.on('error', () => resolve(false));
@@ -49,15 +62,20 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-export async function startRedis(opts: { bin?: string; args?: string[] } = {}): Promise<RedisServer> {
+/** `password` → `--requirepass` (and in `url`); `tls` → TLS only on the port, `url` becomes rediss://. */
+export async function startRedis(opts: { bin?: string; args?: string[]; password?: string; tls?: RedisTlsOptions } = {}): Promise<RedisServer> {
   const bin = opts.bin ?? 'redis-server';
   const port = await freePort();
   let proc: ChildProcess | null = null;
 
   const start = async (): Promise<void> => {
+    const { tls, password } = opts;
+    const listen = tls
+      ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', tls.authClients ? 'yes' : 'no']
+      : ['--port', String(port)];
     const p = spawn(
       bin,
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...(opts.args ?? [])],
+      [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...(password !== undefined ? ['--requirepass', password] : []), ...(opts.args ?? [])],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     proc = p;
@@ -71,7 +89,7 @@ export async function startRedis(opts: { bin?: string; args?: string[] } = {}): 
     spawnError.catch(() => undefined);
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
-      const ok = await Promise.race([ping(port), spawnError]);
+      const ok = await Promise.race([ping(port, opts.password, opts.tls), spawnError]);
       if (ok) return;
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -90,7 +108,7 @@ export async function startRedis(opts: { bin?: string; args?: string[] } = {}): 
 
   await start();
   return {
-    url: `redis://127.0.0.1:${port}/0`,
+    url: `${opts.tls ? 'rediss' : 'redis'}://${opts.password !== undefined ? `:${encodeURIComponent(opts.password)}@` : ''}127.0.0.1:${port}/0`,
     port,
     stop: kill,
     kill,

@@ -113,7 +113,9 @@ export class Execution {
         await env.broker.ack([this.held.tag]);
         return 'succeeded';
       }
-      if (env.cfg.trackStarted) await this.store('STARTED', { pid: process.pid, hostname: env.worker });
+      // A result nobody will read must not be left behind: with ignore_result, STARTED would stay forever
+      // (no SUCCESS ever replaces it), so it is not stored (Celery: track_started and not ignore_result).
+      if (env.cfg.trackStarted && !msg.ignoreResult) await this.store('STARTED', { pid: process.pid, hostname: env.worker });
       const value = await this.#invoke(def);
       return await this.#succeed(value);
     } catch (err) {
