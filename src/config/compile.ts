@@ -1,6 +1,7 @@
 // Flags + environment + env file + defaults → one validated WorkerConfig, in ONE place (STYLE.md §6).
 // Pure: everything it reads (env, env file contents, host facts) is passed in. Precedence per setting:
 // flag > environment > env file > default. Any bad value throws ConfigError naming setting, source and what is accepted.
+import { parseToken } from '../backends/hatchet/connection.js';
 import path from 'node:path';
 import { ConfigError } from './errors.js';
 import {
@@ -215,6 +216,19 @@ function validate(values: Map<ConfigKey, unknown>, sources: Record<ConfigKey, st
       setting: 'hatchet.token', source: sources['hatchet.token'], value: null, exitCode: 78,
       accepted: 'HATCHET_CLIENT_TOKEN to be set: the hatchet backend needs an API token',
     });
+  }
+  const token = values.get('hatchet.token');
+  if (requireCredentials && values.get('backend') === 'hatchet' && typeof token === 'string') {
+    // The token's shape and expiry are checked here, before any child starts (exit 78, never the token itself);
+    // whether the server accepts it is the child's BootError. parseToken is pure: no SDK is loaded.
+    try {
+      parseToken(token);
+    } catch (e) {
+      throw new ConfigError({
+        setting: 'hatchet.token', source: sources['hatchet.token'], value: '***', exitCode: 78,
+        accepted: `a valid Hatchet API token (${e instanceof Error ? e.message : String(e)})`,
+      });
+    }
   }
 }
 

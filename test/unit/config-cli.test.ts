@@ -92,11 +92,14 @@ void t.test('usage errors: one line, exit 64', async (t) => {
   }
 });
 
+// Shape-valid (header.payload.signature with a tenant in "sub"); no server ever sees it.
+const WELL_FORMED_JWT = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ0ZW5hbnQtMSJ9.c2ln';
+
 void t.test('config errors: exit 78; missing worker entry and bad task modules refused before any child', async (t) => {
   const env = await run([], { env: { TASK_BACKEND_TYPE: 'sqs' } });
   t.equal(env.code, 78);
   t.match(env.err, /invalid backend "sqs" \(from env TASK_BACKEND_TYPE\): expected one of celery, temporal, hatchet/);
-  const noEntry = await run(['--backend', 'hatchet'], { env: { HATCHET_CLIENT_TOKEN: 't' }, deps: { workerEntryExists: () => false } });
+  const noEntry = await run(['--backend', 'hatchet'], { env: { HATCHET_CLIENT_TOKEN: WELL_FORMED_JWT }, deps: { workerEntryExists: () => false } });
   t.equal(noEntry.code, 78);
   t.match(noEntry.err, /invalid backend "hatchet" \(from flag --backend\): expected a backend built into this install \(no worker entry workers\/hatchet.js\)/);
   t.equal(noEntry.config, null);

@@ -162,6 +162,8 @@ void t.test('validation: one line naming setting, source and what is accepted; e
     [{ flags: { heartbeatIntervalMs: '40s' } }, /^invalid heartbeatIntervalMs "40000ms" \(from flag --heartbeat-interval\)/, 64],
     [{ env: { TEMPORAL_TLS_CLIENT_CERT_PATH: 'c.pem' } }, /^missing temporal.tls.clientKeyPath \(from default\): expected both/, 78],
     [{ flags: { backend: 'hatchet' } }, /^missing hatchet.token \(from default\): expected HATCHET_CLIENT_TOKEN to be set/, 78],
+    [{ flags: { backend: 'hatchet' }, env: { HATCHET_CLIENT_TOKEN: 'not-a-jwt.secretpart' } },
+      /^invalid hatchet.token "\*\*\*" \(from env HATCHET_CLIENT_TOKEN\): expected a valid Hatchet API token \(HATCHET_CLIENT_TOKEN is malformed/, 78],
     [{ env: { TEMPORAL_ADDRESS: 'temporal' } }, /^invalid temporal.address "temporal" \(from env TEMPORAL_ADDRESS\): expected host:port/, 78],
     [{ env: { HATCHET_CLIENT_TLS_STRATEGY: 'ssl' } }, /expected one of tls, mtls, none$/, 78],
   ];
