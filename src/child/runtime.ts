@@ -66,6 +66,8 @@ class ChildRuntime {
   #boot: Promise<void> | null = null;
   #heartbeat: NodeJS.Timeout | null = null;
   #exiting = false;
+  /** The backend module, loading since install(): it needs no config, so it loads while `init` is on its way. */
+  #backendLoad: Promise<WorkerBackend> | null = null;
   readonly #cold = new AbortController();
 
   constructor(
@@ -74,6 +76,8 @@ class ChildRuntime {
   ) {}
 
   install(): void {
+    this.#backendLoad = this.load();
+    this.#backendLoad.catch(() => undefined); // reported by #start as a boot failure, never as an unhandled rejection
     process.on('message', (raw) => this.#onMessage(raw));
     process.on('disconnect', () => this.#orphaned('ipc channel closed'));
     const ppid = process.ppid;
@@ -122,8 +126,9 @@ class ChildRuntime {
     let registry: Registry;
     let backend: WorkerBackend;
     try {
-      registry = await this.deps.loadRegistry(config);
-      backend = this.#backend = await this.load();
+      // Task modules and the backend module load side by side (file reads overlap; neither needs the other).
+      [registry, backend] = await Promise.all([this.deps.loadRegistry(config), this.#backendLoad ?? this.load()]);
+      this.#backend = backend;
     } catch (e) {
       // Task modules or the backend module cannot load: retrying the same code will not help.
       return this.#bootFailed(e, false);

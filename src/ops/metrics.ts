@@ -1,6 +1,6 @@
 // Prometheus metrics and /healthz over an opt-in HTTP server bound to loopback by default.
 // MetricsCollector folds pool events into counters; renderMetrics is pure; startMetricsServer is the IO.
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { addHistograms, isHistogram, type DurationHistogram } from './histogram.js';
 import { assessHealth, type PoolView } from './view.js';
 
@@ -154,6 +154,8 @@ export async function startMetricsServer(
   opts: MetricsServerOptions,
 ): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
   const now = opts.now ?? Date.now;
+  // Loaded only when metrics are on: node:http costs the supervisor ~2 MB of RSS.
+  const { createServer } = await import('node:http');
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -1,6 +1,5 @@
 // The `status` document: one row per child with live CPU/RSS from pidusage, and its table rendering.
 // buildStatus and formatStatusTable are pure; sampleUsage is the only IO.
-import pidusage from 'pidusage';
 import { assessHealth, summaryLine, type PoolView } from './view.js';
 
 export interface ChildStatusRow {
@@ -40,6 +39,8 @@ export interface Usage {
 /** CPU % and RSS of each pid; a pid that vanished meanwhile is simply absent. */
 export async function sampleUsage(pids: number[]): Promise<Map<number, Usage>> {
   const out = new Map<number, Usage>();
+  // Loaded on the first status request, not at start: pidusage costs the supervisor ~3 MB of RSS.
+  const { default: pidusage } = await import('pidusage');
   const results = await Promise.allSettled(pids.map((pid) => pidusage(pid)));
   results.forEach((r, i) => {
     const pid = pids[i];

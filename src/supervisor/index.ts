@@ -5,7 +5,6 @@ import { existsSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pidusage from 'pidusage';
 import { pino, type Logger } from 'pino';
 import type { WorkerConfig } from '../config/types.js';
 import { EXIT } from '../exit-codes.js';
@@ -121,7 +120,8 @@ function defaults(config: WorkerConfig, deps: Partial<SupervisorDeps>): Supervis
     now: Date.now,
     setTimer: (fn, ms) => setTimeout(fn, ms),
     clearTimer: (h) => clearTimeout(h as NodeJS.Timeout),
-    memory: async (pid) => (await pidusage(pid)).memory,
+    // pidusage (~3 MB of RSS) is loaded on the first sample: only --max-memory-per-child samples.
+    memory: async (pid) => (await (await import('pidusage')).default(pid)).memory,
     memorySampleMs: 1000,
     onLifecycle: () => undefined,
     ...deps,
