@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { PRIORITY_SEP, queueKey } from './protocol.js';
+import { redisTarget } from './redis-url.js';
 
 export const UNACKED = 'unacked';
 export const UNACKED_INDEX = 'unacked_index';
@@ -14,7 +15,9 @@ const BINDING_PREFIX = '_kombu.binding.';
 
 /** A Redis client that reconnects forever with capped backoff and logs one line per connection state change. */
 export function connectRedis(url: string, logger: Logger, role: string): Redis {
-  const redis = new Redis(url, {
+  const target = redisTarget(url);
+  const redis = new Redis(target.url, {
+    ...(target.tls ? { tls: target.tls } : {}),
     lazyConnect: true,
     maxRetriesPerRequest: null,
     enableAutoPipelining: true,
@@ -52,7 +55,53 @@ export async function openRedis(redis: Redis, timeoutMs: number): Promise<void> 
 // Pop up to n messages in priority order and hold each (unacked hash + index + this child's held set) in
 // the same atomic step. Entries that are not a kombu envelope cannot be held (no delivery tag, and a Python
 // worker restoring them would choke): they go straight to the dead-letter list.
+//
+// Reading the envelope without decoding it (decoding was most of this script's cost per message): kombu's
+// body is base64, so a key like "delivery_tag" can only appear unescaped as a key of the envelope itself. Plain
+// substring search finds each field (Python writes `": "`, JSON.stringify `":"`); a field seen twice, holding an
+// escape or not a string falls back to cjson.decode, which stays the reference.
 const FETCH_LUA = `
+local function field(m, name)
+  local s, e = string.find(m, '"' .. name .. '": "', 1, true)
+  if not s then s, e = string.find(m, '"' .. name .. '":"', 1, true) end
+  if not s then
+    if string.find(m, '"' .. name .. '":', 1, true) then return nil, false end
+    return nil, true
+  end
+  local q = string.find(m, '"', e + 1, true)
+  if not q then return nil, false end
+  local v = string.sub(m, e + 1, q - 1)
+  if string.find(v, '\\\\', 1, true) or string.find(m, '"' .. name .. '":', q, true) then return nil, false end
+  return v, true
+end
+local function decoded(m)
+  local ok, env = pcall(cjson.decode, m)
+  local tag, ex, rk, id = nil, '', nil, nil
+  if ok and type(env) == 'table' then
+    local p = env['properties']
+    if type(p) == 'table' then
+      tag = p['delivery_tag']
+      local di = p['delivery_info']
+      if type(di) == 'table' then
+        if type(di['exchange']) == 'string' then ex = di['exchange'] end
+        if type(di['routing_key']) == 'string' then rk = di['routing_key'] end
+      end
+    end
+    local h = env['headers']
+    if type(h) == 'table' and type(h['id']) == 'string' then id = h['id'] end
+  end
+  return tag, ex, rk, id
+end
+local function envelope(m, wantId)
+  local tag, ok1 = field(m, 'delivery_tag')
+  if not (tag and ok1) then return decoded(m) end
+  local ex, ok2 = field(m, 'exchange')
+  local rk, ok3 = field(m, 'routing_key')
+  local id, ok4 = nil, true
+  if wantId then id, ok4 = field(m, 'id') end
+  if ok2 and ok3 and ok4 then return tag, ex or '', rk, id end
+  return decoded(m)
+end
 local n = tonumber(ARGV[1])
 local anyRevoked = redis.call('SCARD', KEYS[5]) > 0
 local out = {}
@@ -62,21 +111,7 @@ while got < n and i <= #KEYS do
   local m = redis.call('RPOP', KEYS[i])
   if not m then i = i + 1 else
     got = got + 1
-    local ok, env = pcall(cjson.decode, m)
-    local tag, ex, rk, id = nil, '', nil, nil
-    if ok and type(env) == 'table' then
-      local p = env['properties']
-      if type(p) == 'table' then
-        tag = p['delivery_tag']
-        local di = p['delivery_info']
-        if type(di) == 'table' then
-          if type(di['exchange']) == 'string' then ex = di['exchange'] end
-          if type(di['routing_key']) == 'string' then rk = di['routing_key'] end
-        end
-      end
-      local h = env['headers']
-      if type(h) == 'table' and type(h['id']) == 'string' then id = h['id'] end
-    end
+    local tag, ex, rk, id = envelope(m, anyRevoked)
     if type(tag) ~= 'string' or tag == '' then
       redis.call('LPUSH', KEYS[4], cjson.encode({reason = 'not a kombu envelope with a delivery_tag', queue = KEYS[i], message = m, worker = ARGV[3], at = ARGV[2]}))
       out[#out + 1] = KEYS[i]; out[#out + 1] = m; out[#out + 1] = ''; out[#out + 1] = 'dead'
