@@ -37,12 +37,15 @@ export interface RedisTlsOptions {
   ca: string;
   /** Require client certificates (`--tls-auth-clients yes`); default no. */
   authClients?: boolean;
+  /** The certificate the helper's readiness probe presents when authClients is set. */
+  clientCert?: string;
+  clientKey?: string;
 }
 
 function ping(port: number, password?: string, tls?: RedisTlsOptions): Promise<boolean> {
   return new Promise((resolve) => {
     const s: Socket = tls
-      ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false, ...(tls.authClients ? { cert: readFileSync(tls.cert), key: readFileSync(tls.key) } : {}) })
+      ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false, ...(tls.authClients ? { cert: readFileSync(tls.clientCert ?? tls.cert), key: readFileSync(tls.clientKey ?? tls.key) } : {}) })
       : connect(port, '127.0.0.1');
     let buf = '';
     s.setTimeout(500);

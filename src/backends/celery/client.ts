@@ -5,6 +5,7 @@ import type { BackendClient, ResultOptions, SubmitOptions } from '../../client/t
 import type { WorkerConfig } from '../../config/types.js';
 import { remoteError } from '../../tasks/errors.js';
 import { buildMessage } from './protocol.js';
+import { redisTarget } from './redis-url.js';
 import { TASK_KEY_PREFIX } from './results.js';
 import { REVOKED_KEY } from './transport.js';
 
@@ -27,9 +28,13 @@ export interface CeleryClient extends BackendClient {
 export function createClient(config: WorkerConfig): CeleryClient {
   const cfg = config.celery;
   const opts = { maxRetriesPerRequest: 3, lazyConnect: false };
-  const broker = new Redis(cfg.brokerUrl, opts);
+  const connect = (url: string): Redis => {
+    const t = redisTarget(url);
+    return new Redis(t.url, t.tls ? { ...opts, tls: t.tls } : opts);
+  };
+  const broker = connect(cfg.brokerUrl);
   const resultUrl = cfg.resultBackend ?? cfg.brokerUrl;
-  const results = resultUrl === cfg.brokerUrl ? broker : new Redis(resultUrl, opts);
+  const results = resultUrl === cfg.brokerUrl ? broker : connect(resultUrl);
   const subs: Redis[] = [];
   const defaultQueue = config.queues?.[0] ?? 'celery';
 

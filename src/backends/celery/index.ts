@@ -8,6 +8,7 @@ import { dbOf } from './control/wire.js';
 import { EventPublisher } from './events.js';
 import { ResultStore } from './results.js';
 import { Settler } from './settle.js';
+import { redisUrlProblem } from './redis-url.js';
 import { Broker, connectRedis, openRedis } from './transport.js';
 
 export interface CeleryBackendDeps extends ConsumerDeps {
@@ -35,7 +36,8 @@ const DEFAULT_DEPS: CeleryBackendDeps = {
 };
 
 function checkUrl(url: string, what: string): void {
-  if (!/^rediss?:\/\//.test(url)) throw new BootError(`${what} must be a redis:// or rediss:// URL`);
+  const problem = redisUrlProblem(url);
+  if (problem !== null) throw new BootError(`${what} ${problem}`);
 }
 
 export function createBackend(overrides: Partial<CeleryBackendDeps> = {}): WorkerBackend {

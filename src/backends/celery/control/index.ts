@@ -9,6 +9,7 @@ import type { WorkerConfig } from '../../../config/types.js';
 import type { ChildMessage, ParentMessage } from '../../../ipc/messages.js';
 import type { PoolSignal } from '../../../supervisor/types.js';
 import { EventPublisher, SW_IDENT, SW_SYS, SW_VER } from '../events.js';
+import { redisTarget } from '../redis-url.js';
 import { REVOKED_KEY } from '../transport.js';
 import { runCommand, type ChildAnswer, type NodeEnv, type PoolView } from './commands.js';
 import { BINDING_SEP, dbOf, envelope, fanoutChannel, isForNode, parseControl, PIDBOX_EXCHANGE, routeDirect } from './wire.js';
@@ -45,9 +46,10 @@ export async function startControlNode(config: WorkerConfig, pool: PoolAccess, l
   const url = config.celery.brokerUrl;
   const db = dbOf(url);
   const nodename = config.hostname;
-  const redisOpts = { lazyConnect: false, maxRetriesPerRequest: null, retryStrategy: (n: number) => Math.min(5000, 50 * 2 ** n) };
-  const pub = new Redis(url, redisOpts);
-  const sub = new Redis(url, redisOpts);
+  const target = redisTarget(url);
+  const redisOpts = { lazyConnect: false, maxRetriesPerRequest: null, retryStrategy: (n: number) => Math.min(5000, 50 * 2 ** n), ...(target.tls ? { tls: target.tls } : {}) };
+  const pub = new Redis(target.url, redisOpts);
+  const sub = new Redis(target.url, redisOpts);
   opts.signal?.addEventListener('abort', () => {
     pub.disconnect();
     sub.disconnect();
