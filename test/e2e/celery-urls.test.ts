@@ -41,6 +41,9 @@ async function roundTrip(t: Test, url: string, db: number): Promise<void> {
   t.same(run?.error, ['KeyError', "'over tls'"], 'failure re-raised with its type');
   t.equal(run?.exists, 1, 'result meta present in the URL db');
   t.same(run?.keyspace, [`db${db}`], `every key (queue bookkeeping and results) is in db ${db} only`);
+  // The supervisor's remote-control node (pidbox) connects with the same URL, TLS options included.
+  await w.waitFor((l) => l.msg === 'celery control node ready', 10_000, 'control node ready');
+  t.notOk(w.lines.some((l) => l.msg === 'celery remote control unavailable'), 'remote control connected');
   t.equal(await w.stop(), 0, 'warm shutdown exits 0');
   const out = w.lines.map((l) => JSON.stringify(l)).join('\n');
   t.ok(w.lines.length > 5, 'log lines were captured');
