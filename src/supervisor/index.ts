@@ -150,8 +150,19 @@ export function startSupervisor(config: WorkerConfig, partial: Partial<Superviso
   const heapMiB = childHeapMiB(config, deps.memoryBytes);
   // Celery remote control (issue 5) observes child messages; the ops observer (deps.onEvent) still sees every event.
   const childListeners: ((gen: number, msg: ChildMessage) => void)[] = [];
-  const driver = new Driver(initialState(opts, Math.floor(deps.random() * 2 ** 31)), {
+  const controlAbort = new AbortController();
+  let control: Promise<{ close(): Promise<void> } | null> | null = null;
+  const wantControl = deps.celeryControl && config.backend === 'celery';
+  const driver: Driver = new Driver(initialState(opts, Math.floor(deps.random() * 2 ** 31)), {
     ...deps,
+    onLifecycle: (what) => {
+      // Like Celery's own worker, the remote-control node starts once the pool is ready: loading and connecting
+      // ioredis while the children boot would take CPU from them (start → ready is the figure that matters).
+      if (what === 'ready' && wantControl && control === null) {
+        control = startCeleryControl(config, driver, dispatchSignal, childListeners, log, controlAbort.signal);
+      }
+      deps.onLifecycle(what);
+    },
     onEvent: (e, before, after) => {
       deps.onEvent?.(e, before, after);
       if (e.type === 'childMessage') for (const l of childListeners) l(e.id, e.msg);
@@ -167,11 +178,9 @@ export function startSupervisor(config: WorkerConfig, partial: Partial<Superviso
   for (const [name, h] of handlers) deps.signals.on(name, h);
   log.info({ backend: config.backend, entry: deps.workerEntry, pid: process.pid, childMaxHeapMiB: heapMiB }, 'supervisor starting');
   driver.start();
-  const controlAbort = new AbortController();
-  const control = deps.celeryControl && config.backend === 'celery' ? startCeleryControl(config, driver, dispatchSignal, childListeners, log, controlAbort.signal) : null;
   const done = driver.exited.then(async (code) => {
     for (const [name, h] of handlers) deps.signals.off(name, h);
-    if (control) {
+    if (control !== null) {
       // Bounded: a node still connecting (broker down) is abandoned; a running one says worker-offline first.
       let bound: NodeJS.Timeout | undefined;
       const closed = control.then((c) => c?.close()).catch(() => undefined);
