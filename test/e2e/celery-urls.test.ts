@@ -2,6 +2,7 @@
 // and a throwaway CA passed the kombu/redis-py way: ?ssl_cert_reqs=&ssl_ca_certs=&ssl_certfile=&ssl_keyfile=).
 // The Python Celery client and our binary use the same URL on the same server; the password never reaches a log.
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,4 +112,13 @@ void t.test('rediss:// with a private CA and a client certificate, password and 
   t.equal(await probe(url), 'PONG', 'trusted through ssl_ca_certs');
 
   await roundTrip(t, url, 5);
+});
+
+void t.test('ssl_* on a redis:// URL stops the pool at boot, naming the parameter, not the password', async (t) => {
+  const w = startWorker(`redis://:${PASSWORD}@127.0.0.1:1/0?ssl_cert_reqs=required`, ['-c', '1']);
+  t.teardown(async () => void (await w.stop('SIGKILL')));
+  const [code] = (await once(w.proc, 'close')) as [number | null]; // close: stdout fully read
+  t.equal(code, 3, 'boot error exit code (the pool gives up instead of restarting forever)');
+  t.ok(w.lines.some((l) => JSON.stringify(l).includes('has ssl_cert_reqs but is not rediss://')), 'the reason is logged');
+  t.notOk(w.lines.some((l) => JSON.stringify(l).includes(PASSWORD)), 'the password appears in no log line');
 });
