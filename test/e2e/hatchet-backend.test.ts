@@ -34,7 +34,8 @@ t.teardown(() => client.close());
 void t.test('the pinned engine reports its stamped version', async (t) => {
   t.match(server.version, /^v0\.\d+\.\d+$/);
   const mod = await import('@hatchet-dev/typescript-sdk/v1/index.js');
-  const { HatchetClient } = (mod as typeof mod & { default?: typeof mod }).default ?? mod;
+  // CommonJS through ESM: the named exports may sit on `default` depending on the loader.
+  const { HatchetClient } = ((mod as unknown as { default?: typeof mod }).default ?? mod) as typeof mod;
   const h = HatchetClient.init({
     token: server.token,
     host_port: server.hostPort,
