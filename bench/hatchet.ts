@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import type { HatchetClient, JsonObject } from '@hatchet-dev/typescript-sdk/v1/index.js';
 import { closeStreams, runResult } from '../src/backends/hatchet/client.js';
 import { clientSettings } from '../src/backends/hatchet/connection.js';
-import { median, writeResult } from './report.js';
+import { median, versions, writeResult } from './report.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SERVER_SCRIPT = join(ROOT, 'scripts', 'hatchet-server.sh');
@@ -175,6 +175,8 @@ async function loadSdk(): Promise<Sdk> {
 
 interface Server {
   env: Record<string, string>;
+  /** The engine's stamped version (HATCHET_VERSION in the server's env file). */
+  version: string;
   client(namespace: string): HatchetClient;
 }
 
@@ -198,6 +200,7 @@ async function acquireServer(sdk: Sdk, user: string): Promise<Server> {
   };
   return {
     env,
+    version: vars.HATCHET_VERSION ?? 'unknown',
     client: (namespace) =>
       sdk.HatchetClient.init({
         ...clientSettings({ token, hostPort, apiUrl, tlsStrategy: 'none', namespace }),
@@ -271,6 +274,7 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(report, null, 2));
   const anchor = { name: `plain @hatchet-dev/typescript-sdk worker, ${2 * SLOTS} slots`, value: plain };
   const file = writeResult('hatchet', {
+    versions: { ...versions(), 'hatchet-lite': server.version },
     metrics: [
       { name: `no-op tasks/s (-c 2, ${SLOTS} slots each)`, unit: 'tasks/s', value: pool, runs: rates.pool.map((x) => round(x)), anchor, target: 0.95 },
       { name: 'start → ready (-c 2)', unit: 'ms', value: median(ready), runs: ready, target: 2000, lowerIsBetter: true },
