@@ -36,8 +36,12 @@ type Phase = 'waiting' | 'booting' | 'ready' | 'draining' | 'stopping';
 
 /** Signals the process group receives (Ctrl-C, pm2, systemd KillMode=control-group): the supervisor decides. */
 const GROUP_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP'];
-/** How long a child whose supervisor vanished may spend giving work back before it exits anyway. */
-const ORPHAN_STOP_MS = 500;
+/**
+ * How long a child whose supervisor vanished may spend giving work back before it exits anyway. Kept well under the
+ * 1 s "no orphans" bound: on a loaded box noticing the loss and exiting take a few hundred ms of their own, and
+ * whatever is not given back is restored from the broker's held set by the next pool.
+ */
+const ORPHAN_STOP_MS = 300;
 
 const defaultDeps: ChildDeps = {
   loadRegistry: async (config) => {

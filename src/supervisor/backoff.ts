@@ -4,7 +4,8 @@
 export interface BackoffPolicy {
   /**
    * Restarts of a slot that happen at once, before any delay (default 0). Celery and gunicorn replace a dead
-   * worker immediately; most crashes are one-offs, so only a repeat of the same slot waits.
+   * worker immediately; most crashes are one-offs, so only a repeat of the same slot waits. The pool applies it
+   * to crashes of ready children only (boot failures wait from the first retry: see scheduleRestart).
    */
   immediate?: number;
   /** Delay of the first restart that waits, ms. */

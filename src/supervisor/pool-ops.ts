@@ -123,9 +123,14 @@ export function drainOutgoing(cx: Cx, slotIndex: number): void {
   }
 }
 
-/** Schedule the restart of a slot whose child died unexpectedly. `upMs` = how long it had been ready. */
+/**
+ * Schedule the restart of a slot whose child died unexpectedly. `upMs` = how long it had been ready (null: never).
+ * The policy's immediate restarts apply to children that were ready (a worker that died, replaced at once like
+ * Celery and gunicorn do); a child that never booted waits from the first retry, since an instant retry of a boot
+ * that just failed (broker down, bad code) mostly fails again.
+ */
 export function scheduleRestart(cx: Cx, slot: Slot, upMs: number | null, cause: string): void {
-  const policy = cx.s.opts.backoff;
+  const policy = upMs === null ? { ...cx.s.opts.backoff, immediate: 0 } : cx.s.opts.backoff;
   const attempt = nextAttempt(policy, slot.attempts, upMs);
   const delayMs = backoffDelay(policy, attempt, random(cx.s));
   slot.attempts = attempt + 1;

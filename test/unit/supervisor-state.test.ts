@@ -134,6 +134,19 @@ void t.test('a crash after ready is restarted with growing backoff, reset after 
   t.equal(d, 0, 'after 60 s up, the slot starts over with an immediate restart');
 });
 
+void t.test('boot failures wait from the first retry: the immediate restart is for children that were ready', async (t) => {
+  const sim = new Sim({ concurrency: 1 });
+  const [a] = sim.start() as [number];
+  sim.exit(a, 1);
+  const first = (sim.s.slots[0]?.restartAt as number) - sim.now;
+  t.ok(first >= 80 && first <= 120, `crash at boot → ~100 ms: ${first}`);
+  sim.wake();
+  const b = sim.current(0) as number;
+  sim.exit(b, CHILD_EXIT.RETRYABLE_BOOT);
+  const second = (sim.s.slots[0]?.restartAt as number) - sim.now;
+  t.ok(second >= 160 && second <= 240, `then ~200 ms: ${second}`);
+});
+
 void t.test('K consecutive boot failures → exit BOOT_FAILURE with one fatal line', async (t) => {
   const sim = new Sim();
   const [a, b] = sim.start() as [number, number];
