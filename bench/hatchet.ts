@@ -76,7 +76,7 @@ async function spawnReady(
   count: number,
 ): Promise<{ proc: ChildProcess; ms: number }> {
   const started = Date.now();
-  const proc = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const proc = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   const lines: Line[] = [];
   let buf = '';
   let tail = '';
@@ -144,6 +144,8 @@ async function load(hatchet: HatchetClient, n: number): Promise<number> {
 // The anchor: what a user of the SDK would write by hand, one process, the same task and wire format as ours.
 const PLAIN_WORKER = `import { HatchetClient } from '@hatchet-dev/typescript-sdk/v1/index.js';
 const [slots] = process.argv.slice(2);
+// Our stdin is a pipe from the bench: EOF means the bench is gone (even SIGKILLed), so do not outlive it.
+process.stdin.on('end', () => process.exit(0)).resume();
 const hatchet = HatchetClient.init({ log_level: 'ERROR' });
 const add = hatchet.task({
   name: 'add_numbers',
