@@ -6,7 +6,8 @@ import { killChildrenCase, killSupervisorCase, sigtermCase } from '../chaos/case
 
 void t.test('chaos (short)', async (t) => {
   await t.test('child SIGKILLed every 2 s under load', (t) =>
-    killChildrenCase(t, { tasks: 1000, sleepMs: 80, everyMs: 2000, concurrency: 2, childConcurrency: 16, timeoutMs: 90_000 }));
+    // Sized so the run outlasts several kills (2 × 8 slots × 100 ms ≈ 160 tasks/s → ~10 s): the case asserts ≥ 2 kills.
+    killChildrenCase(t, { tasks: 1500, sleepMs: 100, everyMs: 2000, concurrency: 2, childConcurrency: 8, timeoutMs: 90_000 }));
   await t.test('supervisor SIGKILLed', (t) => killSupervisorCase(t, { concurrency: 3, tasks: 100 }));
   await t.test('SIGTERM under load', (t) => sigtermCase(t, { concurrency: 2, childConcurrency: 4, tasks: 100, sleepMs: 1000, shutdownS: 10 }));
   await t.test('pm2 stop under load', (t) => pm2StopCase(t, { tasks: 100, sleepMs: 1000 }));
