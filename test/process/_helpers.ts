@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { pino, type Logger } from 'pino';
 import type { WorkerConfig } from '../../src/config/types.js';
+import { baseWorkerConfig } from '../helpers/pool.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const fixture = (name: string): string => join(ROOT, 'test', 'fixtures', 'children', `${name}.mjs`);
@@ -14,46 +15,20 @@ export const tmp = (): string => mkdtempSync(join(tmpdir(), 'tbw-sup-'));
 
 export function testConfig(over: Partial<WorkerConfig> = {}): WorkerConfig {
   return {
-    backend: 'celery',
-    concurrency: 2,
-    childConcurrency: 1,
-    queues: null,
-    hostname: 'test@localhost',
-    logLevel: 'info',
-    logFormat: 'json',
-    maxTasksPerChild: null,
-    maxMemoryPerChildKiB: null,
-    autoscale: null,
-    shutdownTimeoutMs: 5000,
-    heartbeatTimeoutMs: 10_000,
-    heartbeatIntervalMs: 200,
-    readyTimeoutMs: 10_000,
-    taskModules: [],
-    builtins: false,
-    controlSocket: join(tmpdir(), 'tbw-test.sock'),
-    metricsPort: null,
-    metricsHost: '127.0.0.1',
-    celery: {
-      brokerUrl: 'redis://127.0.0.1:1/0',
-      resultBackend: null,
-      resultExpiresS: 86400,
-      resultExtended: false,
-      acksLate: true,
-      visibilityTimeoutS: 3600,
-      trackStarted: false,
-      sendEvents: false,
-      maxMessageBytes: 1 << 20,
-      deadLetterKey: 'dead',
-    },
-    temporal: {
-      address: '127.0.0.1:7233',
-      namespace: 'default',
-      taskQueue: 'q',
-      apiKey: null,
-      tls: { clientCertPath: null, clientKeyPath: null, serverCaCertPath: null, serverName: null, enabled: false },
-      maxCachedWorkflows: 100,
-    },
-    hatchet: { token: null, hostPort: null, apiUrl: null, tlsStrategy: null, namespace: null },
+    ...baseWorkerConfig({
+      concurrency: 2,
+      childConcurrency: 1,
+      hostname: 'test@localhost',
+      logLevel: 'info',
+      shutdownTimeoutMs: 5000,
+      heartbeatTimeoutMs: 10_000,
+      heartbeatIntervalMs: 200,
+      readyTimeoutMs: 10_000,
+      builtins: false,
+      controlSocket: join(tmpdir(), 'tbw-test.sock'),
+      celery: { brokerUrl: 'redis://127.0.0.1:1/0', deadLetterKey: 'dead' },
+      temporal: { taskQueue: 'q' },
+    }),
     ...over,
   };
 }
