@@ -2,11 +2,12 @@
 // the Python hatchet-sdk runs tasks and workflows by name; a child SIGKILLed mid-task has its run retried and
 // completed by another child; a warm shutdown under load finishes every in-flight task.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
+import { marks, taskArgs } from '../helpers/pool.js';
 import { createClient } from '../../src/backends/hatchet/client.js';
 import {
   REPO_ROOT,
@@ -19,26 +20,7 @@ import {
 } from '../helpers/hatchet.js';
 
 const execFileP = promisify(execFile);
-const TASKS = ['test/fixtures/tasks/conformance.mjs', 'test/e2e/hatchet-fixture-tasks.mjs'].flatMap((p) => [
-  '--tasks',
-  join(REPO_ROOT, p),
-]);
-
-/** "<pid> <attempt>" lines a marked task wrote for `key`. */
-function marks(dir: string, key: string): { pid: number; attempt: number }[] {
-  try {
-    return readFileSync(join(dir, key), 'utf8')
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => {
-        const [pid, attempt] = l.split(' ').map(Number);
-        return { pid: pid as number, attempt: attempt as number };
-      });
-  } catch {
-    return [];
-  }
-}
+const TASKS = taskArgs('test/e2e/hatchet-fixture-tasks.mjs');
 
 void t.test('hatchet pool under the supervisor', async (t) => {
   const server = await startHatchet();

@@ -2,11 +2,12 @@
 // the Python temporalio client runs built-ins, typed failures, retries and registry workflows; a child SIGKILLed
 // mid-activity has its attempt retried on the other child; a warm shutdown under load finishes in-flight work.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
+import { marks, taskArgs } from '../helpers/pool.js';
 import { createClient } from '../../src/backends/temporal/client.js';
 import {
   REPO_ROOT,
@@ -20,26 +21,7 @@ import {
 
 const execFileP = promisify(execFile);
 const QUEUE = 'tbw-pool';
-const TASKS = ['test/fixtures/tasks/conformance.mjs', 'test/e2e/temporal-fixture-tasks.mjs'].flatMap((p) => [
-  '--tasks',
-  join(REPO_ROOT, p),
-]);
-
-/** "<pid> <attempt>" lines a marked task wrote for `key`. */
-function marks(dir: string, key: string): { pid: number; attempt: number }[] {
-  try {
-    return readFileSync(join(dir, key), 'utf8')
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => {
-        const [pid, attempt] = l.split(' ').map(Number);
-        return { pid: pid as number, attempt: attempt as number };
-      });
-  } catch {
-    return [];
-  }
-}
+const TASKS = taskArgs('test/e2e/temporal-fixture-tasks.mjs');
 
 void t.test('temporal pool under the supervisor', async (t) => {
   const server = await startTemporalDevServer();

@@ -1,7 +1,7 @@
 // Shared by the Hatchet and Temporal e2e helpers and the process tests: ONE base WorkerConfig builder and ONE
 // launcher for the supervised pool from dist/ (`node dist/src/cli/main.js`, JSON log lines captured).
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CeleryConfig, HatchetConfig, TemporalConfig, WorkerConfig } from '../../src/config/types.js';
@@ -153,4 +153,25 @@ export async function launchPool(opts: LaunchOptions): Promise<Pool> {
     throw e;
   }
   return pool;
+}
+
+/** `--tasks` arguments for the conformance module plus the given fixture modules (paths relative to the repo). */
+export function taskArgs(...modules: string[]): string[] {
+  return ['test/fixtures/tasks/conformance.mjs', ...modules].flatMap((p) => ['--tasks', join(REPO_ROOT, p)]);
+}
+
+/** "<pid> <attempt>" lines a marked fixture task wrote to <dir>/<key> when it started (none yet → []). */
+export function marks(dir: string, key: string): { pid: number; attempt: number }[] {
+  try {
+    return readFileSync(join(dir, key), 'utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => {
+        const [pid, attempt] = l.split(' ').map(Number);
+        return { pid: pid as number, attempt: attempt as number };
+      });
+  } catch {
+    return [];
+  }
 }
