@@ -10,5 +10,17 @@ const code = await runCli(process.argv.slice(2), {
 });
 // A subcommand may have set process.exitCode itself; a non-zero code from the CLI wins.
 if (code !== 0 || process.exitCode === undefined) process.exitCode = code;
-// Let pending writes drain naturally; a handle left open by a user task module must not keep the process alive.
+// The last log lines may still be queued for a slow reader (a pipe to pm2 or the journal): wait for them, bounded,
+// because a reader that never reads again must not keep a stopped worker alive.
+const DRAIN_BOUND_MS = 10_000;
+if (process.stdout.writableLength > 0) {
+  await new Promise<void>((resolve) => {
+    const bound = setTimeout(resolve, DRAIN_BOUND_MS);
+    process.stdout.once('drain', () => {
+      clearTimeout(bound);
+      resolve();
+    });
+  });
+}
+// A handle left open by a user task module must not keep the process alive.
 setTimeout(() => process.exit(), 500).unref();

@@ -29,10 +29,28 @@ export interface LoggerOptions {
   format: LogFormat;
   /** Fields on every line (default: pino's pid and hostname). */
   base?: Record<string, unknown>;
-  /** Where lines go (default: stdout). With format=pretty this is where the prettified text goes. */
+  /** Where lines go (default: process.stdout). With format=pretty this is where the prettified text goes. */
   destination?: DestinationStream | NodeJS.WritableStream | number;
   /** Colours in pretty mode (default: when stdout is a terminal). */
   colorize?: boolean;
+}
+
+let stdoutGuarded = false;
+
+/**
+ * process.stdout, with one 'error' listener: when the reader of a piped stdout goes away (EPIPE: the journal or
+ * pm2's log pipe restarted), the worker keeps working and its log output is discarded, said once on stderr.
+ * Without it the unhandled 'error' event would crash the supervisor and take every child with it.
+ */
+export function guardedStdout(): NodeJS.WriteStream {
+  if (!stdoutGuarded) {
+    stdoutGuarded = true;
+    process.stdout.once('error', (err: NodeJS.ErrnoException) => {
+      process.stdout.on('error', () => undefined); // later write errors of the destroyed stream: said once above
+      process.stderr.write(`task-backend-worker: stdout unwritable (${err.code ?? err.message}); log output is discarded from now on\n`);
+    });
+  }
+  return process.stdout;
 }
 
 /** The supervisor's (and CLI's) logger. */
@@ -50,11 +68,16 @@ export function createLogger(opts: LoggerOptions): Logger {
       translateTime: 'SYS:HH:MM:ss.l',
       ignore: 'hostname',
       sync: true,
-      destination: opts.destination ?? 1,
+      destination: opts.destination ?? guardedStdout(),
     });
     return pino(options, stream);
   }
-  const dest = opts.destination ?? 1;
+  // Default: Node's own stdout stream, not a synchronous fd writer. When stdout is a pipe or socket (pm2,
+  // systemd's journal, `| tee`) Node makes it non-blocking, and a synchronous writer then meets EAGAIN whenever
+  // the reader lags: pino's SonicBoom sleeps 100 ms per retry, blocking the supervisor's event loop (measured:
+  // the relay fell to ~45k lines/s into a fast reader). process.stdout writes what the pipe takes, queues the
+  // rest, and says when it is full, which the relay turns into backpressure on the children (log-relay.ts).
+  const dest = opts.destination ?? guardedStdout();
   return pino(options, typeof dest === 'number' ? pino.destination({ dest, sync: true }) : dest);
 }
 

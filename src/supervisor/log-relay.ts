@@ -6,24 +6,58 @@ import { pino, type Logger } from 'pino';
 
 /** Where relayed lines go. */
 export interface LineSink {
-  /** Already-formatted NDJSON text: one or more complete lines, each ending in "\n". */
-  raw(text: string): void;
+  /**
+   * A batch of complete NDJSON lines, already tagged. `false` means the destination is full: the relay stops
+   * reading the child's pipe until `onDrain` calls back (the child then blocks on its own full pipe), so output
+   * is never dropped and never buffered without bound.
+   */
+  raw(text: string): boolean | void;
   /** A line that is not a JSON object, logged as a field. */
   wrapped(level: 'info' | 'warn', fields: Record<string, unknown>, msg: string): void;
+  /** Call `resume` once the destination took what it buffered (required for a sink whose raw() returns false). */
+  onDrain?(resume: () => void): void;
 }
 
 export const MAX_LINE_CHARS = 1 << 20;
 
-/** A sink writing through `logger`: raw lines go straight to its destination stream (pretty or JSON alike). */
+interface DrainableStream {
+  write(s: string): boolean;
+  once(event: 'drain' | 'close', listener: () => void): unknown;
+  removeListener(event: 'drain' | 'close', listener: () => void): unknown;
+  /** Node streams: set once the stream failed (EPIPE) or closed; it will never drain again. */
+  destroyed?: boolean;
+}
+
+const gone = (s: DrainableStream): boolean => s.destroyed === true;
+
+/**
+ * A sink writing through `logger`: raw lines go straight to its destination stream (pretty or JSON alike), with
+ * backpressure. One 'drain' listener serves every paused child (no listener per child). A destroyed stream
+ * (its reader went away) discards, and releases paused children: waiting for a 'drain' that never comes would
+ * block every child on its own full pipe.
+ */
 export function loggerSink(logger: Logger): LineSink {
-  const dest = (logger as unknown as Record<symbol, { write(s: string): unknown } | undefined>)[pino.symbols.streamSym];
-  const out = dest ?? process.stdout;
+  const dest = (logger as unknown as Record<symbol, DrainableStream | undefined>)[pino.symbols.streamSym];
+  const out: DrainableStream = dest ?? process.stdout;
+  const waiting: (() => void)[] = [];
+  const release = (): void => {
+    out.removeListener('drain', release);
+    out.removeListener('close', release);
+    for (const r of waiting.splice(0)) r();
+  };
   return {
     raw(text) {
-      if (logger.level !== 'silent') out.write(text);
+      if (logger.level === 'silent' || gone(out)) return true;
+      return out.write(text) || gone(out);
     },
     wrapped(level, fields, msg) {
       logger[level](fields, msg);
+    },
+    onDrain(resume) {
+      waiting.push(resume);
+      if (waiting.length > 1) return;
+      out.once('drain', release);
+      out.once('close', release);
     },
   };
 }
@@ -44,11 +78,13 @@ export function relayLines(input: Readable, opts: RelayOptions): Promise<void> {
   let pending = '';
   let batch = '';
 
-  const flush = (): void => {
-    if (batch.length > 0) {
-      sink.raw(batch);
-      batch = '';
-    }
+  let paused = false;
+  /** false when the sink is full (see LineSink.raw). */
+  const flush = (): boolean => {
+    if (batch.length === 0) return true;
+    const ok = sink.raw(batch) !== false;
+    batch = '';
+    return ok;
   };
   const wrap = (line: string, extra: Record<string, unknown> = {}): void => {
     flush(); // keep the order of lines
@@ -90,7 +126,14 @@ export function relayLines(input: Readable, opts: RelayOptions): Promise<void> {
       wrap(pending.slice(0, max), { partial: true });
       pending = pending.slice(max);
     }
-    flush();
+    if (!flush() && sink.onDrain !== undefined && !paused) {
+      paused = true;
+      input.pause();
+      sink.onDrain(() => {
+        paused = false;
+        input.resume();
+      });
+    }
   });
   return new Promise((resolve) => {
     const done = (): void => {

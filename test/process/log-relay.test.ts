@@ -29,7 +29,7 @@ void t.test('garbage, huge and partial lines are wrapped, JSON lines are tagged'
 void t.test('relayLines splits across chunk boundaries and keeps order', async (t) => {
   const out: string[] = [];
   const sink: LineSink = {
-    raw: (s) => out.push(...s.split('\n').filter(Boolean)),
+    raw: (s) => void out.push(...s.split('\n').filter(Boolean)),
     wrapped: (_lvl, f) => out.push(`W:${String(f.line)}`),
   };
   const input = new PassThrough();
@@ -46,4 +46,33 @@ void t.test('relayLines splits across chunk boundaries and keeps order', async (
     'W:0123456789',
     'W:abc',
   ]);
+});
+
+void t.test('a full sink pauses the child stream until it drains; nothing is lost', async (t) => {
+  const got: string[] = [];
+  let resume: (() => void) | null = null;
+  let full = true;
+  const sink: LineSink = {
+    raw: (s) => {
+      got.push(...s.split('\n').filter(Boolean));
+      return !full;
+    },
+    wrapped: () => t.fail('no line is wrapped'),
+    onDrain: (r) => (resume = r),
+  };
+  const input = new PassThrough({ highWaterMark: 64 });
+  const done = relayLines(input, { fields: { child: 0, pid: 1, backend: 'b' }, stream: 'stdout', sink });
+  input.write('{"i":0}\n');
+  await new Promise((r) => setImmediate(r));
+  t.ok(input.isPaused(), 'reading stops while the sink is full');
+  t.type(resume, 'function', 'the relay waits for the sink to drain');
+  // The child keeps writing: its pipe (here the PassThrough's buffer) fills instead of the supervisor's memory.
+  for (let i = 1; i < 50; i++) input.write(`{"i":${i}}\n`);
+  await new Promise((r) => setImmediate(r));
+  t.equal(got.length, 1, 'nothing more is read while paused');
+  full = false;
+  (resume as unknown as () => void)();
+  input.end();
+  await done;
+  t.same(got.map((l) => (JSON.parse(l) as { i: number }).i), Array.from({ length: 50 }, (_, i) => i), 'every line, in order');
 });
