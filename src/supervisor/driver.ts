@@ -251,6 +251,9 @@ export class Driver {
     if (this.#state.phase === 'exited') return;
     const at = nextWake(this.#state);
     if (at === this.#timerAt) return;
+    // A timer already due no later than the new wake stays: its tick re-plans. Every heartbeat moves the heartbeat
+    // deadline later, and re-arming a timer per heartbeat was measurable idle CPU.
+    if (this.#timer !== null && this.#timerAt !== null && (at === null || this.#timerAt <= at)) return;
     if (this.#timer !== null) this.o.clearTimer(this.#timer);
     this.#timer = null;
     this.#timerAt = at;

@@ -49,10 +49,30 @@ export function initialState(opts: PoolOptions, seed: number): PoolState {
   };
 }
 
+/**
+ * A copy the reducer may mutate, leaving `prev` (held by the driver's observers) untouched. Hand-written rather
+ * than structuredClone: the pool reduces a heartbeat per child per second, and structuredClone (a V8 serialise +
+ * deserialise of the whole state, options included) was most of the supervisor's idle CPU. `opts` is never
+ * mutated and is shared; `fatal` and `heartbeat` are replaced whole, never edited in place, but copied anyway.
+ */
+export function copyState(s: PoolState): PoolState {
+  return {
+    ...s,
+    slots: s.slots.map((sl) => ({ ...sl })),
+    children: s.children.map((c) => ({
+      ...c,
+      heartbeat: c.heartbeat === null ? null : { ...c.heartbeat },
+      fatal: c.fatal === null ? null : { ...c.fatal },
+    })),
+    crashTimes: [...s.crashTimes],
+    autoscale: s.autoscale === null ? null : { ...s.autoscale },
+    rolling: s.rolling === null ? null : { pending: [...s.rolling.pending], active: s.rolling.active },
+  };
+}
+
 export function reduce(prev: PoolState, event: PoolEvent): Reduction {
-  // The state is small (one record per child), so a deep copy per event keeps callers' references immutable.
-  const cx: Cx = { s: structuredClone(prev), now: event.now, fx: [] };
-  if (cx.s.phase === 'exited') return { state: prev, effects: [] };
+  if (prev.phase === 'exited') return { state: prev, effects: [] };
+  const cx: Cx = { s: copyState(prev), now: event.now, fx: [] };
   switch (event.type) {
     case 'start':
       onStart(cx);

@@ -21,7 +21,19 @@ const OPTS: PoolOptions = {
   crashLoop: { max: 4, windowMs: 60_000 },
 };
 
-/** Drives the reducer like the driver does, with a fake clock; every effect is recorded. */
+/** Freezes a state through and through: a reducer that writes to its input then throws (ESM is strict mode). */
+function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v as object)) deepFreeze(x);
+  }
+  return v;
+}
+
+/**
+ * Drives the reducer like the driver does, with a fake clock; every effect is recorded. Every input state is
+ * deep-frozen, so every test here also proves the reducer never mutates what it was given.
+ */
 class Sim {
   s: PoolState;
   now = 1_000_000;
@@ -31,7 +43,7 @@ class Sim {
     this.s = initialState({ ...OPTS, ...over }, 7);
   }
   ev(e: PoolEvent): Effect[] {
-    const r = reduce(this.s, e);
+    const r = reduce(deepFreeze(this.s), e);
     this.s = r.state;
     this.fx.push(...r.effects);
     // Like the driver: every spawn is reported with a pid.
