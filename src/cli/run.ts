@@ -7,10 +7,6 @@ import type { WorkerConfig } from '../config/types.js';
 import { EXIT } from '../exit-codes.js';
 import type { BackendName } from '../tasks/types.js';
 import { registerConfigCommand } from './config-command.js';
-import { register as registerDev } from './dev.js';
-import { register as registerListTasks } from './list-tasks.js';
-import { register as registerStatus } from './status.js';
-import { register as registerSubmit } from './submit.js';
 import { buildProgram, resolveCommand, type CliIo } from './program.js';
 
 export interface CliDeps {
@@ -21,8 +17,23 @@ export interface CliDeps {
   checkTasks: (config: WorkerConfig) => Promise<void>;
   /** Export env-file variables to this process (and so to the children), never overriding the environment. */
   applyEnv: (vars: Record<string, string>) => void;
-  /** Subcommands written elsewhere (list-tasks, submit, status): each module exports register(program). */
-  extraCommands: () => Promise<((program: Command) => void)[]>;
+  /**
+   * Subcommands written elsewhere (list-tasks, submit, status, dev): each module exports register(program).
+   * Given the argv, so the default loads them only when one may be meant (see wantsSubcommands).
+   */
+  extraCommands: (argv: readonly string[]) => Promise<((program: Command) => void)[]>;
+}
+
+/** The subcommands of extraCommands' default (a unit test checks this list against what they register). */
+export const SUBCOMMANDS = ['list-tasks', 'submit', 'status', 'dev'] as const;
+
+/**
+ * Whether argv may name a subcommand or ask for help (which lists them). Running the pool — the long-lived
+ * process — then never loads the client, submit, status and dev modules: ~2 MB less resident memory in the
+ * supervisor. A false positive (a queue named `status`) only costs that memory.
+ */
+export function wantsSubcommands(argv: readonly string[]): boolean {
+  return argv.some((a) => a === '-h' || a === '--help' || a === 'help' || (SUBCOMMANDS as readonly string[]).includes(a));
 }
 
 const PROG = 'task-backend-worker';
@@ -46,7 +57,13 @@ export const defaultDeps: CliDeps = {
   applyEnv(vars) {
     for (const [k, v] of Object.entries(vars)) if (process.env[k] === undefined) process.env[k] = v;
   },
-  extraCommands: () => Promise.resolve([registerListTasks, registerSubmit, registerStatus, registerDev]),
+  async extraCommands(argv) {
+    if (!wantsSubcommands(argv)) return [];
+    const [listTasks, submit, status, dev] = await Promise.all([
+      import('./list-tasks.js'), import('./submit.js'), import('./status.js'), import('./dev.js'),
+    ]);
+    return [listTasks.register, submit.register, status.register, dev.register];
+  },
 };
 
 /** One line, no stack: what went wrong and how to see what is accepted. */
@@ -86,7 +103,7 @@ export async function runCli(argv: readonly string[], io: CliIo, deps: Partial<C
     code = await d.runSupervisor(config);
   });
   registerConfigCommand(program);
-  for (const register of await d.extraCommands()) register(program);
+  for (const register of await d.extraCommands(argv)) register(program);
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

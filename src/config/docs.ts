@@ -1,6 +1,6 @@
 // Renders sample.env, docs/settings.md and the README settings block from the settings table.
 // `node dist/src/config/docs.js --write` regenerates them; `--check` exits 1 when any has drifted.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { formatDuration, formatSize } from './parse.js';
@@ -134,7 +134,13 @@ export interface DocTarget {
 
 /** What each generated file should contain, next to what it contains now (README only when it has the markers). */
 export async function docTargets(root: string): Promise<DocTarget[]> {
-  const read = async (f: string): Promise<string | null> => readFile(path.join(root, f), 'utf8').catch(() => null);
+  const read = async (f: string): Promise<string | null> => {
+    try {
+      return readFileSync(path.join(root, f), 'utf8');
+    } catch {
+      return null;
+    }
+  };
   const targets: DocTarget[] = [
     { file: 'sample.env', expected: renderSampleEnv(), actual: await read('sample.env') },
     { file: 'docs/settings.md', expected: renderSettingsMarkdown(), actual: await read('docs/settings.md') },
@@ -159,7 +165,7 @@ async function main(argv: string[]): Promise<number> {
   const targets = await docTargets(root);
   const drifted = targets.filter((t) => t.actual !== t.expected);
   if (argv.includes('--write')) {
-    for (const t of drifted) await writeFile(path.join(root, t.file), t.expected);
+    for (const t of drifted) writeFileSync(path.join(root, t.file), t.expected);
     process.stdout.write(`updated: ${drifted.map((t) => t.file).join(', ') || 'nothing'}\n`);
     return 0;
   }

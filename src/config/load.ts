@@ -1,5 +1,5 @@
 // The IO edge of settings: facts about this machine and reading the env file. compile.ts stays pure.
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from './errors.js';
@@ -32,7 +32,7 @@ export const ENV_FILE_VAR = 'TASK_ENV_FILE';
 export async function readEnvFile(
   given: { path: string; source: string } | undefined,
   cwd: string,
-  read: (p: string) => Promise<string> = (p) => readFile(p, 'utf8'),
+  read: (p: string) => Promise<string> = async (p) => readFileSync(p, 'utf8'),
 ): Promise<EnvFileInput | null> {
   const shownPath = given?.path ?? DEFAULT_ENV_FILE;
   const source = given?.source ?? 'default';

@@ -2,7 +2,6 @@
 // sample.env, docs/settings.md and the README's settings section (gunicorn-style: docs come from the table).
 // Rows are in dependency order: a computed default may only read settings above it.
 import path from 'node:path';
-import { createHash } from 'node:crypto';
 import { BACKENDS } from '../tasks/types.js';
 import type { DefaultFn, HostInfo, Setting } from './table-types.js';
 
@@ -20,6 +19,16 @@ export function expandNodeName(name: string, hostname: string): string {
   return name.replace(/%[hnd%]/g, (m) => ({ '%h': hostname, '%n': short, '%d': domain, '%%': '%' })[m] ?? m);
 }
 
+/**
+ * 64-bit FNV-1a as 16 hex digits: a stable short name, not a security measure. Not node:crypto, whose ~20
+ * internal modules and OpenSSL pages would cost the long-lived supervisor ~2 MB of resident memory for this.
+ */
+export function fnv1a64(text: string): string {
+  let h = 0xcbf29ce484222325n;
+  for (const byte of Buffer.from(text, 'utf8')) h = ((h ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  return h.toString(16).padStart(16, '0');
+}
+
 /** Unix socket paths are limited to ~107 bytes: long node names fall back to a hash. */
 export function defaultControlSocket(nodeName: string, host: HostInfo): string {
   const dir = host.runtimeDir !== null
@@ -28,7 +37,7 @@ export function defaultControlSocket(nodeName: string, host: HostInfo): string {
   const safe = nodeName.replace(/[^A-Za-z0-9@._-]/g, '_');
   const full = path.join(dir, `${safe}.sock`);
   if (Buffer.byteLength(full) <= 100) return full;
-  return path.join(dir, `${createHash('sha256').update(nodeName).digest('hex').slice(0, 16)}.sock`);
+  return path.join(dir, `${fnv1a64(nodeName)}.sock`);
 }
 
 export const SETTINGS: readonly Setting[] = [

@@ -1,6 +1,6 @@
 // Build the registry a worker runs: the built-ins (unless disabled), then each user task module. Every problem
 // becomes one TaskLoadError line naming the module, which the CLI turns into exit 78 before any child starts.
-import { stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BUILTIN_TASKS } from './builtins.js';
@@ -106,7 +106,7 @@ export function collectDefinitions(ns: Record<string, unknown>, module: string):
 
 async function importModule(path: string): Promise<Record<string, unknown>> {
   try {
-    const s = await stat(path);
+    const s = statSync(path);
     if (!s.isFile()) throw new TaskLoadError(path, 'is not a file');
   } catch (e) {
     if (e instanceof TaskLoadError) throw e;

@@ -8,7 +8,7 @@ import t from 'tap';
 import type { WorkerConfig } from '../../src/config/types.js';
 import type { HostInfo } from '../../src/config/table-types.js';
 import { commandConfig, commandIo } from '../../src/cli/program.js';
-import { runCli, type CliDeps } from '../../src/cli/run.js';
+import { defaultDeps, runCli, SUBCOMMANDS, wantsSubcommands, type CliDeps } from '../../src/cli/run.js';
 
 interface Run {
   code: number;
@@ -143,4 +143,21 @@ void t.test('subcommands from other modules get the same config and I/O', async 
   t.equal(r.out, 'probed\n');
   t.match(seen, { backend: 'temporal', queues: ['q1'] }, 'root flags after the subcommand name still apply');
   t.equal(r.config, null);
+});
+
+void t.test('subcommand modules load only when argv may name one or asks for help', async (t) => {
+  t.same(await defaultDeps.extraCommands(['--backend', 'celery', '-c', '8']), [], 'running the pool loads none');
+  t.notOk(wantsSubcommands(['-Q', 'default', '--concurrency', '2']));
+  for (const argv of [['list-tasks'], ['submit', 'add_numbers', '1', '2'], ['--help'], ['-h'], ['help'], ['-c', '2', 'status']]) {
+    t.ok(wantsSubcommands(argv), argv.join(' '));
+  }
+  // SUBCOMMANDS is the list the loader trusts: it must name exactly what the loaded modules register.
+  const program = new Command();
+  for (const register of await defaultDeps.extraCommands(['--help'])) register(program);
+  t.same(program.commands.map((c) => c.name()).sort(), [...SUBCOMMANDS].sort());
+  const help = await run(['--help'], { deps: { extraCommands: defaultDeps.extraCommands } });
+  for (const name of SUBCOMMANDS) t.match(help.out, name, `--help lists ${name}`);
+  const typo = await run(['lsit-tasks'], { deps: { extraCommands: defaultDeps.extraCommands } });
+  t.equal(typo.code, 64, 'a misspelt subcommand is still a usage error');
+  t.match(typo.err, /unknown command or argument "lsit-tasks"/);
 });

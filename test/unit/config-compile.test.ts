@@ -3,7 +3,7 @@
 import t, { type Test } from 'tap';
 import { compileConfig, compileSettings, type CompileInput } from '../../src/config/compile.js';
 import { ConfigError } from '../../src/config/errors.js';
-import { SETTINGS } from '../../src/config/settings.js';
+import { defaultControlSocket, fnv1a64, SETTINGS } from '../../src/config/settings.js';
 import type { HostInfo } from '../../src/config/table-types.js';
 
 const host: HostInfo = {
@@ -184,4 +184,15 @@ void t.test('secrets never appear in errors', async (t) => {
   const err2 = configError(t, () => compile({ flags: { 'celery.resultBackend': 'redis//:hunter2@x' } }));
   t.notMatch(err2.message, /hunter2/, 'even an unparsable URL-ish value');
   t.equal(err2.value?.includes('hunter2'), false, 'nor in the error fields');
+});
+
+void t.test('control socket: the node name, or a 64-bit FNV-1a of it when the path would be too long', async (t) => {
+  t.equal(fnv1a64(''), 'cbf29ce484222325', 'FNV-1a 64 offset basis');
+  t.equal(fnv1a64('a'), 'af63dc4c8601ec8c');
+  t.equal(fnv1a64('foobar'), '85944171f73967e8');
+  const host = { hostname: 'h', cpuCount: 1, stdoutIsTTY: false, cwd: '/', tmpdir: '/tmp', runtimeDir: '/run/user/1000', uid: 1000 };
+  t.equal(defaultControlSocket('celery@h', host), '/run/user/1000/task-backend-worker/celery@h.sock');
+  const long = `celery@${'x'.repeat(120)}`;
+  t.equal(defaultControlSocket(long, host), `/run/user/1000/task-backend-worker/${fnv1a64(long)}.sock`);
+  t.not(defaultControlSocket(`${long}y`, host), defaultControlSocket(long, host), 'different names, different sockets');
 });
