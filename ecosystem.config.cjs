@@ -20,6 +20,8 @@ module.exports = {
       // The built CLI as a Node script, so pm2 forks it with an IPC channel: the supervisor sends 'ready' on it.
       script: path.join(__dirname, 'dist', 'src', 'cli', 'main.js'),
       args: [],
+      // The supervisor's own V8 flags, the same as bin/task-backend-worker passes (children never inherit them).
+      node_args: ['--max-semi-space-size=1', '--no-opt'],
       exec_mode: 'fork',
       instances: 1,
       // Online only after every child is ready (the supervisor calls process.send('ready')).
