@@ -1,18 +1,20 @@
 // Pure parts of the Temporal backend: task policy → activity options, workflow step semantics over a fake
-// `call`, registry metadata injection into the bundle, error mapping, identity/queues, TLS settings, SDK logging.
+// `call`, registry metadata injection into the bundle, error mapping, identity/queues, TLS settings, SDK logging,
+// the per-activity logger.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApplicationFailure } from '@temporalio/common';
+import { Context, asyncLocalStorage, type Info } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure, noopMetricMeter } from '@temporalio/common';
 import { pino } from 'pino';
 import t from 'tap';
 import { BootError } from '../../src/backends/contract.js';
-import { toApplicationFailure } from '../../src/backends/temporal/activities.js';
+import { createActivities, lazyChild, toApplicationFailure } from '../../src/backends/temporal/activities.js';
 import { injectMeta } from '../../src/backends/temporal/bundle.js';
 import { connectionSettings, describeConnection } from '../../src/backends/temporal/connection.js';
 import { activityOptionsFor, registryMeta, HEARTBEAT_TIMEOUT_MS } from '../../src/backends/temporal/meta.js';
 import { taskQueues, workerIdentity } from '../../src/backends/temporal/names.js';
-import { sdkLogger } from '../../src/backends/temporal/runtime.js';
+import { levelGate, sdkLogger } from '../../src/backends/temporal/runtime.js';
 import { runSteps, type CallTask } from '../../src/backends/temporal/steps.js';
 import { defineTask, defineWorkflow } from '../../src/tasks/define.js';
 import { Registry } from '../../src/tasks/registry.js';
@@ -142,4 +144,98 @@ void t.test('SDK log lines go through pino with the child tags', async (t) => {
   t.match(lines[0], { child: 7, level: 30, msg: 'Worker state changed', state: 'RUNNING' });
   t.match(lines[1], { level: 50, msg: 'Activity failed', err: { message: 'x' } });
   t.equal(lines.length, 2, 'levels below the logger’s are dropped');
+});
+
+void t.test('SDK log calls below our level never reach the Runtime logger; flush and close pass through', async (t) => {
+  const seen: string[] = [];
+  let flushed = 0;
+  let closed = 0;
+  const rec = (level: string) => (message: string) => void seen.push(`${level} ${message}`);
+  const inner = {
+    log: (level: string, message: string) => void seen.push(`${level} ${message}`),
+    trace: rec('TRACE'),
+    debug: rec('DEBUG'),
+    info: rec('INFO'),
+    warn: rec('WARN'),
+    error: rec('ERROR'),
+    flush: () => void flushed++,
+    close: () => void closed++,
+  };
+  const gated = levelGate(inner, pino({ level: 'info' }, { write: noop }));
+  gated.trace('Got workflow activation');
+  gated.debug('Activity started');
+  gated.log('DEBUG', 'Workflow started');
+  gated.info('Worker state changed');
+  gated.warn('w');
+  gated.log('ERROR', 'e');
+  t.same(seen, ['INFO Worker state changed', 'WARN w', 'ERROR e']);
+  gated.flush?.();
+  gated.close?.();
+  t.equal(flushed, 1);
+  t.equal(closed, 1);
+  const debug = levelGate(inner, pino({ level: 'trace' }, { write: noop }));
+  debug.trace('t');
+  t.equal(seen.at(-1), 'TRACE t', 'trace passes when we log at trace');
+});
+
+void t.test('the per-activity logger builds its pino child only when it logs at an enabled level', async (t) => {
+  const lines: Record<string, unknown>[] = [];
+  const parent = pino({ level: 'info', base: { child: 3 } }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) });
+  let children = 0;
+  const child = parent.child.bind(parent);
+  parent.child = ((...a: Parameters<typeof parent.child>) => {
+    children++;
+    return child(...a);
+  }) as typeof parent.child;
+  const log = lazyChild(parent, { task: 'add_numbers', taskId: '1', attempt: 1 });
+  log.debug({ a: 1 }, 'below the level');
+  t.equal(children, 0, 'a disabled level builds nothing');
+  t.equal(log.level, 'info');
+  t.equal(children, 1, 'any other use builds the child');
+  log.info({ a: 2 }, 'logged');
+  t.match(lines, [{ child: 3, task: 'add_numbers', taskId: '1', attempt: 1, a: 2, msg: 'logged' }]);
+  log.level = 'debug';
+  log.debug('now enabled');
+  t.equal(lines.length, 2, 'a level raised on the task logger applies to it');
+  t.equal(parent.level, 'info', 'and not to the parent');
+  t.equal(children, 1);
+  const eager = lazyChild(parent, { task: 'x' });
+  eager.warn('w');
+  t.match(lines.at(-1), { task: 'x', msg: 'w' });
+});
+
+/** Runs `fn` as the SDK runs an activity: inside a Context whose cancellation signal is `cancel`. */
+function inActivity<T>(cancel: AbortSignal, fn: () => Promise<T>): Promise<T> {
+  const info = { activityId: 'act-1', attempt: 1 } as unknown as Info;
+  const ctx = new Context(info, new Promise<never>(() => undefined), cancel, () => undefined, undefined, undefined as never, noopMetricMeter, undefined as never);
+  return asyncLocalStorage.run(ctx, fn);
+}
+
+void t.test('activity wrapper: cancellation and cold stop reach ctx.signal and map to their failures', async (t) => {
+  const waits = defineTask({
+    name: 'waits',
+    run: (_a, _k, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error))),
+  });
+  const counters = { active: 0, processed: 0, failed: 0 };
+  const cold = new AbortController();
+  const deps = { logger: pino({ level: 'silent' }), workerName: 'w', coldSignal: cold.signal, counters };
+  const run = createActivities(new Registry().add(waits), deps).waits as (a: unknown, k: unknown) => Promise<unknown>;
+
+  const byServer = new AbortController();
+  const cancelled = inActivity(byServer.signal, () => run([], {}));
+  setImmediate(() => byServer.abort(new CancelledFailure('CANCELLED')));
+  await t.rejects(cancelled, CancelledFailure, 'a server cancellation is reported as one');
+
+  const handedBack = { name: 'ApplicationFailure', type: 'WorkerShutdown' } as unknown as Error;
+  const byShutdown = new AbortController();
+  const shutdown = inActivity(byShutdown.signal, () => run([], {}));
+  setImmediate(() => byShutdown.abort(new CancelledFailure('WORKER_SHUTDOWN')));
+  await t.rejects(shutdown, handedBack, 'the SDK shutting the worker down hands the task back');
+
+  const quiet = new AbortController();
+  const coldStopped = inActivity(quiet.signal, () => run([], {}));
+  setImmediate(() => cold.abort(new Error('cold stop')));
+  await t.rejects(coldStopped, handedBack, 'a cold stop hands the task back');
+  await t.rejects(inActivity(quiet.signal, () => run([], {})), handedBack, 'after a cold stop, at once');
+  t.same(counters, { active: 0, processed: 4, failed: 4 });
 });

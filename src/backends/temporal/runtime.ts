@@ -41,14 +41,56 @@ export function runtimeOptions(logger: Logger): RuntimeOptions {
   };
 }
 
+type GatedLogger = TemporalLogger & { flush?: () => void; close?: () => void };
+
+/**
+ * Drops SDK log calls below the pino logger's level before they reach `inner`. With Core logs forwarded, the
+ * Runtime's logger is the SDK's collector, which accepts every call at TRACE — it reads the native clock and
+ * buffers the entry for 100 ms — and only our pino logger drops it afterwards. The worker logs a dozen TRACE and
+ * DEBUG lines per workflow + activity (activations, "Activity started", ...), so that was per-activity work a plain
+ * worker with a WARN logger does not do. flush/close are passed through (the Runtime calls them on the collector).
+ */
+export function levelGate(inner: GatedLogger, logger: Logger): GatedLogger {
+  const enabled = (level: TemporalLevel): boolean => logger.isLevelEnabled(TO_PINO[level]);
+  const gated: GatedLogger = {
+    log: (level, message, meta) => {
+      if (enabled(level)) inner.log(level, message, meta);
+    },
+    trace: (message, meta) => {
+      if (enabled('TRACE')) inner.trace(message, meta);
+    },
+    debug: (message, meta) => {
+      if (enabled('DEBUG')) inner.debug(message, meta);
+    },
+    info: (message, meta) => {
+      if (enabled('INFO')) inner.info(message, meta);
+    },
+    warn: (message, meta) => {
+      if (enabled('WARN')) inner.warn(message, meta);
+    },
+    error: (message, meta) => {
+      if (enabled('ERROR')) inner.error(message, meta);
+    },
+  };
+  if (inner.flush) gated.flush = inner.flush.bind(inner);
+  if (inner.close) gated.close = inner.close.bind(inner);
+  return gated;
+}
+
 /**
  * Installs the Runtime unless one is alive (a process running several backends in tests shares it). The SDK
  * drops an idle Runtime when its last worker and connection are gone, so the next start installs again.
  */
 export function installRuntime(logger: Logger): void {
+  let runtime: Runtime;
   try {
-    Runtime.install(runtimeOptions(logger));
+    runtime = Runtime.install(runtimeOptions(logger));
   } catch (err) {
     if ((err as Error).name !== 'IllegalStateError') throw err;
+    return;
   }
+  // Workers compose their loggers (worker, activity context, workflow log sink) from runtime.logger at
+  // Worker.create, which comes after this. The SDK documents setting Runtime.logger to redirect logs (activity
+  // Context.log); it is typed readonly in 1.24 but is a plain field.
+  (runtime as { logger: TemporalLogger }).logger = levelGate(runtime.logger, logger);
 }
