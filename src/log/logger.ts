@@ -53,11 +53,26 @@ export function guardedStdout(): NodeJS.WriteStream {
   return process.stdout;
 }
 
+/**
+ * pino's `err` serializer, also for errors that crossed the IPC channel as plain {name, message, stack} objects
+ * (a child's boot failure): pino's own one names those by their constructor, `type: "Object"`; this keeps the
+ * error's class name (`BootError`, `ConnectionError`...), which is what an operator needs to see.
+ */
+export function errSerializer(e: unknown): unknown {
+  if (e instanceof Error) return pino.stdSerializers.err(e);
+  if (e !== null && typeof e === 'object' && typeof (e as { message?: unknown }).message === 'string') {
+    const { name, ...rest } = e as { name?: unknown } & Record<string, unknown>;
+    return { type: typeof name === 'string' ? name : 'Error', ...rest };
+  }
+  return e;
+}
+
 /** The supervisor's (and CLI's) logger. */
 export function createLogger(opts: LoggerOptions): Logger {
   const options: pino.LoggerOptions = {
     level: opts.level,
     redact: REDACT_OPTIONS,
+    serializers: { err: errSerializer },
     ...(opts.base !== undefined ? { base: opts.base } : {}),
   };
   if (opts.format === 'pretty') {
@@ -101,7 +116,7 @@ export function createChildLogger(opts: ChildLoggerOptions): Logger {
   const stream = typeof dest === 'number'
     ? pino.destination({ dest, sync: minLength === 0, minLength })
     : dest;
-  return pino({ level: opts.level, base: opts.base ?? null, redact: REDACT_OPTIONS }, stream);
+  return pino({ level: opts.level, base: opts.base ?? null, redact: REDACT_OPTIONS, serializers: { err: errSerializer } }, stream);
 }
 
 export interface LineTag {

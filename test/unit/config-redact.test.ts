@@ -98,3 +98,16 @@ void t.test('tagChildLine: tags JSON lines, wraps anything else, never drops', a
   const huge = 'x'.repeat(1_000_000);
   t.equal((JSON.parse(tagChildLine(huge, tag, 'stdout', now)) as { msg: string }).msg.length, 1_000_000);
 });
+
+void t.test("a child's error that crossed IPC keeps its class name in the supervisor's log", async (t) => {
+  const out = sink();
+  const log = createLogger({ level: 'info', format: 'json', destination: out.stream, base: {} });
+  log.error({ err: { name: 'BootError', message: 'no such queue', stack: 'BootError: no such queue\n    at x' } }, 'child boot failed');
+  log.error({ err: new TypeError('bad') }, 'local');
+  const [ipc, local] = out.text().trim().split('\n').map((l) => JSON.parse(l) as { err: Record<string, unknown> });
+  t.match(ipc?.err, { type: 'BootError', message: 'no such queue', stack: /^BootError/ });
+  t.match(local?.err, { type: 'TypeError', message: 'bad' });
+  const child = sink();
+  createChildLogger({ level: 'info', destination: child.stream }).error({ err: { name: 'ConnectionError', message: 'refused' } }, 'x');
+  t.match((JSON.parse(child.text().trim()) as { err: unknown }).err, { type: 'ConnectionError', message: 'refused' }, 'children too');
+});
