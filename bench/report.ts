@@ -45,6 +45,8 @@ export interface BenchResult {
   versions: Record<string, string>;
   /** Set by bench/run.ts when the script failed or was not present. */
   error?: string;
+  /** Anything else the bench wants kept next to its figures (per-run raw data, CPU accounting...). */
+  details?: Record<string, unknown>;
 }
 
 // bench/report.ts runs from bench/ (tsx) or dist/bench/ (built): find the project root either way.
@@ -132,7 +134,7 @@ export function meetsTarget(m: Metric): boolean | null {
 /** Write `<resultsDir>/<name>.json`; returns the path. */
 export function writeResult(
   name: string,
-  r: { metrics: Metric[]; machine?: Machine; versions?: Record<string, string> },
+  r: { metrics: Metric[]; machine?: Machine; versions?: Record<string, string>; details?: Record<string, unknown> },
 ): string {
   const dir = resultsDir();
   mkdirSync(dir, { recursive: true });
@@ -142,6 +144,7 @@ export function writeResult(
     metrics: r.metrics.map(withRatio),
     machine: r.machine ?? machine(),
     versions: r.versions ?? versions(),
+    ...(r.details ? { details: r.details } : {}),
   };
   const file = join(dir, `${name}.json`);
   writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
