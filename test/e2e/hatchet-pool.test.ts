@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { marks, taskArgs } from '../helpers/pool.js';
+import { marks, taskArgs, timedTasks, waitFor as waitUntil } from '../helpers/pool.js';
+import { freePort } from '../helpers/redis.js';
 import { createClient } from '../../src/backends/hatchet/client.js';
 import {
   REPO_ROOT,
@@ -31,7 +32,8 @@ void t.test('hatchet pool under the supervisor', async (t) => {
   t.teardown(() => client.close());
   const pools: Pool[] = [];
   t.teardown(() => pools.forEach((p) => p.kill()));
-  const pool = await startPool(server, { args: TASKS });
+  const metricsPort = await freePort();
+  const pool = await startPool(server, { args: [...TASKS, '--metrics-port', String(metricsPort), '--heartbeat-interval', '200ms'] });
   pools.push(pool);
 
   await t.test('the token never appears in the pool output', async (t) => {
@@ -57,6 +59,13 @@ void t.test('hatchet pool under the supervisor', async (t) => {
     t.same(out.sequential, { ok: true, value: 'Result is 5' });
     t.same(out.parallel, { ok: true, value: [5, 'Result is 4', 'Echo: 4'] });
     t.same(out.dag, { ok: true, value: '15 | Result is 5' });
+  });
+
+  await t.test('every run is timed in tbw_task_duration_seconds', async (t) => {
+    // The Python run above made well over 12 task runs (retries and workflow steps included).
+    await waitUntil('the heartbeats to carry the durations', async () => (await timedTasks(metricsPort)) >= 12, 10_000);
+    const timed = await timedTasks(metricsPort);
+    t.ok(timed >= 12, `${timed} runs timed`);
   });
 
   await t.test('a child SIGKILLed mid-task: the run is retried on another child and completes', async (t) => {

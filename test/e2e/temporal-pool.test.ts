@@ -7,11 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { marks, taskArgs } from '../helpers/pool.js';
+import { marks, taskArgs, timedTasks, waitFor as waitUntil } from '../helpers/pool.js';
 import { createClient } from '../../src/backends/temporal/client.js';
 import {
   REPO_ROOT,
   VENV_PYTHON,
+  freePort,
   startPool,
   startTemporalDevServer,
   temporalTestConfig,
@@ -32,7 +33,11 @@ void t.test('temporal pool under the supervisor', async (t) => {
   t.teardown(() => client.close());
   const pools: Pool[] = [];
   t.teardown(() => pools.forEach((p) => p.kill()));
-  const pool = await startPool(server.address, { taskQueue: QUEUE, args: TASKS });
+  const metricsPort = await freePort();
+  const pool = await startPool(server.address, {
+    taskQueue: QUEUE,
+    args: [...TASKS, '--metrics-port', String(metricsPort), '--heartbeat-interval', '200ms'],
+  });
   pools.push(pool);
 
   await t.test('python temporalio client: built-ins, failures, retries, workflows', async (t) => {
@@ -51,6 +56,13 @@ void t.test('temporal pool under the supervisor', async (t) => {
     t.same(out.sequential, { ok: true, value: 'Result is 5' });
     t.same(out.parallel, { ok: true, value: [5, 'Result is 4', 'Echo: 4'] });
     t.same(out.dag, { ok: true, value: '15 | Result is 5' });
+  });
+
+  await t.test('every activity attempt is timed in tbw_task_duration_seconds', async (t) => {
+    // The Python run above made well over 12 activity attempts (retries and workflow steps included).
+    await waitUntil('the heartbeats to carry the durations', async () => (await timedTasks(metricsPort)) >= 12, 10_000);
+    const timed = await timedTasks(metricsPort);
+    t.ok(timed >= 12, `${timed} runs timed`);
   });
 
   await t.test('a child SIGKILLed mid-activity: the attempt is retried elsewhere and the workflow completes', async (t) => {

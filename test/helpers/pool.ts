@@ -175,3 +175,10 @@ export function marks(dir: string, key: string): { pid: number; attempt: number 
     return [];
   }
 }
+
+/** `tbw_task_duration_seconds_count` from a pool's `--metrics-port`, 0 when no task was timed yet. */
+export async function timedTasks(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('tbw_task_duration_seconds_count'));
+  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+}

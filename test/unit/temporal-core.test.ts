@@ -1,6 +1,7 @@
 // Pure parts of the Temporal backend: task policy → activity options, workflow step semantics over a fake
 // `call`, registry metadata injection into the bundle, error mapping, identity/queues, TLS settings, SDK logging,
 // the per-activity logger.
+import { emptyHistogram } from '../../src/ops/histogram.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -216,7 +217,7 @@ void t.test('activity wrapper: cancellation and cold stop reach ctx.signal and m
     name: 'waits',
     run: (_a, _k, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error))),
   });
-  const counters = { active: 0, processed: 0, failed: 0 };
+  const counters = { active: 0, processed: 0, failed: 0, durations: emptyHistogram() };
   const cold = new AbortController();
   const deps = { logger: pino({ level: 'silent' }), workerName: 'w', coldSignal: cold.signal, counters };
   const run = createActivities(new Registry().add(waits), deps).waits as (a: unknown, k: unknown) => Promise<unknown>;
@@ -237,5 +238,5 @@ void t.test('activity wrapper: cancellation and cold stop reach ctx.signal and m
   setImmediate(() => cold.abort(new Error('cold stop')));
   await t.rejects(coldStopped, handedBack, 'a cold stop hands the task back');
   await t.rejects(inActivity(quiet.signal, () => run([], {})), handedBack, 'after a cold stop, at once');
-  t.same(counters, { active: 0, processed: 4, failed: 4 });
+  t.match(counters, { active: 0, processed: 4, failed: 4, durations: { count: 4 } }, 'every attempt that ran is timed');
 });

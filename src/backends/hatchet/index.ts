@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { HatchetClient, Worker } from '@hatchet-dev/typescript-sdk/v1/index.js';
 import { BootError, type BackendContext, type BackendStats, type WorkerBackend } from '../contract.js';
 import type { LogLevel } from '../../config/types.js';
+import { emptyHistogram, observe } from '../../ops/histogram.js';
 import { clientSettings, HatchetConfigError } from './connection.js';
 import { sendPythonStyleFailures } from './failures.js';
 import { registryQueues, workerLabels } from './plan.js';
@@ -120,6 +121,7 @@ export class HatchetBackend implements WorkerBackend {
   #lost = false;
   readonly #cold = new AbortController();
   readonly #stats = { active: 0, processed: 0, failed: 0, lastPollAt: null as number | null, slots: 0 };
+  readonly #durations = emptyHistogram();
   #stopping: Promise<void> | null = null;
 
   constructor(private readonly deps: HatchetBackendDeps = defaultDeps) {}
@@ -153,10 +155,11 @@ export class HatchetBackend implements WorkerBackend {
         this.#stats.active++;
         this.#stats.lastPollAt = this.deps.now();
       },
-      onEnd: (ok) => {
+      onEnd: (ok, seconds) => {
         this.#stats.active--;
         this.#stats.processed++;
         if (!ok) this.#stats.failed++;
+        observe(this.#durations, seconds);
       },
       nonRetryable: (message) => new sdk.NonRetryableError(message),
     };
@@ -275,7 +278,7 @@ export class HatchetBackend implements WorkerBackend {
   }
 
   stats(): BackendStats {
-    return { ...this.#stats };
+    return { ...this.#stats, durations: this.#durations };
   }
 }
 

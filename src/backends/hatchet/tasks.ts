@@ -35,7 +35,8 @@ export interface RunHooks {
   coldSignal: AbortSignal;
   /** Called when a run starts, and with its outcome when it settles (not called for abandoned runs). */
   onStart(): void;
-  onEnd(ok: boolean): void;
+  /** `seconds`: the run's wall time (tbw_task_duration_seconds). */
+  onEnd(ok: boolean, seconds: number): void;
   /** Makes NonRetryableError (from the SDK module the backend loaded). */
   nonRetryable(message: string): Error;
 }
@@ -69,6 +70,8 @@ export async function runOne(
   const logger = hooks.logger.child({ task: def.name, taskId, attempt });
   const signal = AbortSignal.any([hooks.coldSignal, ctx.abortController.signal]);
   hooks.onStart();
+  const started = performance.now();
+  const took = (): number => (performance.now() - started) / 1000;
   try {
     const value = await runAttempt(
       def,
@@ -77,14 +80,14 @@ export async function runOne(
       { taskId, taskName: def.name, attempt, logger, backend: 'hatchet', workerName: hooks.workerName },
       signal,
     );
-    hooks.onEnd(true);
+    hooks.onEnd(true, took());
     return encodeOutput(value);
   } catch (err) {
     if (hooks.coldSignal.aborted) {
       logger.warn({ err: errorMessage(err) }, 'task abandoned by cold stop; the server will reassign it');
       return ABANDONED;
     }
-    hooks.onEnd(false);
+    hooks.onEnd(false, took());
     logger.warn({ type: errorType(err), err: errorMessage(err) }, 'task failed');
     throw failure(err, def, attempt, hooks);
   }

@@ -8,12 +8,15 @@ import { errorMessage, errorType, isRetryable, isRetryRequest } from '../../task
 import { runAttempt } from '../../tasks/local-runner.js';
 import type { Registry } from '../../tasks/registry.js';
 import type { TaskDefinition } from '../../tasks/types.js';
+import { type DurationHistogram, observe } from '../../ops/histogram.js';
 import { HEARTBEAT_TIMEOUT_MS } from './meta.js';
 
 export interface ActivityCounters {
   active: number;
   processed: number;
   failed: number;
+  /** Wall time of every attempt that ran, as the heartbeat reports it (tbw_task_duration_seconds). */
+  durations: DurationHistogram;
 }
 
 export interface ActivityDeps {
@@ -113,6 +116,7 @@ function taskActivity(task: TaskDefinition, deps: ActivityDeps): TaskActivity {
       workerName: deps.workerName,
     };
     deps.counters.active++;
+    const started = performance.now();
     try {
       return await runAttempt(task, args, kwargs as Record<string, unknown>, ctx, outer.signal);
     } catch (err) {
@@ -128,6 +132,7 @@ function taskActivity(task: TaskDefinition, deps: ActivityDeps): TaskActivity {
     } finally {
       deps.counters.active--;
       deps.counters.processed++;
+      observe(deps.counters.durations, (performance.now() - started) / 1000);
       if (beat) clearInterval(beat);
       cancel.removeEventListener('abort', onCancel);
       deps.coldSignal.removeEventListener('abort', onCold);

@@ -5,6 +5,7 @@
 // `stopped`. Every change is logged; an illegal one throws.
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { BootError, type BackendContext, type BackendStats, type WorkerBackend } from '../contract.js';
+import { emptyHistogram } from '../../ops/histogram.js';
 import { createActivities, type ActivityCounters } from './activities.js';
 import { loadWorkflowBundle } from './bundle.js';
 import { connectionSettings, describeConnection } from './connection.js';
@@ -41,7 +42,7 @@ export class TemporalBackend implements WorkerBackend {
   #workers: Worker[] = [];
   #runs: Promise<void>[] = [];
   readonly #cold = new AbortController();
-  readonly #counters: ActivityCounters = { active: 0, processed: 0, failed: 0 };
+  readonly #counters: ActivityCounters = { active: 0, processed: 0, failed: 0, durations: emptyHistogram() };
   #lastPollAt: number | null = null;
   #slots = 0;
   #drained: Promise<void> | undefined;
