@@ -21,7 +21,8 @@ export interface LineSink {
 export const MAX_LINE_CHARS = 1 << 20;
 
 interface DrainableStream {
-  write(s: string): boolean;
+  /** Node streams answer false when full; a plain `{write}` destination answers nothing (never full). */
+  write(s: string): boolean | void;
   once(event: 'drain' | 'close', listener: () => void): unknown;
   removeListener(event: 'drain' | 'close', listener: () => void): unknown;
   /** Node streams: set once the stream failed (EPIPE) or closed; it will never drain again. */
@@ -48,7 +49,7 @@ export function loggerSink(logger: Logger): LineSink {
   return {
     raw(text) {
       if (logger.level === 'silent' || gone(out)) return true;
-      return out.write(text) || gone(out);
+      return out.write(text) !== false || gone(out);
     },
     wrapped(level, fields, msg) {
       logger[level](fields, msg);

@@ -1,9 +1,10 @@
 // Real processes: a child printing garbage, JSON, stderr, a 3 MiB line and a partial last line — every byte of
 // it reaches the supervisor's log, tagged with {child, pid, backend}; nothing is dropped.
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
+import { pino } from 'pino';
 import t from 'tap';
 import { EXIT } from '../../src/exit-codes.js';
-import { relayLines, type LineSink } from '../../src/supervisor/log-relay.js';
+import { loggerSink, relayLines, type LineSink } from '../../src/supervisor/log-relay.js';
 import { startPool } from './_helpers.js';
 
 void t.test('garbage, huge and partial lines are wrapped, JSON lines are tagged', async (t) => {
@@ -75,4 +76,29 @@ void t.test('a full sink pauses the child stream until it drains; nothing is los
   input.end();
   await done;
   t.same(got.map((l) => (JSON.parse(l) as { i: number }).i), Array.from({ length: 50 }, (_, i) => i), 'every line, in order');
+});
+
+void t.test('loggerSink: a full Node stream says so and resumes on drain; a plain {write} destination is never full', async (t) => {
+  const plain: string[] = [];
+  const plainSink = loggerSink(pino({ level: 'info' }, { write: (s: string) => void plain.push(s) }));
+  t.equal(plainSink.raw('{"a":1}\n'), true, 'a destination whose write returns nothing never pauses the children');
+  t.same(plain, ['{"a":1}\n']);
+
+  let release: (() => void) | null = null;
+  const slow = new Writable({
+    highWaterMark: 16,
+    write(_chunk, _enc, cb) {
+      release = cb; // the reader lags until the test lets it go
+    },
+  });
+  const sink = loggerSink(pino({ level: 'info' }, slow));
+  t.equal(sink.raw('{"long line":"more than sixteen bytes"}\n'), false, 'full');
+  let resumed = false;
+  sink.onDrain?.(() => (resumed = true));
+  sink.onDrain?.(() => undefined); // a second paused child shares the one listener
+  t.equal(slow.listenerCount('drain'), 1, 'one drain listener for every paused child');
+  (release as unknown as () => void)();
+  await new Promise((r) => setImmediate(r));
+  t.ok(resumed, 'resumed once the stream drained');
+  t.equal(slow.listenerCount('drain'), 0, 'and the listener is gone');
 });
