@@ -497,6 +497,15 @@ async function main(): Promise<void> {
     if (!f.pool1 || !f.pool2) continue; // a --contenders comparison without the pool: figures printed only
     const plainRate = { name: `plain @temporalio/worker, ${w.slots} slots`, value: f.plain.rate };
     const plainCpu = { name: 'plain @temporalio/worker: CPU ms/activity', value: f.plain.cpu.worker ?? 0 };
+    const cpuRow = (who: string, fig: typeof f.pool1, runs: typeof s.pool1): Metric => ({
+      name: `CPU per activity, ${who} (${w.label})`,
+      unit: 'CPU ms/activity',
+      value: fig.cpu.worker ?? 0,
+      runs: runs.map((x) => round(x.msPerActivity.worker ?? 0)),
+      anchor: plainCpu,
+      ratio: fig.cpuRatio ?? undefined,
+      lowerIsBetter: true,
+    });
     metrics.push(
       {
         name: `per child, -c 2 (${w.label})`,
@@ -520,24 +529,8 @@ async function main(): Promise<void> {
       });
     }
     metrics.push(
-      {
-        name: `CPU per activity, -c 1 child (${w.label})`,
-        unit: 'CPU ms/activity',
-        value: f.pool1.cpu.worker ?? 0,
-        runs: s.pool1.map((x) => round(x.msPerActivity.worker ?? 0)),
-        anchor: plainCpu,
-        ratio: f.pool1.cpuRatio ?? undefined,
-        lowerIsBetter: true,
-      },
-      {
-        name: `CPU per activity, -c 2 children (${w.label})`,
-        unit: 'CPU ms/activity',
-        value: f.pool2.cpu.worker ?? 0,
-        runs: s.pool2.map((x) => round(x.msPerActivity.worker ?? 0)),
-        anchor: plainCpu,
-        ratio: f.pool2.cpuRatio ?? undefined,
-        lowerIsBetter: true,
-      },
+      cpuRow('-c 1 child', f.pool1, s.pool1),
+      cpuRow('-c 2 children', f.pool2, s.pool2),
       {
         name: `machine CPU use, -c 2 (${w.label})`,
         unit: `% of one core (${CORES} cores = ${CORES * 100})`,

@@ -182,3 +182,9 @@ export async function timedTasks(port: number): Promise<number> {
   const line = text.split('\n').find((l) => l.startsWith('tbw_task_duration_seconds_count'));
   return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
+
+/** Waits (10 s at most) until the pool's metrics have timed at least `min` runs; returns the count then. */
+export async function timedAtLeast(port: number, min: number): Promise<number> {
+  await waitFor(`${min} timed runs in tbw_task_duration_seconds`, async () => (await timedTasks(port)) >= min, 10_000);
+  return timedTasks(port);
+}
