@@ -14,7 +14,10 @@ const N = Number(process.env.BENCH_N ?? 10_000);
 const IO_N = Number(process.env.BENCH_IO_N ?? 2_000);
 
 async function preload(url: string, n: number, task: string, args: string[]): Promise<void> {
-  const p = spawn(PY, [join(PYDIR, 'celery_bench_app.py'), String(n), task, ...args], { env: { ...process.env, BENCH_REDIS_URL: url }, stdio: 'inherit' });
+  const p = spawn(PY, [join(PYDIR, 'celery_bench_app.py'), String(n), task, ...args], {
+    env: { ...process.env, BENCH_REDIS_URL: url },
+    stdio: 'inherit',
+  });
   const [code] = (await once(p, 'exit')) as [number];
   if (code !== 0) throw new Error(`preload exited ${code}`);
 }
@@ -27,7 +30,12 @@ const tick = (): Promise<void> => new Promise((res) => setTimeout(res, 5));
  * empty. The preloaded list is parked under another name while the worker boots and renamed back at once
  * when it is consuming, so boot time (a second child still loading while the first drains) is not measured.
  */
-async function drain(r: Redis, start: () => ChildProcess, ready: () => Promise<boolean>, limitMs: number): Promise<number> {
+async function drain(
+  r: Redis,
+  start: () => ChildProcess,
+  ready: () => Promise<boolean>,
+  limitMs: number,
+): Promise<number> {
   await r.rename('celery', STAGING);
   const proc = start();
   const deadline = Date.now() + limitMs;
@@ -50,32 +58,77 @@ async function drain(r: Redis, start: () => ChildProcess, ready: () => Promise<b
   }
 }
 
-const ours = (url: string, c = 2) => (): ChildProcess =>
-  spawn(process.execPath, [join(ROOT, 'dist', 'src', 'cli', 'main.js'), '--backend', 'celery', '-c', String(c), '-l', 'warn', '--log-format', 'json'], {
-    env: { ...process.env, CELERY_BROKER_URL: url, CELERY_RESULT_BACKEND: url },
-    stdio: 'ignore',
-    detached: true,
-  });
+const ours =
+  (url: string, c = 2) =>
+  (): ChildProcess =>
+    spawn(
+      process.execPath,
+      [
+        join(ROOT, 'dist', 'src', 'cli', 'main.js'),
+        '--backend',
+        'celery',
+        '-c',
+        String(c),
+        '-l',
+        'warn',
+        '--log-format',
+        'json',
+      ],
+      {
+        env: { ...process.env, CELERY_BROKER_URL: url, CELERY_RESULT_BACKEND: url },
+        stdio: 'ignore',
+        detached: true,
+      },
+    );
 const python = (url: string) => (): ChildProcess =>
-  spawn(PY, ['-m', 'celery', '-A', 'celery_bench_app', 'worker', '-c', '2', '-P', 'prefork', '-l', 'warning', '--without-gossip', '--without-mingle', '--without-heartbeat'], {
-    cwd: PYDIR,
-    env: { ...process.env, BENCH_REDIS_URL: url },
-    stdio: 'ignore',
-    detached: true,
-  });
+  spawn(
+    PY,
+    [
+      '-m',
+      'celery',
+      '-A',
+      'celery_bench_app',
+      'worker',
+      '-c',
+      '2',
+      '-P',
+      'prefork',
+      '-l',
+      'warning',
+      '--without-gossip',
+      '--without-mingle',
+      '--without-heartbeat',
+    ],
+    {
+      cwd: PYDIR,
+      env: { ...process.env, BENCH_REDIS_URL: url },
+      stdio: 'ignore',
+      detached: true,
+    },
+  );
 const celeryNode = (url: string) => (): ChildProcess =>
-  spawn(process.execPath, ['--input-type=module', '-e', `
+  spawn(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `
     import celery from 'celery-node';
     const w = celery.createWorker(${JSON.stringify(url)}, ${JSON.stringify(url)}, 'celery');
     w.register('health_check', () => ({ status: 'healthy' }));
-    w.start();`], { cwd: ROOT, stdio: 'ignore', detached: true });
+    w.start();`,
+    ],
+    { cwd: ROOT, stdio: 'ignore', detached: true },
+  );
 
 /** Our pool is consuming once both children registered as holders; the others once one BRPOP is waiting. */
-const oursReady = (r: Redis, c = 2) => async (): Promise<boolean> => {
-  let n = 0;
-  for (const k of await r.keys('tbw.holders.*')) n += await r.hlen(k);
-  return n >= c;
-};
+const oursReady =
+  (r: Redis, c = 2) =>
+  async (): Promise<boolean> => {
+    let n = 0;
+    for (const k of await r.keys('tbw.holders.*')) n += await r.hlen(k);
+    return n >= c;
+  };
 const brpopReady = (r: Redis) => async (): Promise<boolean> => /cmd=brpop/.test(String(await r.client('LIST')));
 
 const killGroup = (p: ChildProcess): void => {
@@ -90,11 +143,22 @@ async function main(): Promise<void> {
   const redis = await startRedis();
   const r = new Redis(redis.url);
   const rows: [string, number, number][] = [];
-  const run = async (name: string, n: number, task: string, args: string[], start: () => ChildProcess, limitMs: number): Promise<number> => {
+  const run = async (
+    name: string,
+    n: number,
+    task: string,
+    args: string[],
+    start: () => ChildProcess,
+    limitMs: number,
+  ): Promise<number> => {
     await r.flushall();
     await preload(redis.url, n, task, args);
     let child: ChildProcess | null = null;
-    const ready = name.startsWith('ours -c 1') ? oursReady(r, 1) : name.startsWith('ours') ? oursReady(r) : brpopReady(r);
+    const ready = name.startsWith('ours -c 1')
+      ? oursReady(r, 1)
+      : name.startsWith('ours')
+        ? oursReady(r)
+        : brpopReady(r);
     const secs = await drain(r, () => (child = start()), ready, limitMs);
     if (child) killGroup(child);
     rows.push([name, n, n / secs]);
@@ -106,7 +170,11 @@ async function main(): Promise<void> {
   const ROUNDS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
   const med = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] as number;
   try {
-    const o: number[] = [], p: number[] = [], c: number[] = [], oi: number[] = [], pi: number[] = [];
+    const o: number[] = [],
+      p: number[] = [],
+      c: number[] = [],
+      oi: number[] = [],
+      pi: number[] = [];
     for (let k = 1; k <= ROUNDS; k++) {
       console.log(`round ${k}/${ROUNDS}`);
       o.push(await run('ours -c 2 (no-op)', N, 'health_check', [], ours(redis.url), 120_000));
@@ -115,18 +183,50 @@ async function main(): Promise<void> {
       // For reading the -c 2 figure on small machines: one child (+ Redis) is what fits 2 cores without contention.
       await run('ours -c 1 (no-op, for reference)', N, 'health_check', [], ours(redis.url, 1), 120_000);
       oi.push(await run('ours -c 2 (100 ms I/O)', IO_N, 'simulate_work', ['0.1'], ours(redis.url), 120_000));
-      pi.push(await run('python prefork -c 2 (100 ms I/O)', Math.min(IO_N, 200), 'simulate_work', ['0.1'], python(redis.url), 300_000));
+      pi.push(
+        await run(
+          'python prefork -c 2 (100 ms I/O)',
+          Math.min(IO_N, 200),
+          'simulate_work',
+          ['0.1'],
+          python(redis.url),
+          300_000,
+        ),
+      );
     }
     const [mo, mp, mc, moi, mpi] = [med(o), med(p), med(c), med(oi), med(pi)];
-    console.log(`medians of ${ROUNDS}: no-op ours/python ${(mo / mp).toFixed(1)}x, ours/celery-node ${(mo / mc).toFixed(2)}x; I/O ours/python ${(moi / mpi).toFixed(1)}x`);
+    console.log(
+      `medians of ${ROUNDS}: no-op ours/python ${(mo / mp).toFixed(1)}x, ours/celery-node ${(mo / mc).toFixed(2)}x; I/O ours/python ${(moi / mpi).toFixed(1)}x`,
+    );
     const { writeResult } = await import('./report.js');
     const tps = (v: number): number => Math.round(v);
     const runs = (xs: number[]): number[] => xs.map(tps);
     writeResult('celery', {
       metrics: [
-        { name: 'no-op tasks/s -c 2 vs Python prefork', unit: 'tasks/s', value: tps(mo), runs: runs(o), anchor: { name: 'python celery prefork -c 2', value: tps(mp) }, target: 9 },
-        { name: 'no-op tasks/s -c 2 vs celery-node', unit: 'tasks/s', value: tps(mo), runs: runs(o), anchor: { name: 'celery-node', value: tps(mc) }, target: 1 },
-        { name: '100 ms I/O tasks/s vs Python prefork', unit: 'tasks/s', value: tps(moi), runs: runs(oi), anchor: { name: 'python celery prefork -c 2', value: tps(mpi) }, target: 50 },
+        {
+          name: 'no-op tasks/s -c 2 vs Python prefork',
+          unit: 'tasks/s',
+          value: tps(mo),
+          runs: runs(o),
+          anchor: { name: 'python celery prefork -c 2', value: tps(mp) },
+          target: 9,
+        },
+        {
+          name: 'no-op tasks/s -c 2 vs celery-node',
+          unit: 'tasks/s',
+          value: tps(mo),
+          runs: runs(o),
+          anchor: { name: 'celery-node', value: tps(mc) },
+          target: 1,
+        },
+        {
+          name: '100 ms I/O tasks/s vs Python prefork',
+          unit: 'tasks/s',
+          value: tps(moi),
+          runs: runs(oi),
+          anchor: { name: 'python celery prefork -c 2', value: tps(mpi) },
+          target: 50,
+        },
       ],
     });
   } finally {

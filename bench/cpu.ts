@@ -8,7 +8,10 @@ import { performance } from 'node:perf_hooks';
 
 function clockTicks(): number {
   try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()) || 100;
+    return (
+      Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()) ||
+      100
+    );
   } catch {
     return 100;
   }

@@ -76,7 +76,11 @@ async function spawnReady(
   count: number,
 ): Promise<{ proc: ChildProcess; ms: number }> {
   const started = Date.now();
-  const proc = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  const proc = spawn(process.execPath, args, {
+    env: { ...process.env, ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true,
+  });
   const lines: Line[] = [];
   let buf = '';
   let tail = '';
@@ -228,7 +232,19 @@ async function main(): Promise<void> {
       who === 'plain'
         ? await spawnReady([plainScript, String(2 * SLOTS)], env, (l) => l.msg === 'plain ready', 1)
         : await spawnReady(
-            [MAIN, '--backend', 'hatchet', '-c', '2', '--child-concurrency', String(SLOTS), '--log-format', 'json', '-l', 'info'],
+            [
+              MAIN,
+              '--backend',
+              'hatchet',
+              '-c',
+              '2',
+              '--child-concurrency',
+              String(SLOTS),
+              '--log-format',
+              'json',
+              '-l',
+              'info',
+            ],
             env,
             (l) => l.msg === 'child ready',
             2,
@@ -254,7 +270,9 @@ async function main(): Promise<void> {
           procs.delete(p.proc);
         }
       }
-      process.stderr.write(`run ${run + 1}/${RUNS}: plain ${round(rates.plain.at(-1) ?? 0)} tasks/s, pool -c 2 ${round(rates.pool.at(-1) ?? 0)} tasks/s, pool ready ${ready.at(-1)} ms\n`);
+      process.stderr.write(
+        `run ${run + 1}/${RUNS}: plain ${round(rates.plain.at(-1) ?? 0)} tasks/s, pool -c 2 ${round(rates.pool.at(-1) ?? 0)} tasks/s, pool ready ${ready.at(-1)} ms\n`,
+      );
     }
   } finally {
     await Promise.all([...procs].map(stop));
@@ -278,8 +296,22 @@ async function main(): Promise<void> {
   const file = writeResult('hatchet', {
     versions: { ...versions(), 'hatchet-lite': server.version },
     metrics: [
-      { name: `no-op tasks/s (-c 2, ${SLOTS} slots each)`, unit: 'tasks/s', value: pool, runs: rates.pool.map((x) => round(x)), anchor, target: 0.95 },
-      { name: 'start → ready (-c 2)', unit: 'ms', value: median(ready), runs: ready, target: 2000, lowerIsBetter: true },
+      {
+        name: `no-op tasks/s (-c 2, ${SLOTS} slots each)`,
+        unit: 'tasks/s',
+        value: pool,
+        runs: rates.pool.map((x) => round(x)),
+        anchor,
+        target: 0.95,
+      },
+      {
+        name: 'start → ready (-c 2)',
+        unit: 'ms',
+        value: median(ready),
+        runs: ready,
+        target: 2000,
+        lowerIsBetter: true,
+      },
     ],
   });
   process.stderr.write(`written: ${file}\n`);

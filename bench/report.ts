@@ -96,7 +96,9 @@ function pkgVersion(name: string): string | null {
 export function versions(): Record<string, string> {
   const out: Record<string, string> = { node: process.version };
   try {
-    out['task-backend-worker'] = (JSON.parse(readFileSync(join(SOURCE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    out['task-backend-worker'] = (
+      JSON.parse(readFileSync(join(SOURCE_ROOT, 'package.json'), 'utf8')) as { version: string }
+    ).version;
   } catch {
     // not fatal: the other versions still identify the run
   }
@@ -108,7 +110,10 @@ export function versions(): Record<string, string> {
   const m = redis?.match(/v=(\S+)/);
   if (m?.[1]) out['redis-server'] = m[1];
   const py = join(SOURCE_ROOT, '.tbw', 'venv', 'bin', 'python');
-  const pyOut = tryRun(py, ['-c', 'import sys,importlib.metadata as m;print(sys.version.split()[0]);print(m.version("celery"))']);
+  const pyOut = tryRun(py, [
+    '-c',
+    'import sys,importlib.metadata as m;print(sys.version.split()[0]);print(m.version("celery"))',
+  ]);
   if (pyOut) {
     const [pv, cv] = pyOut.split('\n');
     if (pv) out.python = pv;

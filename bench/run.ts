@@ -21,7 +21,12 @@ async function runOne(name: string): Promise<BenchResult> {
   if (!existsSync(script)) return { ...base, error: `no benchmark script (bench/${name}.ts not built)` };
   const started = Date.now();
   // Own process group, so a timeout can take the bench's servers and workers down with it.
-  const p = spawn(process.execPath, [script], { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const p = spawn(process.execPath, [script], {
+    cwd: ROOT,
+    env: process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   let tail = '';
   const keep = (d: Buffer): void => {
     process.stdout.write(d);
@@ -46,22 +51,35 @@ async function runOne(name: string): Promise<BenchResult> {
     return code === 0 ? r : { ...r, error: `exited ${code ?? signal} after writing its result` };
   }
   const why = signal === 'SIGKILL' ? `timed out after ${TIMEOUT_S} s` : `exited ${code ?? signal} after ${seconds} s`;
-  return { ...base, error: `${why} without writing a result via bench/report.ts writeResult; output tail: ${tail.slice(-600)}` };
+  return {
+    ...base,
+    error: `${why} without writing a result via bench/report.ts writeResult; output tail: ${tail.slice(-600)}`,
+  };
 }
 
 const fmt = (x: number): string => (Math.abs(x) >= 10_000 ? Math.round(x).toLocaleString('en-US') : String(x));
 
 /** The README's benchmark table, one row per metric, from the merged results. */
 function renderTable(results: BenchResult[]): string {
-  const rows = ['| bench | figure | value | anchor (same run) | ratio | target | met |', '|---|---|---|---|---|---|---|'];
+  const rows = [
+    '| bench | figure | value | anchor (same run) | ratio | target | met |',
+    '|---|---|---|---|---|---|---|',
+  ];
   for (const r of results) {
     if (r.error) rows.push(`| ${r.name} | not measured: ${r.error.slice(0, 80)} |  |  |  |  |  |`);
     for (const x of r.metrics) {
       const ok = meetsTarget(x);
       const anchor = x.anchor ? `${x.anchor.name}: ${fmt(x.anchor.value)}` : '';
       const ratio = x.ratio !== undefined && x.anchor ? `${x.ratio}×` : '';
-      const target = x.target === undefined ? '' : x.anchor ? `≥ ${x.target}×` : `${x.lowerIsBetter ? '≤' : '≥'} ${fmt(x.target)} ${x.unit}`;
-      rows.push(`| ${r.name} | ${x.name} | ${fmt(x.value)} ${x.unit} | ${anchor} | ${ratio} | ${target} | ${ok === null ? '' : ok ? 'yes' : '**no**'} |`);
+      const target =
+        x.target === undefined
+          ? ''
+          : x.anchor
+            ? `≥ ${x.target}×`
+            : `${x.lowerIsBetter ? '≤' : '≥'} ${fmt(x.target)} ${x.unit}`;
+      rows.push(
+        `| ${r.name} | ${x.name} | ${fmt(x.value)} ${x.unit} | ${anchor} | ${ratio} | ${target} | ${ok === null ? '' : ok ? 'yes' : '**no**'} |`,
+      );
     }
   }
   return `${rows.join('\n')}\n`;
@@ -76,27 +94,40 @@ async function main(): Promise<void> {
   }
   const m = machine();
   // A partial run (TBW_BENCHES=supervisor) replaces its benches' results and keeps the others' (each has its own `at`).
-  const previous = existsSync(join(OUT, 'latest.json')) && process.env.TBW_BENCHES !== undefined
-    ? (JSON.parse(readFileSync(join(OUT, 'latest.json'), 'utf8')) as { results: BenchResult[] }).results
-    : [];
+  const previous =
+    existsSync(join(OUT, 'latest.json')) && process.env.TBW_BENCHES !== undefined
+      ? (JSON.parse(readFileSync(join(OUT, 'latest.json'), 'utf8')) as { results: BenchResult[] }).results
+      : [];
   const merged = [...previous.filter((p) => !BENCHES.includes(p.name)), ...results];
   const order = ['supervisor', 'celery', 'temporal', 'hatchet'];
-  merged.sort((a, b) => (order.indexOf(a.name) + 99) % 99 - (order.indexOf(b.name) + 99) % 99);
-  const report = { at: new Date().toISOString(), machine: m, versions: versions(), results: merged.map((r) => ({ ...r, metrics: r.metrics.map(withRatio) })) };
+  merged.sort((a, b) => ((order.indexOf(a.name) + 99) % 99) - ((order.indexOf(b.name) + 99) % 99));
+  const report = {
+    at: new Date().toISOString(),
+    machine: m,
+    versions: versions(),
+    results: merged.map((r) => ({ ...r, metrics: r.metrics.map(withRatio) })),
+  };
   writeFileSync(join(OUT, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
   const subtitle = `${m.cores} cores · ${Math.round(m.ramMB / 1024)} GB · ${m.cpuModel} · node ${m.node} · ${report.at.slice(0, 10)}`;
-  writeFileSync(join(OUT, 'chart.svg'), renderChart(report.results, 'task-backend-worker benchmarks vs targets', subtitle));
+  writeFileSync(
+    join(OUT, 'chart.svg'),
+    renderChart(report.results, 'task-backend-worker benchmarks vs targets', subtitle),
+  );
   process.stdout.write('\n=== summary ===\n');
   for (const r of report.results) {
     if (r.error) process.stdout.write(`${r.name}: NOT MEASURED (${r.error.slice(0, 200)})\n`);
     for (const x of r.metrics) {
       const ok = meetsTarget(x);
       const ratio = x.ratio !== undefined && x.anchor ? `  ${x.ratio}× ${x.anchor.name}` : '';
-      process.stdout.write(`${r.name}: ${x.name} = ${x.value} ${x.unit}${ratio}${ok === null ? '' : ok ? '  [target met]' : '  [target MISSED]'}\n`);
+      process.stdout.write(
+        `${r.name}: ${x.name} = ${x.value} ${x.unit}${ratio}${ok === null ? '' : ok ? '  [target met]' : '  [target MISSED]'}\n`,
+      );
     }
   }
   writeFileSync(join(OUT, 'table.md'), renderTable(report.results));
-  process.stdout.write(`written: ${join(OUT, 'latest.json')}, ${join(OUT, 'chart.svg')}, ${join(OUT, 'table.md')} (the README's table)\n`);
+  process.stdout.write(
+    `written: ${join(OUT, 'latest.json')}, ${join(OUT, 'chart.svg')}, ${join(OUT, 'table.md')} (the README's table)\n`,
+  );
 }
 
 await main();

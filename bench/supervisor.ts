@@ -20,12 +20,24 @@ const quiet = pino({ level: 'silent' });
 const noSignals = { on: () => undefined, off: () => undefined };
 
 function config(concurrency: number): WorkerConfig {
-  const host = { hostname: hostname(), cpuCount: cpus().length, stdoutIsTTY: false, cwd: process.cwd(), tmpdir: tmpdir(), runtimeDir: null, uid: null };
+  const host = {
+    hostname: hostname(),
+    cpuCount: cpus().length,
+    stdoutIsTTY: false,
+    cwd: process.cwd(),
+    tmpdir: tmpdir(),
+    runtimeDir: null,
+    uid: null,
+  };
   const c = compileConfig({ env: {}, host, requireCredentials: false });
   return { ...c, concurrency, controlSocket: '/nonexistent/ctl.sock', logLevel: 'info' };
 }
 
-function pool(concurrency: number, entry: string, deps: Partial<SupervisorDeps> = {}): { h: SupervisorHandle; ready: Promise<void>; readyOf: (slot: number) => Promise<number> } {
+function pool(
+  concurrency: number,
+  entry: string,
+  deps: Partial<SupervisorDeps> = {},
+): { h: SupervisorHandle; ready: Promise<void>; readyOf: (slot: number) => Promise<number> } {
   let onReady!: () => void;
   const ready = new Promise<void>((r) => (onReady = r));
   const waiters: { slot: number; resolve: (t: number) => void }[] = [];
@@ -108,16 +120,35 @@ async function pipeRate(spawnIt: () => ChildProcess): Promise<number> {
 }
 
 /** The real binary (launcher, as operators run it) relaying one spew child into a pipe. */
-const relayRate = (): Promise<number> => pipeRate(() => spawn(LAUNCHER, ['-c', '1', '--backend', 'temporal', '--log-format', 'json', '--control-socket', join(tmpdir(), `tbw-bench-relay-${process.pid}.sock`)], {
-  env: { ...process.env, TBW_WORKER_ENTRY: join(FIXTURES, 'spew.mjs'), FAKE_SPEW_LINES: String(LINES) },
-  stdio: ['ignore', 'pipe', 'ignore'],
-}));
+const relayRate = (): Promise<number> =>
+  pipeRate(() =>
+    spawn(
+      LAUNCHER,
+      [
+        '-c',
+        '1',
+        '--backend',
+        'temporal',
+        '--log-format',
+        'json',
+        '--control-socket',
+        join(tmpdir(), `tbw-bench-relay-${process.pid}.sock`),
+      ],
+      {
+        env: { ...process.env, TBW_WORKER_ENTRY: join(FIXTURES, 'spew.mjs'), FAKE_SPEW_LINES: String(LINES) },
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    ),
+  );
 
 /** The anchor: the same child writing straight into the same kind of pipe, read the same way. */
-const baselineRate = (): Promise<number> => pipeRate(() => spawn(process.execPath, [join(FIXTURES, 'spew.mjs')], {
-  env: { ...process.env, FAKE_SPEW_LINES: String(LINES) },
-  stdio: ['ignore', 'pipe', 'ignore'],
-}));
+const baselineRate = (): Promise<number> =>
+  pipeRate(() =>
+    spawn(process.execPath, [join(FIXTURES, 'spew.mjs')], {
+      env: { ...process.env, FAKE_SPEW_LINES: String(LINES) },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }),
+  );
 
 /** The floor: 8 bare `node` processes forked at once until each has run its first line (no modules, no work). */
 async function bareForks(): Promise<number[]> {
@@ -126,10 +157,16 @@ async function bareForks(): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     const t0 = performance.now();
-    await Promise.all(Array.from({ length: 8 }, () => new Promise<void>((resolve) => {
-      const cp = fork(script, [], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], serialization: 'json' });
-      cp.once('message', () => resolve());
-    })));
+    await Promise.all(
+      Array.from(
+        { length: 8 },
+        () =>
+          new Promise<void>((resolve) => {
+            const cp = fork(script, [], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], serialization: 'json' });
+            cp.once('message', () => resolve());
+          }),
+      ),
+    );
     out.push(performance.now() - t0);
   }
   return out;
@@ -148,7 +185,8 @@ function cpuMs(pid: number): number {
   return ns / 1e6;
 }
 
-const rssOf = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
+const rssOf = (pid: number): number =>
+  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const IDLE_FROM_MS = 10_000;
 const IDLE_UNTIL_MS = Number(process.env.BENCH_IDLE_MS ?? 40_000);
@@ -166,10 +204,23 @@ async function binary(): Promise<{ ready: number[]; rssMB: number[]; steadyMB: n
   const out = { ready: [] as number[], rssMB: [] as number[], steadyMB: [] as number[], idleCpuPct: [] as number[] };
   for (let i = 0; i < RUNS; i++) {
     const t0 = performance.now();
-    const cp = spawn(LAUNCHER, ['-c', '8', '--backend', 'temporal', '--log-format', 'json', '--control-socket', join(tmpdir(), `tbw-bench-${process.pid}.sock`)], {
-      env: { ...process.env, TBW_WORKER_ENTRY: join(FIXTURES, 'ok.mjs') },
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
+    const cp = spawn(
+      LAUNCHER,
+      [
+        '-c',
+        '8',
+        '--backend',
+        'temporal',
+        '--log-format',
+        'json',
+        '--control-socket',
+        join(tmpdir(), `tbw-bench-${process.pid}.sock`),
+      ],
+      {
+        env: { ...process.env, TBW_WORKER_ENTRY: join(FIXTURES, 'ok.mjs') },
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    );
     const exited = new Promise((r) => cp.once('exit', r));
     let tail = '';
     await new Promise<void>((resolve, reject) => {
@@ -208,16 +259,76 @@ for (let i = 0; i < RUNS; i++) {
 }
 const round = (x: number, d = 1): number => Math.round(x * 10 ** d) / 10 ** d;
 const metrics: Metric[] = [
-  { name: 'start → 8 children ready', unit: 'ms', value: round(median(r1)), runs: r1.map((x) => round(x)), target: 1000, lowerIsBetter: true },
-  { name: '8 bare node forks → all running (floor)', unit: 'ms', value: round(median(floor)), runs: floor.map((x) => round(x)), lowerIsBetter: true },
-  { name: 'binary exec → 8 children ready', unit: 'ms', value: round(median(bin.ready)), runs: bin.ready.map((x) => round(x)), lowerIsBetter: true },
-  { name: 'crash → replacement ready', unit: 'ms', value: round(median(r2)), runs: r2.map((x) => round(x)), target: 250, lowerIsBetter: true },
-  { name: 'supervisor RSS, steady (8 children idle)', unit: 'MB', value: round(median(bin.steadyMB)), runs: bin.steadyMB.map((x) => round(x)), target: 50, lowerIsBetter: true },
-  { name: 'supervisor RSS, 3 s after ready', unit: 'MB', value: round(median(bin.rssMB)), runs: bin.rssMB.map((x) => round(x)), lowerIsBetter: true },
-  { name: 'supervisor idle CPU (8 children)', unit: '%', value: round(median(bin.idleCpuPct), 2), runs: bin.idleCpuPct.map((x) => round(x, 2)), target: 0.5, lowerIsBetter: true },
-  { name: 'log relay (binary → pipe)', unit: 'lines/s', value: Math.round(median(relays)), runs: relays.map(Math.round), target: 100_000 },
-  { name: 'same child → pipe, no supervisor', unit: 'lines/s', value: Math.round(median(bases)), runs: bases.map(Math.round) },
+  {
+    name: 'start → 8 children ready',
+    unit: 'ms',
+    value: round(median(r1)),
+    runs: r1.map((x) => round(x)),
+    target: 1000,
+    lowerIsBetter: true,
+  },
+  {
+    name: '8 bare node forks → all running (floor)',
+    unit: 'ms',
+    value: round(median(floor)),
+    runs: floor.map((x) => round(x)),
+    lowerIsBetter: true,
+  },
+  {
+    name: 'binary exec → 8 children ready',
+    unit: 'ms',
+    value: round(median(bin.ready)),
+    runs: bin.ready.map((x) => round(x)),
+    lowerIsBetter: true,
+  },
+  {
+    name: 'crash → replacement ready',
+    unit: 'ms',
+    value: round(median(r2)),
+    runs: r2.map((x) => round(x)),
+    target: 250,
+    lowerIsBetter: true,
+  },
+  {
+    name: 'supervisor RSS, steady (8 children idle)',
+    unit: 'MB',
+    value: round(median(bin.steadyMB)),
+    runs: bin.steadyMB.map((x) => round(x)),
+    target: 50,
+    lowerIsBetter: true,
+  },
+  {
+    name: 'supervisor RSS, 3 s after ready',
+    unit: 'MB',
+    value: round(median(bin.rssMB)),
+    runs: bin.rssMB.map((x) => round(x)),
+    lowerIsBetter: true,
+  },
+  {
+    name: 'supervisor idle CPU (8 children)',
+    unit: '%',
+    value: round(median(bin.idleCpuPct), 2),
+    runs: bin.idleCpuPct.map((x) => round(x, 2)),
+    target: 0.5,
+    lowerIsBetter: true,
+  },
+  {
+    name: 'log relay (binary → pipe)',
+    unit: 'lines/s',
+    value: Math.round(median(relays)),
+    runs: relays.map(Math.round),
+    target: 100_000,
+  },
+  {
+    name: 'same child → pipe, no supervisor',
+    unit: 'lines/s',
+    value: Math.round(median(bases)),
+    runs: bases.map(Math.round),
+  },
 ];
-for (const m of metrics) console.log(`${m.name.padEnd(34)} ${String(m.value).padStart(10)} ${m.unit}${m.target === undefined ? '' : `   (target ${m.lowerIsBetter ? '≤' : '≥'} ${m.target})`}`);
+for (const m of metrics)
+  console.log(
+    `${m.name.padEnd(34)} ${String(m.value).padStart(10)} ${m.unit}${m.target === undefined ? '' : `   (target ${m.lowerIsBetter ? '≤' : '≥'} ${m.target})`}`,
+  );
 console.log(`relay / direct ratio: ${round(median(relays) / median(bases), 2)}`);
 console.log(`written: ${writeResult('supervisor', { metrics })}`);

@@ -104,7 +104,8 @@ const workloads = opts.workloads.split(',').map((k) => {
   const w = WORKLOADS[k as Workload['key']];
   if (!w) throw new Error(`unknown workload ${k} (add, sleep)`);
   if (opts.contenders) w.contenders = opts.contenders.split(',') as Contender[];
-  if (!w.contenders.includes('plain')) throw new Error('the plain worker is every ratio\'s anchor: keep it in --contenders');
+  if (!w.contenders.includes('plain'))
+    throw new Error("the plain worker is every ratio's anchor: keep it in --contenders");
   return w;
 });
 
@@ -153,7 +154,11 @@ async function spawnReady(
   readyCount: number,
 ): Promise<{ proc: ChildProcess; ms: number; lines: Record<string, unknown>[] }> {
   const started = Date.now();
-  const proc = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  const proc = spawn(process.execPath, args, {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+    detached: true,
+  });
   const lines: Record<string, unknown>[] = [];
   let buf = '';
   proc.stdout?.on('data', (b: Buffer) => {
@@ -204,7 +209,14 @@ const WINDOW = [0.1, 0.8] as const;
  *   (simulate_work's start_time/end_time, same clock) and counts for the fraction of its body inside the window:
  *   rate = activity-work done in the window ÷ its length, which in steady state is activities/s without the waves.
  */
-async function load(client: Client, queue: string, tag: string, w: Workload, n: number, roles: Roles | null): Promise<Pass> {
+async function load(
+  client: Client,
+  queue: string,
+  tag: string,
+  w: Workload,
+  n: number,
+  roles: Roles | null,
+): Promise<Pass> {
   const k1 = Math.floor(n * WINDOW[0]);
   const k2 = Math.ceil(n * WINDOW[1]);
   let next = 0;
@@ -254,10 +266,9 @@ async function load(client: Client, queue: string, tag: string, w: Workload, n: 
 // the server does the same work per activity for both; and the same Worker options as a child
 // (src/backends/temporal/index.ts). What differs is listed in docs/temporal.md ("Benchmark").
 const ACTIVITY_OPTIONS = Object.fromEntries(
-  Object.entries(registryMeta({ tasks: () => [addNumbers, simulateWork], workflows: () => [] }).tasks).map(([name, meta]) => [
-    name,
-    activityOptionsFor(meta),
-  ]),
+  Object.entries(registryMeta({ tasks: () => [addNumbers, simulateWork], workflows: () => [] }).tasks).map(
+    ([name, meta]) => [name, activityOptionsFor(meta)],
+  ),
 );
 const PLAIN_WORKFLOW = `import { proxyActivities } from '@temporalio/workflow';
 const OPTIONS = ${JSON.stringify(ACTIVITY_OPTIONS)};
@@ -314,7 +325,12 @@ function quietLogger() {
 
 type Contender = 'plain' | 'plain2' | 'pool1' | 'pool2';
 const PROCS: Record<Contender, number> = { plain: 1, plain2: 2, pool1: 1, pool2: 2 };
-const LABEL: Record<Contender, string> = { plain: 'plain worker', plain2: '2 plain workers', pool1: 'pool -c 1', pool2: 'pool -c 2' };
+const LABEL: Record<Contender, string> = {
+  plain: 'plain worker',
+  plain2: '2 plain workers',
+  pool1: 'pool -c 1',
+  pool2: 'pool -c 2',
+};
 
 interface Sample {
   run: number;
@@ -334,7 +350,14 @@ function toSample(run: number, p: Pass, workerRoles: string[]): Sample {
   for (const [role, ms] of Object.entries(cpu.roleMs)) msPerActivity[role] = per(ms);
   msPerActivity.worker = per(workerRoles.reduce((s, r) => s + (cpu.roleMs[r] ?? 0), 0));
   msPerActivity.all = per(Object.values(cpu.roleMs).reduce((s, x) => s + x, 0));
-  return { run, rate: p.rate, msPerActivity, machinePct: cpu.machinePct, stealPct: cpu.stealPct, otherPct: (cpu.otherMs / cpu.wallMs) * 100 };
+  return {
+    run,
+    rate: p.rate,
+    msPerActivity,
+    machinePct: cpu.machinePct,
+    stealPct: cpu.stealPct,
+    otherPct: (cpu.otherMs / cpu.wallMs) * 100,
+  };
 }
 
 /** Median figures of one contender on one workload. */
@@ -363,7 +386,9 @@ function figures(all: Record<Contender, Sample[]>, who: Contender): Figures {
     });
   const ratios = paired((x, plain) => x.rate / PROCS[who] / plain.rate);
   const cpuRatios = paired((x, plain) => (plain.msPerActivity.worker ?? 0) / (x.msPerActivity.worker ?? Infinity));
-  const roles = ['worker', 'supervisor', 'server', 'client', 'all'].filter((r) => xs.every((x) => x.msPerActivity[r] !== undefined));
+  const roles = ['worker', 'supervisor', 'server', 'client', 'all'].filter((r) =>
+    xs.every((x) => x.msPerActivity[r] !== undefined),
+  );
   return {
     rate: round(med((x) => x.rate)),
     perProcess: round(med((x) => x.rate / PROCS[who])),
@@ -430,8 +455,24 @@ async function main(): Promise<void> {
               roles = { ...base, ...Object.fromEntries(procs.map((p, i) => [`plain${i}`, [p.pid as number]])) };
             } else {
               const c = PROCS[who];
-              const flags = ['--backend', 'temporal', '-c', `${c}`, '--child-concurrency', `${w.slots}`, '--log-format', 'json', '-l', 'info'];
-              const pool = await spawnReady([MAIN, ...flags], { TEMPORAL_ADDRESS: server.address, TEMPORAL_TASK_QUEUE: queue }, childReady, c);
+              const flags = [
+                '--backend',
+                'temporal',
+                '-c',
+                `${c}`,
+                '--child-concurrency',
+                `${w.slots}`,
+                '--log-format',
+                'json',
+                '-l',
+                'info',
+              ];
+              const pool = await spawnReady(
+                [MAIN, ...flags],
+                { TEMPORAL_ADDRESS: server.address, TEMPORAL_TASK_QUEUE: queue },
+                childReady,
+                c,
+              );
               procs.push(pool.proc);
               if (c === 2) {
                 ready.push(pool.ms);
@@ -440,7 +481,11 @@ async function main(): Promise<void> {
               const kids = childPids(pool.proc.pid as number);
               if (kids.length !== c) throw new Error(`expected ${c} children of the supervisor, found ${kids.length}`);
               workerRoles = kids.map((_, i) => `child${i}`);
-              roles = { ...base, supervisor: [pool.proc.pid as number], ...Object.fromEntries(kids.map((p, i) => [`child${i}`, [p]])) };
+              roles = {
+                ...base,
+                supervisor: [pool.proc.pid as number],
+                ...Object.fromEntries(kids.map((p, i) => [`child${i}`, [p]])),
+              };
             }
             if (w.warm > 0) await load(client, queue, `w-${queue}`, w, w.warm, null); // JIT, caches: not counted
             const x = toSample(run, await load(client, queue, `m-${queue}`, w, w.n, roles), workerRoles);
@@ -468,7 +513,9 @@ async function main(): Promise<void> {
   const metrics: Metric[] = [];
   for (const w of workloads) {
     const s = samples[w.key] as Record<Contender, Sample[]>;
-    const f = (fig[w.key] = Object.fromEntries(w.contenders.map((who) => [who, figures(s, who)]))) as Partial<Record<Contender, Figures>> & {
+    const f = (fig[w.key] = Object.fromEntries(w.contenders.map((who) => [who, figures(s, who)]))) as Partial<
+      Record<Contender, Figures>
+    > & {
       plain: Figures;
     };
     details[w.key] = {
@@ -516,7 +563,14 @@ async function main(): Promise<void> {
         ratio: f.pool2.ratio ?? undefined,
         target: 0.95,
       },
-      { name: `-c 1 (${w.label})`, unit: 'activities/s', value: f.pool1.rate, runs: s.pool1.map((x) => round(x.rate)), anchor: plainRate, ratio: f.pool1.ratio ?? undefined },
+      {
+        name: `-c 1 (${w.label})`,
+        unit: 'activities/s',
+        value: f.pool1.rate,
+        runs: s.pool1.map((x) => round(x.rate)),
+        anchor: plainRate,
+        ratio: f.pool1.ratio ?? undefined,
+      },
     );
     if (f.plain2) {
       metrics.push({
@@ -528,19 +582,22 @@ async function main(): Promise<void> {
         ratio: f.plain2.ratio ?? undefined,
       });
     }
-    metrics.push(
-      cpuRow('-c 1 child', f.pool1, s.pool1),
-      cpuRow('-c 2 children', f.pool2, s.pool2),
-      {
-        name: `machine CPU use, -c 2 (${w.label})`,
-        unit: `% of one core (${CORES} cores = ${CORES * 100})`,
-        value: f.pool2.machinePct,
-        runs: s.pool2.map((x) => Math.round(x.machinePct)),
-      },
-    );
+    metrics.push(cpuRow('-c 1 child', f.pool1, s.pool1), cpuRow('-c 2 children', f.pool2, s.pool2), {
+      name: `machine CPU use, -c 2 (${w.label})`,
+      unit: `% of one core (${CORES} cores = ${CORES * 100})`,
+      value: f.pool2.machinePct,
+      runs: s.pool2.map((x) => Math.round(x.machinePct)),
+    });
   }
   if (ready.length > 0) {
-    metrics.push({ name: 'start → ready (-c 2)', unit: 'ms', value: median(ready), runs: ready, target: 2000, lowerIsBetter: true });
+    metrics.push({
+      name: 'start → ready (-c 2)',
+      unit: 'ms',
+      value: median(ready),
+      runs: ready,
+      target: 2000,
+      lowerIsBetter: true,
+    });
     details.startToReadyMs = { pool_c2_median: median(ready), child_boot_median: median(bootMs), all: ready };
   }
   console.log(JSON.stringify(details, null, 2));

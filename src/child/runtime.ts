@@ -116,7 +116,11 @@ class ChildRuntime {
         return;
       case 'inspect':
         // Remote control (celery inspect/control) asks the backend; plain stats otherwise.
-        void this.#send({ type: 'inspectReply', requestId: msg.requestId, data: this.#inspect(msg.what, msg.args ?? {}) });
+        void this.#send({
+          type: 'inspectReply',
+          requestId: msg.requestId,
+          data: this.#inspect(msg.what, msg.args ?? {}),
+        });
         return;
       default: {
         const never: never = msg;

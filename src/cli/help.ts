@@ -40,7 +40,8 @@ export function afterHelp(): string {
   const envOnly = SETTINGS.filter((s) => s.flag === undefined);
   const groups = [...new Set(envOnly.map((s) => s.group))];
   const envSections = groups.map((g) => {
-    const rows = envOnly.filter((s) => s.group === g)
+    const rows = envOnly
+      .filter((s) => s.group === g)
       .map((s) => `    ${envDoc(s)}  (default: ${defaultDoc(s)})\n        ${s.description}`);
     return `  ${GROUP_TITLES[g]}:\n${rows.join('\n')}`;
   });

@@ -20,7 +20,10 @@ export async function commandRegistry(
   } catch (err) {
     if (!(err instanceof TaskLoadError)) throw err;
     throw new ConfigError({
-      setting: 'taskModules', source: sources.taskModules, value: null, exitCode: EXIT.CONFIG,
+      setting: 'taskModules',
+      source: sources.taskModules,
+      value: null,
+      exitCode: EXIT.CONFIG,
       accepted: `loadable task modules (${err.message})`,
     });
   }
@@ -65,7 +68,10 @@ export function formatTaskTable(rows: TaskRow[]): string {
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] as string).length)));
   const line = (c: string[]): string =>
-    c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i] as number))).join('  ').trimEnd();
+    c
+      .map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i] as number)))
+      .join('  ')
+      .trimEnd();
   return [line(head), ...cells.map(line)].join('\n') + '\n';
 }
 

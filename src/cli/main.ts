@@ -5,8 +5,12 @@ import { runCli } from './run.js';
 const code = await runCli(process.argv.slice(2), {
   env: process.env,
   host: currentHost(process.env),
-  stdout: (text) => { process.stdout.write(text); },
-  stderr: (text) => { process.stderr.write(text); },
+  stdout: (text) => {
+    process.stdout.write(text);
+  },
+  stderr: (text) => {
+    process.stderr.write(text);
+  },
 });
 // A subcommand may have set process.exitCode itself; a non-zero code from the CLI wins.
 if (code !== 0 || process.exitCode === undefined) process.exitCode = code;

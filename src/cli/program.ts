@@ -29,7 +29,10 @@ export function packageVersion(): string {
   // Walk up from this module (src/cli or dist/src/cli) to our package.json.
   for (const rel of ['../../package.json', '../../../package.json']) {
     try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
       if (pkg.name === 'task-backend-worker' && pkg.version !== undefined) return pkg.version;
     } catch {
       // try the next level
@@ -51,10 +54,15 @@ export function buildProgram(io: CliIo): Command {
   const program = new Command('task-backend-worker');
   IO.set(program, io);
   program
-    .description('Prefork worker: one supervisor, N child processes running tasks from Celery (Redis), Temporal or Hatchet.')
+    .description(
+      'Prefork worker: one supervisor, N child processes running tasks from Celery (Redis), Temporal or Hatchet.',
+    )
     .version(packageVersion(), '-V, --version', 'print the version and exit')
     .helpOption('-h, --help', 'show this help (all settings, signals, exit codes) and exit')
-    .option('--env-file <path>', `read settings from this env file [env: ${ENV_FILE_VAR}] (default: ./.env when it exists)`)
+    .option(
+      '--env-file <path>',
+      `read settings from this env file [env: ${ENV_FILE_VAR}] (default: ./.env when it exists)`,
+    )
     .allowExcessArguments(false)
     .showSuggestionAfterError(true)
     .addHelpText('after', afterHelp());
@@ -89,7 +97,10 @@ function rootOf(cmd: Command): Command {
 export const LAUNCHER_ENV_FILE_VAR = 'TBW_ENV_FILE_FLAG';
 
 /** Compile the settings for the command being run: flags + environment + env file + defaults. Throws ConfigError. */
-export async function resolveCommand(cmd: Command, opts: { requireCredentials?: boolean } = {}): Promise<ResolvedCommand> {
+export async function resolveCommand(
+  cmd: Command,
+  opts: { requireCredentials?: boolean } = {},
+): Promise<ResolvedCommand> {
   const root = rootOf(cmd);
   const io = IO.get(root);
   if (io === undefined) throw new Error('resolveCommand: command was not built by buildProgram');
@@ -97,11 +108,18 @@ export async function resolveCommand(cmd: Command, opts: { requireCredentials?: 
   const launcherFlag = io.env[LAUNCHER_ENV_FILE_VAR];
   const flagPath = root.opts<{ envFile?: string }>().envFile ?? (launcherFlag !== '' ? launcherFlag : undefined);
   const envPath = io.env[ENV_FILE_VAR];
-  const given = flagPath !== undefined ? { path: flagPath, source: 'flag --env-file' }
-    : envPath !== undefined && envPath !== '' ? { path: envPath, source: `env ${ENV_FILE_VAR}` } : undefined;
+  const given =
+    flagPath !== undefined
+      ? { path: flagPath, source: 'flag --env-file' }
+      : envPath !== undefined && envPath !== ''
+        ? { path: envPath, source: `env ${ENV_FILE_VAR}` }
+        : undefined;
   const envFile = await readEnvFile(given, io.host.cwd, io.readFile);
   const compiled = compileSettings({
-    flags: typedFlags(root), env: io.env, envFile, host: io.host,
+    flags: typedFlags(root),
+    env: io.env,
+    envFile,
+    host: io.host,
     requireCredentials: opts.requireCredentials ?? true,
   });
   return { ...compiled, envFile };

@@ -33,7 +33,9 @@ export const SUBCOMMANDS = ['list-tasks', 'submit', 'status', 'dev'] as const;
  * supervisor. A false positive (a queue named `status`) only costs that memory.
  */
 export function wantsSubcommands(argv: readonly string[]): boolean {
-  return argv.some((a) => a === '-h' || a === '--help' || a === 'help' || (SUBCOMMANDS as readonly string[]).includes(a));
+  return argv.some(
+    (a) => a === '-h' || a === '--help' || a === 'help' || (SUBCOMMANDS as readonly string[]).includes(a),
+  );
 }
 
 const PROG = 'task-backend-worker';
@@ -60,7 +62,10 @@ export const defaultDeps: CliDeps = {
   async extraCommands(argv) {
     if (!wantsSubcommands(argv)) return [];
     const [listTasks, submit, status, dev] = await Promise.all([
-      import('./list-tasks.js'), import('./submit.js'), import('./status.js'), import('./dev.js'),
+      import('./list-tasks.js'),
+      import('./submit.js'),
+      import('./status.js'),
+      import('./dev.js'),
     ]);
     return [listTasks.register, submit.register, status.register, dev.register];
   },
@@ -68,7 +73,10 @@ export const defaultDeps: CliDeps = {
 
 /** One line, no stack: what went wrong and how to see what is accepted. */
 function oneLine(text: string): string {
-  return text.replace(/^error:\s*/i, '').replace(/\s*\n\s*/g, ' ').trim();
+  return text
+    .replace(/^error:\s*/i, '')
+    .replace(/\s*\n\s*/g, ' ')
+    .trim();
 }
 
 export async function runCli(argv: readonly string[], io: CliIo, deps: Partial<CliDeps> = {}): Promise<number> {
@@ -78,7 +86,9 @@ export async function runCli(argv: readonly string[], io: CliIo, deps: Partial<C
   program.exitOverride().configureOutput({
     writeOut: io.stdout,
     writeErr: io.stderr,
-    outputError: () => { /* reported once, as one line, below */ },
+    outputError: () => {
+      /* reported once, as one line, below */
+    },
   });
 
   program.action(async () => {
@@ -87,7 +97,10 @@ export async function runCli(argv: readonly string[], io: CliIo, deps: Partial<C
     if (envFile !== null) d.applyEnv(envFile.vars);
     if (!(await d.workerEntryExists(config.backend))) {
       throw new ConfigError({
-        setting: 'backend', source: sources.backend, value: config.backend, exitCode: EXIT.CONFIG,
+        setting: 'backend',
+        source: sources.backend,
+        value: config.backend,
+        exitCode: EXIT.CONFIG,
         accepted: `a backend built into this install (no worker entry workers/${config.backend}.js)`,
       });
     }
@@ -96,7 +109,10 @@ export async function runCli(argv: readonly string[], io: CliIo, deps: Partial<C
     } catch (err) {
       if (err instanceof ConfigError) throw err;
       throw new ConfigError({
-        setting: 'taskModules', source: sources.taskModules, value: config.taskModules.join(','), exitCode: EXIT.CONFIG,
+        setting: 'taskModules',
+        source: sources.taskModules,
+        value: config.taskModules.join(','),
+        exitCode: EXIT.CONFIG,
         accepted: `loadable task modules (${oneLine((err as Error).message)})`,
       });
     }
@@ -111,9 +127,10 @@ export async function runCli(argv: readonly string[], io: CliIo, deps: Partial<C
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return EXIT.OK; // --help, --version
-      const message = err.code === 'commander.excessArguments'
-        ? `unknown command or argument ${JSON.stringify(program.args[0] ?? '')}`
-        : oneLine(err.message);
+      const message =
+        err.code === 'commander.excessArguments'
+          ? `unknown command or argument ${JSON.stringify(program.args[0] ?? '')}`
+          : oneLine(err.message);
       io.stderr(`${PROG}: ${message} (see ${PROG} --help)\n`);
       return EXIT.USAGE;
     }

@@ -37,7 +37,8 @@ function parseKwargs(text: string): Record<string, unknown> {
 
 function parseSeconds(text: string): number {
   const n = Number(text);
-  if (text.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a number of seconds >= 0');
+  if (text.trim() === '' || !Number.isFinite(n) || n < 0)
+    throw new InvalidArgumentError('must be a number of seconds >= 0');
   return n;
 }
 
@@ -58,7 +59,10 @@ export function makeRegister(deps: Partial<ClientDeps> = {}): (program: Command)
         const io = commandIo(cmd);
         const { config, registry } = await commandRegistry(cmd);
         if (!registry.has(name)) {
-          cmd.error(new UnknownTaskError(name, registry.names()).message, { exitCode: EXIT.USAGE, code: 'tbw.unknownTask' });
+          cmd.error(new UnknownTaskError(name, registry.names()).message, {
+            exitCode: EXIT.USAGE,
+            code: 'tbw.unknownTask',
+          });
         }
         const client = createTaskClient(config, { ...deps, loadRegistry: () => Promise.resolve(registry) });
         try {

@@ -54,7 +54,8 @@ export const defaultClientDeps: ClientDeps = {
 
 function seconds(what: string, v: number | undefined): number | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new TypeError(`${what} must be a number of seconds >= 0`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+    throw new TypeError(`${what} must be a number of seconds >= 0`);
   return Math.round(v * 1000);
 }
 
@@ -125,7 +126,11 @@ export interface ClientScope {
 }
 
 /** Submit a task or workflow by name; refuses names the local registry does not know. */
-export async function submit(name: string, params: SubmitParams = {}, scope: ClientScope = {}): Promise<{ id: string }> {
+export async function submit(
+  name: string,
+  params: SubmitParams = {},
+  scope: ClientScope = {},
+): Promise<{ id: string }> {
   return (await sharedClient(scope.config)).submit(name, params);
 }
 

@@ -28,7 +28,11 @@ export function createLocalClient(registry: Registry, opts: Omit<RunOptions, 'ta
   const execute = async (id: string, name: string, s: SubmitOptions): Promise<Outcome> => {
     if (s.countdownMs !== undefined && s.countdownMs > 0) await delay(s.countdownMs);
     try {
-      const value = await runByName(registry, name, s.args ?? [], s.kwargs ?? {}, { ...opts, taskId: id, signal: stop.signal });
+      const value = await runByName(registry, name, s.args ?? [], s.kwargs ?? {}, {
+        ...opts,
+        taskId: id,
+        signal: stop.signal,
+      });
       // A real backend stores JSON: round-trip so callers never see values a wire could not carry.
       return { ok: true, value: value === undefined ? null : (JSON.parse(JSON.stringify(value)) as unknown) };
     } catch (err) {
@@ -51,7 +55,11 @@ export function createLocalClient(registry: Registry, opts: Omit<RunOptions, 'ta
       const timeout = new Promise<Outcome>((resolve) => {
         if (r.timeoutMs === undefined) return;
         timer = setTimeout(
-          () => resolve({ ok: false, error: remoteError('TimeoutError', `result of ${id} not ready after ${r.timeoutMs} ms`) }),
+          () =>
+            resolve({
+              ok: false,
+              error: remoteError('TimeoutError', `result of ${id} not ready after ${r.timeoutMs} ms`),
+            }),
           r.timeoutMs,
         );
       });

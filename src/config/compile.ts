@@ -5,8 +5,16 @@ import { parseToken } from '../backends/hatchet/connection.js';
 import path from 'node:path';
 import { ConfigError } from './errors.js';
 import {
-  ParseFailure, parseAutoscale, parseBool, parseDurationMs, parseEnum, parseHostPort, parseInt10, parseList,
-  parseSizeBytes, parseUrl,
+  ParseFailure,
+  parseAutoscale,
+  parseBool,
+  parseDurationMs,
+  parseEnum,
+  parseHostPort,
+  parseInt10,
+  parseList,
+  parseSizeBytes,
+  parseUrl,
 } from './parse.js';
 import { redactUrl, REDACTED } from './redact.js';
 import { expandNodeName, SETTINGS } from './settings.js';
@@ -71,7 +79,12 @@ export function compileSettings(input: CompileInput): CompiledSettings {
       values.set(row.key, v);
     } catch (err) {
       if (!(err instanceof ParseFailure)) throw err;
-      throw new ConfigError({ setting: row.key, source: raw.source, value: shown(row, raw.value), accepted: err.accepted });
+      throw new ConfigError({
+        setting: row.key,
+        source: raw.source,
+        value: shown(row, raw.value),
+        accepted: err.accepted,
+      });
     }
   }
 
@@ -187,17 +200,25 @@ function shown(row: Setting, value: FlagValue): string {
   if (row.type.kind !== 'url' && !s.includes('://')) return s;
   const redacted = redactUrl(s);
   // A malformed URL may still carry a password before an "@": hide everything up to the last one.
-  return redacted === s && s.includes('@') ? s.replace(/^(.*?\/\/)?.*@/, (_m, scheme?: string) => `${scheme ?? ''}***@`) : redacted;
+  return redacted === s && s.includes('@')
+    ? s.replace(/^(.*?\/\/)?.*@/, (_m, scheme?: string) => `${scheme ?? ''}***@`)
+    : redacted;
 }
 
 /** Rules that involve more than one setting. */
-function validate(values: Map<ConfigKey, unknown>, sources: Record<ConfigKey, string>, requireCredentials: boolean): void {
+function validate(
+  values: Map<ConfigKey, unknown>,
+  sources: Record<ConfigKey, string>,
+  requireCredentials: boolean,
+): void {
   const interval = values.get('heartbeatIntervalMs') as number;
   const timeout = values.get('heartbeatTimeoutMs') as number;
   if (timeout <= interval) {
     const key: ConfigKey = sources.heartbeatTimeoutMs === 'default' ? 'heartbeatIntervalMs' : 'heartbeatTimeoutMs';
     throw new ConfigError({
-      setting: key, source: sources[key], value: `${values.get(key) as number}ms`,
+      setting: key,
+      source: sources[key],
+      value: `${values.get(key) as number}ms`,
       accepted: `heartbeat timeout (${timeout}ms) greater than heartbeat interval (${interval}ms)`,
     });
   }
@@ -207,13 +228,18 @@ function validate(values: Map<ConfigKey, unknown>, sources: Record<ConfigKey, st
     const missing: ConfigKey = cert === null ? 'temporal.tls.clientCertPath' : 'temporal.tls.clientKeyPath';
     const other: ConfigKey = cert === null ? 'temporal.tls.clientKeyPath' : 'temporal.tls.clientCertPath';
     throw new ConfigError({
-      setting: missing, source: sources[missing], value: null,
+      setting: missing,
+      source: sources[missing],
+      value: null,
       accepted: `both TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH (${other} is set by ${sources[other]})`,
     });
   }
   if (requireCredentials && values.get('backend') === 'hatchet' && values.get('hatchet.token') === null) {
     throw new ConfigError({
-      setting: 'hatchet.token', source: sources['hatchet.token'], value: null, exitCode: 78,
+      setting: 'hatchet.token',
+      source: sources['hatchet.token'],
+      value: null,
+      exitCode: 78,
       accepted: 'HATCHET_CLIENT_TOKEN to be set: the hatchet backend needs an API token',
     });
   }
@@ -225,7 +251,10 @@ function validate(values: Map<ConfigKey, unknown>, sources: Record<ConfigKey, st
       parseToken(token);
     } catch (e) {
       throw new ConfigError({
-        setting: 'hatchet.token', source: sources['hatchet.token'], value: '***', exitCode: 78,
+        setting: 'hatchet.token',
+        source: sources['hatchet.token'],
+        value: '***',
+        exitCode: 78,
         accepted: `a valid Hatchet API token (${e instanceof Error ? e.message : String(e)})`,
       });
     }

@@ -10,7 +10,8 @@ import { GROUP_TITLES, isDefaultFn, type Setting, type SettingGroup } from './ta
 const GROUP_ORDER: SettingGroup[] = ['core', 'ops', 'celery', 'temporal', 'hatchet'];
 export const README_BEGIN = '<!-- settings:begin -->';
 export const README_END = '<!-- settings:end -->';
-const GENERATED = 'Generated from src/config/settings.ts by `node dist/src/config/docs.js --write`; do not edit by hand.';
+const GENERATED =
+  'Generated from src/config/settings.ts by `node dist/src/config/docs.js --write`; do not edit by hand.';
 
 /** Environment names as documented: canonical first, then aliases and composed forms. */
 export function envDoc(row: Setting): string {
@@ -38,18 +39,43 @@ export function typeDoc(row: Setting): string {
   const t = row.type;
   let s: string;
   switch (t.kind) {
-    case 'int': s = t.max !== undefined ? `integer ${t.min ?? 0}..${t.max}` : `integer >= ${t.min ?? 0}`; break;
-    case 'duration': s = 'duration'; break;
-    case 'size': s = 'size'; break;
-    case 'bool': s = 'boolean'; break;
-    case 'enum': s = t.choices.join(' \\| '); break;
-    case 'list': s = t.paths === true ? 'paths, comma-separated' : 'comma-separated list'; break;
-    case 'string': s = 'string'; break;
-    case 'path': s = 'path'; break;
-    case 'url': s = `URL (${t.protocols.map((p) => `${p}//`).join(', ')})`; break;
-    case 'hostport': s = 'host:port'; break;
-    case 'autoscale': s = 'max,min'; break;
-    default: { const never: never = t; throw new Error(`unknown type ${JSON.stringify(never)}`); }
+    case 'int':
+      s = t.max !== undefined ? `integer ${t.min ?? 0}..${t.max}` : `integer >= ${t.min ?? 0}`;
+      break;
+    case 'duration':
+      s = 'duration';
+      break;
+    case 'size':
+      s = 'size';
+      break;
+    case 'bool':
+      s = 'boolean';
+      break;
+    case 'enum':
+      s = t.choices.join(' \\| ');
+      break;
+    case 'list':
+      s = t.paths === true ? 'paths, comma-separated' : 'comma-separated list';
+      break;
+    case 'string':
+      s = 'string';
+      break;
+    case 'path':
+      s = 'path';
+      break;
+    case 'url':
+      s = `URL (${t.protocols.map((p) => `${p}//`).join(', ')})`;
+      break;
+    case 'hostport':
+      s = 'host:port';
+      break;
+    case 'autoscale':
+      s = 'max,min';
+      break;
+    default: {
+      const never: never = t;
+      throw new Error(`unknown type ${JSON.stringify(never)}`);
+    }
   }
   if (row.zeroIsNull === true) s += ', 0 = none';
   if (row.secret === true) s += ', secret';
@@ -61,17 +87,25 @@ const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 const prose = (s: string): string => cell(s).replace(/</g, '&lt;').replace(/>/g, '&gt;');
 /** Literal defaults read as code; computed ones are prose. */
 const defaultCell = (row: Setting): string =>
-  isDefaultFn(row.default) || row.default === null || (Array.isArray(row.default) && row.default.length === 0) ? prose(defaultDoc(row)) : `\`${cell(defaultDoc(row))}\``;
+  isDefaultFn(row.default) || row.default === null || (Array.isArray(row.default) && row.default.length === 0)
+    ? prose(defaultDoc(row))
+    : `\`${cell(defaultDoc(row))}\``;
 
 /** The settings tables in Markdown, one per group; `level` is the heading level of group titles. */
 export function renderSettingsTables(level = 3): string {
   const out: string[] = [];
   for (const g of GROUP_ORDER) {
-    out.push(`${'#'.repeat(level)} ${GROUP_TITLES[g]}`, '', '| Environment | Flag | Type | Default | Description |',
-      '|---|---|---|---|---|');
+    out.push(
+      `${'#'.repeat(level)} ${GROUP_TITLES[g]}`,
+      '',
+      '| Environment | Flag | Type | Default | Description |',
+      '|---|---|---|---|---|',
+    );
     for (const row of SETTINGS.filter((s) => s.group === g)) {
       const flag = row.flag !== undefined ? `\`${row.flag}\`` : '';
-      out.push(`| \`${cell(envDoc(row))}\` | ${cell(flag)} | ${typeDoc(row)} | ${defaultCell(row)} | ${prose(row.description)} |`);
+      out.push(
+        `| \`${cell(envDoc(row))}\` | ${cell(flag)} | ${typeDoc(row)} | ${defaultCell(row)} | ${prose(row.description)} |`,
+      );
     }
     out.push('');
   }
@@ -118,8 +152,9 @@ export function renderSampleEnv(): string {
       const flag = row.flag !== undefined ? ` Flag: ${row.flag}.` : '';
       out.push(`# ${row.description}`);
       out.push(`# ${typeDoc(row).replace(/\\\|/g, '|')}.${flag} Default: ${defaultDoc(row)}.`);
-      if (row.env.length > 1 || row.compose !== undefined) out.push(`# Also read: ${envDoc(row).replace(/^\S+\s*/, '')}`);
-      const example = row.secret === true ? '' : row.example ?? (isDefaultFn(row.default) ? '' : defaultDoc(row));
+      if (row.env.length > 1 || row.compose !== undefined)
+        out.push(`# Also read: ${envDoc(row).replace(/^\S+\s*/, '')}`);
+      const example = row.secret === true ? '' : (row.example ?? (isDefaultFn(row.default) ? '' : defaultDoc(row)));
       out.push(`#${row.env[0] ?? ''}=${example === 'unset' || example === 'none' ? '' : example}`, '');
     }
   }
@@ -161,7 +196,8 @@ export function replaceReadmeBlock(readme: string, block: string): string | null
 
 async function main(argv: string[]): Promise<number> {
   const rootIdx = argv.indexOf('--root');
-  const root = rootIdx !== -1 && argv[rootIdx + 1] !== undefined ? path.resolve(argv[rootIdx + 1] as string) : process.cwd();
+  const root =
+    rootIdx !== -1 && argv[rootIdx + 1] !== undefined ? path.resolve(argv[rootIdx + 1] as string) : process.cwd();
   const targets = await docTargets(root);
   const drifted = targets.filter((t) => t.actual !== t.expected);
   if (argv.includes('--write')) {
@@ -171,7 +207,9 @@ async function main(argv: string[]): Promise<number> {
   }
   if (argv.includes('--check')) {
     if (drifted.length === 0) return 0;
-    process.stderr.write(`out of date: ${drifted.map((t) => t.file).join(', ')} (run node dist/src/config/docs.js --write)\n`);
+    process.stderr.write(
+      `out of date: ${drifted.map((t) => t.file).join(', ')} (run node dist/src/config/docs.js --write)\n`,
+    );
     return 1;
   }
   process.stdout.write(renderSettingsMarkdown());
@@ -179,8 +217,13 @@ async function main(argv: string[]): Promise<number> {
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (err: unknown) => {
-    process.stderr.write(`docs: ${(err as Error).message}\n`);
-    process.exitCode = 1;
-  });
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`docs: ${(err as Error).message}\n`);
+      process.exitCode = 1;
+    },
+  );
 }

@@ -4,7 +4,10 @@
 
 export class EnvFileError extends Error {
   override name = 'EnvFileError';
-  constructor(readonly line: number, readonly problem: string) {
+  constructor(
+    readonly line: number,
+    readonly problem: string,
+  ) {
     super(`line ${line}: ${problem}`);
   }
 }

@@ -43,7 +43,10 @@ export async function readEnvFile(
     const code = (err as NodeJS.ErrnoException).code;
     if (given === undefined && code === 'ENOENT') return null;
     throw new ConfigError({
-      setting: 'env-file', source, value: shownPath, exitCode: 78,
+      setting: 'env-file',
+      source,
+      value: shownPath,
+      exitCode: 78,
       accepted: `a readable env file (${code ?? (err as Error).message})`,
     });
   }
@@ -52,7 +55,10 @@ export async function readEnvFile(
   } catch (err) {
     if (!(err instanceof EnvFileError)) throw err;
     throw new ConfigError({
-      setting: 'env-file', source, value: shownPath, exitCode: 78,
+      setting: 'env-file',
+      source,
+      value: shownPath,
+      exitCode: 78,
       accepted: `KEY=VALUE lines (line ${err.line}: ${err.problem})`,
     });
   }

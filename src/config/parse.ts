@@ -29,7 +29,7 @@ const DURATION_UNITS_MS: Record<string, number> = {
   d: 86_400_000,
 };
 const DURATION_RE = /^(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d)?$/i;
-export const DURATION_ACCEPTED = "a duration such as 500ms, 30s, 2m, 1h, 1d (a bare number is seconds)";
+export const DURATION_ACCEPTED = 'a duration such as 500ms, 30s, 2m, 1h, 1d (a bare number is seconds)';
 
 /** Duration → milliseconds. A bare number is seconds (Celery's convention for timeouts). */
 export function parseDurationMs(raw: string, minMs = 0): number {
@@ -44,7 +44,12 @@ export function parseDurationMs(raw: string, minMs = 0): number {
 
 /** Shortest exact spelling of a duration in ms, for docs and help ("30s", "1d", "500ms"). */
 export function formatDuration(ms: number): string {
-  const units: [string, number][] = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]];
+  const units: [string, number][] = [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ];
   for (const [u, f] of units) if (ms !== 0 && ms % f === 0) return `${ms / f}${u}`;
   return `${ms}ms`;
 }
@@ -79,7 +84,11 @@ export function parseSizeBytes(raw: string, bare: 'KiB' | 'B'): number {
 
 /** Shortest exact binary spelling of a byte count ("10MiB", "512KiB"). */
 export function formatSize(bytes: number): string {
-  const units: [string, number][] = [['GiB', 1024 ** 3], ['MiB', 1024 ** 2], ['KiB', 1024]];
+  const units: [string, number][] = [
+    ['GiB', 1024 ** 3],
+    ['MiB', 1024 ** 2],
+    ['KiB', 1024],
+  ];
   for (const [u, f] of units) if (bytes % f === 0) return `${bytes / f}${u}`;
   return `${bytes}B`;
 }
@@ -105,7 +114,10 @@ export function parseEnum(raw: string, choices: readonly string[], aliases: Reco
 /** Comma-separated list; blanks dropped. Arrays (repeated flags) are flattened the same way. */
 export function parseList(raw: string | readonly string[]): string[] {
   const parts = typeof raw === 'string' ? [raw] : raw;
-  return parts.flatMap((p) => p.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+  return parts
+    .flatMap((p) => p.split(','))
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 }
 
 export function parseUrl(raw: string, protocols: readonly string[]): string {

@@ -6,7 +6,9 @@ type Leaf = string | number | boolean | null | readonly string[] | { max: number
 /** Dotted path of every leaf field of WorkerConfig, e.g. "celery.brokerUrl", "temporal.tls.enabled". */
 export type ConfigKey = Paths<WorkerConfig>;
 type Paths<T, P extends string = ''> = {
-  [K in keyof T & string]-?: Exclude<T[K], undefined> extends Leaf ? `${P}${K}` : Paths<Exclude<T[K], undefined>, `${P}${K}.`>;
+  [K in keyof T & string]-?: Exclude<T[K], undefined> extends Leaf
+    ? `${P}${K}`
+    : Paths<Exclude<T[K], undefined>, `${P}${K}.`>;
 }[keyof T & string];
 
 export type SettingGroup = 'core' | 'celery' | 'temporal' | 'hatchet' | 'ops';

@@ -62,7 +62,8 @@ export function parseSerializedError(v: unknown): SerializedError | undefined {
 
 /** An Error (or anything thrown) as it crosses a process boundary. */
 export function serializeError(e: unknown): SerializedError {
-  if (e instanceof Error) return e.stack ? { name: e.name, message: e.message, stack: e.stack } : { name: e.name, message: e.message };
+  if (e instanceof Error)
+    return e.stack ? { name: e.name, message: e.message, stack: e.stack } : { name: e.name, message: e.message };
   return { name: 'Error', message: String(e) };
 }
 

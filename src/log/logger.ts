@@ -12,8 +12,13 @@ const URL_FIELDS = ['brokerUrl', 'resultBackend', 'apiUrl', 'url', 'broker', 'br
 
 export const REDACT_PATHS: string[] = [
   ...[...SECRET_FIELDS, ...URL_FIELDS].flatMap((f) => [f, `*.${f}`, `*.*.${f}`]),
-  'config.celery.brokerUrl', 'config.celery.resultBackend', 'config.temporal.apiKey', 'config.hatchet.token',
-  'config.hatchet.apiUrl', 'headers.authorization', '*.headers.authorization',
+  'config.celery.brokerUrl',
+  'config.celery.resultBackend',
+  'config.temporal.apiKey',
+  'config.hatchet.token',
+  'config.hatchet.apiUrl',
+  'headers.authorization',
+  '*.headers.authorization',
 ];
 
 function censor(value: unknown, path: string[]): unknown {
@@ -47,7 +52,9 @@ export function guardedStdout(): NodeJS.WriteStream {
     stdoutGuarded = true;
     process.stdout.once('error', (err: NodeJS.ErrnoException) => {
       process.stdout.on('error', () => undefined); // later write errors of the destroyed stream: said once above
-      process.stderr.write(`task-backend-worker: stdout unwritable (${err.code ?? err.message}); log output is discarded from now on\n`);
+      process.stderr.write(
+        `task-backend-worker: stdout unwritable (${err.code ?? err.message}); log output is discarded from now on\n`,
+      );
     });
   }
   return process.stdout;
@@ -113,10 +120,11 @@ export interface ChildLoggerOptions {
 export function createChildLogger(opts: ChildLoggerOptions): Logger {
   const dest = opts.destination ?? 1;
   const minLength = opts.minLength ?? 0;
-  const stream = typeof dest === 'number'
-    ? pino.destination({ dest, sync: minLength === 0, minLength })
-    : dest;
-  return pino({ level: opts.level, base: opts.base ?? null, redact: REDACT_OPTIONS, serializers: { err: errSerializer } }, stream);
+  const stream = typeof dest === 'number' ? pino.destination({ dest, sync: minLength === 0, minLength }) : dest;
+  return pino(
+    { level: opts.level, base: opts.base ?? null, redact: REDACT_OPTIONS, serializers: { err: errSerializer } },
+    stream,
+  );
 }
 
 export interface LineTag {
@@ -133,7 +141,12 @@ const WRAP_LEVEL = { stdout: 30, stderr: 40 } as const;
  * their fields and get the tag appended (duplicate keys: the last wins, so the supervisor's tag is what a reader
  * sees); anything else is wrapped as {level, time, child, pid, backend, stream, msg}. Never drops a line.
  */
-export function tagChildLine(line: string, tag: LineTag, stream: 'stdout' | 'stderr', now: () => number = Date.now): string {
+export function tagChildLine(
+  line: string,
+  tag: LineTag,
+  stream: 'stdout' | 'stderr',
+  now: () => number = Date.now,
+): string {
   const fields = `"child":${tag.child},"pid":${tag.pid},"backend":${JSON.stringify(tag.backend)}`;
   if (line.length >= 2 && line.charCodeAt(0) === 123 /* { */ && line.charCodeAt(line.length - 1) === 125 /* } */) {
     try {

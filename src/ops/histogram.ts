@@ -2,7 +2,9 @@
 // the supervisor sums them across children for the Prometheus `tbw_task_duration_seconds` histogram.
 
 /** Upper bounds in seconds (Prometheus client defaults, stretched for long tasks). */
-export const DEFAULT_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+export const DEFAULT_BUCKETS: readonly number[] = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300,
+];
 
 export interface DurationHistogram {
   /** Upper bounds, seconds, ascending. */

@@ -49,7 +49,8 @@ export async function runPool(
   };
   // No `pid` in the base: lines about a child carry the CHILD's pid, and a key must not appear twice in one JSON
   // line (log pipelines reject duplicates). The supervisor's own pid is in 'supervisor starting'.
-  const log: Logger = deps.logger ??
+  const log: Logger =
+    deps.logger ??
     createLogger({ level: config.logLevel, format: config.logFormat, base: { hostname: os.hostname() } });
   const meta: PoolMeta = { pid: process.pid, backend: config.backend, hostname: config.hostname, startedAt: ops.now() };
   const collector = new MetricsCollector();

@@ -50,12 +50,7 @@ export async function sampleUsage(pids: number[]): Promise<Map<number, Usage>> {
 }
 
 /** Pure: the status document from the pool view and a usage sample. */
-export function buildStatus(
-  view: PoolView,
-  usage: Map<number, Usage>,
-  now: number,
-  stallMs: number,
-): StatusDocument {
+export function buildStatus(view: PoolView, usage: Map<number, Usage>, now: number, stallMs: number): StatusDocument {
   const health = assessHealth(view, now, stallMs);
   const children = [...view.children]
     .sort((a, b) => a.index - b.index || (a.spawnedAt ?? 0) - (b.spawnedAt ?? 0))

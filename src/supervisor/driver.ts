@@ -162,9 +162,10 @@ export class Driver {
         return;
       case 'shutdown': {
         const cp = this.#procs.get(fx.id);
-        if (cp?.connected) cp.send({ type: 'shutdown', mode: fx.mode, deadlineMs: fx.deadlineMs }, (err) => {
-          if (err) this.o.logger.debug({ gen: fx.id, err: serializeError(err) }, 'shutdown message not delivered');
-        });
+        if (cp?.connected)
+          cp.send({ type: 'shutdown', mode: fx.mode, deadlineMs: fx.deadlineMs }, (err) => {
+            if (err) this.o.logger.debug({ gen: fx.id, err: serializeError(err) }, 'shutdown message not delivered');
+          });
         return;
       }
       case 'kill': {
@@ -222,7 +223,10 @@ export class Driver {
     }
     this.#procs.set(id, cp);
     const fields = { child: slot, pid: cp.pid ?? null, backend: this.o.config.backend };
-    for (const [name, stream] of [['stdout', cp.stdout], ['stderr', cp.stderr]] as const) {
+    for (const [name, stream] of [
+      ['stdout', cp.stdout],
+      ['stderr', cp.stderr],
+    ] as const) {
       if (!stream) continue;
       const p = relayLines(stream, { fields, stream: name, sink: this.#sink });
       this.#relays.add(p);
@@ -276,7 +280,8 @@ export class Driver {
       const rss = await Promise.allSettled(live.map((c) => this.o.memory(c.pid as number)));
       rss.forEach((r, i) => {
         const c = live[i];
-        if (c && r.status === 'fulfilled') this.dispatch({ type: 'memorySample', now: this.o.now(), id: c.id, rss: r.value });
+        if (c && r.status === 'fulfilled')
+          this.dispatch({ type: 'memorySample', now: this.o.now(), id: c.id, rss: r.value });
       });
     } finally {
       this.#sampling = false;
@@ -288,10 +293,7 @@ export class Driver {
     if (this.#sampler) clearInterval(this.#sampler);
     // Children are gone; their last lines may still be in the pipes (bounded: a grandchild may hold a pipe open).
     let bound: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all([...this.#relays]),
-      new Promise((r) => (bound = setTimeout(r, RELAY_FLUSH_MS))),
-    ]);
+    await Promise.race([Promise.all([...this.#relays]), new Promise((r) => (bound = setTimeout(r, RELAY_FLUSH_MS)))]);
     clearTimeout(bound);
     this.#resolveExit(code);
   }

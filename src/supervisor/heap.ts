@@ -21,7 +21,8 @@ export function childHeapMiB(config: WorkerConfig, memoryBytes: number): number 
 
 /** execArgv for a child: the given flags plus the heap limit, unless the caller already set one (that wins). */
 export function withHeapLimit(execArgv: readonly string[], heapMiB: number): string[] {
-  if (execArgv.some((a) => a.startsWith('--max-old-space-size') || a.startsWith('--max_old_space_size'))) return [...execArgv];
+  if (execArgv.some((a) => a.startsWith('--max-old-space-size') || a.startsWith('--max_old_space_size')))
+    return [...execArgv];
   return [...execArgv, `--max-old-space-size=${heapMiB}`];
 }
 

@@ -56,7 +56,17 @@ export interface SupervisorHandle {
 }
 
 /** Variables that belong to the supervisor's own manager (pm2, systemd) and must not leak into children. */
-const STRIPPED_ENV = [/^NOTIFY_SOCKET$/, /^WATCHDOG_(USEC|PID)$/, /^LISTEN_(FDS|PID|FDNAMES)$/, /^PM2_/i, /^pm_/, /^NODE_APP_INSTANCE$/, /^name$/, /^NODE_CHANNEL_/, /^TBW_WORKER_ENTRY$/];
+const STRIPPED_ENV = [
+  /^NOTIFY_SOCKET$/,
+  /^WATCHDOG_(USEC|PID)$/,
+  /^LISTEN_(FDS|PID|FDNAMES)$/,
+  /^PM2_/i,
+  /^pm_/,
+  /^NODE_APP_INSTANCE$/,
+  /^name$/,
+  /^NODE_CHANNEL_/,
+  /^TBW_WORKER_ENTRY$/,
+];
 
 export function childEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
@@ -176,7 +186,10 @@ export function startSupervisor(config: WorkerConfig, partial: Partial<Superviso
   // Signal handlers only enqueue an event (STYLE.md §1).
   const handlers = POOL_SIGNALS.map((sig) => [SIGNAL_NAMES[sig], () => dispatchSignal(sig)] as const);
   for (const [name, h] of handlers) deps.signals.on(name, h);
-  log.info({ backend: config.backend, entry: deps.workerEntry, pid: process.pid, childMaxHeapMiB: heapMiB }, 'supervisor starting');
+  log.info(
+    { backend: config.backend, entry: deps.workerEntry, pid: process.pid, childMaxHeapMiB: heapMiB },
+    'supervisor starting',
+  );
   driver.start();
   const done = driver.exited.then(async (code) => {
     for (const [name, h] of handlers) deps.signals.off(name, h);
@@ -209,20 +222,35 @@ async function startCeleryControl(
 ): Promise<{ close(): Promise<void> } | null> {
   try {
     const { startControlNode } = await import('../backends/celery/control/index.js');
-    return await startControlNode(config, {
-      snapshot: () => {
-        const s = snapshotOf(driver.state);
-        return { target: s.target, children: s.children.map((c) => ({ index: c.index, gen: c.gen, pid: c.pid, state: c.state, active: c.active, processed: c.processed })) };
+    return await startControlNode(
+      config,
+      {
+        snapshot: () => {
+          const s = snapshotOf(driver.state);
+          return {
+            target: s.target,
+            children: s.children.map((c) => ({
+              index: c.index,
+              gen: c.gen,
+              pid: c.pid,
+              state: c.state,
+              active: c.active,
+              processed: c.processed,
+            })),
+          };
+        },
+        signal,
+        send: (gen, msg) => driver.send(gen, msg),
+        onChildMessage: (l) => void listeners.push(l),
+        // Children forked from now on read the new queue list (the driver passes this config object to each child).
+        setQueues: (queues) => {
+          config.queues = queues;
+          signal('HUP');
+        },
       },
-      signal,
-      send: (gen, msg) => driver.send(gen, msg),
-      onChildMessage: (l) => void listeners.push(l),
-      // Children forked from now on read the new queue list (the driver passes this config object to each child).
-      setQueues: (queues) => {
-        config.queues = queues;
-        signal('HUP');
-      },
-    }, log, { signal: abort });
+      log,
+      { signal: abort },
+    );
   } catch (e) {
     if (abort.aborted) return null;
     log.error({ err: serializeError(e) }, 'celery remote control unavailable');
@@ -233,4 +261,3 @@ async function startCeleryControl(
 export function runSupervisor(config: WorkerConfig, deps: Partial<SupervisorDeps> = {}): Promise<number> {
   return startSupervisor(config, deps).done;
 }
-

@@ -266,7 +266,11 @@ function onExit(cx: Cx, id: number, code: number | null, signal: string | null):
       maxBootFailures: s.opts.maxBootFailures,
     });
     if (s.bootFailures >= s.opts.maxBootFailures) {
-      giveUp(cx, EXIT.BOOT_FAILURE, `${s.bootFailures} consecutive boot failures (last: child ${c.slot}, ${hint ?? `exit code ${code}`})`);
+      giveUp(
+        cx,
+        EXIT.BOOT_FAILURE,
+        `${s.bootFailures} consecutive boot failures (last: child ${c.slot}, ${hint ?? `exit code ${code}`})`,
+      );
       return;
     }
     scheduleRestart(cx, slot, null, 'boot-failure');
@@ -290,7 +294,10 @@ function onTick(cx: Cx): void {
     if (c.deadline !== null && c.deadline <= now) {
       switch (c.phase) {
         case 'starting':
-          log(cx, 'error', 'child not ready in time, killing', { ...childFields(c), readyTimeoutMs: s.opts.readyTimeoutMs });
+          log(cx, 'error', 'child not ready in time, killing', {
+            ...childFields(c),
+            readyTimeoutMs: s.opts.readyTimeoutMs,
+          });
           killChild(cx, c, 'ready-timeout');
           break;
         case 'draining':

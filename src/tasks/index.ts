@@ -38,5 +38,14 @@ export {
 export { loadRegistry, TaskLoadError } from './loader.js';
 export type { LoadRegistryConfig } from './loader.js';
 export { BUILTIN_TASKS } from './builtins.js';
-export { runByName, runTask, runWorkflow, runAttempt, retryDelayMs, stepInput, dagNodeInput, dagSinks } from './local-runner.js';
+export {
+  runByName,
+  runTask,
+  runWorkflow,
+  runAttempt,
+  retryDelayMs,
+  stepInput,
+  dagNodeInput,
+  dagSinks,
+} from './local-runner.js';
 export type { RunOptions } from './local-runner.js';

@@ -85,7 +85,10 @@ export function collectDefinitions(ns: Record<string, unknown>, module: string):
     else if (Array.isArray(value) && value.some(looksLikeDefinition)) {
       value.forEach((item, i) => {
         if (!looksLikeDefinition(item)) {
-          throw new TaskLoadError(module, `export ${where}[${i}] is ${describe(item)}, not a task or workflow definition`);
+          throw new TaskLoadError(
+            module,
+            `export ${where}[${i}] is ${describe(item)}, not a task or workflow definition`,
+          );
         }
         take(item, `${where}[${i}]`);
       });

@@ -100,7 +100,12 @@ function baseContext(def: TaskDefinition, opts: RunOptions, attempt: number): Om
 }
 
 /** A task with its retry policy: up to 1 + retries attempts; non-retryable errors and aborts end it at once. */
-export async function runTask(def: TaskDefinition, args: Args, kwargs: Kwargs, opts: RunOptions = {}): Promise<unknown> {
+export async function runTask(
+  def: TaskDefinition,
+  args: Args,
+  kwargs: Kwargs,
+  opts: RunOptions = {},
+): Promise<unknown> {
   const sleep = opts.sleep ?? waitFor;
   const outer = opts.signal ?? new AbortController().signal;
   const idOpts = { ...opts, taskId: opts.taskId ?? randomUUID() }; // one id across attempts, as on a broker
@@ -111,7 +116,11 @@ export async function runTask(def: TaskDefinition, args: Args, kwargs: Kwargs, o
       if (outer.aborted || !isRetryable(err)) throw err;
       if (attempt > def.retries) {
         if (isRetryRequest(err)) {
-          throw new TaskError(`task ${def.name} asked to retry after ${def.retries} retries`, 'MaxRetriesExceededError', false);
+          throw new TaskError(
+            `task ${def.name} asked to retry after ${def.retries} retries`,
+            'MaxRetriesExceededError',
+            false,
+          );
         }
         throw err;
       }
@@ -204,7 +213,10 @@ async function runDag(
     const node = dag[name] as DagNode;
     p = Promise.all((node.parents ?? []).map(start)).then(async () => {
       const a = dagNodeInput(node, outputs, args, kwargs);
-      const out = await runTask(taskOf(registry, wf, node.task), a.args, a.kwargs, { ...opts, taskId: `${id}.${name}` });
+      const out = await runTask(taskOf(registry, wf, node.task), a.args, a.kwargs, {
+        ...opts,
+        taskId: `${id}.${name}`,
+      });
       outputs.set(name, out);
       return out;
     });

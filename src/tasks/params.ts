@@ -107,9 +107,7 @@ export function bind(args: Args, kwargs: Kwargs | undefined, sig: Signature): Re
   }
   const missing = params.filter((p) => !given.has(p.name) && !('default' in p)).map((p) => p.name);
   if (missing.length > 0) {
-    throw typeError(
-      `${fn} missing ${plural(missing.length, 'required positional argument')}: ${nameList(missing)}`,
-    );
+    throw typeError(`${fn} missing ${plural(missing.length, 'required positional argument')}: ${nameList(missing)}`);
   }
   for (const p of params) {
     if (!given.has(p.name)) {

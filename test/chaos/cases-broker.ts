@@ -15,8 +15,12 @@ import { CHAOS_TASKS, enqueue, execCounts, median, rssKiB, statuses, until } fro
 export async function redisRestartCase(t: Test, o: { tasks: number; sleepMs: number }): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tbw-chaos-redis-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const { redis, r, w } = await poolEnv(t, ['-c', '2', '--child-concurrency', '16'], { CELERY_VISIBILITY_TIMEOUT: '10' },
-    ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir]);
+  const { redis, r, w } = await poolEnv(
+    t,
+    ['-c', '2', '--child-concurrency', '16'],
+    { CELERY_VISIBILITY_TIMEOUT: '10' },
+    ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir],
+  );
   const ids = await enqueue(r, o.tasks, 'chaos.count', () => [o.sleepMs]);
   await until(async () => (await r.hlen('chaos:exec')) >= o.tasks / 4, 60_000, 'a quarter done');
   await redis.kill();
@@ -27,16 +31,24 @@ export async function redisRestartCase(t: Test, o: { tasks: number; sleepMs: num
   const doneAtRestart = await r.hlen('chaos:exec');
   t.ok(queuedAtRestart > 0, `${queuedAtRestart} tasks still queued when Redis came back`);
   // Resumed = the pool took new messages off the queue AND finished more tasks.
-  const resumedMs = await until(async () => (await r.llen('celery')) < queuedAtRestart && (await r.hlen('chaos:exec')) > doneAtRestart, 15_000, 'processing resumed', 10)
-    .then(() => Date.now() - back);
+  const resumedMs = await until(
+    async () => (await r.llen('celery')) < queuedAtRestart && (await r.hlen('chaos:exec')) > doneAtRestart,
+    15_000,
+    'processing resumed',
+    10,
+  ).then(() => Date.now() - back);
   t.ok(resumedMs <= 5000, `processing resumed ${resumedMs} ms after Redis came back`);
   await until(async () => (await r.hlen('chaos:exec')) >= o.tasks, 120_000, 'every task executed', 100);
   const c = await execCounts(r, ids);
   t.equal(c.missing.length, 0, 'no task lost');
-  const st = await until(async () => {
-    const m = await statuses(r, ids);
-    return m.size === o.tasks ? m : null;
-  }, 30_000, 'every result stored');
+  const st = await until(
+    async () => {
+      const m = await statuses(r, ids);
+      return m.size === o.tasks ? m : null;
+    },
+    30_000,
+    'every result stored',
+  );
   t.equal([...st.values()].filter((m) => m.status === 'SUCCESS').length, o.tasks, 'every result is SUCCESS');
   t.equal(w.lines.filter((l) => String(l.msg).startsWith('child exited')).length, 0, 'no child exited');
   t.comment(`redis-restart: resumed in ${resumedMs} ms, ${c.duplicates} duplicate executions`);
@@ -45,11 +57,19 @@ export async function redisRestartCase(t: Test, o: { tasks: number; sleepMs: num
 const b64 = (v: unknown): string => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64');
 
 type Kind = 'dead' | 'reject' | 'fail';
-interface Fuzzed { kind: Kind; what: string; raw: string | Buffer; id: string | null }
+interface Fuzzed {
+  kind: Kind;
+  what: string;
+  raw: string | Buffer;
+  id: string | null;
+}
 
 /** One malformed message of category `i % 11`; `dead` has no readable id, `reject` has one, `fail` runs and fails. */
 function fuzzed(i: number, huge: boolean): Fuzzed {
-  const good = JSON.parse(buildMessage({ task: 'add_numbers', args: [1, 1] }).raw) as Record<string, Record<string, unknown>>;
+  const good = JSON.parse(buildMessage({ task: 'add_numbers', args: [1, 1] }).raw) as Record<
+    string,
+    Record<string, unknown>
+  >;
   const id = `fuzz-${i}-${Math.random().toString(36).slice(2)}`;
   const variant = (f: (e: Record<string, Record<string, unknown>>) => void): string => {
     const e = structuredClone(good);
@@ -59,19 +79,71 @@ function fuzzed(i: number, huge: boolean): Fuzzed {
     f(e);
     return JSON.stringify(e);
   };
-  if (huge) return { kind: 'reject', what: 'huge payload', id, raw: variant((e) => (e.body = b64([['x'.repeat(1_100_000)], {}, {}]) as never)) };
+  if (huge)
+    return {
+      kind: 'reject',
+      what: 'huge payload',
+      id,
+      raw: variant((e) => (e.body = b64([['x'.repeat(1_100_000)], {}, {}]) as never)),
+    };
   switch (i % 11) {
-    case 0: return { kind: 'dead', what: 'bad JSON', id: null, raw: `{"headers": {"id": "${id}", ` };
-    case 1: return { kind: 'dead', what: 'not an object', id: null, raw: i % 2 ? '[1, 2, 3]' : '42' };
-    case 2: return { kind: 'dead', what: 'bad encoding (invalid UTF-8 bytes)', id: null, raw: Buffer.from([0xff, 0xfe, 0xc3, 0x28, 0x7b, i % 256]) };
-    case 3: return { kind: 'reject', what: 'unknown task', id, raw: variant((e) => (e.headers!.task = `no.such.task.${i}`)) };
-    case 4: return { kind: 'reject', what: 'wrong protocol: body not base64', id, raw: variant((e) => (e.body = '%%%not base64%%%' as never)) };
-    case 5: return { kind: 'reject', what: 'wrong protocol: body not [args, kwargs, embed]', id, raw: variant((e) => (e.body = b64({ args: [1] }) as never)) };
-    case 6: return { kind: 'reject', what: 'unsupported content type', id, raw: variant((e) => (e['content-type'] = 'application/x-python-serialize' as never)) };
-    case 7: return { kind: 'reject', what: 'body is not JSON', id, raw: variant((e) => (e.body = b64('{nope') as never)) };
-    case 8: return { kind: 'fail', what: 'wrong argument count', id, raw: variant((e) => (e.body = b64([[1], {}, {}]) as never)) };
-    case 9: return { kind: 'fail', what: 'wrong argument types', id, raw: variant((e) => (e.body = b64([['a', { b: 1 }], {}, {}]) as never)) };
-    default: return { kind: 'fail', what: 'unexpected keyword', id, raw: variant((e) => (e.body = b64([[1, 2], { nope: 3 }, {}]) as never)) };
+    case 0:
+      return { kind: 'dead', what: 'bad JSON', id: null, raw: `{"headers": {"id": "${id}", ` };
+    case 1:
+      return { kind: 'dead', what: 'not an object', id: null, raw: i % 2 ? '[1, 2, 3]' : '42' };
+    case 2:
+      return {
+        kind: 'dead',
+        what: 'bad encoding (invalid UTF-8 bytes)',
+        id: null,
+        raw: Buffer.from([0xff, 0xfe, 0xc3, 0x28, 0x7b, i % 256]),
+      };
+    case 3:
+      return { kind: 'reject', what: 'unknown task', id, raw: variant((e) => (e.headers!.task = `no.such.task.${i}`)) };
+    case 4:
+      return {
+        kind: 'reject',
+        what: 'wrong protocol: body not base64',
+        id,
+        raw: variant((e) => (e.body = '%%%not base64%%%' as never)),
+      };
+    case 5:
+      return {
+        kind: 'reject',
+        what: 'wrong protocol: body not [args, kwargs, embed]',
+        id,
+        raw: variant((e) => (e.body = b64({ args: [1] }) as never)),
+      };
+    case 6:
+      return {
+        kind: 'reject',
+        what: 'unsupported content type',
+        id,
+        raw: variant((e) => (e['content-type'] = 'application/x-python-serialize' as never)),
+      };
+    case 7:
+      return { kind: 'reject', what: 'body is not JSON', id, raw: variant((e) => (e.body = b64('{nope') as never)) };
+    case 8:
+      return {
+        kind: 'fail',
+        what: 'wrong argument count',
+        id,
+        raw: variant((e) => (e.body = b64([[1], {}, {}]) as never)),
+      };
+    case 9:
+      return {
+        kind: 'fail',
+        what: 'wrong argument types',
+        id,
+        raw: variant((e) => (e.body = b64([['a', { b: 1 }], {}, {}]) as never)),
+      };
+    default:
+      return {
+        kind: 'fail',
+        what: 'unexpected keyword',
+        id,
+        raw: variant((e) => (e.body = b64([[1, 2], { nope: 3 }, {}]) as never)),
+      };
   }
 }
 
@@ -91,12 +163,25 @@ export async function fuzzCase(t: Test, o: { bad: number; valid: number; huge: n
   }
   await p.exec();
   const deadExpected = bad.filter((b) => b.kind !== 'fail').length;
-  await until(async () => (await r.llen('tbw.dead_letter')) >= deadExpected && (await r.llen('celery')) === 0, 120_000, 'every bad message handled', 100);
-  const st = await until(async () => {
-    const m = await statuses(r, [...valid, ...bad.flatMap((b) => (b.id ? [b.id] : []))]);
-    return m.size === valid.length + bad.filter((b) => b.id).length ? m : null;
-  }, 60_000, 'a result for every valid and every identifiable bad message');
-  t.equal(valid.filter((id) => st.get(id)?.status === 'SUCCESS').length, valid.length, `all ${valid.length} valid tasks succeeded`);
+  await until(
+    async () => (await r.llen('tbw.dead_letter')) >= deadExpected && (await r.llen('celery')) === 0,
+    120_000,
+    'every bad message handled',
+    100,
+  );
+  const st = await until(
+    async () => {
+      const m = await statuses(r, [...valid, ...bad.flatMap((b) => (b.id ? [b.id] : []))]);
+      return m.size === valid.length + bad.filter((b) => b.id).length ? m : null;
+    },
+    60_000,
+    'a result for every valid and every identifiable bad message',
+  );
+  t.equal(
+    valid.filter((id) => st.get(id)?.status === 'SUCCESS').length,
+    valid.length,
+    `all ${valid.length} valid tasks succeeded`,
+  );
   const byWhat = new Map<string, number>();
   for (const b of bad) {
     if (b.id === null) continue;
@@ -105,11 +190,17 @@ export async function fuzzCase(t: Test, o: { bad: number; valid: number; huge: n
   }
   t.same(Object.fromEntries(byWhat), {}, 'every bad message with an id has a FAILURE result');
   t.equal(await r.llen('tbw.dead_letter'), deadExpected, `${deadExpected} unrunnable messages in the dead-letter list`);
-  const failTypes = new Set(bad.filter((b) => b.kind === 'fail').map((b) => (st.get(b.id!)?.result as { exc_type?: string } | undefined)?.exc_type));
+  const failTypes = new Set(
+    bad
+      .filter((b) => b.kind === 'fail')
+      .map((b) => (st.get(b.id!)?.result as { exc_type?: string } | undefined)?.exc_type),
+  );
   t.same([...failTypes], ['TypeError'], 'wrong arguments fail as TypeError (what Python would raise)');
   t.equal(w.lines.filter((l) => String(l.msg).startsWith('child exited')).length, 0, 'no child crashed');
   t.equal(w.proc.exitCode, null, 'the pool is still running');
-  t.comment(`fuzz: ${o.bad} bad (${deadExpected} dead-lettered, ${o.bad - deadExpected} FAILURE from running), ${valid.length} valid`);
+  t.comment(
+    `fuzz: ${o.bad} bad (${deadExpected} dead-lettered, ${o.bad - deadExpected} FAILURE from running), ${valid.length} valid`,
+  );
 }
 
 /** A worker that cannot boot: backoff as documented (100 ms ×2, ±20 %), then exit 3 with the reason in one line. */
@@ -145,14 +236,28 @@ export async function bootFailureCase(t: Test): Promise<void> {
     await down.kill();
     const w = startWorker(down.url, ['-c', '1', '--tasks', CHAOS_TASKS]);
     t.teardown(async () => void (await w.stop('SIGKILL')));
-    await until(() => w.lines.filter((l) => l.msg === 'child restart scheduled').length >= 5 || w.proc.exitCode !== null, 30_000, 'five retries');
+    await until(
+      () => w.lines.filter((l) => l.msg === 'child restart scheduled').length >= 5 || w.proc.exitCode !== null,
+      30_000,
+      'five retries',
+    );
     t.equal(w.proc.exitCode, null, 'still trying');
     const retries = w.lines.filter((l) => l.msg === 'child restart scheduled');
-    t.ok(retries.every((l) => l.cause === 'retryable-boot'), 'each retry is a retryable boot, not a crash');
+    t.ok(
+      retries.every((l) => l.cause === 'retryable-boot'),
+      'each retry is a retryable boot, not a crash',
+    );
     const d = retries.map((l) => Number(l.delayMs));
-    t.ok(d.slice(0, 5).every((x, k) => x >= 100 * 2 ** k * 0.8 && x <= 100 * 2 ** k * 1.2), `delays ${d.join(', ')} ms double from 100 ms`);
+    t.ok(
+      d.slice(0, 5).every((x, k) => x >= 100 * 2 ** k * 0.8 && x <= 100 * 2 ** k * 1.2),
+      `delays ${d.join(', ')} ms double from 100 ms`,
+    );
     await down.start();
-    await w.waitFor((l) => l.msg === 'pool state changed' && l.to === 'running', 45_000, 'pool running once Redis is up');
+    await w.waitFor(
+      (l) => l.msg === 'pool state changed' && l.to === 'running',
+      45_000,
+      'pool running once Redis is up',
+    );
     t.equal(await w.stop('SIGTERM'), 0);
   });
 }
@@ -165,7 +270,10 @@ export async function soakCase(t: Test, o: { seconds: number; perSecond: number 
   let sent = 0;
   const end = Date.now() + o.seconds * 1000;
   // Load generation is paced on purpose (steady load), not a wait for a condition.
-  const load = setInterval(() => void enqueue(r, Math.ceil(o.perSecond / 10), 'chaos.count', () => [0]).then((ids) => (sent += ids.length)), 100);
+  const load = setInterval(
+    () => void enqueue(r, Math.ceil(o.perSecond / 10), 'chaos.count', () => [0]).then((ids) => (sent += ids.length)),
+    100,
+  );
   const sampler = setInterval(() => {
     const kib = rssKiB(pid);
     if (kib !== null) samples.push(kib);
@@ -181,7 +289,12 @@ export async function soakCase(t: Test, o: { seconds: number; perSecond: number 
   const first = median(samples.slice(0, third)) / 1024;
   const last = median(samples.slice(-third)) / 1024;
   t.ok(samples.length >= 30, `${samples.length} RSS samples`);
-  t.ok(last <= first * 1.15 + 4, `supervisor RSS ${first.toFixed(1)} MB → ${last.toFixed(1)} MB over ${o.seconds} s of ${o.perSecond} tasks/s`);
+  t.ok(
+    last <= first * 1.15 + 4,
+    `supervisor RSS ${first.toFixed(1)} MB → ${last.toFixed(1)} MB over ${o.seconds} s of ${o.perSecond} tasks/s`,
+  );
   t.equal(w.lines.filter((l) => String(l.msg).startsWith('child exited')).length, 0, 'no child exited');
-  t.comment(`soak: ${sent} tasks, supervisor RSS first-third median ${first.toFixed(1)} MB, last-third ${last.toFixed(1)} MB`);
+  t.comment(
+    `soak: ${sent} tasks, supervisor RSS first-third median ${first.toFixed(1)} MB, last-third ${last.toFixed(1)} MB`,
+  );
 }

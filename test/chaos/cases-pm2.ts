@@ -16,7 +16,11 @@ const PM2 = join(ROOT, 'node_modules', 'pm2', 'bin', 'pm2');
 const ECOSYSTEM = join(ROOT, 'ecosystem.config.cjs');
 const execFileP = promisify(execFile);
 
-interface Pm2App { pid: number; status: string; exitCode: number | null }
+interface Pm2App {
+  pid: number;
+  status: string;
+  exitCode: number | null;
+}
 
 export async function pm2StopCase(t: Test, o: { tasks: number; sleepMs: number }): Promise<void> {
   const redis = await startRedis();
@@ -48,11 +52,19 @@ export async function pm2StopCase(t: Test, o: { tasks: number; sleepMs: number }
   };
   await pm2('ping');
   await pm2('start', ECOSYSTEM); // wait_ready: returns once every child is ready
-  const online = await until(async () => {
-    const a = await app();
-    return a?.status === 'online' ? a : null;
-  }, 60_000, 'online under pm2');
-  const kids = await until(() => (childrenOf(online.pid).length === 2 ? childrenOf(online.pid) : null), 20_000, 'two children');
+  const online = await until(
+    async () => {
+      const a = await app();
+      return a?.status === 'online' ? a : null;
+    },
+    60_000,
+    'online under pm2',
+  );
+  const kids = await until(
+    () => (childrenOf(online.pid).length === 2 ? childrenOf(online.pid) : null),
+    20_000,
+    'two children',
+  );
   const ids = await enqueue(r, o.tasks, 'chaos.count', () => [o.sleepMs]);
   await until(async () => (await r.hlen('chaos:start')) >= 8, 20_000, 'every slot busy');
   const t0 = Date.now();
@@ -62,6 +74,7 @@ export async function pm2StopCase(t: Test, o: { tasks: number; sleepMs: number }
   t.ok(took < 10_000, `pm2 stop finished in ${took} ms, inside the 10 s shutdown timeout`);
   const after = await app();
   t.equal(after?.status, 'stopped');
-  if (after?.exitCode !== null && after?.exitCode !== undefined) t.equal(after.exitCode, 0, 'supervisor exit code 0 (as pm2 saw it)');
+  if (after?.exitCode !== null && after?.exitCode !== undefined)
+    t.equal(after.exitCode, 0, 'supervisor exit code 0 (as pm2 saw it)');
   await assertWarmOutcome(t, r, ids);
 }

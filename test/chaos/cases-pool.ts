@@ -14,7 +14,12 @@ export interface Env {
 }
 
 /** A Redis and a running pool of the real binary with the chaos tasks, torn down with the test. */
-export async function poolEnv(t: Test, args: string[], env: Record<string, string> = {}, redisArgs: string[] = []): Promise<Env> {
+export async function poolEnv(
+  t: Test,
+  args: string[],
+  env: Record<string, string> = {},
+  redisArgs: string[] = [],
+): Promise<Env> {
   const redis = await startRedis({ args: redisArgs });
   t.teardown(() => redis.stop());
   const r = new Redis(redis.url, { maxRetriesPerRequest: null });
@@ -50,7 +55,12 @@ export interface KillOpts {
 export async function killChildrenCase(t: Test, o: KillOpts): Promise<void> {
   // Every crash here comes from outside on purpose: the crash-loop guard (default 10 in 60 s) would give up.
   const { redis, r, w } = await poolEnv(t, [
-    '-c', String(o.concurrency), '--child-concurrency', String(o.childConcurrency), '--crash-loop-max', '0',
+    '-c',
+    String(o.concurrency),
+    '--child-concurrency',
+    String(o.childConcurrency),
+    '--crash-loop-max',
+    '0',
   ]);
   const submitted = pySubmit(redis.url, o.tasks, o.sleepMs);
   const supervisor = w.proc.pid!;
@@ -59,7 +69,9 @@ export async function killChildrenCase(t: Test, o: KillOpts): Promise<void> {
     // The oldest READY child: killing one still booting is a boot failure (5 in a row stop the pool by design,
     // see the boot-failure case), and boots on a busy 2-core machine can take longer than the kill interval.
     const ready = new Set(w.lines.filter((l) => l.msg === 'child ready').map((l) => Number(l.pid)));
-    const kids = childrenOf(supervisor).filter((p) => ready.has(p)).sort((a, b) => startTicks(a) - startTicks(b));
+    const kids = childrenOf(supervisor)
+      .filter((p) => ready.has(p))
+      .sort((a, b) => startTicks(a) - startTicks(b));
     const victim = kids[0];
     if (victim === undefined) return;
     try {
@@ -74,23 +86,38 @@ export async function killChildrenCase(t: Test, o: KillOpts): Promise<void> {
   try {
     ids2 = await submitted;
     t.equal(ids2.length, o.tasks, `submitted ${o.tasks} tasks with Python send_task while children were being killed`);
-    await until(async () => (await r.hlen('chaos:exec')) >= o.tasks || procState(supervisor) === null, o.timeoutMs, 'every task executed', 200);
+    await until(
+      async () => (await r.hlen('chaos:exec')) >= o.tasks || procState(supervisor) === null,
+      o.timeoutMs,
+      'every task executed',
+      200,
+    );
   } finally {
     clearInterval(timer);
   }
   const took = Date.now() - t0;
   const gaveUp = w.lines.find((l) => l.msg === 'pool giving up');
-  t.equal(gaveUp, undefined, `the supervisor did not give up (${JSON.stringify(gaveUp?.reason ?? null)}, exit ${w.proc.exitCode})`);
+  t.equal(
+    gaveUp,
+    undefined,
+    `the supervisor did not give up (${JSON.stringify(gaveUp?.reason ?? null)}, exit ${w.proc.exitCode})`,
+  );
   const c = await execCounts(r, ids2);
   t.equal(c.missing.length, 0, `no task lost (${c.distinct}/${o.tasks} completed)`);
   t.ok(kills >= 2, `${kills} children SIGKILLed during the run`);
-  const st = await until(async () => {
-    const m = await statuses(r, ids2);
-    return m.size === o.tasks ? m : null;
-  }, 30_000, 'every result stored');
+  const st = await until(
+    async () => {
+      const m = await statuses(r, ids2);
+      return m.size === o.tasks ? m : null;
+    },
+    30_000,
+    'every result stored',
+  );
   t.equal([...st.values()].filter((m) => m.status === 'SUCCESS').length, o.tasks, 'every result is SUCCESS');
   await until(async () => (await r.hlen('unacked')) === 0, 15_000, 'nothing left held');
-  t.comment(`kill-child: ${o.tasks} tasks, ${kills} kills in ${took} ms, ${c.duplicates} duplicate executions (at-least-once)`);
+  t.comment(
+    `kill-child: ${o.tasks} tasks, ${kills} kills in ${took} ms, ${c.duplicates} duplicate executions (at-least-once)`,
+  );
   t.ok(c.duplicates <= kills * o.childConcurrency, 'duplicates bounded by what the killed children held');
 }
 
@@ -100,18 +127,31 @@ export async function killSupervisorCase(t: Test, o: { concurrency: number; task
   const supervisor = w.proc.pid!;
   const ids = await enqueue(r, o.tasks, 'chaos.count', () => [300]);
   await until(async () => (await r.hlen('chaos:start')) > 0, 15_000, 'tasks running');
-  const kids = await until(() => {
-    const k = childrenOf(supervisor);
-    return k.length === o.concurrency ? k : null;
-  }, 10_000, `${o.concurrency} children`);
+  const kids = await until(
+    () => {
+      const k = childrenOf(supervisor);
+      return k.length === o.concurrency ? k : null;
+    },
+    10_000,
+    `${o.concurrency} children`,
+  );
   const t0 = Date.now();
   process.kill(supervisor, 'SIGKILL');
-  const gone = await until(() => kids.every((p) => procState(p) === null), 5_000, 'children gone', 5).then(() => Date.now() - t0);
+  const gone = await until(() => kids.every((p) => procState(p) === null), 5_000, 'children gone', 5).then(
+    () => Date.now() - t0,
+  );
   t.ok(gone <= 1000, `all ${kids.length} children gone ${gone} ms after the supervisor was SIGKILLed`);
   // Nothing lost: a fresh pool restores what the dead children held and finishes the rest.
-  const w2 = startWorker(redis.url, ['--tasks', CHAOS_TASKS, '-c', String(o.concurrency)], { CELERY_VISIBILITY_TIMEOUT: '3' });
+  const w2 = startWorker(redis.url, ['--tasks', CHAOS_TASKS, '-c', String(o.concurrency)], {
+    CELERY_VISIBILITY_TIMEOUT: '3',
+  });
   t.teardown(async () => void (await w2.stop('SIGKILL')));
-  await until(async () => (await r.hlen('chaos:exec')) >= o.tasks, 60_000, 'every task executed by the second pool', 100);
+  await until(
+    async () => (await r.hlen('chaos:exec')) >= o.tasks,
+    60_000,
+    'every task executed by the second pool',
+    100,
+  );
   const c = await execCounts(r, ids);
   t.equal(c.missing.length, 0, 'no task lost across the supervisor kill');
   t.comment(`kill-supervisor: children gone in ${gone} ms; ${c.duplicates} duplicate executions`);
@@ -119,10 +159,24 @@ export async function killSupervisorCase(t: Test, o: { concurrency: number; task
 }
 
 /** SIGTERM under load: in-flight tasks finish, unstarted ones stay queued, exit 0 inside the deadline. */
-export async function sigtermCase(t: Test, o: { concurrency: number; childConcurrency: number; tasks: number; sleepMs: number; shutdownS: number }): Promise<void> {
-  const { r, w } = await poolEnv(t, ['-c', String(o.concurrency), '--child-concurrency', String(o.childConcurrency), '--shutdown-timeout', `${o.shutdownS}s`]);
+export async function sigtermCase(
+  t: Test,
+  o: { concurrency: number; childConcurrency: number; tasks: number; sleepMs: number; shutdownS: number },
+): Promise<void> {
+  const { r, w } = await poolEnv(t, [
+    '-c',
+    String(o.concurrency),
+    '--child-concurrency',
+    String(o.childConcurrency),
+    '--shutdown-timeout',
+    `${o.shutdownS}s`,
+  ]);
   const ids = await enqueue(r, o.tasks, 'chaos.count', () => [o.sleepMs]);
-  await until(async () => (await r.hlen('chaos:start')) >= o.concurrency * o.childConcurrency, 15_000, 'every slot busy');
+  await until(
+    async () => (await r.hlen('chaos:start')) >= o.concurrency * o.childConcurrency,
+    15_000,
+    'every slot busy',
+  );
   const t0 = Date.now();
   const code = await w.stop('SIGTERM');
   const took = Date.now() - t0;
@@ -137,7 +191,11 @@ export async function assertWarmOutcome(t: Test, r: Redis, ids: readonly string[
   const done = await r.hgetall('chaos:exec');
   const startedIds = Object.keys(started);
   t.ok(startedIds.length > 0, `${startedIds.length} tasks were in flight`);
-  t.same(startedIds.filter((id) => done[id] !== '1'), [], 'every in-flight task finished (once)');
+  t.same(
+    startedIds.filter((id) => done[id] !== '1'),
+    [],
+    'every in-flight task finished (once)',
+  );
   t.equal(Object.keys(done).length, startedIds.length, 'no task finished that had not started');
   const queued = await r.llen('celery');
   t.equal(queued + startedIds.length, ids.length, `the ${queued} unstarted tasks are still queued`);

@@ -13,7 +13,12 @@ export const CHAOS_TASKS = join(ROOT, 'test', 'chaos', 'chaos-tasks.mjs');
 
 /** Poll `fn` until it returns a truthy value or the deadline passes (then throw naming `what`). */
 type Falsy = null | undefined | false | 0 | '';
-export async function until<T>(fn: () => Promise<T> | T, timeoutMs: number, what: string, everyMs = 25): Promise<Exclude<T, Falsy>> {
+export async function until<T>(
+  fn: () => Promise<T> | T,
+  timeoutMs: number,
+  what: string,
+  everyMs = 25,
+): Promise<Exclude<T, Falsy>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -24,7 +29,13 @@ export async function until<T>(fn: () => Promise<T> | T, timeoutMs: number, what
 }
 
 /** LPUSH `n` protocol-v2 messages in pipelined batches (what Python's send_task writes); returns their ids. */
-export async function enqueue(r: Redis, n: number, task: string, args: (i: number) => unknown[], queue = 'celery'): Promise<string[]> {
+export async function enqueue(
+  r: Redis,
+  n: number,
+  task: string,
+  args: (i: number) => unknown[],
+  queue = 'celery',
+): Promise<string[]> {
   const ids: string[] = [];
   for (let start = 0; start < n; start += 1000) {
     const p = r.pipeline();
@@ -75,7 +86,10 @@ export async function execCounts(r: Redis, ids: readonly string[], key = 'chaos:
 }
 
 /** Every FAILURE/SUCCESS state of `ids` in the result backend, fetched in pipelined batches. */
-export async function statuses(r: Redis, ids: readonly string[]): Promise<Map<string, { status: string; result: unknown }>> {
+export async function statuses(
+  r: Redis,
+  ids: readonly string[],
+): Promise<Map<string, { status: string; result: unknown }>> {
   const out = new Map<string, { status: string; result: unknown }>();
   for (let start = 0; start < ids.length; start += 1000) {
     const batch = ids.slice(start, start + 1000);

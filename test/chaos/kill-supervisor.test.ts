@@ -3,4 +3,6 @@ import t from 'tap';
 import { killSupervisorCase } from './cases-pool.js';
 import { LONG } from './harness.js';
 
-void t.test('supervisor SIGKILLed: no orphans, nothing lost', (t) => killSupervisorCase(t, { concurrency: 4, tasks: LONG ? 2000 : 200 }));
+void t.test('supervisor SIGKILLed: no orphans, nothing lost', (t) =>
+  killSupervisorCase(t, { concurrency: 4, tasks: LONG ? 2000 : 200 }),
+);

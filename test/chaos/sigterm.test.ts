@@ -4,4 +4,5 @@ import { sigtermCase } from './cases-pool.js';
 import { LONG } from './harness.js';
 
 void t.test('SIGTERM under load: warm shutdown', (t) =>
-  sigtermCase(t, { concurrency: 2, childConcurrency: 4, tasks: LONG ? 5000 : 200, sleepMs: 1500, shutdownS: 10 }));
+  sigtermCase(t, { concurrency: 2, childConcurrency: 4, tasks: LONG ? 5000 : 200, sleepMs: 1500, shutdownS: 10 }),
+);

@@ -3,4 +3,6 @@ import t from 'tap';
 import { soakCase } from './cases-broker.js';
 import { LONG } from './harness.js';
 
-void t.test('memory soak', (t) => soakCase(t, { seconds: Number(process.env.CHAOS_SOAK_S ?? (LONG ? 60 : 20)), perSecond: 500 }));
+void t.test('memory soak', (t) =>
+  soakCase(t, { seconds: Number(process.env.CHAOS_SOAK_S ?? (LONG ? 60 : 20)), perSecond: 500 }),
+);

@@ -47,7 +47,12 @@ export const cases: readonly ConformanceCase[] = [
   { id: 'concat_with_number', task: 'concat_with_number', args: ['a', 1], expect: { value: 'a1' } },
   { id: 'format_result_message', task: 'format_result_message', args: [5], expect: { value: 'Result is 5' } },
   { id: 'echo', task: 'echo', args: ['hello'], expect: { value: 'Echo: hello' } },
-  { id: 'echo python str', task: 'echo', args: [[1, 'a', null, true]], expect: { value: "Echo: [1, 'a', None, True]" } },
+  {
+    id: 'echo python str',
+    task: 'echo',
+    args: [[1, 'a', null, true]],
+    expect: { value: "Echo: [1, 'a', None, True]" },
+  },
   {
     id: 'health_check',
     task: 'health_check',
@@ -150,10 +155,22 @@ export const cases: readonly ConformanceCase[] = [
       },
     }),
   },
-  { id: 'countdown', task: 'echo', args: ['later'], countdownMs: 400, notBeforeMs: 350, expect: { value: 'Echo: later' } },
+  {
+    id: 'countdown',
+    task: 'echo',
+    args: ['later'],
+    countdownMs: 400,
+    notBeforeMs: 350,
+    expect: { value: 'Echo: later' },
+  },
   // Workflows, run natively by the backend.
   { id: 'sequential workflow', task: 'conformance_sequential', args: [2], expect: { value: 'Result is 5' } },
-  { id: 'parallel workflow', task: 'conformance_parallel', args: [4], expect: { value: [5, 'Result is 4', 'Echo: 4'] } },
+  {
+    id: 'parallel workflow',
+    task: 'conformance_parallel',
+    args: [4],
+    expect: { value: [5, 'Result is 4', 'Echo: 4'] },
+  },
   { id: 'chord workflow', task: 'conformance_chord', args: [10], expect: { value: 23 } },
   { id: 'dag workflow', task: 'conformance_dag', args: [2, 3], expect: { value: '15 | Result is 5' } },
   {

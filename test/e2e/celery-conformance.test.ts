@@ -25,6 +25,9 @@ void t.test('conformance suite on the celery backend', async (t) => {
   await runConformance(t, client, { backend: 'celery', resultTimeoutMs: 20_000 });
 
   // The conformance fixtures raise on purpose; nothing may have crashed a child.
-  t.notOk(w.lines.some((l) => String(l.msg).startsWith('child exited')), 'no child exited');
+  t.notOk(
+    w.lines.some((l) => String(l.msg).startsWith('child exited')),
+    'no child exited',
+  );
   t.equal(await w.stop(), 0, 'warm shutdown exits 0');
 });

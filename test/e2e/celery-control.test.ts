@@ -89,8 +89,18 @@ report("active_terminate", active_and_terminate)
 report("revoke_queued", revoke_queued)
 `;
 
-async function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string, timeoutMs = 30_000): Promise<{ code: number | null; out: string; err: string }> {
-  const p = spawn(cmd, args, { cwd, env: { ...process.env, ...env, PYTHONPATH: cwd }, stdio: ['ignore', 'pipe', 'pipe'] });
+async function run(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  timeoutMs = 30_000,
+): Promise<{ code: number | null; out: string; err: string }> {
+  const p = spawn(cmd, args, {
+    cwd,
+    env: { ...process.env, ...env, PYTHONPATH: cwd },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -135,7 +145,10 @@ void t.test('celery inspect / control / events see our pool as one Celery node',
 
   t.same(await celery('inspect', 'ping'), { [node]: { ok: 'pong' } }, 'inspect ping: our node answers pong');
   const registered = (await celery('inspect', 'registered'))[node] as string[];
-  t.ok(registered.includes('add_numbers') && registered.includes('simulate_work'), 'inspect registered lists the registry');
+  t.ok(
+    registered.includes('add_numbers') && registered.includes('simulate_work'),
+    'inspect registered lists the registry',
+  );
   const stats = (await celery('inspect', 'stats'))[node] as Record<string, Record<string, unknown>>;
   t.equal(stats.pool?.['max-concurrency'], 2, 'stats: pool size');
   t.equal((stats.pool?.processes as number[]).length, 2, 'stats: one pid per child');
@@ -146,21 +159,41 @@ void t.test('celery inspect / control / events see our pool as one Celery node',
 
   const checks = await run(PYTHON, [join(dir, 'checks.py')], env, dir, 60_000);
   t.equal(checks.code, 0, `python checks ran ${checks.err.slice(-1000)}`);
-  const by = new Map(checks.out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as PyCheck).map((c) => [c.check, c]));
-  const ev = by.get('events')?.value as { types: string[]; hostnames: string[]; result: string; heartbeat: boolean } | undefined;
-  t.same(ev?.types, ['task-received', 'task-started', 'task-succeeded'], `Receiver sees the task lifecycle ${JSON.stringify(by.get('events'))}`);
+  const by = new Map(
+    checks.out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as PyCheck)
+      .map((c) => [c.check, c]),
+  );
+  const ev = by.get('events')?.value as
+    { types: string[]; hostnames: string[]; result: string; heartbeat: boolean } | undefined;
+  t.same(
+    ev?.types,
+    ['task-received', 'task-started', 'task-succeeded'],
+    `Receiver sees the task lifecycle ${JSON.stringify(by.get('events'))}`,
+  );
   t.equal(ev?.result, '5', 'task-succeeded carries the result repr');
   t.same(ev?.hostnames, [node], 'every event comes from our one node');
   t.ok(ev?.heartbeat, 'worker-heartbeat seen');
-  const at = by.get('active_terminate')?.value as { listed: boolean; raised: string | null; state: string; reply: unknown } | undefined;
+  const at = by.get('active_terminate')?.value as
+    { listed: boolean; raised: string | null; state: string; reply: unknown } | undefined;
   t.ok(at?.listed, `inspect active lists the running task ${JSON.stringify(by.get('active_terminate'))}`);
   t.equal(at?.raised, 'TaskRevokedError', 'revoke(terminate=True) aborts the running task');
   t.equal(at?.state, 'REVOKED');
   const rq = by.get('revoke_queued')?.value as { raised: string | null; state: string } | undefined;
-  t.equal(rq?.state, 'REVOKED', `revoked before it was consumed: never runs ${JSON.stringify(by.get('revoke_queued'))}`);
+  t.equal(
+    rq?.state,
+    'REVOKED',
+    `revoked before it was consumed: never runs ${JSON.stringify(by.get('revoke_queued'))}`,
+  );
 
   const replies = (r: Record<string, unknown>): string => JSON.stringify(r);
-  t.match(replies(await celery('control', 'pool_grow', '1')), /"celery@ctl-\d+":\{"ok":"pool will grow"\}/, 'pool_grow reply');
+  t.match(
+    replies(await celery('control', 'pool_grow', '1')),
+    /"celery@ctl-\d+":\{"ok":"pool will grow"\}/,
+    'pool_grow reply',
+  );
   t.equal((await waitProcesses(3)).length, 3, 'pool_grow: three children');
   t.match(replies(await celery('control', 'pool_shrink', '2')), /"ok":"pool will shrink"/, 'pool_shrink reply');
   t.equal((await waitProcesses(1)).length, 1, 'pool_shrink 2: one child');
@@ -168,7 +201,11 @@ void t.test('celery inspect / control / events see our pool as one Celery node',
   const sd = await run(CELERY, ['-A', 'ctlapp', 'control', 'shutdown', '-d', node, '--timeout', '2'], env, dir);
   t.equal(sd.code, 0, 'control shutdown answered');
   // The pool may be gone already: stop() returns the exit code then (SIGKILL after 20 s would be a failure here).
-  const code = w.proc.exitCode ?? (w.proc.signalCode === null ? ((await once(w.proc, 'exit')) as [number | null])[0] : null);
+  const code =
+    w.proc.exitCode ?? (w.proc.signalCode === null ? ((await once(w.proc, 'exit')) as [number | null])[0] : null);
   t.equal(code, 0, 'control shutdown: warm shutdown, exit 0');
-  t.ok(w.lines.some((l) => l.msg === 'control command' && l.method === 'shutdown'), 'shutdown came over the pidbox');
+  t.ok(
+    w.lines.some((l) => l.msg === 'control command' && l.method === 'shutdown'),
+    'shutdown came over the pidbox',
+  );
 });

@@ -3,10 +3,14 @@
 const sleep = (ms, signal) =>
   new Promise((resolve, reject) => {
     const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      reject(signal.reason);
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
   });
 
 export const flaky = {
@@ -70,7 +74,12 @@ export const workflow = {
   name: 'tbw_test.wf',
   steps: [
     { task: 'add_numbers', args: [10] },
-    { parallel: [{ task: 'add_numbers', args: [1] }, { task: 'add_numbers', args: [2] }] },
+    {
+      parallel: [
+        { task: 'add_numbers', args: [1] },
+        { task: 'add_numbers', args: [2] },
+      ],
+    },
     { task: 'tbw_test.sum' },
   ],
 };

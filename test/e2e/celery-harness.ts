@@ -14,14 +14,23 @@ const MAIN = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 export interface Worker {
   proc: ChildProcess;
   lines: Record<string, unknown>[];
-  waitFor(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number, what?: string): Promise<Record<string, unknown>>;
+  waitFor(
+    pred: (l: Record<string, unknown>) => boolean,
+    timeoutMs?: number,
+    what?: string,
+  ): Promise<Record<string, unknown>>;
   /** SIGTERM (warm) and wait for the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   /** SIGKILL the whole process group at once (needs `detached`): nothing gets a chance to give messages back. */
   killGroup(): Promise<void>;
 }
 
-export function startWorker(redisUrl: string, args: string[], env: Record<string, string> = {}, opts: { detached?: boolean } = {}): Worker {
+export function startWorker(
+  redisUrl: string,
+  args: string[],
+  env: Record<string, string> = {},
+  opts: { detached?: boolean } = {},
+): Worker {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} missing: run npx tsc -p tsconfig.json first`);
   const proc = spawn(process.execPath, [MAIN, '--backend', 'celery', '--log-format', 'json', ...args], {
     env: { ...process.env, CELERY_BROKER_URL: redisUrl, CELERY_RESULT_BACKEND: redisUrl, ...env },
@@ -63,7 +72,14 @@ export function startWorker(redisUrl: string, args: string[], env: Record<string
         };
         const timer = setTimeout(() => {
           waiters.delete(check);
-          reject(new Error(`timed out waiting for ${what}; last lines:\n${lines.slice(-15).map((l) => JSON.stringify(l)).join('\n')}`));
+          reject(
+            new Error(
+              `timed out waiting for ${what}; last lines:\n${lines
+                .slice(-15)
+                .map((l) => JSON.stringify(l))
+                .join('\n')}`,
+            ),
+          );
         }, timeoutMs);
         waiters.add(check);
         check();

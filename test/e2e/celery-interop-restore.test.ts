@@ -34,8 +34,30 @@ interface PyWorker {
 async function startPythonWorker(url: string): Promise<PyWorker> {
   const proc = spawn(
     PYTHON,
-    ['-m', 'celery', '-A', 'celery_restore_app', 'worker', '-c', '2', '-P', 'prefork', '-n', 'py-restore@%h', '--without-gossip', '--without-mingle', '--without-heartbeat', '-l', 'INFO'],
-    { cwd: join(ROOT, 'test', 'e2e', 'py'), env: { ...process.env, TBW_REDIS_URL: url, TBW_VISIBILITY_TIMEOUT: String(VT_S) }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+    [
+      '-m',
+      'celery',
+      '-A',
+      'celery_restore_app',
+      'worker',
+      '-c',
+      '2',
+      '-P',
+      'prefork',
+      '-n',
+      'py-restore@%h',
+      '--without-gossip',
+      '--without-mingle',
+      '--without-heartbeat',
+      '-l',
+      'INFO',
+    ],
+    {
+      cwd: join(ROOT, 'test', 'e2e', 'py'),
+      env: { ...process.env, TBW_REDIS_URL: url, TBW_VISIBILITY_TIMEOUT: String(VT_S) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    },
   );
   let out = '';
   const exited = once(proc, 'exit');
@@ -83,27 +105,45 @@ void t.test('Python and our worker restore each other’s held messages (visibil
   await t.test('a SIGKILLed Python worker’s messages are restored and run by ours', async (t) => {
     const py = await startPythonWorker(redis.url);
     t.teardown(() => py.killGroup());
-    const ids = await Promise.all(Array.from({ length: N }, () => client.submit('tbw_test.block', { args: ['python-blocks'] }).then((s) => s.id)));
+    const ids = await Promise.all(
+      Array.from({ length: N }, () => client.submit('tbw_test.block', { args: ['python-blocks'] }).then((s) => s.id)),
+    );
     await until('the Python worker to hold every message', 15_000, async () => (await r.hlen('unacked')) === N);
     t.equal(await r.llen('celery'), 0, 'nothing left in the queue: Python holds all');
     await py.killGroup();
     t.equal(await r.hlen('unacked'), N, 'a killed Python worker leaves its holds in kombu’s unacked hash');
 
-    const w = startWorker(redis.url, ['-c', '1', '--tasks', FIXTURE_TASKS], { CELERY_VISIBILITY_TIMEOUT: String(VT_S) }, { detached: true });
+    const w = startWorker(
+      redis.url,
+      ['-c', '1', '--tasks', FIXTURE_TASKS],
+      { CELERY_VISIBILITY_TIMEOUT: String(VT_S) },
+      { detached: true },
+    );
     t.teardown(() => w.killGroup());
     const started = Date.now();
     const results = (await Promise.all(ids.map((id) => client.result(id, { timeoutMs: 20_000 })))) as { by: string }[];
-    t.same(results.map((x) => x.by), Array(N).fill('node'), 'our worker ran every message Python held');
+    t.same(
+      results.map((x) => x.by),
+      Array(N).fill('node'),
+      'our worker ran every message Python held',
+    );
     t.ok(Date.now() - started < 15_000, `restored and run within ${Date.now() - started} ms`);
     await until('the held entries to be acked', 5_000, async () => (await r.hlen('unacked')) === 0);
     await w.killGroup();
   });
 
   await t.test('our SIGKILLed pool’s messages are restored and run by a Python worker', async (t) => {
-    const w = startWorker(redis.url, ['-c', '1', '--tasks', FIXTURE_TASKS], { CELERY_VISIBILITY_TIMEOUT: String(VT_S) }, { detached: true });
+    const w = startWorker(
+      redis.url,
+      ['-c', '1', '--tasks', FIXTURE_TASKS],
+      { CELERY_VISIBILITY_TIMEOUT: String(VT_S) },
+      { detached: true },
+    );
     t.teardown(() => w.killGroup());
     await w.waitFor((l) => l.msg === 'pool state changed' && l.to === 'running', 20_000, 'pool running');
-    const ids = await Promise.all(Array.from({ length: N }, () => client.submit('tbw_test.block', { args: ['node-blocks'] }).then((s) => s.id)));
+    const ids = await Promise.all(
+      Array.from({ length: N }, () => client.submit('tbw_test.block', { args: ['node-blocks'] }).then((s) => s.id)),
+    );
     await until('our worker to hold every message', 15_000, async () => (await r.hlen('unacked')) === N);
     await w.killGroup();
     t.equal(await r.hlen('unacked'), N, 'our killed pool leaves its holds in kombu’s unacked hash');
@@ -113,7 +153,11 @@ void t.test('Python and our worker restore each other’s held messages (visibil
     const py = await startPythonWorker(redis.url);
     t.teardown(() => py.killGroup());
     const results = (await Promise.all(ids.map((id) => client.result(id, { timeoutMs: 20_000 })))) as { by: string }[];
-    t.same(results.map((x) => x.by), Array(N).fill('python'), 'the Python worker ran every message we held');
+    t.same(
+      results.map((x) => x.by),
+      Array(N).fill('python'),
+      'the Python worker ran every message we held',
+    );
     await until('the held entries to be acked', 5_000, async () => (await r.hlen('unacked')) === 0);
     await py.killGroup();
   });

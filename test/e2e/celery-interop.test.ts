@@ -62,7 +62,10 @@ void t.test('Python Celery client ↔ our celery worker', async (t) => {
   raises('dag_failure', 'ValueError', /bad input 5/);
 
   // Unrunnable messages went to the dead-letter list with a reason, and the pool kept going (no child exits).
-  t.notOk(w.lines.some((l) => String(l.msg).startsWith('child exited')), 'no child exited');
+  t.notOk(
+    w.lines.some((l) => String(l.msg).startsWith('child exited')),
+    'no child exited',
+  );
   t.ok(w.lines.some((l) => l.msg === 'message rejected to the dead-letter list' && l.type === 'NotRegistered'));
   t.equal(await w.stop(), 0, 'warm shutdown exits 0');
 });

@@ -11,7 +11,12 @@ import { FIXTURE_TASKS, startWorker } from './celery-harness.js';
 
 type Meta = { status: string; result: unknown };
 
-async function waitMeta(r: Redis, id: string, timeoutMs: number, states = ['SUCCESS', 'FAILURE', 'REVOKED']): Promise<Meta> {
+async function waitMeta(
+  r: Redis,
+  id: string,
+  timeoutMs: number,
+  states = ['SUCCESS', 'FAILURE', 'REVOKED'],
+): Promise<Meta> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const raw = await r.get(`celery-task-meta-${id}`);
@@ -64,23 +69,29 @@ void t.test('kill -9, hard time limit, fuzz', async (t) => {
     t.equal(await r.hlen('unacked'), 0, 'nothing left held');
   });
 
-  await t.test('a task ignoring its hard time limit fails with TimeLimitExceeded and its child is replaced', async (t) => {
-    const exitsBefore = w.lines.filter((l) => String(l.msg).startsWith('child exited')).length;
-    const id = await send(r, 'tbw_test.stubborn');
-    const meta = await waitMeta(r, id, 15_000);
-    t.equal(meta.status, 'FAILURE');
-    t.equal((meta.result as { exc_type: string }).exc_type, 'TimeLimitExceeded');
-    await w.waitFor((l) => l.msg === 'child exited unexpectedly' && l.code === 70, 10_000, 'child exit 70');
-    t.ok(w.lines.filter((l) => String(l.msg).startsWith('child exited')).length > exitsBefore);
-    const after = await send(r, 'add_numbers', [1, 2]);
-    t.same((await waitMeta(r, after, 15_000)).result, 3, 'pool still works');
-  });
+  await t.test(
+    'a task ignoring its hard time limit fails with TimeLimitExceeded and its child is replaced',
+    async (t) => {
+      const exitsBefore = w.lines.filter((l) => String(l.msg).startsWith('child exited')).length;
+      const id = await send(r, 'tbw_test.stubborn');
+      const meta = await waitMeta(r, id, 15_000);
+      t.equal(meta.status, 'FAILURE');
+      t.equal((meta.result as { exc_type: string }).exc_type, 'TimeLimitExceeded');
+      await w.waitFor((l) => l.msg === 'child exited unexpectedly' && l.code === 70, 10_000, 'child exit 70');
+      t.ok(w.lines.filter((l) => String(l.msg).startsWith('child exited')).length > exitsBefore);
+      const after = await send(r, 'add_numbers', [1, 2]);
+      t.same((await waitMeta(r, after, 15_000)).result, 3, 'pool still works');
+    },
+  );
 
   await t.test('fuzz: malformed messages are dead-lettered, valid work still done, no child dies', async (t) => {
     const exitsBefore = w.lines.filter((l) => String(l.msg).startsWith('child exited')).length;
     await r.del('tbw.dead_letter');
     const b64 = (v: unknown): string => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64');
-    const good = JSON.parse(buildMessage({ task: 'add_numbers', args: [1, 1] }).raw) as Record<string, Record<string, unknown>>;
+    const good = JSON.parse(buildMessage({ task: 'add_numbers', args: [1, 1] }).raw) as Record<
+      string,
+      Record<string, unknown>
+    >;
     const variant = (f: (e: Record<string, Record<string, unknown>>) => void): string => {
       const e = structuredClone(good);
       e.headers!.id = `fuzz-${Math.random()}`;
@@ -106,7 +117,7 @@ void t.test('kill -9, hard time limit, fuzz', async (t) => {
       variant((e) => (e.body = b64([['x'.repeat(2_000_000)], {}, {}]) as never)),
     ];
     for (let i = 0; i < 40; i++) {
-      const bytes = Buffer.alloc(1 + (i * 37) % 200, i).toString('latin1');
+      const bytes = Buffer.alloc(1 + ((i * 37) % 200), i).toString('latin1');
       bad.push(i % 2 === 0 ? bytes : variant((e) => (e.headers!.retries = bytes as never)));
     }
     // Random-byte variants with a valid envelope still run (retries is just metadata): count what must fail.
@@ -118,7 +129,8 @@ void t.test('kill -9, hard time limit, fuzz', async (t) => {
     }
     for (const id of ids) t.equal((await waitMeta(r, id, 20_000)).status, 'SUCCESS');
     const deadline = Date.now() + 10_000;
-    while ((await r.llen('tbw.dead_letter')) < mustFail && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+    while ((await r.llen('tbw.dead_letter')) < mustFail && Date.now() < deadline)
+      await new Promise((res) => setTimeout(res, 20));
     t.equal(await r.llen('tbw.dead_letter'), mustFail, 'every unrunnable message is in the dead-letter list');
     const entry = JSON.parse((await r.lindex('tbw.dead_letter', 0))!) as Record<string, unknown>;
     t.type(entry.reason, 'string');

@@ -29,7 +29,15 @@ void t.test('result backend options seen from Python Celery', async (t) => {
   const ig = value('ignore_result');
   const metas = Object.values((ig.meta ?? {}) as Record<string, [number, number]>);
   t.equal(metas.length, 3, 'three ignore_result tasks sent');
-  t.same(metas, [[0, 0], [0, 0], [0, 0]], 'ignore_result + track_started: no celery-task-meta key in either db');
+  t.same(
+    metas,
+    [
+      [0, 0],
+      [0, 0],
+      [0, 0],
+    ],
+    'ignore_result + track_started: no celery-task-meta key in either db',
+  );
   // Celery stores errors of a task whose *request* ignores its result (store_errors is per task), so do we.
   t.equal(ig.failure_state, 'FAILURE', 'a failing ignore_result task still records its failure');
   t.equal(ig.after, 42, 'the worker kept storing normal results');
@@ -51,7 +59,20 @@ void t.test('result backend options seen from Python Celery', async (t) => {
   t.equal(ex.queue, 'celery', 'AsyncResult.queue');
   t.not(ex.date_done, 'None', 'date_done set');
   t.equal(ex.flaky_retries, 2, 'retries counts the retries a task needed');
-  t.same(ex.raw_keys, ['args', 'children', 'date_done', 'kwargs', 'name', 'queue', 'result', 'retries', 'status', 'task_id', 'traceback', 'worker']);
+  t.same(ex.raw_keys, [
+    'args',
+    'children',
+    'date_done',
+    'kwargs',
+    'name',
+    'queue',
+    'result',
+    'retries',
+    'status',
+    'task_id',
+    'traceback',
+    'worker',
+  ]);
 
   const exp = value('expires');
   t.ok(Number(exp.ttl) > 0 && Number(exp.ttl) <= 5, `CELERY_RESULT_EXPIRES=5s → TTL ≤ 5 s (got ${String(exp.ttl)})`);

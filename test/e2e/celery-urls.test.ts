@@ -23,10 +23,33 @@ function makeCerts(dir: string): RedisTlsOptions & { clientCert: string; clientK
   writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
   for (const who of ['server', 'client']) {
     ssl('req', ...ec, '-keyout', `${who}.key`, '-out', `${who}.csr`, '-subj', `/CN=tbw-test-${who}`);
-    ssl('x509', '-req', '-in', `${who}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${who}.pem`, '-days', '1', '-extfile', `${who}.ext`);
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      `${who}.csr`,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      `${who}.pem`,
+      '-days',
+      '1',
+      '-extfile',
+      `${who}.ext`,
+    );
   }
   const p = (f: string): string => join(dir, f);
-  return { ca: p('ca.pem'), cert: p('server.pem'), key: p('server.key'), authClients: true, clientCert: p('client.pem'), clientKey: p('client.key') };
+  return {
+    ca: p('ca.pem'),
+    cert: p('server.pem'),
+    key: p('server.key'),
+    authClients: true,
+    clientCert: p('client.pem'),
+    clientKey: p('client.key'),
+  };
 }
 
 type UrlRun = { ok: boolean; value?: unknown; error?: [string, string]; exists?: number; keyspace?: string[] };
@@ -44,7 +67,10 @@ async function roundTrip(t: Test, url: string, db: number): Promise<void> {
   t.same(run?.keyspace, [`db${db}`], `every key (queue bookkeeping and results) is in db ${db} only`);
   // The supervisor's remote-control node (pidbox) connects with the same URL, TLS options included.
   await w.waitFor((l) => l.msg === 'celery control node ready', 10_000, 'control node ready');
-  t.notOk(w.lines.some((l) => l.msg === 'celery remote control unavailable'), 'remote control connected');
+  t.notOk(
+    w.lines.some((l) => l.msg === 'celery remote control unavailable'),
+    'remote control connected',
+  );
   t.equal(await w.stop(), 0, 'warm shutdown exits 0');
   const out = w.lines.map((l) => JSON.stringify(l)).join('\n');
   t.ok(w.lines.length > 5, 'log lines were captured');
@@ -52,28 +78,54 @@ async function roundTrip(t: Test, url: string, db: number): Promise<void> {
 }
 
 void t.test('URL parsing: kombu/redis-py TLS parameters → ioredis tls options', async (t) => {
-  const files: Record<string, Buffer> = { '/ca.pem': Buffer.from('CA'), '/c.pem': Buffer.from('C'), '/k.pem': Buffer.from('K') };
+  const files: Record<string, Buffer> = {
+    '/ca.pem': Buffer.from('CA'),
+    '/c.pem': Buffer.from('C'),
+    '/k.pem': Buffer.from('K'),
+  };
   const read = (p: string): Buffer => {
     const f = files[p];
     if (!f) throw new Error('ENOENT');
     return f;
   };
-  const r = redisTarget('rediss://:pw@h:6380/4?ssl_cert_reqs=required&ssl_ca_certs=/ca.pem&ssl_certfile=/c.pem&ssl_keyfile=/k.pem&family=4', read);
+  const r = redisTarget(
+    'rediss://:pw@h:6380/4?ssl_cert_reqs=required&ssl_ca_certs=/ca.pem&ssl_certfile=/c.pem&ssl_keyfile=/k.pem&family=4',
+    read,
+  );
   t.equal(r.url, 'rediss://:pw@h:6380/4?family=4', 'ssl_* stripped, everything else kept for ioredis');
   t.same(r.tls, { rejectUnauthorized: true, ca: files['/ca.pem'], cert: files['/c.pem'], key: files['/k.pem'] });
-  t.equal(redisTarget('rediss://h/0', read).tls?.rejectUnauthorized, true, 'verification is on by default (redis-py default)');
+  t.equal(
+    redisTarget('rediss://h/0', read).tls?.rejectUnauthorized,
+    true,
+    'verification is on by default (redis-py default)',
+  );
   const none = redisTarget('rediss://h/0?ssl_cert_reqs=CERT_NONE', read).tls;
   t.equal(none?.rejectUnauthorized, false, 'CERT_NONE turns verification off');
   t.equal(typeof none?.checkServerIdentity, 'function', 'and the hostname check with it');
-  t.equal(redisTarget('rediss://h/0?ssl_cert_reqs=optional', read).tls?.rejectUnauthorized, true, 'optional verifies (Python client mode)');
-  t.equal(typeof redisTarget('rediss://h/0?ssl_check_hostname=False', read).tls?.checkServerIdentity, 'function', 'ssl_check_hostname=false');
+  t.equal(
+    redisTarget('rediss://h/0?ssl_cert_reqs=optional', read).tls?.rejectUnauthorized,
+    true,
+    'optional verifies (Python client mode)',
+  );
+  t.equal(
+    typeof redisTarget('rediss://h/0?ssl_check_hostname=False', read).tls?.checkServerIdentity,
+    'function',
+    'ssl_check_hostname=false',
+  );
   t.same(redisTarget('redis://:pw@h/3', read), { url: 'redis://:pw@h/3' }, 'plain URL untouched, no tls');
-  t.match(redisUrlProblem('redis://h/0?ssl_cert_reqs=required') ?? '', /not rediss/, 'ssl_* on redis:// is refused, not ignored');
+  t.match(
+    redisUrlProblem('redis://h/0?ssl_cert_reqs=required') ?? '',
+    /not rediss/,
+    'ssl_* on redis:// is refused, not ignored',
+  );
   t.match(redisUrlProblem('rediss://h/0?ssl_ciphers=X') ?? '', /unsupported TLS parameter ssl_ciphers/);
   t.match(redisUrlProblem('rediss://h/0?ssl_cert_reqs=maybe') ?? '', /ssl_cert_reqs=maybe/);
   t.match(redisUrlProblem('http://h/0') ?? '', /redis:\/\/ or rediss:\/\//);
   t.equal(redisUrlProblem('rediss://:pw@h/0?ssl_cert_reqs=none'), null);
-  t.throws(() => redisTarget('rediss://h/0?ssl_ca_certs=/missing.pem', read), /cannot read ssl_ca_certs file \/missing\.pem/);
+  t.throws(
+    () => redisTarget('rediss://h/0?ssl_ca_certs=/missing.pem', read),
+    /cannot read ssl_ca_certs file \/missing\.pem/,
+  );
 });
 
 void t.test('password in the URL and a non-zero db', async (t) => {
@@ -95,7 +147,12 @@ void t.test('rediss:// with a private CA and a client certificate, password and 
   // Verification is real: without the CA the self-signed chain is refused; with it, PING works.
   const probe = async (u: string): Promise<string> => {
     const target = redisTarget(u);
-    const c = new Redis(target.url, { tls: target.tls, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const c = new Redis(target.url, {
+      tls: target.tls,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     let first: string | null = null; // ioredis rejects connect() with "Connection is closed"; the cause is emitted
     c.on('error', (e: Error) => (first ??= e.message));
     try {
@@ -119,6 +176,12 @@ void t.test('ssl_* on a redis:// URL stops the pool at boot, naming the paramete
   t.teardown(async () => void (await w.stop('SIGKILL')));
   const [code] = (await once(w.proc, 'close')) as [number | null]; // close: stdout fully read
   t.equal(code, 3, 'boot error exit code (the pool gives up instead of restarting forever)');
-  t.ok(w.lines.some((l) => JSON.stringify(l).includes('has ssl_cert_reqs but is not rediss://')), 'the reason is logged');
-  t.notOk(w.lines.some((l) => JSON.stringify(l).includes(PASSWORD)), 'the password appears in no log line');
+  t.ok(
+    w.lines.some((l) => JSON.stringify(l).includes('has ssl_cert_reqs but is not rediss://')),
+    'the reason is logged',
+  );
+  t.notOk(
+    w.lines.some((l) => JSON.stringify(l).includes(PASSWORD)),
+    'the password appears in no log line',
+  );
 });

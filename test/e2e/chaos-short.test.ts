@@ -7,9 +7,19 @@ import { killChildrenCase, killSupervisorCase, sigtermCase } from '../chaos/case
 void t.test('chaos (short)', async (t) => {
   await t.test('child SIGKILLed every 2 s under load', (t) =>
     // Sized so the run outlasts several kills (2 × 8 slots × 100 ms ≈ 160 tasks/s → ~10 s): the case asserts ≥ 2 kills.
-    killChildrenCase(t, { tasks: 1500, sleepMs: 100, everyMs: 2000, concurrency: 2, childConcurrency: 8, timeoutMs: 90_000 }));
+    killChildrenCase(t, {
+      tasks: 1500,
+      sleepMs: 100,
+      everyMs: 2000,
+      concurrency: 2,
+      childConcurrency: 8,
+      timeoutMs: 90_000,
+    }),
+  );
   await t.test('supervisor SIGKILLed', (t) => killSupervisorCase(t, { concurrency: 3, tasks: 100 }));
-  await t.test('SIGTERM under load', (t) => sigtermCase(t, { concurrency: 2, childConcurrency: 4, tasks: 100, sleepMs: 1000, shutdownS: 10 }));
+  await t.test('SIGTERM under load', (t) =>
+    sigtermCase(t, { concurrency: 2, childConcurrency: 4, tasks: 100, sleepMs: 1000, shutdownS: 10 }),
+  );
   await t.test('pm2 stop under load', (t) => pm2StopCase(t, { tasks: 100, sleepMs: 1000 }));
   await t.test('Redis restarted mid-run', (t) => redisRestartCase(t, { tasks: 1000, sleepMs: 20 }));
   await t.test('fuzzed messages', (t) => fuzzCase(t, { bad: 500, valid: 100, huge: 3 }));

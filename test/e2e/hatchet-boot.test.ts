@@ -20,13 +20,16 @@ function runCli(env: Record<string, string>): Promise<{ code: number | null; out
       process.execPath,
       [MAIN, '--backend', 'hatchet', '-c', '2', '--log-format', 'json'],
       { env: { ...process.env, ...env }, timeout: 60_000 },
-      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, out: stdout + stderr }),
+      (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, out: stdout + stderr }),
     );
   });
 }
 
 /** A loopback TCP proxy to `target` whose connections can all be cut at once. */
-async function proxy(target: string): Promise<{ hostPort: string; cut(): void; restore(): void; close(): Promise<void> }> {
+async function proxy(
+  target: string,
+): Promise<{ hostPort: string; cut(): void; restore(): void; close(): Promise<void> }> {
   const [host, port] = target.split(':') as [string, string];
   const sockets = new Set<Socket>();
   let refuse = false;
@@ -82,9 +85,11 @@ void t.test('a lost engine connection: the child exits, the supervisor restarts 
   t.teardown(() => pool.kill());
   const first = pool.readyPids()[0] as number;
   px.cut();
-  await waitFor('the child to report the lost connection', () =>
-    pool.lines.some((l) => l.msg === 'hatchet connection lost; exiting so the supervisor restarts this child'),
-  60_000);
+  await waitFor(
+    'the child to report the lost connection',
+    () => pool.lines.some((l) => l.msg === 'hatchet connection lost; exiting so the supervisor restarts this child'),
+    60_000,
+  );
   px.restore();
   await waitFor('a replacement child to be ready', () => pool.readyPids().some((p) => p !== first), 90_000);
   const client = createClient(hatchetWorkerConfig(server));

@@ -4,7 +4,10 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bind, defineTask } from '../../dist/src/tasks/index.js';
 
-const SIG = { name: 'hatchet_marked_sleep', params: [{ name: 'dir' }, { name: 'key' }, { name: 'ms', type: 'number' }] };
+const SIG = {
+  name: 'hatchet_marked_sleep',
+  params: [{ name: 'dir' }, { name: 'key' }, { name: 'ms', type: 'number' }],
+};
 
 export const markedSleep = defineTask({
   name: 'hatchet_marked_sleep',

@@ -33,7 +33,9 @@ void t.test('hatchet pool under the supervisor', async (t) => {
   const pools: Pool[] = [];
   t.teardown(() => pools.forEach((p) => p.kill()));
   const metricsPort = await freePort();
-  const pool = await startPool(server, { args: [...TASKS, '--metrics-port', String(metricsPort), '--heartbeat-interval', '200ms'] });
+  const pool = await startPool(server, {
+    args: [...TASKS, '--metrics-port', String(metricsPort), '--heartbeat-interval', '200ms'],
+  });
   pools.push(pool);
 
   await t.test('the token never appears in the pool output', async (t) => {
@@ -53,7 +55,11 @@ void t.test('hatchet pool under the supervisor', async (t) => {
     t.same(out.echo, { ok: true, value: 'Echo: hi' });
     t.match(out.process_data, { ok: true, value: { count: 2 } });
     t.same(out.typed_error, { ok: false, type: 'ValueError', message: 'bad value: x' });
-    t.same(out.type_error, { ok: false, type: 'TypeError', message: "unsupported operand type(s) for +: 'int' and 'str'" });
+    t.same(out.type_error, {
+      ok: false,
+      type: 'TypeError',
+      message: "unsupported operand type(s) for +: 'int' and 'str'",
+    });
     t.same(out.flaky, { ok: true, value: { attempt: 3 } }, 'retried per the task policy until attempt 3');
     t.same(out.retries_exhausted, { ok: false, type: 'RuntimeError', message: 'always fails (attempt 2)' });
     t.same(out.sequential, { ok: true, value: 'Result is 5' });

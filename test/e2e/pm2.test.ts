@@ -95,11 +95,19 @@ void t.test('pm2 lifecycle with the shipped ecosystem file', async (t) => {
     starting.kill('SIGKILL');
   });
   const startExit = new Promise<number | null>((r) => starting.once('exit', (c) => r(c)));
-  const launching = await until(async () => {
-    const a = await app();
-    return a !== null && a.pid > 0 ? a : null;
-  }, 30_000, 'supervisor started by pm2');
-  const gated = await until(() => (childrenOf(launching.pid).length >= 2 ? childrenOf(launching.pid) : null), 20_000, 'two children forked');
+  const launching = await until(
+    async () => {
+      const a = await app();
+      return a !== null && a.pid > 0 ? a : null;
+    },
+    30_000,
+    'supervisor started by pm2',
+  );
+  const gated = await until(
+    () => (childrenOf(launching.pid).length >= 2 ? childrenOf(launching.pid) : null),
+    20_000,
+    'two children forked',
+  );
   const whileGated = await app();
   t.equal(whileGated?.status, 'launching', 'not online while the children are not ready');
   writeFileSync(gate, '');
@@ -110,7 +118,17 @@ void t.test('pm2 lifecycle with the shipped ecosystem file', async (t) => {
   for (const pid of gated) {
     const vars = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
     const names = new Set(vars.map((kv) => kv.slice(0, kv.indexOf('='))));
-    for (const leaked of ['pm_id', 'NODE_APP_INSTANCE', 'PM2_HOME', 'name', 'status', 'autorestart', 'task-backend-worker', 'env_temporal', 'unique_id']) {
+    for (const leaked of [
+      'pm_id',
+      'NODE_APP_INSTANCE',
+      'PM2_HOME',
+      'name',
+      'status',
+      'autorestart',
+      'task-backend-worker',
+      'env_temporal',
+      'unique_id',
+    ]) {
       t.notOk(names.has(leaked), `pm2's ${leaked} does not reach child ${pid}`);
     }
     t.ok(vars.includes('MY_APP_SETTING=kept'), 'the user environment does');
@@ -118,13 +136,22 @@ void t.test('pm2 lifecycle with the shipped ecosystem file', async (t) => {
 
   // Reload: a new supervisor, online again; the old tree drained and gone.
   await pm2('reload', 'task-backend-worker');
-  const reloaded = await until(async () => {
-    const a = await app();
-    return a !== null && a.status === 'online' && a.pid !== launching.pid ? a : null;
-  }, 40_000, 'online again after reload');
+  const reloaded = await until(
+    async () => {
+      const a = await app();
+      return a !== null && a.status === 'online' && a.pid !== launching.pid ? a : null;
+    },
+    40_000,
+    'online again after reload',
+  );
   await until(() => [launching.pid, ...gated].every((p) => !alive(p)), 15_000, 'old tree gone');
-  for (const pid of gated) t.ok(existsSync(join(dir, `drained-${pid}`)), `old child ${pid} finished its task on reload`);
-  const current = await until(() => (childrenOf(reloaded.pid).length >= 2 ? childrenOf(reloaded.pid) : null), 20_000, 'new children');
+  for (const pid of gated)
+    t.ok(existsSync(join(dir, `drained-${pid}`)), `old child ${pid} finished its task on reload`);
+  const current = await until(
+    () => (childrenOf(reloaded.pid).length >= 2 ? childrenOf(reloaded.pid) : null),
+    20_000,
+    'new children',
+  );
 
   // Stop: pm2 sends SIGINT to every process of the tree; the children ignore it, the supervisor drains them.
   const stopStarted = Date.now();

@@ -54,12 +54,16 @@ void t.test('the unit passes systemd-analyze verify', async (t) => {
   const { stdout } = await execFileP('systemctl', ['--version']);
   const version = Number(/systemd (\d+)/.exec(stdout)?.[1] ?? '0');
   // RestartSteps=/RestartMaxDelaySec= arrived in systemd 254; older ones ignore them (documented in the unit).
-  const tolerated = version < 254 ? /Unknown key '(RestartSteps|RestartMaxDelaySec)' in section \[Service\], ignoring\.$/ : /^$/;
+  const tolerated =
+    version < 254 ? /Unknown key '(RestartSteps|RestartMaxDelaySec)' in section \[Service\], ignoring\.$/ : /^$/;
   const findings = (await verify(local)).filter((l) => !tolerated.test(l));
   t.same(findings, [], `systemd ${version} reports nothing`);
   // The check has teeth: a broken unit is reported.
   const broken = await verify(local.replace('Type=notify', 'Type=notifyy'));
-  t.ok(broken.some((l) => /Failed to parse service type/.test(l)), 'a bad value is caught');
+  t.ok(
+    broken.some((l) => /Failed to parse service type/.test(l)),
+    'a bad value is caught',
+  );
 });
 
 void t.test('unit and pm2 file agree with the program: exit codes, timeouts, readiness', async (t) => {
@@ -119,7 +123,10 @@ void t.test('the binary notifies systemd from its own pid', async (t) => {
   });
   const exited = once(proc, 'exit');
   await sd.waitFor((d) => d.text.startsWith('STATUS=starting'), 15_000);
-  t.notOk(sd.received.some((d) => d.text.includes('READY=1')), 'no READY=1 while children are held at the gate');
+  t.notOk(
+    sd.received.some((d) => d.text.includes('READY=1')),
+    'no READY=1 while children are held at the gate',
+  );
   writeFileSync(gate, '');
   const ready = await sd.waitFor((d) => d.text.includes('READY=1'), 15_000);
   t.equal(ready.pid, proc.pid, 'READY=1 is sent by the main PID');

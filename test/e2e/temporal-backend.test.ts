@@ -53,7 +53,10 @@ async function registry(): Promise<Registry> {
   return r;
 }
 
-async function startBackend(config: WorkerConfig, index = 0): Promise<{ backend: WorkerBackend; cold: AbortController }> {
+async function startBackend(
+  config: WorkerConfig,
+  index = 0,
+): Promise<{ backend: WorkerBackend; cold: AbortController }> {
   const backend = createBackend();
   const cold = new AbortController();
   await backend.start({ index, config, registry: await registry(), logger, coldSignal: cold.signal });
@@ -89,7 +92,11 @@ void t.test('temporal backend on a real dev server', async (t) => {
     const second = await startBackend(config, 1);
     t.teardown(() => second.backend.stop());
     const results = await Promise.all(ids.map((id) => client.result(id, { timeoutMs: 30_000 })));
-    t.same(results, [1, 2, 3].map((n) => ({ n, attempt: 1 })), 'every in-flight task finished on its first attempt');
+    t.same(
+      results,
+      [1, 2, 3].map((n) => ({ n, attempt: 1 })),
+      'every in-flight task finished on its first attempt',
+    );
     t.same(attempts.get('test_gated'), [1, 1, 1], 'no task ran twice');
   });
 

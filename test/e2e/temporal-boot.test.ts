@@ -56,9 +56,16 @@ void t.test('temporal child boot outcomes', async (t) => {
 
   await t.test('missing TLS key file: BootError, exit BOOT_ERROR', async (t) => {
     const cfg = temporalTestConfig(server.address);
-    cfg.temporal.tls = { ...cfg.temporal.tls, enabled: true, clientCertPath: '/nonexistent.crt', clientKeyPath: '/nonexistent.key' };
+    cfg.temporal.tls = {
+      ...cfg.temporal.tls,
+      enabled: true,
+      clientCertPath: '/nonexistent.crt',
+      clientKeyPath: '/nonexistent.key',
+    };
     const out = await runChild(cfg);
-    t.match(out.messages, [{ type: 'fatal', retryable: false, error: { name: 'BootError', message: /client certificate/ } }]);
+    t.match(out.messages, [
+      { type: 'fatal', retryable: false, error: { name: 'BootError', message: /client certificate/ } },
+    ]);
     t.equal(out.code, CHILD_EXIT.BOOT_ERROR);
   });
 

@@ -49,7 +49,12 @@ void t.test('temporal pool under the supervisor', async (t) => {
     t.same(out.add_mixed, { ok: true, value: 5.5 });
     t.same(out.echo, { ok: true, value: 'Echo: hi' });
     t.match(out.process_data, { ok: true, value: { count: 2 } });
-    t.match(out.typed_error, { ok: false, error_class: 'ApplicationError', type: 'ValueError', message: 'bad value: x' });
+    t.match(out.typed_error, {
+      ok: false,
+      error_class: 'ApplicationError',
+      type: 'ValueError',
+      message: 'bad value: x',
+    });
     t.match(out.type_error, { ok: false, error_class: 'ApplicationError', type: 'TypeError', non_retryable: true });
     t.same(out.flaky, { ok: true, value: { attempt: 3 } }, 'retried per the task policy until attempt 3');
     t.match(out.retries_exhausted, { ok: false, type: 'RuntimeError', message: 'always fails (attempt 2)' });
@@ -64,16 +69,19 @@ void t.test('temporal pool under the supervisor', async (t) => {
     t.ok(timed >= 12, `${timed} runs timed`);
   });
 
-  await t.test('a child SIGKILLed mid-activity: the attempt is retried elsewhere and the workflow completes', async (t) => {
-    const { id } = await client.submit('temporal_marked_sleep', { args: [dir, 'kill', 1500] });
-    await waitFor('the activity to start', () => marks(dir, 'kill').length === 1);
-    const victim = (marks(dir, 'kill')[0] as { pid: number }).pid;
-    process.kill(victim, 'SIGKILL');
-    const result = (await client.result(id, { timeoutMs: 30_000 })) as { pid: number; attempt: number };
-    t.not(result.pid, victim, 'finished on another child');
-    t.equal(result.attempt, 2, 'the second attempt finished it');
-    await waitFor('the supervisor to replace the killed child', () => pool.readyPids().length >= 3, 30_000);
-  });
+  await t.test(
+    'a child SIGKILLed mid-activity: the attempt is retried elsewhere and the workflow completes',
+    async (t) => {
+      const { id } = await client.submit('temporal_marked_sleep', { args: [dir, 'kill', 1500] });
+      await waitFor('the activity to start', () => marks(dir, 'kill').length === 1);
+      const victim = (marks(dir, 'kill')[0] as { pid: number }).pid;
+      process.kill(victim, 'SIGKILL');
+      const result = (await client.result(id, { timeoutMs: 30_000 })) as { pid: number; attempt: number };
+      t.not(result.pid, victim, 'finished on another child');
+      t.equal(result.attempt, 2, 'the second attempt finished it');
+      await waitFor('the supervisor to replace the killed child', () => pool.readyPids().length >= 3, 30_000);
+    },
+  );
 
   await t.test('warm shutdown under load finishes every in-flight activity', async (t) => {
     const keys = ['w0', 'w1', 'w2', 'w3', 'w4', 'w5'];
@@ -89,8 +97,15 @@ void t.test('temporal pool under the supervisor', async (t) => {
     const results = (await Promise.all(ids.map((id) => client.result(id, { timeoutMs: 30_000 })))) as {
       attempt: number;
     }[];
-    t.same(results.map((r) => r.attempt), [1, 1, 1, 1, 1, 1], 'every activity completed on its first attempt');
-    t.ok(keys.every((k) => marks(dir, k).length === 1), 'none ran twice');
+    t.same(
+      results.map((r) => r.attempt),
+      [1, 1, 1, 1, 1, 1],
+      'every activity completed on its first attempt',
+    );
+    t.ok(
+      keys.every((k) => marks(dir, k).length === 1),
+      'none ran twice',
+    );
     next.kill();
   });
 });

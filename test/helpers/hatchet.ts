@@ -119,6 +119,10 @@ export async function startPool(
     env: { ...server.env, ...opts.env },
     timeoutMs: opts.timeoutMs,
     readyWhat: `${n} hatchet children ready`,
-    exitReport: (lines) => `\n${lines.slice(-20).map((l) => JSON.stringify(l)).join('\n')}`,
+    exitReport: (lines) =>
+      `\n${lines
+        .slice(-20)
+        .map((l) => JSON.stringify(l))
+        .join('\n')}`,
   });
 }

@@ -66,7 +66,11 @@ export function baseWorkerConfig(over: BaseConfigOverrides = {}): WorkerConfig {
 }
 
 /** Poll `check` until it returns true or the deadline passes (then throw naming `what`). */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 30_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -144,10 +148,14 @@ export async function launchPool(opts: LaunchOptions): Promise<Pool> {
     },
   };
   try {
-    await waitFor(opts.readyWhat, () => {
-      if (done) throw new Error(`pool exited early:${opts.exitReport(lines)}`);
-      return pool.readyPids().length >= n;
-    }, opts.timeoutMs ?? 60_000);
+    await waitFor(
+      opts.readyWhat,
+      () => {
+        if (done) throw new Error(`pool exited early:${opts.exitReport(lines)}`);
+        return pool.readyPids().length >= n;
+      },
+      opts.timeoutMs ?? 60_000,
+    );
   } catch (e) {
     pool.kill();
     throw e;

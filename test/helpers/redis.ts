@@ -45,11 +45,20 @@ export interface RedisTlsOptions {
 function ping(port: number, password?: string, tls?: RedisTlsOptions): Promise<boolean> {
   return new Promise((resolve) => {
     const s: Socket = tls
-      ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false, ...(tls.authClients ? { cert: readFileSync(tls.clientCert ?? tls.cert), key: readFileSync(tls.clientKey ?? tls.key) } : {}) })
+      ? tlsConnect({
+          port,
+          host: '127.0.0.1',
+          rejectUnauthorized: false,
+          ...(tls.authClients
+            ? { cert: readFileSync(tls.clientCert ?? tls.cert), key: readFileSync(tls.clientKey ?? tls.key) }
+            : {}),
+        })
       : connect(port, '127.0.0.1');
     let buf = '';
     s.setTimeout(500);
-    s.on(tls ? 'secureConnect' : 'connect', () => s.write(password === undefined ? 'PING\r\n' : `AUTH ${password}\r\nPING\r\n`));
+    s.on(tls ? 'secureConnect' : 'connect', () =>
+      s.write(password === undefined ? 'PING\r\n' : `AUTH ${password}\r\nPING\r\n`),
+    );
     s.on('data', (d) => {
       buf += d.toString();
       if (buf.includes('+PONG') || buf.includes('-')) {
@@ -66,7 +75,9 @@ function ping(port: number, password?: string, tls?: RedisTlsOptions): Promise<b
 }
 
 /** `password` → `--requirepass` (and in `url`); `tls` → TLS only on the port, `url` becomes rediss://. */
-export async function startRedis(opts: { bin?: string; args?: string[]; password?: string; tls?: RedisTlsOptions } = {}): Promise<RedisServer> {
+export async function startRedis(
+  opts: { bin?: string; args?: string[]; password?: string; tls?: RedisTlsOptions } = {},
+): Promise<RedisServer> {
   const bin = opts.bin ?? 'redis-server';
   const port = await freePort();
   let proc: ChildProcess | null = null;
@@ -74,11 +85,34 @@ export async function startRedis(opts: { bin?: string; args?: string[]; password
   const start = async (): Promise<void> => {
     const { tls, password } = opts;
     const listen = tls
-      ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', tls.authClients ? 'yes' : 'no']
+      ? [
+          '--port',
+          '0',
+          '--tls-port',
+          String(port),
+          '--tls-cert-file',
+          tls.cert,
+          '--tls-key-file',
+          tls.key,
+          '--tls-ca-cert-file',
+          tls.ca,
+          '--tls-auth-clients',
+          tls.authClients ? 'yes' : 'no',
+        ]
       : ['--port', String(port)];
     const p = spawn(
       bin,
-      [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...(password !== undefined ? ['--requirepass', password] : []), ...(opts.args ?? [])],
+      [
+        ...listen,
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        ...(password !== undefined ? ['--requirepass', password] : []),
+        ...(opts.args ?? []),
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     proc = p;
@@ -86,7 +120,9 @@ export async function startRedis(opts: { bin?: string; args?: string[]; password
     p.stdout?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
     p.stderr?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
     const spawnError = new Promise<never>((_, reject) => {
-      p.once('error', (e) => reject(new Error(`cannot start ${bin} (is Debian redis-server installed?): ${e.message}`)));
+      p.once('error', (e) =>
+        reject(new Error(`cannot start ${bin} (is Debian redis-server installed?): ${e.message}`)),
+      );
       p.once('exit', (code) => reject(new Error(`${bin} exited with ${code} before it answered PING: ${out}`)));
     });
     spawnError.catch(() => undefined);

@@ -36,7 +36,11 @@ export function testConfig(over: Partial<WorkerConfig> = {}): WorkerConfig {
 export type LogLine = Record<string, unknown> & { msg?: string };
 
 /** A pino logger writing into memory; `lines` holds every parsed line (supervisor's own and relayed ones). */
-export function captureLogger(level = 'debug'): { logger: Logger; lines: LogLine[]; waitFor: (pred: (l: LogLine) => boolean, ms?: number) => Promise<LogLine> } {
+export function captureLogger(level = 'debug'): {
+  logger: Logger;
+  lines: LogLine[];
+  waitFor: (pred: (l: LogLine) => boolean, ms?: number) => Promise<LogLine>;
+} {
   const lines: LogLine[] = [];
   const waiters = new Set<() => void>();
   let buf = '';
@@ -138,7 +142,11 @@ export function startPool(
     },
     onLifecycle: (w) => lifecycle.push(w),
     ...deps,
-    pool: { backoff: { initialMs: 50, factor: 2, maxMs: 1000, jitter: 0.2, stableMs: 60_000 }, killGraceMs: 1500, ...deps.pool },
+    pool: {
+      backoff: { initialMs: 50, factor: 2, maxMs: 1000, jitter: 0.2, stableMs: 60_000 },
+      killGraceMs: 1500,
+      ...deps.pool,
+    },
   });
   let finished = false;
   void h.done.then(() => (finished = true));
@@ -149,8 +157,12 @@ export function startPool(
     }
     await until(() => pids.every((p) => !alive(p)), 5000, 'every child gone');
   });
-  const seen = (what: string, ms = 20_000): Promise<void> => until(() => lifecycle.includes(what), ms, `lifecycle ${what}`).then(() => undefined);
+  const seen = (what: string, ms = 20_000): Promise<void> =>
+    until(() => lifecycle.includes(what), ms, `lifecycle ${what}`).then(() => undefined);
   return { h, lines, waitFor, pids, lifecycle, seen, signals };
 }
 
-export const byMsg = (msg: string, extra: (l: LogLine) => boolean = () => true) => (l: LogLine): boolean => l.msg === msg && extra(l);
+export const byMsg =
+  (msg: string, extra: (l: LogLine) => boolean = () => true) =>
+  (l: LogLine): boolean =>
+    l.msg === msg && extra(l);

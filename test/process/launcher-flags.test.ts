@@ -11,9 +11,14 @@ import { fixture, ROOT, tmp, until } from './_helpers.js';
 const LAUNCHER = join(ROOT, 'bin', 'task-backend-worker');
 
 function launcherFlags(): string[] {
-  const exec = readFileSync(LAUNCHER, 'utf8').split('\n').find((l) => l.startsWith('exec node '));
+  const exec = readFileSync(LAUNCHER, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('exec node '));
   if (exec === undefined) throw new Error('no exec line in the launcher');
-  return exec.slice('exec node '.length).split(' ').filter((w) => w.startsWith('--'));
+  return exec
+    .slice('exec node '.length)
+    .split(' ')
+    .filter((w) => w.startsWith('--'));
 }
 
 const argvOf = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
@@ -21,7 +26,9 @@ const argvOf = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, '
 void t.test('the launcher and the pm2 ecosystem give the supervisor the same node flags', async (t) => {
   const flags = launcherFlags();
   t.ok(flags.length > 0, 'the launcher passes node flags');
-  const eco = createRequire(import.meta.url)(join(ROOT, 'ecosystem.config.cjs')) as { apps: { node_args?: string[] }[] };
+  const eco = createRequire(import.meta.url)(join(ROOT, 'ecosystem.config.cjs')) as {
+    apps: { node_args?: string[] }[];
+  };
   t.same(eco.apps[0]?.node_args, flags);
 });
 
@@ -50,7 +57,10 @@ void t.test('the supervisor runs with the flags; its children do not', async (t)
   for (const pid of pids) {
     const argv = argvOf(pid);
     for (const f of flags) t.notOk(argv.includes(f), `child ${pid} does not have ${f}`);
-    t.ok(argv.some((a) => a.startsWith('--max-old-space-size=')), 'the child has its own heap limit');
+    t.ok(
+      argv.some((a) => a.startsWith('--max-old-space-size=')),
+      'the child has its own heap limit',
+    );
   }
   cp.kill('SIGTERM');
   t.equal(await new Promise((r) => cp.once('exit', r)), EXIT.OK);

@@ -14,7 +14,12 @@ const LINES = 100_000;
 function start(dir: string): ReturnType<typeof spawn> {
   return spawn(process.execPath, [MAIN, '-c', '1', '--log-format', 'json', '--control-socket', join(dir, 'ctl.sock')], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, TBW_WORKER_ENTRY: fixture('spew'), FAKE_SPEW_LINES: String(LINES), TASK_BACKEND_TYPE: 'celery' },
+    env: {
+      ...process.env,
+      TBW_WORKER_ENTRY: fixture('spew'),
+      FAKE_SPEW_LINES: String(LINES),
+      TASK_BACKEND_TYPE: 'celery',
+    },
   });
 }
 
@@ -25,7 +30,11 @@ void t.test('a stalled stdout reader blocks neither the supervisor nor loses a l
   const stdout = cp.stdout as NonNullable<typeof cp.stdout>;
   stdout.pause(); // the reader stalls from the start: ~15 MB of log lines meet a 64 KiB pipe
   const sock = join(dir, 'ctl.sock');
-  await until(async () => (await queryControl(sock, { cmd: 'ping' }, 500).catch(() => null)) !== null, 20_000, 'control socket');
+  await until(
+    async () => (await queryControl(sock, { cmd: 'ping' }, 500).catch(() => null)) !== null,
+    20_000,
+    'control socket',
+  );
   // The child spews as soon as it is ready; give it time to fill every pipe on the way.
   await new Promise((r) => setTimeout(r, 1500));
   const t0 = performance.now();
@@ -54,21 +63,28 @@ void t.test('a stalled stdout reader blocks neither the supervisor nor loses a l
   t.equal(code, EXIT.OK);
 });
 
-void t.test('a reader that goes away (EPIPE) is said once on stderr; the pool keeps running and stops cleanly', async (t) => {
-  const dir = tmp();
-  const cp = start(dir);
-  t.teardown(() => void cp.kill('SIGKILL'));
-  let stderr = '';
-  cp.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  const sock = join(dir, 'ctl.sock');
-  await until(async () => (await queryControl(sock, { cmd: 'ping' }, 500).catch(() => null)) !== null, 20_000, 'control socket');
-  cp.stdout?.destroy(); // the reader's end closes: the next write fails with EPIPE
-  await until(() => stderr.includes('stdout unwritable (EPIPE)'), 20_000, 'the EPIPE notice');
-  const status = await queryControl(sock, { cmd: 'status' }, 2000);
-  t.match(status, { ok: true }, 'the supervisor still answers');
-  t.equal(stderr.match(/stdout unwritable/g)?.length, 1, 'said once');
-  t.notMatch(stderr, /Unhandled 'error' event/);
-  cp.kill('SIGTERM');
-  const code = await new Promise((r) => cp.once('exit', r));
-  t.equal(code, EXIT.OK, 'a clean warm stop');
-});
+void t.test(
+  'a reader that goes away (EPIPE) is said once on stderr; the pool keeps running and stops cleanly',
+  async (t) => {
+    const dir = tmp();
+    const cp = start(dir);
+    t.teardown(() => void cp.kill('SIGKILL'));
+    let stderr = '';
+    cp.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    const sock = join(dir, 'ctl.sock');
+    await until(
+      async () => (await queryControl(sock, { cmd: 'ping' }, 500).catch(() => null)) !== null,
+      20_000,
+      'control socket',
+    );
+    cp.stdout?.destroy(); // the reader's end closes: the next write fails with EPIPE
+    await until(() => stderr.includes('stdout unwritable (EPIPE)'), 20_000, 'the EPIPE notice');
+    const status = await queryControl(sock, { cmd: 'status' }, 2000);
+    t.match(status, { ok: true }, 'the supervisor still answers');
+    t.equal(stderr.match(/stdout unwritable/g)?.length, 1, 'said once');
+    t.notMatch(stderr, /Unhandled 'error' event/);
+    cp.kill('SIGTERM');
+    const code = await new Promise((r) => cp.once('exit', r));
+    t.equal(code, EXIT.OK, 'a clean warm stop');
+  },
+);

@@ -17,11 +17,24 @@ void t.test('garbage, huge and partial lines are wrapped, JSON lines are tagged'
   t.match(wrapped('plain text line'), { child: 0, stream: 'stdout', level: 30 });
   t.match(wrapped('{not json}'), { stream: 'stdout' });
   t.match(wrapped('stderr says hello'), { stream: 'stderr', level: 40 });
-  t.ok(p.lines.some((l) => l.child === 0 && l.backend === 'celery' && Object.keys(l).length === 3), '{} becomes the tags alone');
+  t.ok(
+    p.lines.some((l) => l.child === 0 && l.backend === 'celery' && Object.keys(l).length === 3),
+    '{} becomes the tags alone',
+  );
   const parts = p.lines.filter((l) => l.msg === 'child output' && typeof l.line === 'string' && /^x+$/.test(l.line));
-  t.equal(parts.reduce((n, l) => n + (l.line as string).length, 0), 3 * 1024 * 1024 + 5, 'the huge line arrives whole, in parts');
-  t.ok(parts.every((l) => (l.line as string).length <= 1 << 20), 'each part at most 1 MiB');
-  t.ok(p.lines.every((l) => !('unparsable' in l)), 'every relayed line is valid JSON');
+  t.equal(
+    parts.reduce((n, l) => n + (l.line as string).length, 0),
+    3 * 1024 * 1024 + 5,
+    'the huge line arrives whole, in parts',
+  );
+  t.ok(
+    parts.every((l) => (l.line as string).length <= 1 << 20),
+    'each part at most 1 MiB',
+  );
+  t.ok(
+    p.lines.every((l) => !('unparsable' in l)),
+    'every relayed line is valid JSON',
+  );
   p.h.signal('TERM');
   t.equal(await p.h.done, EXIT.OK);
   t.match(wrapped('partial line without newline'), { stream: 'stderr' }, 'the partial last line is flushed at exit');
@@ -34,7 +47,12 @@ void t.test('relayLines splits across chunk boundaries and keeps order', async (
     wrapped: (_lvl, f) => out.push(`W:${String(f.line)}`),
   };
   const input = new PassThrough();
-  const done = relayLines(input, { fields: { child: 3, pid: 9, backend: 'b' }, stream: 'stdout', sink, maxLineChars: 10 });
+  const done = relayLines(input, {
+    fields: { child: 3, pid: 9, backend: 'b' },
+    stream: 'stdout',
+    sink,
+    maxLineChars: 10,
+  });
   input.write('{"a":');
   input.write('1}\nhel');
   input.write('lo\r\n\n{"é":"ü"}\n0123456789abc');
@@ -75,30 +93,37 @@ void t.test('a full sink pauses the child stream until it drains; nothing is los
   (resume as unknown as () => void)();
   input.end();
   await done;
-  t.same(got.map((l) => (JSON.parse(l) as { i: number }).i), Array.from({ length: 50 }, (_, i) => i), 'every line, in order');
+  t.same(
+    got.map((l) => (JSON.parse(l) as { i: number }).i),
+    Array.from({ length: 50 }, (_, i) => i),
+    'every line, in order',
+  );
 });
 
-void t.test('loggerSink: a full Node stream says so and resumes on drain; a plain {write} destination is never full', async (t) => {
-  const plain: string[] = [];
-  const plainSink = loggerSink(pino({ level: 'info' }, { write: (s: string) => void plain.push(s) }));
-  t.equal(plainSink.raw('{"a":1}\n'), true, 'a destination whose write returns nothing never pauses the children');
-  t.same(plain, ['{"a":1}\n']);
+void t.test(
+  'loggerSink: a full Node stream says so and resumes on drain; a plain {write} destination is never full',
+  async (t) => {
+    const plain: string[] = [];
+    const plainSink = loggerSink(pino({ level: 'info' }, { write: (s: string) => void plain.push(s) }));
+    t.equal(plainSink.raw('{"a":1}\n'), true, 'a destination whose write returns nothing never pauses the children');
+    t.same(plain, ['{"a":1}\n']);
 
-  let release: (() => void) | null = null;
-  const slow = new Writable({
-    highWaterMark: 16,
-    write(_chunk, _enc, cb) {
-      release = cb; // the reader lags until the test lets it go
-    },
-  });
-  const sink = loggerSink(pino({ level: 'info' }, slow));
-  t.equal(sink.raw('{"long line":"more than sixteen bytes"}\n'), false, 'full');
-  let resumed = false;
-  sink.onDrain?.(() => (resumed = true));
-  sink.onDrain?.(() => undefined); // a second paused child shares the one listener
-  t.equal(slow.listenerCount('drain'), 1, 'one drain listener for every paused child');
-  (release as unknown as () => void)();
-  await new Promise((r) => setImmediate(r));
-  t.ok(resumed, 'resumed once the stream drained');
-  t.equal(slow.listenerCount('drain'), 0, 'and the listener is gone');
-});
+    let release: (() => void) | null = null;
+    const slow = new Writable({
+      highWaterMark: 16,
+      write(_chunk, _enc, cb) {
+        release = cb; // the reader lags until the test lets it go
+      },
+    });
+    const sink = loggerSink(pino({ level: 'info' }, slow));
+    t.equal(sink.raw('{"long line":"more than sixteen bytes"}\n'), false, 'full');
+    let resumed = false;
+    sink.onDrain?.(() => (resumed = true));
+    sink.onDrain?.(() => undefined); // a second paused child shares the one listener
+    t.equal(slow.listenerCount('drain'), 1, 'one drain listener for every paused child');
+    (release as unknown as () => void)();
+    await new Promise((r) => setImmediate(r));
+    t.ok(resumed, 'resumed once the stream drained');
+    t.equal(slow.listenerCount('drain'), 0, 'and the listener is gone');
+  },
+);

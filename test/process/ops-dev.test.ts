@@ -12,7 +12,9 @@ import { EXIT } from '../../src/exit-codes.js';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MAIN = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const execFileP = promisify(execFile);
-const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TAP') && k !== 'NODE_OPTIONS'));
+const baseEnv = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => !k.startsWith('TAP') && k !== 'NODE_OPTIONS'),
+);
 
 function alive(pid: number): boolean {
   try {
@@ -23,10 +25,14 @@ function alive(pid: number): boolean {
 }
 
 void t.test('dev runs the pool on a private redis and the printed submit command works', async (t) => {
-  const proc = spawn(process.execPath, [MAIN, 'dev', '-c', '1', '--log-format', 'json', '-n', `dev-test-${process.pid}@localhost`], {
-    env: { ...baseEnv, TASK_CONTROL_SOCKET: join(ROOT, '.tbw', `dev-test-${process.pid}.sock`) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    [MAIN, 'dev', '-c', '1', '--log-format', 'json', '-n', `dev-test-${process.pid}@localhost`],
+    {
+      env: { ...baseEnv, TASK_CONTROL_SOCKET: join(ROOT, '.tbw', `dev-test-${process.pid}.sock`) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   t.teardown(() => {
     proc.kill('SIGKILL');
   });
@@ -47,7 +53,9 @@ void t.test('dev runs the pool on a private redis and the printed submit command
   const url = /CELERY_BROKER_URL=(\S+)/.exec(line)?.[1] ?? '';
   t.match(url, /^redis:\/\/127\.0\.0\.1:\d+\/0$/);
   const redisPid = Number(
-    (await execFileP('pgrep', ['-f', `redis-server 127.0.0.1:${/:(\d+)\//.exec(url)?.[1]}`])).stdout.trim().split('\n')[0],
+    (await execFileP('pgrep', ['-f', `redis-server 127.0.0.1:${/:(\d+)\//.exec(url)?.[1]}`])).stdout
+      .trim()
+      .split('\n')[0],
   );
   t.ok(redisPid > 0 && alive(redisPid), 'redis-server runs');
   // Wait for the pool to be ready before submitting (the result would wait anyway, but bounded is clearer).

@@ -79,13 +79,20 @@ void t.test('systemd, status socket and metrics around a real pool', async (t) =
 
   const ping = await queryControl(controlSocket, { cmd: 'ping' });
   t.match(ping, { ok: true, pid: process.pid });
-  const reply = await until(async () => {
-    const r = await queryControl(controlSocket, { cmd: 'status' });
-    const doc = (r.ok && r.cmd === 'status' ? r.status : null) as StatusDocument | null;
-    return doc !== null && doc.children.every((c) => c.processed > 0) ? doc : null;
-  }, 10_000, 'status with processed tasks');
+  const reply = await until(
+    async () => {
+      const r = await queryControl(controlSocket, { cmd: 'status' });
+      const doc = (r.ok && r.cmd === 'status' ? r.status : null) as StatusDocument | null;
+      return doc !== null && doc.children.every((c) => c.processed > 0) ? doc : null;
+    },
+    10_000,
+    'status with processed tasks',
+  );
   t.equal(reply.children.length, 2);
-  t.same(reply.children.map((c) => c.index), [0, 1]);
+  t.same(
+    reply.children.map((c) => c.index),
+    [0, 1],
+  );
   t.same(new Set(reply.children.map((c) => c.pid)), new Set(pids), 'rows name the real child pids');
   for (const c of reply.children) {
     t.equal(c.state, 'ready');
@@ -99,9 +106,14 @@ void t.test('systemd, status socket and metrics around a real pool', async (t) =
   const table = await run(process.execPath, [BIN, 'status', '--socket', controlSocket]);
   t.match(table.stdout, /^CHILD\s+PID\s+STATE/m);
   t.match(table.stdout, new RegExp(`^0\\s+\\d+\\s+ready\\s+`, 'm'));
-  const json = JSON.parse((await run(process.execPath, [BIN, 'status', '--json', '--socket', controlSocket])).stdout) as StatusDocument;
+  const json = JSON.parse(
+    (await run(process.execPath, [BIN, 'status', '--json', '--socket', controlSocket])).stdout,
+  ) as StatusDocument;
   t.equal(json.pid, process.pid);
-  t.match((await run(process.execPath, [BIN, 'status', '--ping', '--socket', controlSocket])).stdout, /^pong from pid \d+/);
+  t.match(
+    (await run(process.execPath, [BIN, 'status', '--ping', '--socket', controlSocket])).stdout,
+    /^pong from pid \d+/,
+  );
 
   const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   t.match(metrics, /^tbw_children_up\{backend="celery"\} 2$/m);
@@ -117,7 +129,10 @@ void t.test('systemd, status socket and metrics around a real pool', async (t) =
   t.ok(usec >= 4_000_000 && usec <= 15_000_000, `stop extension covers the shutdown timeout (${usec} µs)`);
   t.equal(await done, EXIT.OK);
   t.notOk(existsSync(controlSocket), 'control socket removed at exit');
-  t.ok(pids.every((p) => !alive(p)), 'no child left');
+  t.ok(
+    pids.every((p) => !alive(p)),
+    'no child left',
+  );
   t.ok(lines.some((l) => l.msg === 'metrics server listening'));
 });
 
@@ -139,10 +154,15 @@ void t.test('a metrics port already taken is a configuration error before any ch
   const port = (busy.address() as { port: number }).port;
   const forked: number[] = [];
   const { logger, lines } = captureLogger('debug');
-  const code = await runPool(
-    testConfig({ metricsPort: port, controlSocket: join(tmp(), 's.sock') }),
-    { workerEntry: fixture('ok'), logger, fork: (p, a, o) => { const cp = realFork(p, a, o); forked.push(cp.pid ?? 0); return cp; } },
-  );
+  const code = await runPool(testConfig({ metricsPort: port, controlSocket: join(tmp(), 's.sock') }), {
+    workerEntry: fixture('ok'),
+    logger,
+    fork: (p, a, o) => {
+      const cp = realFork(p, a, o);
+      forked.push(cp.pid ?? 0);
+      return cp;
+    },
+  });
   t.equal(code, EXIT.CONFIG);
   t.equal(forked.length, 0, 'no child was forked');
   t.ok(lines.some((l) => l.msg === 'cannot serve metrics'));

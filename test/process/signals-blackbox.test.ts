@@ -38,11 +38,15 @@ interface Bin {
 
 function startBin(t: Test, entry: string, args: string[] = []): Bin {
   const dir = tmp();
-  const cp = spawn(process.execPath, [MAIN, '--log-format', 'json', '--control-socket', join(dir, 'ctl.sock'), ...args], {
-    detached: true, // own process group, like a service manager's cgroup or a terminal's foreground group
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, TBW_WORKER_ENTRY: fixture(entry), TASK_BACKEND_TYPE: 'celery' },
-  });
+  const cp = spawn(
+    process.execPath,
+    [MAIN, '--log-format', 'json', '--control-socket', join(dir, 'ctl.sock'), ...args],
+    {
+      detached: true, // own process group, like a service manager's cgroup or a terminal's foreground group
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TBW_WORKER_ENTRY: fixture(entry), TASK_BACKEND_TYPE: 'celery' },
+    },
+  );
   const lines: LogLine[] = [];
   let buf = '';
   cp.stdout?.setEncoding('utf8').on('data', (s: string) => {
@@ -60,7 +64,9 @@ function startBin(t: Test, entry: string, args: string[] = []): Bin {
   });
   let stderr = '';
   cp.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  const exit = new Promise<{ code: number | null; signal: string | null }>((r) => cp.once('exit', (code, signal) => r({ code, signal })));
+  const exit = new Promise<{ code: number | null; signal: string | null }>((r) =>
+    cp.once('exit', (code, signal) => r({ code, signal })),
+  );
   const pid = cp.pid as number;
   t.teardown(async () => {
     for (const p of inGroup(pid)) {
@@ -92,9 +98,15 @@ void t.test('TERM to the whole group → children ignore it, drain over IPC, exi
   t.same(await b.exit, { code: EXIT.OK, signal: null });
   const exits = b.lines.filter((l) => l.msg === 'child exited');
   t.equal(exits.length, 2);
-  t.ok(exits.every((l) => l.code === 0 && l.signal === null), 'children exited 0, not by the group signal');
+  t.ok(
+    exits.every((l) => l.code === 0 && l.signal === null),
+    'children exited 0, not by the group signal',
+  );
   t.equal(b.lines.filter((l) => l.msg === 'child drained').length, 2);
-  t.ok(b.lines.every((l) => !('unparsable' in l)), 'stdout is pure NDJSON');
+  t.ok(
+    b.lines.every((l) => !('unparsable' in l)),
+    'stdout is pure NDJSON',
+  );
   await until(() => inGroup(b.pid).length === 0, 3000, 'process group empty');
 });
 

@@ -3,4 +3,6 @@
 import { runChild } from '../../dist/src/child/runtime.js';
 import { Registry } from '../../dist/src/tasks/registry.js';
 
-runChild(async () => (await import('./no-such-backend-module.mjs')).createBackend(), { loadRegistry: async () => new Registry() });
+runChild(async () => (await import('./no-such-backend-module.mjs')).createBackend(), {
+  loadRegistry: async () => new Registry(),
+});

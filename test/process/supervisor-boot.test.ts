@@ -34,7 +34,12 @@ void t.test('a child not ready within the ready timeout is killed and counted as
 
 void t.test('an unreachable backend (RETRYABLE_BOOT) is retried with backoff until it comes up', async (t) => {
   const readyFile = join(tmp(), 'broker-up');
-  const p = startPool(t, 'retryable-boot', { concurrency: 1 }, { env: { ...process.env, FAKE_READY_FILE: readyFile }, pool: { maxBootFailures: 2 } });
+  const p = startPool(
+    t,
+    'retryable-boot',
+    { concurrency: 1 },
+    { env: { ...process.env, FAKE_READY_FILE: readyFile }, pool: { maxBootFailures: 2 } },
+  );
   // More retries than maxBootFailures: they are not boot failures.
   await p.waitFor((l) => l.msg === 'child restart scheduled' && l.attempt === 3);
   writeFileSync(readyFile, 'up');
@@ -48,8 +53,16 @@ void t.test('an unreachable backend (RETRYABLE_BOOT) is retried with backoff unt
 
 void t.test('a backend without a worker entry is refused with one clear line and EXIT.CONFIG', async (t) => {
   const { logger, lines } = captureLogger();
-  const code = await runSupervisor(testConfig({ backend: 'hatchet' }), { logger, workerEntry: '/nonexistent/hatchet.js' });
+  const code = await runSupervisor(testConfig({ backend: 'hatchet' }), {
+    logger,
+    workerEntry: '/nonexistent/hatchet.js',
+  });
   t.equal(code, EXIT.CONFIG);
   t.equal(lines.length, 1);
-  t.match(lines[0], { level: 60, msg: 'backend has no worker entry', backend: 'hatchet', entry: '/nonexistent/hatchet.js' });
+  t.match(lines[0], {
+    level: 60,
+    msg: 'backend has no worker entry',
+    backend: 'hatchet',
+    entry: '/nonexistent/hatchet.js',
+  });
 });

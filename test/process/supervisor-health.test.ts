@@ -24,7 +24,11 @@ void t.test('max-memory-per-child: sampled RSS over the limit → drain and repl
     t,
     'grow-memory',
     { concurrency: 1, maxMemoryPerChildKiB: 100 * 1024 },
-    { env: { ...process.env, FAKE_GROW_MB: '150' }, memorySampleMs: 100, pool: { crashLoop: { max: 100, windowMs: 60_000 } } },
+    {
+      env: { ...process.env, FAKE_GROW_MB: '150' },
+      memorySampleMs: 100,
+      pool: { crashLoop: { max: 100, windowMs: 60_000 } },
+    },
   );
   await p.seen('ready');
   const over = await p.waitFor(byMsg('child over memory limit'));

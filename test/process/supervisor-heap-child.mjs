@@ -4,12 +4,15 @@ import { getHeapStatistics } from 'node:v8';
 import { runChild } from '../../dist/src/child/runtime.js';
 import { Registry } from '../../dist/src/tasks/registry.js';
 
-runChild(async () => ({
-  name: 'heap-probe',
-  async start(ctx) {
-    ctx.logger.info({ heapLimit: getHeapStatistics().heap_size_limit, execArgv: process.execArgv }, 'heap probe');
-  },
-  async drain() {},
-  async stop() {},
-  stats: () => ({ active: 0, processed: 0, failed: 0, lastPollAt: Date.now(), slots: 1 }),
-}), { loadRegistry: async () => new Registry() });
+runChild(
+  async () => ({
+    name: 'heap-probe',
+    async start(ctx) {
+      ctx.logger.info({ heapLimit: getHeapStatistics().heap_size_limit, execArgv: process.execArgv }, 'heap probe');
+    },
+    async drain() {},
+    async stop() {},
+    stats: () => ({ active: 0, processed: 0, failed: 0, lastPollAt: Date.now(), slots: 1 }),
+  }),
+  { loadRegistry: async () => new Registry() },
+);

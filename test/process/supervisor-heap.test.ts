@@ -7,7 +7,11 @@ import { byMsg, ROOT, startPool } from './_helpers.js';
 const PROBE = join(ROOT, 'test', 'process', 'supervisor-heap-child.mjs');
 const MiB = 2 ** 20;
 
-async function probe(t: Test, config: Parameters<typeof startPool>[2], deps: Parameters<typeof startPool>[3] = {}): Promise<{ heapMiB: number; execArgv: string[] }> {
+async function probe(
+  t: Test,
+  config: Parameters<typeof startPool>[2],
+  deps: Parameters<typeof startPool>[3] = {},
+): Promise<{ heapMiB: number; execArgv: string[] }> {
   const pool = startPool(t, 'ok', { concurrency: 1, ...config }, { workerEntry: PROBE, ...deps });
   const line = await pool.waitFor(byMsg('heap probe'), 20_000);
   pool.h.signal('TERM');
@@ -33,6 +37,9 @@ void t.test('auto: half the shared memory over the children (autoscale max count
 
 void t.test('a limit already in execArgv wins over the setting', async (t) => {
   const r = await probe(t, { childMaxHeapMiB: 200 }, { execArgv: ['--max-old-space-size=300'] });
-  t.same(r.execArgv.filter((a) => a.startsWith('--max-old-space-size')), ['--max-old-space-size=300']);
+  t.same(
+    r.execArgv.filter((a) => a.startsWith('--max-old-space-size')),
+    ['--max-old-space-size=300'],
+  );
   t.ok(within(r.heapMiB, 300), `heap limit ${r.heapMiB.toFixed(0)} MiB ≈ 300 MiB`);
 });

@@ -6,7 +6,12 @@ import { alive, byMsg, startPool, tmp, until } from './_helpers.js';
 
 void t.test('pool becomes ready, replaces a crashed child, shuts down warm with exit 0', async (t) => {
   const once = join(tmp(), 'crashed');
-  const p = startPool(t, 'crash-later', { concurrency: 2 }, { env: { ...process.env, FAKE_ONCE_FILE: once, FAKE_CRASH_AFTER_MS: '300' } });
+  const p = startPool(
+    t,
+    'crash-later',
+    { concurrency: 2 },
+    { env: { ...process.env, FAKE_ONCE_FILE: once, FAKE_CRASH_AFTER_MS: '300' } },
+  );
   await p.seen('ready');
   const crash = await p.waitFor(byMsg('child exited unexpectedly'));
   t.equal(crash.code, 1, 'crash exit code logged');
@@ -21,22 +26,36 @@ void t.test('pool becomes ready, replaces a crashed child, shuts down warm with 
   t.equal(replaced?.state, 'ready');
   t.not(replaced?.pid, crash.pid, 'a new process');
   t.notOk(alive(crash.pid as number), 'crashed child is gone');
-  t.ok(p.lines.some((l) => l.msg === 'fake crash after ready' || (l.msg === 'uncaught exception' && l.child === slot)), 'the child’s own fatal line was relayed');
+  t.ok(
+    p.lines.some((l) => l.msg === 'fake crash after ready' || (l.msg === 'uncaught exception' && l.child === slot)),
+    'the child’s own fatal line was relayed',
+  );
 
   p.h.signal('TERM');
   t.equal(await p.h.done, EXIT.OK);
   t.same(p.lifecycle, ['ready', 'stopping']);
   t.equal(p.lines.filter((l) => l.msg === 'child drained').length, 2, 'both children drained');
-  t.ok(p.pids.every((pid) => !alive(pid)), 'no child left');
+  t.ok(
+    p.pids.every((pid) => !alive(pid)),
+    'no child left',
+  );
 });
 
 void t.test('heartbeats reach the snapshot', async (t) => {
-  const p = startPool(t, 'ok', { concurrency: 1, heartbeatIntervalMs: 50 }, { env: { ...process.env, FAKE_TASK_EVERY_MS: '20' } });
+  const p = startPool(
+    t,
+    'ok',
+    { concurrency: 1, heartbeatIntervalMs: 50 },
+    { env: { ...process.env, FAKE_TASK_EVERY_MS: '20' } },
+  );
   await p.seen('ready');
-  const c = await until(() => p.h.snapshot().children.find((x) => (x.processed ?? 0) > 0), 10_000, 'heartbeat in snapshot');
+  const c = await until(
+    () => p.h.snapshot().children.find((x) => (x.processed ?? 0) > 0),
+    10_000,
+    'heartbeat in snapshot',
+  );
   t.ok((c.rss ?? 0) > 10 * 1024 * 1024, 'rss reported in bytes');
   t.ok(c.lastHeartbeatAt !== null);
   p.signals.emit('SIGINT');
   t.equal(await p.h.done, EXIT.OK, 'SIGINT from the signal source stops warm');
 });
-

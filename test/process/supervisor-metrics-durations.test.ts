@@ -33,13 +33,25 @@ void t.test('tbw_task_duration_seconds counts every task a Celery child ran, in 
   const r = new Redis(redis.url);
   t.teardown(() => void r.disconnect());
   const port = await freePort();
-  const w = startWorker(redis.url, ['-c', '2', '--tasks', FIXTURE_TASKS, '--metrics-port', String(port), '--heartbeat-interval', '200ms']);
+  const w = startWorker(redis.url, [
+    '-c',
+    '2',
+    '--tasks',
+    FIXTURE_TASKS,
+    '--metrics-port',
+    String(port),
+    '--heartbeat-interval',
+    '200ms',
+  ]);
   t.teardown(async () => void (await w.stop('SIGKILL')));
   await w.waitFor((l) => l.msg === 'pool state changed' && l.to === 'running', 30_000, 'pool running');
   const metrics = async (): Promise<string> => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
 
   const before = durationSamples(await metrics());
-  t.notOk([...before.values()].some((v) => v > 0), 'no durations before any task ran');
+  t.notOk(
+    [...before.values()].some((v) => v > 0),
+    'no durations before any task ran',
+  );
 
   // 6 quick tasks and 2 that sleep 0.3 s: the histogram must separate them.
   const quick = 6;
@@ -54,10 +66,14 @@ void t.test('tbw_task_duration_seconds counts every task a Celery child ran, in 
   }
 
   const total = quick + slow;
-  const s = await until(async () => {
-    const m = durationSamples(await metrics());
-    return m.get('tbw_task_duration_seconds_count{backend="celery"}') === total ? m : null;
-  }, 30_000, `${total} durations on /metrics`);
+  const s = await until(
+    async () => {
+      const m = durationSamples(await metrics());
+      return m.get('tbw_task_duration_seconds_count{backend="celery"}') === total ? m : null;
+    },
+    30_000,
+    `${total} durations on /metrics`,
+  );
 
   const inf = s.get('tbw_task_duration_seconds_bucket{backend="celery",le="+Inf"}');
   t.equal(inf, total, '+Inf bucket holds every task');
@@ -68,7 +84,10 @@ void t.test('tbw_task_duration_seconds counts every task a Celery child ran, in 
   t.ok(sum >= slow * 0.3 && sum < slow * 0.3 + 5, `sum covers the sleeps: ${sum}`);
   // Cumulative buckets never decrease.
   const buckets = [...s.entries()].filter(([k]) => k.includes('_bucket')).map(([, v]) => v);
-  t.ok(buckets.every((v, i) => i === 0 || v >= (buckets[i - 1] as number)), 'buckets are cumulative');
+  t.ok(
+    buckets.every((v, i) => i === 0 || v >= (buckets[i - 1] as number)),
+    'buckets are cumulative',
+  );
 
   t.equal(await w.stop(), 0, 'warm stop exits 0');
 });

@@ -7,7 +7,12 @@ import { EXIT } from '../../src/exit-codes.js';
 import { byMsg, ROOT, startPool } from './_helpers.js';
 
 void t.test('a backend module that cannot load before init → EXIT.BOOT_FAILURE with the reason', async (t) => {
-  const p = startPool(t, 'ok', { concurrency: 2 }, { workerEntry: join(ROOT, 'test', 'process', 'supervisor-badload-child.mjs') });
+  const p = startPool(
+    t,
+    'ok',
+    { concurrency: 2 },
+    { workerEntry: join(ROOT, 'test', 'process', 'supervisor-badload-child.mjs') },
+  );
   t.equal(await p.h.done, EXIT.BOOT_FAILURE);
   const fatal = p.lines.filter((l) => l.level === 60 && l.msg === 'pool giving up');
   t.equal(fatal.length, 1, 'one fatal line');

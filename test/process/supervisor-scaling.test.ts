@@ -17,13 +17,19 @@ void t.test('HUP: rolling restart, one at a time, replacement ready before the o
   clearInterval(watch);
   const after = p.h.snapshot().children;
   t.equal(after.length, 2);
-  t.ok(after.every((c) => c.state === 'ready' && !before.includes(c.pid)), 'every child is new');
+  t.ok(
+    after.every((c) => c.state === 'ready' && !before.includes(c.pid)),
+    'every child is new',
+  );
   t.ok(minReady >= 1, `capacity never below N-1 (min ready ${minReady})`);
   // Order: for each slot, the successor's ready precedes the old child's drain.
   for (const slot of [0, 1]) {
     const readyIdx = p.lines.findIndex((l) => l.msg === 'child ready' && l.child === slot && (l.gen as number) > 2);
     const drainIdx = p.lines.findIndex((l) => l.msg === 'child drained' && l.child === slot);
-    t.ok(readyIdx >= 0 && drainIdx > readyIdx, `slot ${slot}: new ready (${readyIdx}) before old drained (${drainIdx})`);
+    t.ok(
+      readyIdx >= 0 && drainIdx > readyIdx,
+      `slot ${slot}: new ready (${readyIdx}) before old drained (${drainIdx})`,
+    );
   }
   const slot1Spawn = p.lines.findIndex((l) => l.msg === 'child spawned' && l.child === 1 && (l.gen as number) > 2);
   const slot0Exit = p.lines.findIndex((l) => l.msg === 'child exited' && l.child === 0);
@@ -52,7 +58,12 @@ void t.test('TTIN adds a child, TTOU removes one, never below 1', async (t) => {
 });
 
 void t.test('--autoscale: grows while every child is busy', async (t) => {
-  const p = startPool(t, 'ok', { concurrency: 1, autoscale: { max: 2, min: 1 }, heartbeatIntervalMs: 50 }, { env: { ...process.env, FAKE_ACTIVE: '1' } });
+  const p = startPool(
+    t,
+    'ok',
+    { concurrency: 1, autoscale: { max: 2, min: 1 }, heartbeatIntervalMs: 50 },
+    { env: { ...process.env, FAKE_ACTIVE: '1' } },
+  );
   await p.seen('ready');
   await p.waitFor(byMsg('pool resized', (l) => l.children === 2));
   await p.waitFor(byMsg('child ready', (l) => l.child === 1));

@@ -2,18 +2,43 @@
 // driven through a fake NodeEnv (no broker: the e2e test covers the real one).
 import t from 'tap';
 import { runCommand, maskUrl, type NodeEnv } from '../../src/backends/celery/control/commands.js';
-import { envelope, fanoutChannel, isForNode, parseControl, pyRepr, routeDirect, dbOf, BINDING_SEP } from '../../src/backends/celery/control/wire.js';
+import {
+  envelope,
+  fanoutChannel,
+  isForNode,
+  parseControl,
+  pyRepr,
+  routeDirect,
+  dbOf,
+  BINDING_SEP,
+} from '../../src/backends/celery/control/wire.js';
 import type { WorkerConfig } from '../../src/config/types.js';
 
 const control = (body: unknown, headers: Record<string, unknown> = {}): string =>
-  JSON.stringify({ body: Buffer.from(JSON.stringify(body)).toString('base64'), 'content-type': 'application/json', headers, properties: { body_encoding: 'base64' } });
+  JSON.stringify({
+    body: Buffer.from(JSON.stringify(body)).toString('base64'),
+    'content-type': 'application/json',
+    headers,
+    properties: { body_encoding: 'base64' },
+  });
 
 void t.test('wire: channels, parsing, matching', async (t) => {
   t.equal(fanoutChannel(0, 'celery.pidbox'), '/0.celery.pidbox');
   t.equal(fanoutChannel(3, 'celeryev', 'task.succeeded'), '/3.celeryev/task.succeeded');
   t.equal(dbOf('redis://:pw@h:6379/5'), 5);
   t.equal(dbOf('redis://h'), 0);
-  const req = parseControl(control({ method: 'ping', arguments: {}, destination: ['celery@a'], reply_to: { exchange: 'reply.celery.pidbox', routing_key: 'oid' }, ticket: 'tk' }, { expires: 123 }));
+  const req = parseControl(
+    control(
+      {
+        method: 'ping',
+        arguments: {},
+        destination: ['celery@a'],
+        reply_to: { exchange: 'reply.celery.pidbox', routing_key: 'oid' },
+        ticket: 'tk',
+      },
+      { expires: 123 },
+    ),
+  );
   if (req instanceof Error) throw req;
   t.same(req.replyTo, { exchange: 'reply.celery.pidbox', routingKey: 'oid' });
   t.equal(req.expires, 123);
@@ -23,11 +48,24 @@ void t.test('wire: channels, parsing, matching', async (t) => {
   if (glob instanceof Error) throw glob;
   t.ok(isForNode(glob, 'celery@worker1'));
   t.notOk(isForNode(glob, 'other@worker1'));
-  for (const bad of ['not json', '[]', control({ arguments: {} }), control({ method: 'x', arguments: [1] }), control({ method: 'x', destination: 'a' }), JSON.stringify({ body: 'zz', 'content-type': 'application/x-python-serialize' })]) {
+  for (const bad of [
+    'not json',
+    '[]',
+    control({ arguments: {} }),
+    control({ method: 'x', arguments: [1] }),
+    control({ method: 'x', destination: 'a' }),
+    JSON.stringify({ body: 'zz', 'content-type': 'application/x-python-serialize' }),
+  ]) {
     t.type(parseControl(bad), Error, `malformed → Error, never a throw: ${bad.slice(0, 40)}`);
   }
-  t.same(routeDirect([`oid${BINDING_SEP}${BINDING_SEP}oid.reply.celery.pidbox`, `x${BINDING_SEP}${BINDING_SEP}q2`], 'oid'), ['oid.reply.celery.pidbox']);
-  const env = JSON.parse(envelope({ a: 1 }, { exchange: 'e', routingKey: 'r', headers: { ticket: 't' } })) as { body: string; headers: unknown };
+  t.same(
+    routeDirect([`oid${BINDING_SEP}${BINDING_SEP}oid.reply.celery.pidbox`, `x${BINDING_SEP}${BINDING_SEP}q2`], 'oid'),
+    ['oid.reply.celery.pidbox'],
+  );
+  const env = JSON.parse(envelope({ a: 1 }, { exchange: 'e', routingKey: 'r', headers: { ticket: 't' } })) as {
+    body: string;
+    headers: unknown;
+  };
   t.same(JSON.parse(Buffer.from(env.body, 'base64').toString()), { a: 1 });
   t.equal(pyRepr([1, 'a', null, true, { k: 1.5 }]), "[1, 'a', None, True, {'k': 1.5}]");
   t.equal(maskUrl('redis://:secret@h:1/0'), 'redis://:***@h:1/0');
@@ -40,7 +78,25 @@ void t.test('commands through a fake pool', async (t) => {
   const revoked: string[] = [];
   const asked: string[] = [];
   let target = 2;
-  const config = { concurrency: 2, childConcurrency: 4, queues: null, hostname: 'celery@x', maxTasksPerChild: null, maxMemoryPerChildKiB: null, taskModules: [], celery: { brokerUrl: 'redis://:pw@127.0.0.1:6379/0', resultBackend: null, visibilityTimeoutS: 3600, sendEvents: false, resultExpiresS: 1, resultExtended: false, acksLate: true, trackStarted: false } } as unknown as WorkerConfig;
+  const config = {
+    concurrency: 2,
+    childConcurrency: 4,
+    queues: null,
+    hostname: 'celery@x',
+    maxTasksPerChild: null,
+    maxMemoryPerChildKiB: null,
+    taskModules: [],
+    celery: {
+      brokerUrl: 'redis://:pw@127.0.0.1:6379/0',
+      resultBackend: null,
+      visibilityTimeoutS: 3600,
+      sendEvents: false,
+      resultExpiresS: 1,
+      resultExtended: false,
+      acksLate: true,
+      trackStarted: false,
+    },
+  } as unknown as WorkerConfig;
   const env: NodeEnv = {
     nodename: 'celery@x',
     config,
@@ -52,9 +108,16 @@ void t.test('commands through a fake pool', async (t) => {
     ask: async (what) => {
       asked.push(what);
       if (what === 'registered') return [{ index: 0, pid: 11, data: ['add', 'echo'] }];
-      if (what === 'totals') return [{ index: 0, pid: 11, data: { add: 2 } }, { index: 1, pid: 12, data: { add: 1 } }];
+      if (what === 'totals')
+        return [
+          { index: 0, pid: 11, data: { add: 2 } },
+          { index: 1, pid: 12, data: { add: 1 } },
+        ];
       if (what === 'terminate') return [{ index: 0, pid: 11, data: ['t1'] }];
-      return [{ index: 0, pid: 11, data: [{ id: 'a' }] }, { index: 1, pid: 12, data: [{ id: 'b' }] }];
+      return [
+        { index: 0, pid: 11, data: [{ id: 'a' }] },
+        { index: 1, pid: 12, data: [{ id: 'b' }] },
+      ];
     },
     revoke: async (ids) => void revoked.push(...ids),
     events: null,
@@ -78,7 +141,9 @@ void t.test('commands through a fake pool', async (t) => {
   t.same(await runCommand('add_consumer', { queue: 'q2' }, env), { ok: 'add consumer q2' });
   t.same(signals.splice(0), ['queues:celery,q2']);
   t.same(await runCommand('time_limit', { task_name: 'nope', hard: 1 }, env), { error: 'unknown task' });
-  t.same(await runCommand('rate_limit', { task_name: 'add', rate_limit: '1/s' }, env), { ok: 'new rate limit set successfully' });
+  t.same(await runCommand('rate_limit', { task_name: 'add', rate_limit: '1/s' }, env), {
+    ok: 'new rate limit set successfully',
+  });
   t.same(await runCommand('shutdown', {}, env), { ok: 'shutdown started' });
   t.same(signals.splice(0), ['TERM']);
   t.same(await runCommand('nosuch', {}, env), { error: 'No such control command: nosuch' });

@@ -1,7 +1,14 @@
 // Protocol parsing/encoding (v1, v2, bad input) and result encoding, against envelopes captured from Python
 // Celery 5.5 send_task (kombu 5.5 Redis transport).
 import t from 'tap';
-import { buildMessage, consumeKeys, parseMessage, parseTime, queueKey, retryMessage } from '../../src/backends/celery/protocol.js';
+import {
+  buildMessage,
+  consumeKeys,
+  parseMessage,
+  parseTime,
+  queueKey,
+  retryMessage,
+} from '../../src/backends/celery/protocol.js';
 import { buildMeta, excInfo, excModule } from '../../src/backends/celery/results.js';
 
 // Captured verbatim from `app.send_task('add_numbers', args=[2,3], kwargs={'x': 1})`.
@@ -15,7 +22,12 @@ const env = (over: Record<string, unknown>): string =>
     'content-encoding': 'utf-8',
     'content-type': 'application/json',
     headers: { task: 't', id: 'id-1' },
-    properties: { body_encoding: 'base64', delivery_tag: 'tag-1', delivery_info: { exchange: '', routing_key: 'q' }, priority: 0 },
+    properties: {
+      body_encoding: 'base64',
+      delivery_tag: 'tag-1',
+      delivery_info: { exchange: '', routing_key: 'q' },
+      priority: 0,
+    },
     ...over,
   });
 
@@ -37,7 +49,15 @@ void t.test('protocol v2 from Python send_task', async (t) => {
 void t.test('protocol v1 body dict', async (t) => {
   const raw = env({
     headers: {},
-    body: b64({ task: 'add_numbers', id: 'v1-id', args: [1, 2], kwargs: { z: 3 }, retries: 2, eta: '2030-01-01T00:00:00+00:00', expires: null }),
+    body: b64({
+      task: 'add_numbers',
+      id: 'v1-id',
+      args: [1, 2],
+      kwargs: { z: 3 },
+      retries: 2,
+      eta: '2030-01-01T00:00:00+00:00',
+      expires: null,
+    }),
   });
   const r = parseMessage(raw);
   t.ok(r.ok);
@@ -90,11 +110,27 @@ void t.test('priority sub-queues follow kombu (sep \\x06\\x16, steps 0,3,6,9, 0 
   t.equal(queueKey('q', 2), 'q');
   t.equal(queueKey('q', 5), 'q\x06\x163');
   t.equal(queueKey('q', 9), 'q\x06\x169');
-  t.same(consumeKeys(['a', 'b']), ['a', 'b', 'a\x06\x163', 'b\x06\x163', 'a\x06\x166', 'b\x06\x166', 'a\x06\x169', 'b\x06\x169']);
+  t.same(consumeKeys(['a', 'b']), [
+    'a',
+    'b',
+    'a\x06\x163',
+    'b\x06\x163',
+    'a\x06\x166',
+    'b\x06\x166',
+    'a\x06\x169',
+    'b\x06\x169',
+  ]);
 });
 
 void t.test('buildMessage makes what Python send_task makes, and it parses back', async (t) => {
-  const m = buildMessage({ task: 'echo', args: ['hi'], kwargs: { k: 1 }, queue: 'other', priority: 6, etaMs: Date.UTC(2030, 0, 1) });
+  const m = buildMessage({
+    task: 'echo',
+    args: ['hi'],
+    kwargs: { k: 1 },
+    queue: 'other',
+    priority: 6,
+    etaMs: Date.UTC(2030, 0, 1),
+  });
   t.equal(m.key, 'other\x06\x166');
   const r = parseMessage(m.raw);
   t.ok(r.ok);

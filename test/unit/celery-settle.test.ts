@@ -28,7 +28,9 @@ void t.test('settle: result + ack per task, batched', async (t) => {
   sub.on('message', (ch: string) => published.push(ch));
   await sub.subscribe('celery-task-meta-task-1');
 
-  const done = ids.map((id) => settler.settle(id, JSON.stringify({ status: 'SUCCESS', result: id, task_id: id }), `tag-${id}`));
+  const done = ids.map((id) =>
+    settler.settle(id, JSON.stringify({ status: 'SUCCESS', result: id, task_id: id }), `tag-${id}`),
+  );
   t.equal(flushes.length, 1, 'one flush scheduled for the whole batch');
   t.equal(await r.hlen(UNACKED), 300, 'nothing sent before the flush');
   flushes[0]?.();
@@ -37,9 +39,17 @@ void t.test('settle: result + ack per task, batched', async (t) => {
   t.equal(await r.hlen(UNACKED), 0, 'every hold removed from unacked');
   t.equal(await r.zcard(UNACKED_INDEX), 0, 'and from unacked_index');
   t.equal(await r.scard(held), 0, 'and from the held set');
-  t.same(JSON.parse((await r.get('celery-task-meta-task-299')) ?? 'null'), { status: 'SUCCESS', result: 'task-299', task_id: 'task-299' });
+  t.same(JSON.parse((await r.get('celery-task-meta-task-299')) ?? 'null'), {
+    status: 'SUCCESS',
+    result: 'task-299',
+    task_id: 'task-299',
+  });
   t.ok((await r.ttl('celery-task-meta-task-299')) > 0, 'result expires');
-  t.same(JSON.parse((await r.get('celery-task-meta-task-0')) ?? 'null'), { status: 'SUCCESS', result: 'first' }, 'a stored SUCCESS is kept');
+  t.same(
+    JSON.parse((await r.get('celery-task-meta-task-0')) ?? 'null'),
+    { status: 'SUCCESS', result: 'first' },
+    'a stored SUCCESS is kept',
+  );
   const deadline = Date.now() + 5000;
   while (published.length === 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 10));
   t.same(published, ['celery-task-meta-task-1'], 'the result was published for waiting clients');

@@ -18,35 +18,85 @@ interface Run {
   applied: Record<string, string> | null;
 }
 
-async function run(argv: string[], opts: { env?: Record<string, string>; cwd?: string; deps?: Partial<CliDeps> } = {}): Promise<Run> {
+async function run(
+  argv: string[],
+  opts: { env?: Record<string, string>; cwd?: string; deps?: Partial<CliDeps> } = {},
+): Promise<Run> {
   let out = '';
   let err = '';
   let config: WorkerConfig | null = null;
   let applied: Record<string, string> | null = null;
   const host: HostInfo = {
-    hostname: 'box', cpuCount: 4, stdoutIsTTY: false, cwd: opts.cwd ?? '/nonexistent-dir', tmpdir: '/tmp', runtimeDir: null, uid: 1,
+    hostname: 'box',
+    cpuCount: 4,
+    stdoutIsTTY: false,
+    cwd: opts.cwd ?? '/nonexistent-dir',
+    tmpdir: '/tmp',
+    runtimeDir: null,
+    uid: 1,
   };
-  const code = await runCli(argv, { env: opts.env ?? {}, host, stdout: (s) => { out += s; }, stderr: (s) => { err += s; } }, {
-    runSupervisor: async (c) => { config = c; return 0; },
-    workerEntryExists: () => true,
-    checkTasks: async () => {},
-    applyEnv: (vars) => { applied = vars; },
-    extraCommands: async () => [],
-    ...opts.deps,
-  });
+  const code = await runCli(
+    argv,
+    {
+      env: opts.env ?? {},
+      host,
+      stdout: (s) => {
+        out += s;
+      },
+      stderr: (s) => {
+        err += s;
+      },
+    },
+    {
+      runSupervisor: async (c) => {
+        config = c;
+        return 0;
+      },
+      workerEntryExists: () => true,
+      checkTasks: async () => {},
+      applyEnv: (vars) => {
+        applied = vars;
+      },
+      extraCommands: async () => [],
+      ...opts.deps,
+    },
+  );
   return { code, out, err, config, applied };
 }
 
 void t.test('flags reach runSupervisor as a compiled config', async (t) => {
-  const r = await run(['--backend=temporal', '-c', '3', '-Q', 'a,b', '--tasks', 'x.js', '--tasks', 'y.js', '--no-builtins', '-E', '-l', 'debug']);
+  const r = await run([
+    '--backend=temporal',
+    '-c',
+    '3',
+    '-Q',
+    'a,b',
+    '--tasks',
+    'x.js',
+    '--tasks',
+    'y.js',
+    '--no-builtins',
+    '-E',
+    '-l',
+    'debug',
+  ]);
   t.equal(r.code, 0, r.err);
   t.equal(r.err, '');
   t.match(r.config, {
-    backend: 'temporal', concurrency: 3, queues: ['a', 'b'], builtins: false, logLevel: 'debug',
-    taskModules: ['/nonexistent-dir/x.js', '/nonexistent-dir/y.js'], celery: { sendEvents: true },
+    backend: 'temporal',
+    concurrency: 3,
+    queues: ['a', 'b'],
+    builtins: false,
+    logLevel: 'debug',
+    taskModules: ['/nonexistent-dir/x.js', '/nonexistent-dir/y.js'],
+    celery: { sendEvents: true },
   });
   const d = await run([]);
-  t.match(d.config, { backend: 'celery', concurrency: 4, builtins: true, celery: { sendEvents: false } }, 'implicit commander defaults do not count as flags');
+  t.match(
+    d.config,
+    { backend: 'celery', concurrency: 4, builtins: true, celery: { sendEvents: false } },
+    'implicit commander defaults do not count as flags',
+  );
 });
 
 void t.test('env file: ./.env by default, --env-file, TASK_ENV_FILE; variables exported to children', async (t) => {
@@ -60,26 +110,46 @@ void t.test('env file: ./.env by default, --env-file, TASK_ENV_FILE; variables e
   t.same(a.applied, { TASK_WORKER_CONCURRENCY: '5', MY_TASK_SETTING: 'x' });
   t.equal((await run(['--env-file', 'other.env'], { cwd: dir })).config?.concurrency, 6);
   t.equal((await run([], { cwd: dir, env: { TASK_ENV_FILE: 'other.env' } })).config?.concurrency, 6);
-  t.equal((await run([], { cwd: dir, env: { TASK_WORKER_CONCURRENCY: '7' } })).config?.concurrency, 7, 'env beats env file');
-  t.equal((await run(['-c', '8'], { cwd: dir, env: { TASK_WORKER_CONCURRENCY: '7' } })).config?.concurrency, 8, 'flag beats env');
+  t.equal(
+    (await run([], { cwd: dir, env: { TASK_WORKER_CONCURRENCY: '7' } })).config?.concurrency,
+    7,
+    'env beats env file',
+  );
+  t.equal(
+    (await run(['-c', '8'], { cwd: dir, env: { TASK_WORKER_CONCURRENCY: '7' } })).config?.concurrency,
+    8,
+    'flag beats env',
+  );
   const missing = await run(['--env-file', 'nope.env'], { cwd: dir });
   t.equal(missing.code, 78);
-  t.equal(missing.err, 'task-backend-worker: invalid env-file "nope.env" (from flag --env-file): expected a readable env file (ENOENT)\n');
+  t.equal(
+    missing.err,
+    'task-backend-worker: invalid env-file "nope.env" (from flag --env-file): expected a readable env file (ENOENT)\n',
+  );
   t.equal(missing.config, null, 'the supervisor never starts');
   const dirAsFile = await run(['--env-file', dir], { cwd: dir });
   t.equal(dirAsFile.code, 78);
   t.match(dirAsFile.err, /expected a readable env file \(EISDIR\)/);
   const bad = await run(['--env-file', 'bad.env'], { cwd: dir });
   t.equal(bad.code, 78);
-  t.match(bad.err, /^task-backend-worker: invalid env-file "bad.env" \(from flag --env-file\): expected KEY=VALUE lines \(line 2: expected KEY=VALUE\)\n$/);
+  t.match(
+    bad.err,
+    /^task-backend-worker: invalid env-file "bad.env" \(from flag --env-file\): expected KEY=VALUE lines \(line 2: expected KEY=VALUE\)\n$/,
+  );
   t.equal((await run([], { cwd: '/nonexistent-dir' })).code, 0, 'no ./.env is fine');
 });
 
 void t.test('usage errors: one line, exit 64', async (t) => {
   const cases: [string[], RegExp][] = [
-    [['--concurency', '3'], /^task-backend-worker: unknown option '--concurency' \(Did you mean --concurrency\?\) \(see task-backend-worker --help\)\n$/],
+    [
+      ['--concurency', '3'],
+      /^task-backend-worker: unknown option '--concurency' \(Did you mean --concurrency\?\) \(see task-backend-worker --help\)\n$/,
+    ],
     [['-c'], /^task-backend-worker: option '-c, --concurrency <n>' argument missing/],
-    [['-c', 'zero'], /^task-backend-worker: invalid concurrency "zero" \(from flag --concurrency\): expected an integer/],
+    [
+      ['-c', 'zero'],
+      /^task-backend-worker: invalid concurrency "zero" \(from flag --concurrency\): expected an integer/,
+    ],
     [['--autoscale', '2,5'], /invalid autoscale "2,5" \(from flag --autoscale\)/],
     [['stray'], /^task-backend-worker: unknown command or argument "stray" \(see task-backend-worker --help\)\n$/],
   ];
@@ -99,17 +169,42 @@ void t.test('config errors: exit 78; missing worker entry and bad task modules r
   const env = await run([], { env: { TASK_BACKEND_TYPE: 'sqs' } });
   t.equal(env.code, 78);
   t.match(env.err, /invalid backend "sqs" \(from env TASK_BACKEND_TYPE\): expected one of celery, temporal, hatchet/);
-  const noEntry = await run(['--backend', 'hatchet'], { env: { HATCHET_CLIENT_TOKEN: WELL_FORMED_JWT }, deps: { workerEntryExists: () => false } });
+  const noEntry = await run(['--backend', 'hatchet'], {
+    env: { HATCHET_CLIENT_TOKEN: WELL_FORMED_JWT },
+    deps: { workerEntryExists: () => false },
+  });
   t.equal(noEntry.code, 78);
-  t.match(noEntry.err, /invalid backend "hatchet" \(from flag --backend\): expected a backend built into this install \(no worker entry workers\/hatchet.js\)/);
+  t.match(
+    noEntry.err,
+    /invalid backend "hatchet" \(from flag --backend\): expected a backend built into this install \(no worker entry workers\/hatchet.js\)/,
+  );
   t.equal(noEntry.config, null);
-  const badTasks = await run(['--tasks', 'broken.js'], { deps: { checkTasks: async () => { throw new Error('cannot load broken.js:\n  SyntaxError'); } } });
+  const badTasks = await run(['--tasks', 'broken.js'], {
+    deps: {
+      checkTasks: async () => {
+        throw new Error('cannot load broken.js:\n  SyntaxError');
+      },
+    },
+  });
   t.equal(badTasks.code, 78);
-  t.match(badTasks.err, /^task-backend-worker: invalid taskModules "\/nonexistent-dir\/broken.js" \(from flag --tasks\): expected loadable task modules \(cannot load broken.js: SyntaxError\)\n$/);
-  const boom = await run([], { deps: { runSupervisor: async () => { throw new Error('kaput'); } } });
+  t.match(
+    badTasks.err,
+    /^task-backend-worker: invalid taskModules "\/nonexistent-dir\/broken.js" \(from flag --tasks\): expected loadable task modules \(cannot load broken.js: SyntaxError\)\n$/,
+  );
+  const boom = await run([], {
+    deps: {
+      runSupervisor: async () => {
+        throw new Error('kaput');
+      },
+    },
+  });
   t.equal(boom.code, 1);
   t.equal(boom.err, 'task-backend-worker: kaput\n');
-  t.equal((await run([], { deps: { runSupervisor: async () => 4 } })).code, 4, 'the supervisor exit code is the CLI exit code');
+  t.equal(
+    (await run([], { deps: { runSupervisor: async () => 4 } })).code,
+    4,
+    'the supervisor exit code is the CLI exit code',
+  );
 });
 
 void t.test('--help, --version, config subcommand', async (t) => {
@@ -119,7 +214,9 @@ void t.test('--help, --version, config subcommand', async (t) => {
   const version = await run(['--version']);
   t.equal(version.code, 0);
   t.match(version.out, /^\d+\.\d+\.\d+\n$/);
-  const cfg = await run(['-c', '2', 'config'], { env: { HATCHET_CLIENT_TOKEN: 'supersecret', CELERY_BROKER_URL: 'redis://:pw123@r/0' } });
+  const cfg = await run(['-c', '2', 'config'], {
+    env: { HATCHET_CLIENT_TOKEN: 'supersecret', CELERY_BROKER_URL: 'redis://:pw123@r/0' },
+  });
   t.equal(cfg.code, 0, cfg.err);
   t.match(cfg.out, /^concurrency\s+= 2\s+# flag --concurrency$/m);
   t.match(cfg.out, /^hatchet.token\s+= "\[REDACTED\]"\s+# env HATCHET_CLIENT_TOKEN$/m);
@@ -133,12 +230,17 @@ void t.test('--help, --version, config subcommand', async (t) => {
 void t.test('subcommands from other modules get the same config and I/O', async (t) => {
   let seen: WorkerConfig | null = null;
   const register = (program: Command): void => {
-    program.command('probe').option('--json').action(async (_o, cmd: Command) => {
-      seen = await commandConfig(cmd);
-      commandIo(cmd).stdout('probed\n');
-    });
+    program
+      .command('probe')
+      .option('--json')
+      .action(async (_o, cmd: Command) => {
+        seen = await commandConfig(cmd);
+        commandIo(cmd).stdout('probed\n');
+      });
   };
-  const r = await run(['probe', '--backend', 'temporal', '-Q', 'q1'], { deps: { extraCommands: async () => [register] } });
+  const r = await run(['probe', '--backend', 'temporal', '-Q', 'q1'], {
+    deps: { extraCommands: async () => [register] },
+  });
   t.equal(r.code, 0, r.err);
   t.equal(r.out, 'probed\n');
   t.match(seen, { backend: 'temporal', queues: ['q1'] }, 'root flags after the subcommand name still apply');
@@ -148,7 +250,14 @@ void t.test('subcommands from other modules get the same config and I/O', async 
 void t.test('subcommand modules load only when argv may name one or asks for help', async (t) => {
   t.same(await defaultDeps.extraCommands(['--backend', 'celery', '-c', '8']), [], 'running the pool loads none');
   t.notOk(wantsSubcommands(['-Q', 'default', '--concurrency', '2']));
-  for (const argv of [['list-tasks'], ['submit', 'add_numbers', '1', '2'], ['--help'], ['-h'], ['help'], ['-c', '2', 'status']]) {
+  for (const argv of [
+    ['list-tasks'],
+    ['submit', 'add_numbers', '1', '2'],
+    ['--help'],
+    ['-h'],
+    ['help'],
+    ['-c', '2', 'status'],
+  ]) {
     t.ok(wantsSubcommands(argv), argv.join(' '));
   }
   // SUBCOMMANDS is the list the loader trusts: it must name exactly what the loaded modules register.

@@ -7,7 +7,13 @@ import { defaultControlSocket, fnv1a64, SETTINGS } from '../../src/config/settin
 import type { HostInfo } from '../../src/config/table-types.js';
 
 const host: HostInfo = {
-  hostname: 'box.example.com', cpuCount: 6, stdoutIsTTY: false, cwd: '/srv/app', tmpdir: '/tmp', runtimeDir: null, uid: 1000,
+  hostname: 'box.example.com',
+  cpuCount: 6,
+  stdoutIsTTY: false,
+  cwd: '/srv/app',
+  tmpdir: '/tmp',
+  runtimeDir: null,
+  uid: 1000,
 };
 const compile = (input: Partial<CompileInput> = {}) => compileConfig({ host, ...input });
 
@@ -33,20 +39,36 @@ void t.test('defaults', async (t) => {
   t.equal(c.logFormat, 'json', 'not a TTY');
   t.equal(compile({ host: { ...host, stdoutIsTTY: true } }).logFormat, 'pretty', 'TTY');
   t.same([c.maxTasksPerChild, c.maxMemoryPerChildKiB, c.autoscale, c.metricsPort], [null, null, null, null]);
-  t.same([c.shutdownTimeoutMs, c.heartbeatIntervalMs, c.heartbeatTimeoutMs, c.readyTimeoutMs], [30_000, 1000, 30_000, 60_000]);
+  t.same(
+    [c.shutdownTimeoutMs, c.heartbeatIntervalMs, c.heartbeatTimeoutMs, c.readyTimeoutMs],
+    [30_000, 1000, 30_000, 60_000],
+  );
   t.same(c.taskModules, []);
   t.equal(c.builtins, true);
   t.equal(c.controlSocket, '/tmp/task-backend-worker-1000/celery@box.example.com.sock');
-  t.equal(compile({ host: { ...host, runtimeDir: '/run/user/1000' } }).controlSocket,
-    '/run/user/1000/task-backend-worker/celery@box.example.com.sock');
+  t.equal(
+    compile({ host: { ...host, runtimeDir: '/run/user/1000' } }).controlSocket,
+    '/run/user/1000/task-backend-worker/celery@box.example.com.sock',
+  );
   t.equal(c.metricsHost, '127.0.0.1');
   t.same(c.celery, {
-    brokerUrl: 'redis://127.0.0.1:6379/0', resultBackend: 'redis://127.0.0.1:6379/0', resultExpiresS: 86_400,
-    resultExtended: false, acksLate: true, visibilityTimeoutS: 3600, trackStarted: false, sendEvents: false,
-    maxMessageBytes: 10 * 1024 * 1024, deadLetterKey: 'tbw.dead_letter',
+    brokerUrl: 'redis://127.0.0.1:6379/0',
+    resultBackend: 'redis://127.0.0.1:6379/0',
+    resultExpiresS: 86_400,
+    resultExtended: false,
+    acksLate: true,
+    visibilityTimeoutS: 3600,
+    trackStarted: false,
+    sendEvents: false,
+    maxMessageBytes: 10 * 1024 * 1024,
+    deadLetterKey: 'tbw.dead_letter',
   });
   t.same(c.temporal, {
-    address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'default', apiKey: null, maxCachedWorkflows: 200,
+    address: '127.0.0.1:7233',
+    namespace: 'default',
+    taskQueue: 'default',
+    apiKey: null,
+    maxCachedWorkflows: 200,
     tls: { clientCertPath: null, clientKeyPath: null, serverCaCertPath: null, serverName: null, enabled: false },
   });
   t.same(c.hatchet, { token: null, hostPort: null, apiUrl: null, tlsStrategy: null, namespace: null });
@@ -58,7 +80,8 @@ void t.test('the table covers every WorkerConfig field exactly once', async (t) 
   const leaves: string[] = [];
   const walk = (o: Record<string, unknown>, prefix: string): void => {
     for (const [k, v] of Object.entries(o)) {
-      if (v !== null && typeof v === 'object' && !Array.isArray(v) && k !== 'autoscale') walk(v as Record<string, unknown>, `${prefix}${k}.`);
+      if (v !== null && typeof v === 'object' && !Array.isArray(v) && k !== 'autoscale')
+        walk(v as Record<string, unknown>, `${prefix}${k}.`);
       else leaves.push(`${prefix}${k}`);
     }
   };
@@ -66,13 +89,26 @@ void t.test('the table covers every WorkerConfig field exactly once', async (t) 
   t.same([...leaves].sort(), [...keys].sort());
   const envNames = SETTINGS.flatMap((s) => [...s.env, ...(s.compose?.env ?? [])]);
   t.equal(new Set(envNames).size, envNames.length, 'no env name used twice');
-  for (const name of ['TASK_BACKEND_TYPE', 'TASK_WORKER_CONCURRENCY', 'TASK_WORKER_NAME', 'CELERY_BROKER_URL',
-    'CELERY_RESULT_BACKEND', 'HATCHET_CLIENT_TOKEN', 'TEMPORAL_HOST', 'TEMPORAL_PORT', 'TEMPORAL_NAMESPACE',
-    'TEMPORAL_TASK_QUEUE']) t.ok(envNames.includes(name), `original env name ${name} still works`);
+  for (const name of [
+    'TASK_BACKEND_TYPE',
+    'TASK_WORKER_CONCURRENCY',
+    'TASK_WORKER_NAME',
+    'CELERY_BROKER_URL',
+    'CELERY_RESULT_BACKEND',
+    'HATCHET_CLIENT_TOKEN',
+    'TEMPORAL_HOST',
+    'TEMPORAL_PORT',
+    'TEMPORAL_NAMESPACE',
+    'TEMPORAL_TASK_QUEUE',
+  ])
+    t.ok(envNames.includes(name), `original env name ${name} still works`);
 });
 
 void t.test('precedence: flag > environment > env file > default, per setting', async (t) => {
-  const envFile = { path: '.env', vars: { TASK_WORKER_CONCURRENCY: '2', TASK_QUEUES: 'from_file', TASK_LOG_LEVEL: 'debug' } };
+  const envFile = {
+    path: '.env',
+    vars: { TASK_WORKER_CONCURRENCY: '2', TASK_QUEUES: 'from_file', TASK_LOG_LEVEL: 'debug' },
+  };
   const env = { TASK_WORKER_CONCURRENCY: '3', TASK_QUEUES: 'from_env' };
   const flags = { concurrency: '4' };
   const { config, sources } = compileSettings({ host, envFile, env, flags });
@@ -83,19 +119,36 @@ void t.test('precedence: flag > environment > env file > default, per setting', 
   t.equal(config.logLevel, 'debug');
   t.equal(sources.logLevel, 'env file .env (TASK_LOG_LEVEL)');
   t.equal(sources.backend, 'default');
-  t.equal(compile({ env: { TASK_WORKER_CONCURRENCY: '' }, envFile }).concurrency, 2, 'an empty env value counts as unset');
+  t.equal(
+    compile({ env: { TASK_WORKER_CONCURRENCY: '' }, envFile }).concurrency,
+    2,
+    'an empty env value counts as unset',
+  );
 });
 
 void t.test('types from flags and env', async (t) => {
   const c = compile({
     flags: {
-      backend: 'Temporal', queues: 'a, b', hostname: 'w%%1@%n', taskModules: ['./t1.js', '/abs/t2.js'], builtins: false,
-      logLevel: 'WARNING', maxMemoryPerChildKiB: '512MB', autoscale: '10,3', shutdownTimeoutMs: '2m',
-      'celery.sendEvents': true, metricsPort: '0',
+      backend: 'Temporal',
+      queues: 'a, b',
+      hostname: 'w%%1@%n',
+      taskModules: ['./t1.js', '/abs/t2.js'],
+      builtins: false,
+      logLevel: 'WARNING',
+      maxMemoryPerChildKiB: '512MB',
+      autoscale: '10,3',
+      shutdownTimeoutMs: '2m',
+      'celery.sendEvents': true,
+      metricsPort: '0',
     },
     env: {
-      TASK_MAX_TASKS_PER_CHILD: '100', CELERY_RESULT_EXPIRES: '1h', CELERY_ACKS_LATE: 'no', CELERY_MAX_MESSAGE_SIZE: '1MiB',
-      CELERY_RESULT_BACKEND: 'none', TEMPORAL_TLS_CLIENT_CERT_PATH: 'certs/c.pem', TEMPORAL_TLS_CLIENT_KEY_PATH: 'certs/k.pem',
+      TASK_MAX_TASKS_PER_CHILD: '100',
+      CELERY_RESULT_EXPIRES: '1h',
+      CELERY_ACKS_LATE: 'no',
+      CELERY_MAX_MESSAGE_SIZE: '1MiB',
+      CELERY_RESULT_BACKEND: 'none',
+      TEMPORAL_TLS_CLIENT_CERT_PATH: 'certs/c.pem',
+      TEMPORAL_TLS_CLIENT_KEY_PATH: 'certs/k.pem',
       HATCHET_CLIENT_TLS_STRATEGY: 'none',
     },
   });
@@ -129,53 +182,128 @@ void t.test('aliases and composed names', async (t) => {
   t.equal(compile({ env: { TASK_NO_BUILTINS: 'true' } }).builtins, false, 'TASK_NO_BUILTINS is inverted');
   t.equal(compile({ env: { TASK_NO_BUILTINS: '0' } }).builtins, true);
   t.equal(compile({ env: { HATCHET_CLIENT_SERVER_URL: 'http://h:8888' } }).hatchet.apiUrl, 'http://h:8888', 'alias');
-  t.equal(compile({ env: { HATCHET_CLIENT_SERVER_URL: 'http://old:1', HATCHET_CLIENT_API_URL: 'http://new:2' } }).hatchet.apiUrl,
-    'http://new:2', 'canonical name wins over the alias');
+  t.equal(
+    compile({ env: { HATCHET_CLIENT_SERVER_URL: 'http://old:1', HATCHET_CLIENT_API_URL: 'http://new:2' } }).hatchet
+      .apiUrl,
+    'http://new:2',
+    'canonical name wins over the alias',
+  );
   t.equal(compile({ env: { TEMPORAL_HOST: 'temporal', TEMPORAL_PORT: '7234' } }).temporal.address, 'temporal:7234');
   t.equal(compile({ env: { TEMPORAL_HOST: 'temporal' } }).temporal.address, 'temporal:7233');
   t.equal(compile({ env: { TEMPORAL_PORT: '9' } }).temporal.address, '127.0.0.1:9');
-  t.equal(compile({ env: { TEMPORAL_HOST: 'temporal:1234' } }).temporal.address, 'temporal:1234', 'host with port kept');
-  t.equal(compile({ env: { TEMPORAL_HOST: 'a', TEMPORAL_ADDRESS: 'b:1' } }).temporal.address, 'b:1', 'TEMPORAL_ADDRESS wins');
-  t.equal(compile({ env: { TEMPORAL_HOST: 'a' }, envFile: { path: 'x.env', vars: { TEMPORAL_PORT: '5' } } }).temporal.address,
-    'a:5', 'host and port may come from different layers');
+  t.equal(
+    compile({ env: { TEMPORAL_HOST: 'temporal:1234' } }).temporal.address,
+    'temporal:1234',
+    'host with port kept',
+  );
+  t.equal(
+    compile({ env: { TEMPORAL_HOST: 'a', TEMPORAL_ADDRESS: 'b:1' } }).temporal.address,
+    'b:1',
+    'TEMPORAL_ADDRESS wins',
+  );
+  t.equal(
+    compile({ env: { TEMPORAL_HOST: 'a' }, envFile: { path: 'x.env', vars: { TEMPORAL_PORT: '5' } } }).temporal.address,
+    'a:5',
+    'host and port may come from different layers',
+  );
   const { sources } = compileSettings({ host, env: { TEMPORAL_PORT: '9' } });
   t.equal(sources['temporal.address'], 'env TEMPORAL_PORT');
-  t.equal(compile({ flags: { backend: 'temporal' } }).hostname, 'temporal@box.example.com', 'hostname default follows backend');
-  t.equal(compile({ flags: { 'celery.brokerUrl': 'redis://r:1/2' } }).celery.resultBackend, 'redis://r:1/2',
-    'result backend defaults to the broker');
+  t.equal(
+    compile({ flags: { backend: 'temporal' } }).hostname,
+    'temporal@box.example.com',
+    'hostname default follows backend',
+  );
+  t.equal(
+    compile({ flags: { 'celery.brokerUrl': 'redis://r:1/2' } }).celery.resultBackend,
+    'redis://r:1/2',
+    'result backend defaults to the broker',
+  );
 });
 
-void t.test('validation: one line naming setting, source and what is accepted; exit 64 for flags, 78 otherwise', async (t) => {
-  const cases: [Partial<CompileInput>, RegExp, number][] = [
-    [{ flags: { backend: 'rabbitmq' } }, /^invalid backend "rabbitmq" \(from flag --backend\): expected one of celery, temporal, hatchet$/, 64],
-    [{ env: { TASK_BACKEND_TYPE: 'rabbitmq' } }, /^invalid backend "rabbitmq" \(from env TASK_BACKEND_TYPE\): expected one of/, 78],
-    [{ flags: { concurrency: '0' } }, /^invalid concurrency "0" \(from flag --concurrency\): expected an integer from 1 to 1024$/, 64],
-    [{ envFile: { path: 'conf/w.env', vars: { TASK_WORKER_CONCURRENCY: 'many' } } },
-      /^invalid concurrency "many" \(from env file conf\/w.env \(TASK_WORKER_CONCURRENCY\)\): expected an integer/, 78],
-    [{ flags: { autoscale: '2,5' } }, /^invalid autoscale "2,5" \(from flag --autoscale\): expected max,min with max >= min >= 1/, 64],
-    [{ env: { TASK_SHUTDOWN_TIMEOUT: 'forever' } }, /^invalid shutdownTimeoutMs "forever" .*expected a duration such as 500ms/, 78],
-    [{ flags: { maxMemoryPerChildKiB: 'lots' } }, /^invalid maxMemoryPerChildKiB "lots" .*expected a size/, 64],
-    [{ env: { CELERY_BROKER_URL: 'amqp://guest:guest@rabbit//' } },
-      /^invalid celery.brokerUrl "amqp:\/\/guest:\*\*\*@rabbit\/\/" \(from env CELERY_BROKER_URL\): expected a URL starting with redis:\/\/ or rediss:\/\/$/, 78],
-    [{ env: { TASK_HEARTBEAT_TIMEOUT: '1s', TASK_HEARTBEAT_INTERVAL: '2s' } },
-      /^invalid heartbeatTimeoutMs "1000ms" \(from env TASK_HEARTBEAT_TIMEOUT\): expected heartbeat timeout \(1000ms\) greater than heartbeat interval \(2000ms\)$/, 78],
-    [{ flags: { heartbeatIntervalMs: '40s' } }, /^invalid heartbeatIntervalMs "40000ms" \(from flag --heartbeat-interval\)/, 64],
-    [{ env: { TEMPORAL_TLS_CLIENT_CERT_PATH: 'c.pem' } }, /^missing temporal.tls.clientKeyPath \(from default\): expected both/, 78],
-    [{ flags: { backend: 'hatchet' } }, /^missing hatchet.token \(from default\): expected HATCHET_CLIENT_TOKEN to be set/, 78],
-    [{ flags: { backend: 'hatchet' }, env: { HATCHET_CLIENT_TOKEN: 'not-a-jwt.secretpart' } },
-      /^invalid hatchet.token "\*\*\*" \(from env HATCHET_CLIENT_TOKEN\): expected a valid Hatchet API token \(HATCHET_CLIENT_TOKEN is malformed/, 78],
-    [{ env: { TEMPORAL_ADDRESS: 'temporal' } }, /^invalid temporal.address "temporal" \(from env TEMPORAL_ADDRESS\): expected host:port/, 78],
-    [{ env: { HATCHET_CLIENT_TLS_STRATEGY: 'ssl' } }, /expected one of tls, mtls, none$/, 78],
-  ];
-  for (const [input, re, code] of cases) {
-    const err = configError(t, () => compile(input));
-    t.match(err.message, re, err.message);
-    t.notMatch(err.message, /\n/, 'one line');
-    t.equal(err.exitCode, code, `exit ${code}`);
-  }
-  t.doesNotThrow(() => compileConfig({ host, flags: { backend: 'hatchet' }, requireCredentials: false }),
-    'credentials can be optional (config, list-tasks)');
-});
+void t.test(
+  'validation: one line naming setting, source and what is accepted; exit 64 for flags, 78 otherwise',
+  async (t) => {
+    const cases: [Partial<CompileInput>, RegExp, number][] = [
+      [
+        { flags: { backend: 'rabbitmq' } },
+        /^invalid backend "rabbitmq" \(from flag --backend\): expected one of celery, temporal, hatchet$/,
+        64,
+      ],
+      [
+        { env: { TASK_BACKEND_TYPE: 'rabbitmq' } },
+        /^invalid backend "rabbitmq" \(from env TASK_BACKEND_TYPE\): expected one of/,
+        78,
+      ],
+      [
+        { flags: { concurrency: '0' } },
+        /^invalid concurrency "0" \(from flag --concurrency\): expected an integer from 1 to 1024$/,
+        64,
+      ],
+      [
+        { envFile: { path: 'conf/w.env', vars: { TASK_WORKER_CONCURRENCY: 'many' } } },
+        /^invalid concurrency "many" \(from env file conf\/w.env \(TASK_WORKER_CONCURRENCY\)\): expected an integer/,
+        78,
+      ],
+      [
+        { flags: { autoscale: '2,5' } },
+        /^invalid autoscale "2,5" \(from flag --autoscale\): expected max,min with max >= min >= 1/,
+        64,
+      ],
+      [
+        { env: { TASK_SHUTDOWN_TIMEOUT: 'forever' } },
+        /^invalid shutdownTimeoutMs "forever" .*expected a duration such as 500ms/,
+        78,
+      ],
+      [{ flags: { maxMemoryPerChildKiB: 'lots' } }, /^invalid maxMemoryPerChildKiB "lots" .*expected a size/, 64],
+      [
+        { env: { CELERY_BROKER_URL: 'amqp://guest:guest@rabbit//' } },
+        /^invalid celery.brokerUrl "amqp:\/\/guest:\*\*\*@rabbit\/\/" \(from env CELERY_BROKER_URL\): expected a URL starting with redis:\/\/ or rediss:\/\/$/,
+        78,
+      ],
+      [
+        { env: { TASK_HEARTBEAT_TIMEOUT: '1s', TASK_HEARTBEAT_INTERVAL: '2s' } },
+        /^invalid heartbeatTimeoutMs "1000ms" \(from env TASK_HEARTBEAT_TIMEOUT\): expected heartbeat timeout \(1000ms\) greater than heartbeat interval \(2000ms\)$/,
+        78,
+      ],
+      [
+        { flags: { heartbeatIntervalMs: '40s' } },
+        /^invalid heartbeatIntervalMs "40000ms" \(from flag --heartbeat-interval\)/,
+        64,
+      ],
+      [
+        { env: { TEMPORAL_TLS_CLIENT_CERT_PATH: 'c.pem' } },
+        /^missing temporal.tls.clientKeyPath \(from default\): expected both/,
+        78,
+      ],
+      [
+        { flags: { backend: 'hatchet' } },
+        /^missing hatchet.token \(from default\): expected HATCHET_CLIENT_TOKEN to be set/,
+        78,
+      ],
+      [
+        { flags: { backend: 'hatchet' }, env: { HATCHET_CLIENT_TOKEN: 'not-a-jwt.secretpart' } },
+        /^invalid hatchet.token "\*\*\*" \(from env HATCHET_CLIENT_TOKEN\): expected a valid Hatchet API token \(HATCHET_CLIENT_TOKEN is malformed/,
+        78,
+      ],
+      [
+        { env: { TEMPORAL_ADDRESS: 'temporal' } },
+        /^invalid temporal.address "temporal" \(from env TEMPORAL_ADDRESS\): expected host:port/,
+        78,
+      ],
+      [{ env: { HATCHET_CLIENT_TLS_STRATEGY: 'ssl' } }, /expected one of tls, mtls, none$/, 78],
+    ];
+    for (const [input, re, code] of cases) {
+      const err = configError(t, () => compile(input));
+      t.match(err.message, re, err.message);
+      t.notMatch(err.message, /\n/, 'one line');
+      t.equal(err.exitCode, code, `exit ${code}`);
+    }
+    t.doesNotThrow(
+      () => compileConfig({ host, flags: { backend: 'hatchet' }, requireCredentials: false }),
+      'credentials can be optional (config, list-tasks)',
+    );
+  },
+);
 
 void t.test('secrets never appear in errors', async (t) => {
   const err1 = configError(t, () => compile({ env: { CELERY_BROKER_URL: 'http://user:hunter2@redis:6379' } }));
@@ -190,7 +318,15 @@ void t.test('control socket: the node name, or a 64-bit FNV-1a of it when the pa
   t.equal(fnv1a64(''), 'cbf29ce484222325', 'FNV-1a 64 offset basis');
   t.equal(fnv1a64('a'), 'af63dc4c8601ec8c');
   t.equal(fnv1a64('foobar'), '85944171f73967e8');
-  const host = { hostname: 'h', cpuCount: 1, stdoutIsTTY: false, cwd: '/', tmpdir: '/tmp', runtimeDir: '/run/user/1000', uid: 1000 };
+  const host = {
+    hostname: 'h',
+    cpuCount: 1,
+    stdoutIsTTY: false,
+    cwd: '/',
+    tmpdir: '/tmp',
+    runtimeDir: '/run/user/1000',
+    uid: 1000,
+  };
   t.equal(defaultControlSocket('celery@h', host), '/run/user/1000/task-backend-worker/celery@h.sock');
   const long = `celery@${'x'.repeat(120)}`;
   t.equal(defaultControlSocket(long, host), `/run/user/1000/task-backend-worker/${fnv1a64(long)}.sock`);

@@ -3,7 +3,13 @@
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { parseEnvFile } from '../../src/config/envfile.js';
-import { docTargets, renderReadmeBlock, renderSampleEnv, renderSettingsMarkdown, replaceReadmeBlock } from '../../src/config/docs.js';
+import {
+  docTargets,
+  renderReadmeBlock,
+  renderSampleEnv,
+  renderSettingsMarkdown,
+  replaceReadmeBlock,
+} from '../../src/config/docs.js';
 import { SETTINGS } from '../../src/config/settings.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -11,7 +17,10 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 void t.test('generated files match the table', async (t) => {
   const targets = await docTargets(root);
   const files = targets.map((x) => x.file);
-  t.ok(files.includes('sample.env') && files.includes('docs/settings.md'), 'sample.env and docs/settings.md are checked');
+  t.ok(
+    files.includes('sample.env') && files.includes('docs/settings.md'),
+    'sample.env and docs/settings.md are checked',
+  );
   t.ok(files.includes('README.md'), 'README.md has the settings markers, so its block is checked too');
   for (const target of targets) {
     t.ok(target.actual !== null, `${target.file} exists`);

@@ -1,8 +1,18 @@
 // Every value type of the settings table parses what the docs promise and refuses the rest, saying what is accepted.
 import t, { type Test } from 'tap';
 import {
-  formatDuration, formatSize, ParseFailure, parseAutoscale, parseBool, parseDurationMs, parseEnum, parseHostPort,
-  parseInt10, parseList, parseSizeBytes, parseUrl,
+  formatDuration,
+  formatSize,
+  ParseFailure,
+  parseAutoscale,
+  parseBool,
+  parseDurationMs,
+  parseEnum,
+  parseHostPort,
+  parseInt10,
+  parseList,
+  parseSizeBytes,
+  parseUrl,
 } from '../../src/config/parse.js';
 import { parseEnvFile, EnvFileError } from '../../src/config/envfile.js';
 
@@ -21,7 +31,8 @@ void t.test('int', async (t) => {
   t.equal(parseInt10(' +12 ', 1), 12);
   refuses(t, () => parseInt10('0', 1), /integer >= 1/, 'below min');
   refuses(t, () => parseInt10('2000', 1, 1024), /from 1 to 1024/, 'above max');
-  for (const bad of ['', 'abc', '1.5', '-1', '1e3', '0x10', '99999999999999999999']) refuses(t, () => parseInt10(bad, 0), /integer/, bad);
+  for (const bad of ['', 'abc', '1.5', '-1', '1e3', '0x10', '99999999999999999999'])
+    refuses(t, () => parseInt10(bad, 0), /integer/, bad);
 });
 
 void t.test('duration: units, bare seconds, minimum', async (t) => {
@@ -35,7 +46,8 @@ void t.test('duration: units, bare seconds, minimum', async (t) => {
   t.equal(parseDurationMs('0'), 0);
   t.equal(parseDurationMs('2 MIN'), 120_000, 'case and space tolerant');
   refuses(t, () => parseDurationMs('50ms', 100), /at least 100ms/, 'below minimum');
-  for (const bad of ['', 'soon', '-1s', '10 years', '1s2']) refuses(t, () => parseDurationMs(bad), /duration such as/, bad);
+  for (const bad of ['', 'soon', '-1s', '10 years', '1s2'])
+    refuses(t, () => parseDurationMs(bad), /duration such as/, bad);
   t.equal(formatDuration(30_000), '30s');
   t.equal(formatDuration(86_400_000), '1d');
   t.equal(formatDuration(1500), '1500ms');
@@ -50,7 +62,8 @@ void t.test('size: KiB like Celery for bare numbers, SI and binary units', async
   t.equal(parseSizeBytes('1gb', 'B'), 1e9);
   t.equal(parseSizeBytes('64k', 'B'), 65536);
   t.equal(parseSizeBytes('1.5M', 'B'), 1.5 * 1024 ** 2);
-  for (const bad of ['', 'big', '0', '10 parsecs', '-5MB']) refuses(t, () => parseSizeBytes(bad, 'KiB'), /size such as.*KiB/, bad);
+  for (const bad of ['', 'big', '0', '10 parsecs', '-5MB'])
+    refuses(t, () => parseSizeBytes(bad, 'KiB'), /size such as.*KiB/, bad);
   t.equal(formatSize(10 * 1024 ** 2), '10MiB');
   t.equal(formatSize(1000), '1000B');
 });
@@ -75,7 +88,8 @@ void t.test('url, host:port, autoscale', async (t) => {
   t.equal(parseHostPort('127.0.0.1:7233'), '127.0.0.1:7233');
   t.equal(parseHostPort('temporal.example.com:443'), 'temporal.example.com:443');
   t.equal(parseHostPort('[::1]:7233'), '[::1]:7233');
-  for (const bad of ['localhost', ':7233', 'h:0', 'h:70000', 'http://h:1']) refuses(t, () => parseHostPort(bad), /host:port/, bad);
+  for (const bad of ['localhost', ':7233', 'h:0', 'h:70000', 'http://h:1'])
+    refuses(t, () => parseHostPort(bad), /host:port/, bad);
   t.same(parseAutoscale('10,3'), { max: 10, min: 3 });
   t.same(parseAutoscale('4'), { max: 4, min: 1 }, 'min defaults to 1');
   t.same(parseAutoscale('5,5'), { max: 5, min: 5 });
@@ -98,7 +112,13 @@ void t.test('env file: dotenv syntax', async (t) => {
     'A=last wins',
   ].join('\r\n');
   t.same(parseEnvFile(`\uFEFF${text}`), {
-    A: 'last wins', B: 'two words', C: 'single $literal \\n', D: 'line1\nline2 "q"', E: 'value', F: 'a#b', G: '',
+    A: 'last wins',
+    B: 'two words',
+    C: 'single $literal \\n',
+    D: 'line1\nline2 "q"',
+    E: 'value',
+    F: 'a#b',
+    G: '',
     H: 'multi\nline',
   });
   const bad: [string, number, RegExp][] = [

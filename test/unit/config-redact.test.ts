@@ -7,7 +7,15 @@ import { redact, redactUrl, REDACTED, secretsOf } from '../../src/config/redact.
 import type { HostInfo } from '../../src/config/table-types.js';
 import { createChildLogger, createLogger, tagChildLine } from '../../src/log/logger.js';
 
-const host: HostInfo = { hostname: 'h', cpuCount: 2, stdoutIsTTY: false, cwd: '/', tmpdir: '/tmp', runtimeDir: null, uid: 0 };
+const host: HostInfo = {
+  hostname: 'h',
+  cpuCount: 2,
+  stdoutIsTTY: false,
+  cwd: '/',
+  tmpdir: '/tmp',
+  runtimeDir: null,
+  uid: 0,
+};
 
 function sink(): { stream: Writable; text: () => string } {
   const chunks: string[] = [];
@@ -29,14 +37,17 @@ void t.test('redactUrl', async (t) => {
   t.equal(redactUrl('redis://u:p@ss@h'), 'redis://u:***@h', 'an @ inside the password');
 });
 
-const secretConfig = () => compileConfig({
-  host,
-  env: {
-    CELERY_BROKER_URL: 'redis://:brokerpw@r:6379/0', CELERY_RESULT_BACKEND: 'redis://u:resultpw@r:6379/1',
-    HATCHET_CLIENT_TOKEN: 'hatchet-token-value', TEMPORAL_API_KEY: 'temporal-key-value',
-    HATCHET_CLIENT_API_URL: 'https://admin:apipw@hatchet:8080',
-  },
-});
+const secretConfig = () =>
+  compileConfig({
+    host,
+    env: {
+      CELERY_BROKER_URL: 'redis://:brokerpw@r:6379/0',
+      CELERY_RESULT_BACKEND: 'redis://u:resultpw@r:6379/1',
+      HATCHET_CLIENT_TOKEN: 'hatchet-token-value',
+      TEMPORAL_API_KEY: 'temporal-key-value',
+      HATCHET_CLIENT_API_URL: 'https://admin:apipw@hatchet:8080',
+    },
+  });
 
 void t.test('redact(config) and secretsOf(config)', async (t) => {
   const c = secretConfig();
@@ -60,16 +71,33 @@ void t.test('loggers redact secret fields, also inside a logged config', async (
   const json = sink();
   const log = createLogger({ level: 'info', format: 'json', destination: json.stream, base: {} });
   log.info({ config: c }, 'config');
-  log.info({ token: 'tok-1', nested: { apiKey: 'key-1', brokerUrl: 'redis://:pw-1@h' }, url: 'http://u:pw-2@h/x' }, 'conn');
+  log.info(
+    { token: 'tok-1', nested: { apiKey: 'key-1', brokerUrl: 'redis://:pw-1@h' }, url: 'http://u:pw-2@h/x' },
+    'conn',
+  );
   const child = sink();
   const clog = createChildLogger({ level: 'info', destination: child.stream });
   clog.info({ password: 'pw-3', options: { headers: { authorization: 'Bearer pw-4' } } }, 'x');
   const out = json.text() + child.text();
-  for (const s of [...secretsOf(c), 'tok-1', 'key-1', 'pw-1', 'pw-2', 'pw-3']) t.notOk(out.includes(s), `${s} redacted`);
-  const lines = json.text().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  for (const s of [...secretsOf(c), 'tok-1', 'key-1', 'pw-1', 'pw-2', 'pw-3'])
+    t.notOk(out.includes(s), `${s} redacted`);
+  const lines = json
+    .text()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   t.equal(lines.length, 2);
-  t.match(lines[1], { msg: 'conn', token: REDACTED, nested: { apiKey: REDACTED, brokerUrl: 'redis://:***@h' }, url: 'http://u:***@h/x' });
-  t.match((lines[0]?.config as { celery: unknown }).celery, { brokerUrl: 'redis://:***@r:6379/0' }, 'URLs keep host, lose password');
+  t.match(lines[1], {
+    msg: 'conn',
+    token: REDACTED,
+    nested: { apiKey: REDACTED, brokerUrl: 'redis://:***@h' },
+    url: 'http://u:***@h/x',
+  });
+  t.match(
+    (lines[0]?.config as { celery: unknown }).celery,
+    { brokerUrl: 'redis://:***@r:6379/0' },
+    'URLs keep host, lose password',
+  );
   const childLine = JSON.parse(child.text().trim()) as Record<string, unknown>;
   t.equal(childLine.level, 30, 'numeric pino level');
   t.equal(childLine.pid, undefined, 'children leave pid to the supervisor');
@@ -88,12 +116,26 @@ void t.test('pretty format writes human-readable lines', async (t) => {
 void t.test('tagChildLine: tags JSON lines, wraps anything else, never drops', async (t) => {
   const tag = { child: 2, pid: 4242, backend: 'celery' };
   const now = () => 1700000000000;
-  const a = JSON.parse(tagChildLine('{"level":30,"time":1,"msg":"hi","pid":1}', tag, 'stdout', now)) as Record<string, unknown>;
+  const a = JSON.parse(tagChildLine('{"level":30,"time":1,"msg":"hi","pid":1}', tag, 'stdout', now)) as Record<
+    string,
+    unknown
+  >;
   t.match(a, { level: 30, time: 1, msg: 'hi', child: 2, pid: 4242, backend: 'celery' }, 'the supervisor tag wins');
   t.same(JSON.parse(tagChildLine('{}', tag, 'stdout', now)), { child: 2, pid: 4242, backend: 'celery' });
-  t.same(JSON.parse(tagChildLine('plain "text" {', tag, 'stdout', now)),
-    { level: 30, time: 1700000000000, child: 2, pid: 4242, backend: 'celery', stream: 'stdout', msg: 'plain "text" {' });
-  t.match(JSON.parse(tagChildLine('{not json}', tag, 'stderr', now)), { level: 40, stream: 'stderr', msg: '{not json}' });
+  t.same(JSON.parse(tagChildLine('plain "text" {', tag, 'stdout', now)), {
+    level: 30,
+    time: 1700000000000,
+    child: 2,
+    pid: 4242,
+    backend: 'celery',
+    stream: 'stdout',
+    msg: 'plain "text" {',
+  });
+  t.match(JSON.parse(tagChildLine('{not json}', tag, 'stderr', now)), {
+    level: 40,
+    stream: 'stderr',
+    msg: '{not json}',
+  });
   t.match(JSON.parse(tagChildLine('', tag, 'stdout', now)), { msg: '' }, 'empty lines too');
   const huge = 'x'.repeat(1_000_000);
   t.equal((JSON.parse(tagChildLine(huge, tag, 'stdout', now)) as { msg: string }).msg.length, 1_000_000);
@@ -102,12 +144,26 @@ void t.test('tagChildLine: tags JSON lines, wraps anything else, never drops', a
 void t.test("a child's error that crossed IPC keeps its class name in the supervisor's log", async (t) => {
   const out = sink();
   const log = createLogger({ level: 'info', format: 'json', destination: out.stream, base: {} });
-  log.error({ err: { name: 'BootError', message: 'no such queue', stack: 'BootError: no such queue\n    at x' } }, 'child boot failed');
+  log.error(
+    { err: { name: 'BootError', message: 'no such queue', stack: 'BootError: no such queue\n    at x' } },
+    'child boot failed',
+  );
   log.error({ err: new TypeError('bad') }, 'local');
-  const [ipc, local] = out.text().trim().split('\n').map((l) => JSON.parse(l) as { err: Record<string, unknown> });
+  const [ipc, local] = out
+    .text()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { err: Record<string, unknown> });
   t.match(ipc?.err, { type: 'BootError', message: 'no such queue', stack: /^BootError/ });
   t.match(local?.err, { type: 'TypeError', message: 'bad' });
   const child = sink();
-  createChildLogger({ level: 'info', destination: child.stream }).error({ err: { name: 'ConnectionError', message: 'refused' } }, 'x');
-  t.match((JSON.parse(child.text().trim()) as { err: unknown }).err, { type: 'ConnectionError', message: 'refused' }, 'children too');
+  createChildLogger({ level: 'info', destination: child.stream }).error(
+    { err: { name: 'ConnectionError', message: 'refused' } },
+    'x',
+  );
+  t.match(
+    (JSON.parse(child.text().trim()) as { err: unknown }).err,
+    { type: 'ConnectionError', message: 'refused' },
+    'children too',
+  );
 });

@@ -136,7 +136,14 @@ void t.test('sequential and parallel steps become a DAG with list/one inputs', a
 void t.test('a DAG keeps its node names; several sinks give a map result', async (t) => {
   const wf = defineWorkflow({
     name: 'd',
-    steps: { dag: { x: { task: 't' }, y: { task: 't', parents: ['x'] }, z: { task: 't', parents: ['x', 'y'] }, s: { task: 't', parents: ['x'] } } },
+    steps: {
+      dag: {
+        x: { task: 't' },
+        y: { task: 't', parents: ['x'] },
+        z: { task: 't', parents: ['x', 'y'] },
+        s: { task: 't', parents: ['x'] },
+      },
+    },
   });
   const plan = planWorkflow(wf);
   t.same(plan.nodes[0]?.name, 'x');

@@ -101,7 +101,11 @@ void t.test('control socket: 0600 in a 0700 dir, ping/status/bad requests, stale
   await t.rejects(queryControl(path, { cmd: 'ping' }), /no pool is running/);
 
   // A stale socket file: its server died without unlinking it (Python leaves the file behind on exit).
-  const py = spawn(PYTHON, ['-c', 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen()', path]);
+  const py = spawn(PYTHON, [
+    '-c',
+    'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen()',
+    path,
+  ]);
   const [code] = (await once(py, 'exit')) as [number];
   t.equal(code, 0);
   t.ok(statSync(path).isSocket(), 'stale socket file exists');

@@ -60,7 +60,11 @@ void t.test('health: a stalled child, a missing child and a stopping pool are ea
 });
 
 void t.test('sd_notify formatting and environment parsing', async (t) => {
-  t.equal(formatNotify({ READY: 1, STATUS: 'a\nb' }), 'READY=1\nSTATUS=a b', 'newline in a value cannot inject a field');
+  t.equal(
+    formatNotify({ READY: 1, STATUS: 'a\nb' }),
+    'READY=1\nSTATUS=a b',
+    'newline in a value cannot inject a field',
+  );
   t.equal(watchdogIntervalMs({ WATCHDOG_USEC: '20000000' }, 5), 10_000, 'half of WatchdogSec');
   t.equal(watchdogIntervalMs({ WATCHDOG_USEC: '20000000', WATCHDOG_PID: '6' }, 5), null, 'meant for another pid');
   t.equal(watchdogIntervalMs({ WATCHDOG_USEC: '20000000', WATCHDOG_PID: '5' }, 5), 10_000);
@@ -70,20 +74,30 @@ void t.test('sd_notify formatting and environment parsing', async (t) => {
   t.equal(inheritedNotifyFd({ LISTEN_PID: '5', LISTEN_FDS: '1', LISTEN_FDNAMES: 'other' }, 5), null);
 });
 
-void t.test('systemd tick: watchdog only while healthy and ready, status only on change, extend while stopping', async (t) => {
-  const base = { now: NOW, stallMs: 30_000, lastStatus: null, watchdog: true, stopDeadline: null, stopMarginMs: 5000 };
-  const first = planTick({ ...base, view: pool() });
-  t.equal(first.WATCHDOG, 1);
-  t.match(first.STATUS, /^running: 2\/2 children ready, 2 active, 20 processed, 4 failed$/);
-  const again = planTick({ ...base, view: pool(), lastStatus: String(first.STATUS) });
-  t.same(again, { WATCHDOG: 1 }, 'unchanged status is not re-sent');
-  const stalled = planTick({ ...base, view: pool({ children: [child(0), child(1, { lastPollAt: NOW - 40_000 })] }) });
-  t.notOk('WATCHDOG' in stalled, 'no WATCHDOG=1 while a child is stalled: systemd restarts us');
-  t.notOk('WATCHDOG' in planTick({ ...base, watchdog: false, view: pool() }));
-  const stopping = planTick({ ...base, view: pool({ phase: 'stopping-warm' }), stopDeadline: NOW + 20_000 });
-  t.equal(stopping.EXTEND_TIMEOUT_USEC, 25_000_000, 'remaining time plus margin, in µs');
-  t.notOk('WATCHDOG' in stopping);
-});
+void t.test(
+  'systemd tick: watchdog only while healthy and ready, status only on change, extend while stopping',
+  async (t) => {
+    const base = {
+      now: NOW,
+      stallMs: 30_000,
+      lastStatus: null,
+      watchdog: true,
+      stopDeadline: null,
+      stopMarginMs: 5000,
+    };
+    const first = planTick({ ...base, view: pool() });
+    t.equal(first.WATCHDOG, 1);
+    t.match(first.STATUS, /^running: 2\/2 children ready, 2 active, 20 processed, 4 failed$/);
+    const again = planTick({ ...base, view: pool(), lastStatus: String(first.STATUS) });
+    t.same(again, { WATCHDOG: 1 }, 'unchanged status is not re-sent');
+    const stalled = planTick({ ...base, view: pool({ children: [child(0), child(1, { lastPollAt: NOW - 40_000 })] }) });
+    t.notOk('WATCHDOG' in stalled, 'no WATCHDOG=1 while a child is stalled: systemd restarts us');
+    t.notOk('WATCHDOG' in planTick({ ...base, watchdog: false, view: pool() }));
+    const stopping = planTick({ ...base, view: pool({ phase: 'stopping-warm' }), stopDeadline: NOW + 20_000 });
+    t.equal(stopping.EXTEND_TIMEOUT_USEC, 25_000_000, 'remaining time plus margin, in µs');
+    t.notOk('WATCHDOG' in stopping);
+  },
+);
 
 void t.test('systemd lifecycle notices', async (t) => {
   t.same(planLifecycle('ready', pool(), NOW, NOW, 0, 1), {
@@ -140,10 +154,7 @@ void t.test('metrics: counters survive child replacement; histogram sums childre
   t.match(text, /^tbw_tasks_total\{backend="celery",state="succeeded"\} 11$/m, '5+7+1 processed - 2 failed');
   t.match(text, /^tbw_tasks_total\{backend="celery",state="failed"\} 2$/m);
   t.match(text, /^tbw_child_restarts_total\{backend="celery",reason="heartbeat-timeout"\} 1$/m);
-  t.match(
-    text,
-    /^tbw_child_exits_total\{backend="celery",code="",signal="SIGKILL",reason="heartbeat-timeout"\} 1$/m,
-  );
+  t.match(text, /^tbw_child_exits_total\{backend="celery",code="",signal="SIGKILL",reason="heartbeat-timeout"\} 1$/m);
   t.match(text, /^tbw_children_up\{backend="celery"\} 2$/m);
   t.match(text, /^tbw_task_duration_seconds_bucket\{backend="celery",le="0.1"\} 1$/m);
   t.match(text, /^tbw_task_duration_seconds_bucket\{backend="celery",le="1"\} 2$/m);

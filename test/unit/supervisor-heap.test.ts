@@ -4,7 +4,8 @@ import { autoHeapMiB, availableMemory, childHeapMiB, withHeapLimit } from '../..
 import type { WorkerConfig } from '../../src/config/types.js';
 
 const GiB = 2 ** 30;
-const cfg = (over: Partial<WorkerConfig>): WorkerConfig => ({ concurrency: 2, autoscale: null, ...over }) as WorkerConfig;
+const cfg = (over: Partial<WorkerConfig>): WorkerConfig =>
+  ({ concurrency: 2, autoscale: null, ...over }) as WorkerConfig;
 
 void t.test('auto = half the memory over the children, clamped to [256, 4096] MiB', async (t) => {
   t.equal(autoHeapMiB(16 * GiB, 8), 1024);

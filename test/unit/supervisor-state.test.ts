@@ -118,7 +118,12 @@ void t.test('the input state is never mutated', async (t) => {
   sim.start();
   const before = structuredClone(sim.s);
   const frozen = sim.s;
-  reduce(frozen, { type: 'childMessage', now: 1, id: 1, msg: { type: 'ready', backend: 'x', queues: [], concurrency: 1 } });
+  reduce(frozen, {
+    type: 'childMessage',
+    now: 1,
+    id: 1,
+    msg: { type: 'ready', backend: 'x', queues: [], concurrency: 1 },
+  });
   t.same(frozen, before);
 });
 
@@ -146,18 +151,21 @@ void t.test('a crash after ready is restarted with growing backoff, reset after 
   t.equal(d, 0, 'after 60 s up, the slot starts over with an immediate restart');
 });
 
-void t.test('boot failures wait from the first retry: the immediate restart is for children that were ready', async (t) => {
-  const sim = new Sim({ concurrency: 1 });
-  const [a] = sim.start() as [number];
-  sim.exit(a, 1);
-  const first = (sim.s.slots[0]?.restartAt as number) - sim.now;
-  t.ok(first >= 80 && first <= 120, `crash at boot → ~100 ms: ${first}`);
-  sim.wake();
-  const b = sim.current(0) as number;
-  sim.exit(b, CHILD_EXIT.RETRYABLE_BOOT);
-  const second = (sim.s.slots[0]?.restartAt as number) - sim.now;
-  t.ok(second >= 160 && second <= 240, `then ~200 ms: ${second}`);
-});
+void t.test(
+  'boot failures wait from the first retry: the immediate restart is for children that were ready',
+  async (t) => {
+    const sim = new Sim({ concurrency: 1 });
+    const [a] = sim.start() as [number];
+    sim.exit(a, 1);
+    const first = (sim.s.slots[0]?.restartAt as number) - sim.now;
+    t.ok(first >= 80 && first <= 120, `crash at boot → ~100 ms: ${first}`);
+    sim.wake();
+    const b = sim.current(0) as number;
+    sim.exit(b, CHILD_EXIT.RETRYABLE_BOOT);
+    const second = (sim.s.slots[0]?.restartAt as number) - sim.now;
+    t.ok(second >= 160 && second <= 240, `then ~200 ms: ${second}`);
+  },
+);
 
 void t.test('K consecutive boot failures → exit BOOT_FAILURE with one fatal line', async (t) => {
   const sim = new Sim();
@@ -175,7 +183,11 @@ void t.test('K consecutive boot failures → exit BOOT_FAILURE with one fatal li
   t.equal(fatal?.msg, 'pool giving up');
   t.match(String(fatal?.fields.reason), /3 consecutive boot failures/);
   t.equal(sim.s.phase, 'stopping-warm');
-  t.same(of(fx, 'shutdown').map((s) => [s.id, s.mode]), [[b, 'warm']], 'the healthy child is drained');
+  t.same(
+    of(fx, 'shutdown').map((s) => [s.id, s.mode]),
+    [[b, 'warm']],
+    'the healthy child is drained',
+  );
   t.same(of(sim.exit(b, 0), 'exit'), [{ type: 'exit', code: EXIT.BOOT_FAILURE }]);
 });
 
@@ -195,9 +207,16 @@ void t.test('exit code BOOT_ERROR or a non-retryable fatal stops at once', async
   const [a, b] = sim.start() as [number, number];
   sim.msg(a, { type: 'fatal', error: { name: 'BootError', message: 'bad token' }, retryable: false });
   const fx = sim.exit(a, CHILD_EXIT.BOOT_ERROR);
-  t.match(String(of(fx, 'log').find((l) => l.level === 'fatal')?.fields.reason), /child 0 cannot boot \(BootError: bad token\)/);
+  t.match(
+    String(of(fx, 'log').find((l) => l.level === 'fatal')?.fields.reason),
+    /child 0 cannot boot \(BootError: bad token\)/,
+  );
   t.same(of(fx, 'spawn'), [], 'no restart');
-  t.same(of(fx, 'shutdown').map((s) => s.id), [b], 'the starting sibling is told to stop');
+  t.same(
+    of(fx, 'shutdown').map((s) => s.id),
+    [b],
+    'the starting sibling is told to stop',
+  );
   t.same(of(sim.exit(b, 0), 'exit'), [{ type: 'exit', code: EXIT.BOOT_FAILURE }]);
 });
 
@@ -252,7 +271,10 @@ void t.test('ready timeout kills the child and counts as a boot failure', async 
   const [a] = sim.start() as [number];
   const fx = sim.wake();
   t.ok(logged(fx, 'child not ready in time, killing'));
-  t.same(of(fx, 'kill'), [{ type: 'kill', id: a, signal: 'SIGKILL' }, { type: 'kill', id: 2, signal: 'SIGKILL' }]);
+  t.same(of(fx, 'kill'), [
+    { type: 'kill', id: a, signal: 'SIGKILL' },
+    { type: 'kill', id: 2, signal: 'SIGKILL' },
+  ]);
   const ex = sim.exit(a, null, 'SIGKILL');
   t.match(String(of(ex, 'log').find((l) => l.msg === 'child failed to boot')?.fields.hint), /not ready in time/);
   t.equal(sim.s.bootFailures, 1);
@@ -266,7 +288,10 @@ void t.test('heartbeat timeout kills a ready child, which is then replaced', asy
   t.equal(nextWake(sim.s), 1_000_000 + 3000, 'next wake is the oldest heartbeat deadline');
   const fx = sim.wake();
   t.ok(logged(fx, 'child heartbeat timeout, killing'));
-  t.same(of(fx, 'kill').map((k) => k.id), [a]);
+  t.same(
+    of(fx, 'kill').map((k) => k.id),
+    [a],
+  );
   t.equal(sim.phase(a), 'killed');
   sim.exit(a, null, 'SIGKILL');
   t.equal(sim.s.slots[0]?.current, null);
@@ -277,13 +302,22 @@ void t.test('warm shutdown: drain, cold at the deadline, SIGKILL after the grace
   const sim = new Sim();
   const [a, b] = sim.running() as [number, number];
   const fx = sim.signal('TERM');
-  t.same(of(fx, 'shutdown').map((s) => s.mode), ['warm', 'warm']);
+  t.same(
+    of(fx, 'shutdown').map((s) => s.mode),
+    ['warm', 'warm'],
+  );
   t.same(of(fx, 'notify'), [{ type: 'notify', what: 'stopping' }]);
   sim.exit(a, 0);
   const cold = sim.wake();
-  t.same(of(cold, 'shutdown').map((s) => [s.id, s.mode]), [[b, 'cold']]);
+  t.same(
+    of(cold, 'shutdown').map((s) => [s.id, s.mode]),
+    [[b, 'cold']],
+  );
   const kill = sim.wake();
-  t.same(of(kill, 'kill').map((k) => k.id), [b]);
+  t.same(
+    of(kill, 'kill').map((k) => k.id),
+    [b],
+  );
   t.same(of(sim.exit(b, null, 'SIGKILL'), 'exit'), [{ type: 'exit', code: 0 }]);
 });
 
@@ -292,7 +326,10 @@ void t.test('second TERM or QUIT → cold at once; nothing respawns while stoppi
   const [a, b] = sim.running() as [number, number];
   sim.signal('INT');
   const fx = sim.signal('TERM');
-  t.same(of(fx, 'shutdown').map((s) => s.mode), ['cold', 'cold']);
+  t.same(
+    of(fx, 'shutdown').map((s) => s.mode),
+    ['cold', 'cold'],
+  );
   t.equal(sim.s.phase, 'stopping-cold');
   t.same(of(sim.signal('QUIT'), 'shutdown'), [], 'idempotent');
   t.same(of(sim.exit(a, 1), 'spawn'), [], 'a crash while stopping is not replaced');
@@ -306,7 +343,10 @@ void t.test('QUIT while starting stops cold the children that are still booting'
   const sim = new Sim();
   sim.start();
   const fx = sim.signal('QUIT');
-  t.same(of(fx, 'shutdown').map((s) => s.mode), ['cold', 'cold']);
+  t.same(
+    of(fx, 'shutdown').map((s) => s.mode),
+    ['cold', 'cold'],
+  );
 });
 
 void t.test('HUP rolls one slot at a time; the old child drains only after its successor is ready', async (t) => {
@@ -315,19 +355,32 @@ void t.test('HUP rolls one slot at a time; the old child drains only after its s
   const fx = sim.signal('HUP');
   t.same(of(fx, 'notify'), [{ type: 'notify', what: 'reloading' }]);
   const spawns = of(fx, 'spawn');
-  t.same(spawns.map((s) => s.slot), [0], 'one replacement at a time');
+  t.same(
+    spawns.map((s) => s.slot),
+    [0],
+    'one replacement at a time',
+  );
   t.same(of(fx, 'shutdown'), [], 'old child keeps serving');
   const a2 = spawns[0]!.id;
   const r = sim.ready(a2);
-  t.same(of(r, 'shutdown').map((s) => [s.id, s.mode]), [[a, 'warm']]);
+  t.same(
+    of(r, 'shutdown').map((s) => [s.id, s.mode]),
+    [[a, 'warm']],
+  );
   t.same(of(r, 'spawn'), [], 'next slot waits for the old child to exit');
   const e = sim.exit(a, 0);
-  t.same(of(e, 'spawn').map((s) => s.slot), [1]);
+  t.same(
+    of(e, 'spawn').map((s) => s.slot),
+    [1],
+  );
   const b2 = of(e, 'spawn')[0]!.id;
   sim.ready(b2);
   const done = sim.exit(b, 0);
   t.ok(logged(done, 'rolling restart complete'));
-  t.same(sim.s.slots.map((s) => s.current), [a2, b2]);
+  t.same(
+    sim.s.slots.map((s) => s.current),
+    [a2, b2],
+  );
   t.equal(sim.s.bootFailures, 0);
 });
 
@@ -335,9 +388,16 @@ void t.test('TTIN / TTOU add and remove one child, never below 1', async (t) => 
   const sim = new Sim();
   sim.running();
   const up = sim.signal('TTIN');
-  t.same(of(up, 'spawn').map((s) => s.slot), [2]);
+  t.same(
+    of(up, 'spawn').map((s) => s.slot),
+    [2],
+  );
   const down = sim.signal('TTOU');
-  t.same(of(down, 'shutdown').map((s) => s.mode), ['warm'], 'highest slot drains');
+  t.same(
+    of(down, 'shutdown').map((s) => s.mode),
+    ['warm'],
+    'highest slot drains',
+  );
   sim.signal('TTOU');
   t.equal(sim.s.slots.length, 1);
   const fx = sim.signal('TTOU');
@@ -352,8 +412,14 @@ void t.test('max-tasks-per-child: drained and replaced, not a crash', async (t) 
   const [a] = sim.running() as [number];
   t.same(of(sim.beat(a, 0, 9), 'shutdown'), []);
   const fx = sim.beat(a, 0, 10);
-  t.same(of(fx, 'shutdown').map((s) => [s.id, s.mode]), [[a, 'warm']]);
-  t.same(of(fx, 'spawn').map((s) => s.slot), [0]);
+  t.same(
+    of(fx, 'shutdown').map((s) => [s.id, s.mode]),
+    [[a, 'warm']],
+  );
+  t.same(
+    of(fx, 'spawn').map((s) => s.slot),
+    [0],
+  );
   const ex = sim.exit(a, 0);
   t.ok(logged(ex, 'child exited'));
   t.same(sim.s.crashTimes, []);
@@ -366,7 +432,10 @@ void t.test('max-memory: a sample over the limit drains and replaces the child',
   t.same(sim.ev({ type: 'memorySample', now: sim.now, id: a, rss: 999 }), []);
   const fx = sim.ev({ type: 'memorySample', now: sim.now, id: a, rss: 1001 });
   t.ok(logged(fx, 'child over memory limit'));
-  t.same(of(fx, 'shutdown').map((s) => s.id), [a]);
+  t.same(
+    of(fx, 'shutdown').map((s) => s.id),
+    [a],
+  );
   t.equal(of(fx, 'spawn').length, 1);
 });
 
@@ -375,7 +444,10 @@ void t.test('autoscale grows when every child is busy and shrinks after the keep
   const [a] = sim.running() as [number];
   t.equal(sim.s.slots.length, 1, 'starts at the minimum');
   const grow = sim.beat(a, 1);
-  t.same(of(grow, 'spawn').map((s) => s.slot), [1]);
+  t.same(
+    of(grow, 'spawn').map((s) => s.slot),
+    [1],
+  );
   const b = sim.current(1) as number;
   t.same(of(sim.beat(a, 1), 'spawn'), [], 'no growth while a child is starting');
   sim.ready(b);
@@ -398,9 +470,15 @@ void t.test('a drained child that never exits is killed after the grace', async 
   t.equal(sim.phase(a), 'draining');
   sim.now += 10_000;
   const fx = sim.tick();
-  t.same(of(fx, 'shutdown').map((s) => [s.id, s.mode]), [[a, 'cold']]);
+  t.same(
+    of(fx, 'shutdown').map((s) => [s.id, s.mode]),
+    [[a, 'cold']],
+  );
   sim.now += 2000;
-  t.same(of(sim.tick(), 'kill').map((k) => k.id), [a]);
+  t.same(
+    of(sim.tick(), 'kill').map((k) => k.id),
+    [a],
+  );
 });
 
 void t.test('unknown children and unexpected messages are logged, not fatal', async (t) => {

@@ -48,10 +48,30 @@ void t.test('add_numbers', async (t) => {
   t.equal(await run('add_numbers', [0.1, 0.2]), 0.1 + 0.2);
   t.equal(await run('add_numbers', ['a', 'b']), 'ab');
   t.same(await run('add_numbers', [[1], [2]]), [1, 2]);
-  await rejectsWith(t, run('add_numbers', [2]), 'TypeError', "add_numbers() missing 1 required positional argument: 'b'");
-  await rejectsWith(t, run('add_numbers', [1, 2, 3]), 'TypeError', 'add_numbers() takes 2 positional arguments but 3 were given');
-  await rejectsWith(t, run('add_numbers', [1, 2], { x: 1 }), 'TypeError', "add_numbers() got an unexpected keyword argument 'x'");
-  await rejectsWith(t, run('add_numbers', [1], { a: 1 }), 'TypeError', "add_numbers() got multiple values for argument 'a'");
+  await rejectsWith(
+    t,
+    run('add_numbers', [2]),
+    'TypeError',
+    "add_numbers() missing 1 required positional argument: 'b'",
+  );
+  await rejectsWith(
+    t,
+    run('add_numbers', [1, 2, 3]),
+    'TypeError',
+    'add_numbers() takes 2 positional arguments but 3 were given',
+  );
+  await rejectsWith(
+    t,
+    run('add_numbers', [1, 2], { x: 1 }),
+    'TypeError',
+    "add_numbers() got an unexpected keyword argument 'x'",
+  );
+  await rejectsWith(
+    t,
+    run('add_numbers', [1], { a: 1 }),
+    'TypeError',
+    "add_numbers() got multiple values for argument 'a'",
+  );
   await rejectsWith(t, run('add_numbers', [1, 'x']), 'TypeError', "unsupported operand type(s) for +: 'int' and 'str'");
 });
 
@@ -65,8 +85,18 @@ void t.test('concat_with_number, format_result_message, echo', async (t) => {
   t.equal(await run('echo', ['hi']), 'Echo: hi');
   t.equal(await run('echo', [], { message: { k: 'v' } }), "Echo: {'k': 'v'}");
   await rejectsWith(t, run('echo', []), 'TypeError', "echo() missing 1 required positional argument: 'message'");
-  await rejectsWith(t, run('format_result_message', [1, 2]), 'TypeError', /takes 1 positional argument but 2 were given/);
-  await rejectsWith(t, run('concat_with_number', ['a']), 'TypeError', /missing 1 required positional argument: 'number'/);
+  await rejectsWith(
+    t,
+    run('format_result_message', [1, 2]),
+    'TypeError',
+    /takes 1 positional argument but 2 were given/,
+  );
+  await rejectsWith(
+    t,
+    run('concat_with_number', ['a']),
+    'TypeError',
+    /missing 1 required positional argument: 'number'/,
+  );
 });
 
 void t.test('health_check', async (t) => {
@@ -77,7 +107,12 @@ void t.test('health_check', async (t) => {
   t.equal(r.worker, 'celery@unit');
   t.equal(r.message, 'Worker is operational');
   t.ok((r.timestamp as number) >= before && (r.timestamp as number) <= Date.now() / 1000 + 1, 'epoch seconds');
-  await rejectsWith(t, run('health_check', [1]), 'TypeError', 'health_check() takes 0 positional arguments but 1 was given');
+  await rejectsWith(
+    t,
+    run('health_check', [1]),
+    'TypeError',
+    'health_check() takes 0 positional arguments but 1 was given',
+  );
 });
 
 void t.test('simulate_work waits, reports timings and aborts on the signal', async (t) => {
@@ -96,9 +131,19 @@ void t.test('simulate_work waits, reports timings and aborts on the signal', asy
   await t.rejects(p, { name: 'TaskRevokedError' });
   t.ok(Date.now() - started < 5000, 'aborted promptly');
 
-  await rejectsWith(t, run('simulate_work', ['x']), 'TypeError', "simulate_work() argument 'duration' must be int or float, not str");
+  await rejectsWith(
+    t,
+    run('simulate_work', ['x']),
+    'TypeError',
+    "simulate_work() argument 'duration' must be int or float, not str",
+  );
   await rejectsWith(t, run('simulate_work', [-1]), 'ValueError', 'sleep length must be non-negative');
-  await rejectsWith(t, run('simulate_work', [1, 2]), 'TypeError', 'simulate_work() takes from 0 to 1 positional arguments but 2 were given');
+  await rejectsWith(
+    t,
+    run('simulate_work', [1, 2]),
+    'TypeError',
+    'simulate_work() takes from 0 to 1 positional arguments but 2 were given',
+  );
 });
 
 void t.test('abortableSleep rejects at once when already aborted', async (t) => {
@@ -122,6 +167,16 @@ void t.test('process_data', async (t) => {
   t.equal(((await run('process_data', [data, 'count'])) as Record<string, unknown>).count, 6);
   const other = (await run('process_data', [data, 'frobnicate'])) as Record<string, unknown>;
   t.same(Object.keys(other), ['original', 'operation', 'processed_at', 'status'], 'unknown operation adds nothing');
-  await rejectsWith(t, run('process_data', [[1]]), 'TypeError', "process_data() argument 'data' must be dict, not list");
-  await rejectsWith(t, run('process_data', []), 'TypeError', "process_data() missing 1 required positional argument: 'data'");
+  await rejectsWith(
+    t,
+    run('process_data', [[1]]),
+    'TypeError',
+    "process_data() argument 'data' must be dict, not list",
+  );
+  await rejectsWith(
+    t,
+    run('process_data', []),
+    'TypeError',
+    "process_data() missing 1 required positional argument: 'data'",
+  );
 });

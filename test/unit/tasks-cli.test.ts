@@ -18,8 +18,12 @@ async function cli(argv: string[]): Promise<{ code: number; out: string; err: st
   const io = {
     env: {},
     host: { ...currentHost({}), cwd: fileURLToPath(new URL('.', import.meta.url)) },
-    stdout: (s: string) => { out += s; },
-    stderr: (s: string) => { err += s; },
+    stdout: (s: string) => {
+      out += s;
+    },
+    stderr: (s: string) => {
+      err += s;
+    },
   };
   const submit = makeRegister({ createClient: async (config) => createLocalClient(await loadRegistry(config)) });
   const code = await runCli(argv, io, {
@@ -42,9 +46,18 @@ void t.test('list-tasks --json with a task module, and --no-builtins', async (t)
   const r = await cli(['list-tasks', '--json', '--tasks', fixture]);
   t.equal(r.code, 0, r.err);
   const rows = JSON.parse(r.out) as TaskRow[];
-  t.match(rows.find((x) => x.name === 'conformance_timeout'), { kind: 'task', timeoutMs: 500, retries: 0, origin: fixture });
-  t.match(rows.find((x) => x.name === 'conformance_flaky'), { retries: 3 });
-  t.match(rows.find((x) => x.name === 'conformance_dag'), { kind: 'workflow', retries: null, timeoutMs: null });
+  t.match(
+    rows.find((x) => x.name === 'conformance_timeout'),
+    { kind: 'task', timeoutMs: 500, retries: 0, origin: fixture },
+  );
+  t.match(
+    rows.find((x) => x.name === 'conformance_flaky'),
+    { retries: 3 },
+  );
+  t.match(
+    rows.find((x) => x.name === 'conformance_dag'),
+    { kind: 'workflow', retries: null, timeoutMs: null },
+  );
   t.ok(rows.some((x) => x.name === 'echo' && x.origin === 'builtin'));
 
   const table = await cli(['--tasks', fixture, 'list-tasks']);
@@ -75,7 +88,14 @@ void t.test('submit prints the id, and with --wait the JSON result', async (t) =
   const words = await cli(['submit', 'echo', 'hello', '--wait']);
   t.equal(words.out.trimEnd().split('\n')[1], '"Echo: hello"', 'a bare word is a string');
 
-  const kw = await cli(['submit', 'process_data', '{"a": 1, "b": "x"}', '--kwargs', '{"operation": "transform"}', '--wait']);
+  const kw = await cli([
+    'submit',
+    'process_data',
+    '{"a": 1, "b": "x"}',
+    '--kwargs',
+    '{"operation": "transform"}',
+    '--wait',
+  ]);
   t.equal(kw.code, 0, kw.err);
   t.match(JSON.parse(kw.out.trimEnd().split('\n')[1] as string), { transformed: { a: '1', b: 'X' } });
 
@@ -106,6 +126,14 @@ void t.test('submit failures and refusals', async (t) => {
 
 void t.test('parseArg: JSON when it parses, else the string', async (t) => {
   t.same(['5', '"5"', '[1,2]', '{"a":1}', 'true', 'null', 'hello', '1e3', '{bad'].map(parseArg), [
-    5, '5', [1, 2], { a: 1 }, true, null, 'hello', 1000, '{bad',
+    5,
+    '5',
+    [1, 2],
+    { a: 1 },
+    true,
+    null,
+    'hello',
+    1000,
+    '{bad',
   ]);
 });

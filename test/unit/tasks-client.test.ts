@@ -48,10 +48,16 @@ void t.test('submit/result through a TaskClient', async (t) => {
 
   await t.rejects(c.submit('nope'), UnknownTaskError);
   await t.rejects(c.submit('nope'), { message: /^unknown task "nope"; known tasks: add_numbers, .*routed/ });
-  await t.rejects(c.submit('echo', { countdown: -1 }), { name: 'TypeError', message: 'countdown must be a number of seconds >= 0' });
+  await t.rejects(c.submit('echo', { countdown: -1 }), {
+    name: 'TypeError',
+    message: 'countdown must be a number of seconds >= 0',
+  });
 
   const failing = await c.submit('add_numbers', { args: [1] });
-  await t.rejects(c.result(failing.id), { name: 'TypeError', message: "add_numbers() missing 1 required positional argument: 'b'" });
+  await t.rejects(c.result(failing.id), {
+    name: 'TypeError',
+    message: "add_numbers() missing 1 required positional argument: 'b'",
+  });
   const slow = await c.submit('simulate_work', { args: [5] });
   await t.rejects(c.result(slow.id, { timeout: 0.05 }), { name: 'TimeoutError' });
 
@@ -70,7 +76,12 @@ void t.test('package-level submit/result check names and units before any connec
 void t.test('every backend provides src/backends/<name>/client.ts createClient(config)', async (t) => {
   for (const backend of BACKENDS) {
     const client = await defaultClientDeps.createClient({ ...config, backend });
-    t.ok(['submit', 'result', 'close'].every((m) => typeof (client as unknown as Record<string, unknown>)[m] === 'function'), backend);
+    t.ok(
+      ['submit', 'result', 'close'].every(
+        (m) => typeof (client as unknown as Record<string, unknown>)[m] === 'function',
+      ),
+      backend,
+    );
     await client.close();
   }
 });

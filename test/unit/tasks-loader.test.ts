@@ -64,10 +64,19 @@ void t.test('every problem is one TaskLoadError line naming the module', async (
     [[fx('bad-default.mjs')], /: default export is a number; export a definition or an array of definitions/],
     [[fx('bad-array.mjs')], /: export default\[1\] is a string, not a task or workflow definition/],
     [[fx('invalid-def.mjs')], /: export "broken" is not a valid definition: task broken_task: run must be a function/],
-    [[fx('dup-builtin.mjs')], /: duplicate task name "add_numbers" \(from .*dup-builtin\.mjs; already defined by builtin\)/],
-    [[fx('dup-a.mjs'), fx('dup-b.mjs')], /dup-b\.mjs: duplicate task name "dup_task" .*already defined by .*dup-a\.mjs\)/],
+    [
+      [fx('dup-builtin.mjs')],
+      /: duplicate task name "add_numbers" \(from .*dup-builtin\.mjs; already defined by builtin\)/,
+    ],
+    [
+      [fx('dup-a.mjs'), fx('dup-b.mjs')],
+      /dup-b\.mjs: duplicate task name "dup_task" .*already defined by .*dup-a\.mjs\)/,
+    ],
     [[fx('unknown-step.mjs')], /: workflow "unknown_step_wf" has a step naming an unknown task: "no_such_task"/],
-    [[fx('step-is-workflow.mjs')], /: workflow "outer_wf" has a step naming a workflow \(steps must be tasks\): "inner_wf"/],
+    [
+      [fx('step-is-workflow.mjs')],
+      /: workflow "outer_wf" has a step naming a workflow \(steps must be tasks\): "inner_wf"/,
+    ],
   ];
   for (const [modules, re] of cases) {
     const e = await loadError(modules);

@@ -7,7 +7,10 @@ const add: Signature = { name: 'add_numbers', params: [{ name: 'a' }, { name: 'b
 const work: Signature = { name: 'simulate_work', params: [{ name: 'duration', default: 1, type: 'number' }] };
 const none: Signature = { name: 'health_check', params: [] };
 const one: Signature = { name: 'echo', params: [{ name: 'message' }] };
-const three: Signature = { name: 'f', params: [{ name: 'a' }, { name: 'b' }, { name: 'c' }, { name: 'd', default: 0 }] };
+const three: Signature = {
+  name: 'f',
+  params: [{ name: 'a' }, { name: 'b' }, { name: 'c' }, { name: 'd', default: 0 }],
+};
 
 function typeError(fn: () => unknown): string {
   try {
@@ -33,28 +36,67 @@ void t.test('binds positionals, keywords and defaults', async (t) => {
 });
 
 void t.test('missing arguments', async (t) => {
-  t.equal(typeError(() => bind([2], {}, add)), "add_numbers() missing 1 required positional argument: 'b'");
-  t.equal(typeError(() => bind([], {}, add)), "add_numbers() missing 2 required positional arguments: 'a' and 'b'");
-  t.equal(typeError(() => bind([], {}, three)), "f() missing 3 required positional arguments: 'a', 'b', and 'c'");
-  t.equal(typeError(() => bind([], { b: 1 }, add)), "add_numbers() missing 1 required positional argument: 'a'");
+  t.equal(
+    typeError(() => bind([2], {}, add)),
+    "add_numbers() missing 1 required positional argument: 'b'",
+  );
+  t.equal(
+    typeError(() => bind([], {}, add)),
+    "add_numbers() missing 2 required positional arguments: 'a' and 'b'",
+  );
+  t.equal(
+    typeError(() => bind([], {}, three)),
+    "f() missing 3 required positional arguments: 'a', 'b', and 'c'",
+  );
+  t.equal(
+    typeError(() => bind([], { b: 1 }, add)),
+    "add_numbers() missing 1 required positional argument: 'a'",
+  );
 });
 
 void t.test('too many positionals', async (t) => {
-  t.equal(typeError(() => bind([1, 2, 3], {}, add)), 'add_numbers() takes 2 positional arguments but 3 were given');
-  t.equal(typeError(() => bind([1], {}, none)), 'health_check() takes 0 positional arguments but 1 was given');
-  t.equal(typeError(() => bind([1, 2], {}, one)), 'echo() takes 1 positional argument but 2 were given');
-  t.equal(typeError(() => bind([1, 2], {}, work)), 'simulate_work() takes from 0 to 1 positional arguments but 2 were given');
+  t.equal(
+    typeError(() => bind([1, 2, 3], {}, add)),
+    'add_numbers() takes 2 positional arguments but 3 were given',
+  );
+  t.equal(
+    typeError(() => bind([1], {}, none)),
+    'health_check() takes 0 positional arguments but 1 was given',
+  );
+  t.equal(
+    typeError(() => bind([1, 2], {}, one)),
+    'echo() takes 1 positional argument but 2 were given',
+  );
+  t.equal(
+    typeError(() => bind([1, 2], {}, work)),
+    'simulate_work() takes from 0 to 1 positional arguments but 2 were given',
+  );
 });
 
 void t.test('keyword problems, checked before the positional count', async (t) => {
-  t.equal(typeError(() => bind([1, 2], { x: 1 }, add)), "add_numbers() got an unexpected keyword argument 'x'");
-  t.equal(typeError(() => bind([1, 2, 3], { x: 1 }, add)), "add_numbers() got an unexpected keyword argument 'x'");
-  t.equal(typeError(() => bind([1], { a: 2 }, add)), "add_numbers() got multiple values for argument 'a'");
+  t.equal(
+    typeError(() => bind([1, 2], { x: 1 }, add)),
+    "add_numbers() got an unexpected keyword argument 'x'",
+  );
+  t.equal(
+    typeError(() => bind([1, 2, 3], { x: 1 }, add)),
+    "add_numbers() got an unexpected keyword argument 'x'",
+  );
+  t.equal(
+    typeError(() => bind([1], { a: 2 }, add)),
+    "add_numbers() got multiple values for argument 'a'",
+  );
 });
 
 void t.test('simple type checks and container shapes', async (t) => {
-  t.equal(typeError(() => bind(['x'], {}, work)), "simulate_work() argument 'duration' must be int or float, not str");
-  t.equal(typeError(() => bind([true], {}, work)), "simulate_work() argument 'duration' must be int or float, not bool");
+  t.equal(
+    typeError(() => bind(['x'], {}, work)),
+    "simulate_work() argument 'duration' must be int or float, not str",
+  );
+  t.equal(
+    typeError(() => bind([true], {}, work)),
+    "simulate_work() argument 'duration' must be int or float, not bool",
+  );
   const typed: Signature = {
     name: 'g',
     params: [
@@ -66,11 +108,26 @@ void t.test('simple type checks and container shapes', async (t) => {
     ],
   };
   t.same(bind([1, 's', {}, [], false], {}, typed), { i: 1, s: 's', d: {}, l: [], b: false });
-  t.equal(typeError(() => bind([1.5, 's', {}, [], false], {}, typed)), "g() argument 'i' must be int, not float");
-  t.equal(typeError(() => bind([1, null, {}, [], false], {}, typed)), "g() argument 's' must be str, not NoneType");
-  t.equal(typeError(() => bind([1, 's', [], [], false], {}, typed)), "g() argument 'd' must be dict, not list");
-  t.equal(typeError(() => bind([1, 's', {}, {}, false], {}, typed)), "g() argument 'l' must be list, not dict");
-  t.equal(typeError(() => bind([1, 's', {}, [], 0], {}, typed)), "g() argument 'b' must be bool, not int");
+  t.equal(
+    typeError(() => bind([1.5, 's', {}, [], false], {}, typed)),
+    "g() argument 'i' must be int, not float",
+  );
+  t.equal(
+    typeError(() => bind([1, null, {}, [], false], {}, typed)),
+    "g() argument 's' must be str, not NoneType",
+  );
+  t.equal(
+    typeError(() => bind([1, 's', [], [], false], {}, typed)),
+    "g() argument 'd' must be dict, not list",
+  );
+  t.equal(
+    typeError(() => bind([1, 's', {}, {}, false], {}, typed)),
+    "g() argument 'l' must be list, not dict",
+  );
+  t.equal(
+    typeError(() => bind([1, 's', {}, [], 0], {}, typed)),
+    "g() argument 'b' must be bool, not int",
+  );
   // A default is not type-checked (it is the author's choice, e.g. None).
   t.same(bind([], {}, { name: 'h', params: [{ name: 'x', default: null, type: 'str' }] }), { x: null });
   t.equal(

@@ -43,10 +43,15 @@ void t.test('str and repr of JSON values', async (t) => {
 });
 
 void t.test('type names', async (t) => {
-  t.same(
-    [null, true, 1, 1.5, 's', [], {}].map(pyTypeName),
-    ['NoneType', 'bool', 'int', 'float', 'str', 'list', 'dict'],
-  );
+  t.same([null, true, 1, 1.5, 's', [], {}].map(pyTypeName), [
+    'NoneType',
+    'bool',
+    'int',
+    'float',
+    'str',
+    'list',
+    'dict',
+  ]);
 });
 
 void t.test('+ like Python', async (t) => {

@@ -6,7 +6,14 @@ import { Registry } from '../../src/tasks/registry.js';
 const run = (): number => 1;
 
 void t.test('defineTask normalises and freezes', async (t) => {
-  const d = defineTask({ name: 'a.b:c-d_1', run, retries: 2, retryBackoff: { initialMs: 5 }, timeout: 100, queue: 'q' });
+  const d = defineTask({
+    name: 'a.b:c-d_1',
+    run,
+    retries: 2,
+    retryBackoff: { initialMs: 5 },
+    timeout: 100,
+    queue: 'q',
+  });
   t.match(d, { kind: 'task', name: 'a.b:c-d_1', retries: 2, timeoutMs: 100, queue: 'q' });
   t.same(d.retryBackoff, { initialMs: 5, factor: 2, maxMs: 60_000 });
   t.ok(Object.isFrozen(d) && Object.isFrozen(d.retryBackoff));
@@ -29,13 +36,25 @@ void t.test('defineWorkflow validates steps and DAGs', async (t) => {
   t.throws(() => defineWorkflow({ name: 'w', steps: [] }), /steps must not be empty/);
   t.throws(() => defineWorkflow({ name: 'w', steps: [{ parallel: [] }] }), /a parallel step needs branches/);
   t.throws(() => defineWorkflow({ name: 'w', steps: { dag: {} } }), /dag must not be empty/);
-  t.throws(() => defineWorkflow({ name: 'w', steps: { dag: { a: { task: 't', parents: ['z'] } } } }), /node a has unknown parent z/);
   t.throws(
-    () => defineWorkflow({ name: 'w', steps: { dag: { a: { task: 't', parents: ['b'] }, b: { task: 't', parents: ['a'] } } } }),
+    () => defineWorkflow({ name: 'w', steps: { dag: { a: { task: 't', parents: ['z'] } } } }),
+    /node a has unknown parent z/,
+  );
+  t.throws(
+    () =>
+      defineWorkflow({
+        name: 'w',
+        steps: { dag: { a: { task: 't', parents: ['b'] }, b: { task: 't', parents: ['a'] } } },
+      }),
     /dag has a cycle/,
   );
   t.throws(() => defineWorkflow({ name: 'w', steps: 'x' as never }), /steps must be an array or \{dag/);
-  t.same(dagOrder('w', { d: { parents: ['b', 'c'] }, b: { parents: ['a'] }, c: { parents: ['a'] }, a: {} }), ['a', 'b', 'c', 'd']);
+  t.same(dagOrder('w', { d: { parents: ['b', 'c'] }, b: { parents: ['a'] }, c: { parents: ['a'] }, a: {} }), [
+    'a',
+    'b',
+    'c',
+    'd',
+  ]);
 });
 
 void t.test('registry', async (t) => {

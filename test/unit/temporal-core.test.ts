@@ -25,17 +25,29 @@ import { temporalTestConfig } from '../helpers/temporal.js';
 const noop = (): null => null;
 
 void t.test('activity options follow the task policy', async (t) => {
-  const fast = activityOptionsFor({ retries: 2, retryBackoff: { initialMs: 100, factor: 1, maxMs: 100 }, timeoutMs: 2000 });
+  const fast = activityOptionsFor({
+    retries: 2,
+    retryBackoff: { initialMs: 100, factor: 1, maxMs: 100 },
+    timeoutMs: 2000,
+  });
   t.match(fast, {
     startToCloseTimeout: 3000,
     retry: { maximumAttempts: 3, initialInterval: 100, backoffCoefficient: 1, maximumInterval: 100 },
   });
   t.equal(fast.heartbeatTimeout, undefined, 'no heartbeat timeout under a short limit');
-  const open = activityOptionsFor({ retries: 0, retryBackoff: { initialMs: 1000, factor: 2, maxMs: 60_000 }, timeoutMs: null });
+  const open = activityOptionsFor({
+    retries: 0,
+    retryBackoff: { initialMs: 1000, factor: 2, maxMs: 60_000 },
+    timeoutMs: null,
+  });
   t.equal(open.retry?.maximumAttempts, 1, 'retries 0 → one attempt');
   t.equal(open.heartbeatTimeout, HEARTBEAT_TIMEOUT_MS, 'long tasks heartbeat so a dead worker is noticed');
   t.ok((open.startToCloseTimeout as number) > 3600_000);
-  const odd = activityOptionsFor({ retries: 1, retryBackoff: { initialMs: 500, factor: 0.5, maxMs: 10 }, timeoutMs: 60_000 });
+  const odd = activityOptionsFor({
+    retries: 1,
+    retryBackoff: { initialMs: 500, factor: 0.5, maxMs: 10 },
+    timeoutMs: 60_000,
+  });
   t.equal(odd.retry?.backoffCoefficient, 1, 'coefficient clamped to Temporal’s minimum');
   t.equal(odd.retry?.maximumInterval, 500, 'maximum interval never below the initial one');
   t.equal(odd.startToCloseTimeout, 66_000, 'server limit a little after the local one');
@@ -52,7 +64,7 @@ void t.test('registry metadata carries policies and steps, not code', async (t) 
 });
 
 void t.test('injectMeta fills the one slot and rejects a bundle without exactly one', async (t) => {
-  const meta = { tasks: {}, workflows: { w: [{ task: "it's $& \"quoted\"" }] } };
+  const meta = { tasks: {}, workflows: { w: [{ task: 'it\'s $& "quoted"' }] } };
   const code = "const META = JSON.parse('__TBW_REGISTRY_META__');";
   const out = injectMeta(code, meta);
   const parsed = new Function(`${out}; return META;`)() as unknown;
@@ -68,26 +80,58 @@ void t.test('workflow steps: sequential, parallel, DAG semantics over a fake cal
     if (task === 'boom') throw new Error('boom');
     return `${task}(${JSON.stringify(args)})`;
   };
-  const seq = await runSteps(call, 's', [{ task: 'a', args: [9], kwargs: { k: 1, z: 0 } }, { task: 'b', kwargs: { q: 2 } }], [1, 2], { z: 3 });
+  const seq = await runSteps(
+    call,
+    's',
+    [
+      { task: 'a', args: [9], kwargs: { k: 1, z: 0 } },
+      { task: 'b', kwargs: { q: 2 } },
+    ],
+    [1, 2],
+    { z: 3 },
+  );
   t.same(calls[0], ['a', [1, 2, 9], { k: 1, z: 3 }], 'first step: workflow args prepended, caller kwargs win');
   t.same(calls[1], ['b', ['a([1,2,9])'], { q: 2 }], 'later steps: previous output prepended, only static kwargs');
   t.equal(seq, 'b(["a([1,2,9])"])');
 
   calls.length = 0;
-  const par = await runSteps(call, 'p', [{ task: 'a' }, { parallel: [{ task: 'x' }, { task: 'y', args: [0] }] }], [1], {});
+  const par = await runSteps(
+    call,
+    'p',
+    [{ task: 'a' }, { parallel: [{ task: 'x' }, { task: 'y', args: [0] }] }],
+    [1],
+    {},
+  );
   t.same(par, ['x(["a([1])"])', 'y(["a([1])",0])'], 'fan-out output is the list of branch outputs, in order');
 
   calls.length = 0;
   const dag = await runSteps(
     call,
     'd',
-    { dag: { r: { task: 'a' }, l: { task: 'x', parents: ['r'] }, m: { task: 'y', parents: ['r'] }, j: { task: 'j', parents: ['l', 'm'] } } },
+    {
+      dag: {
+        r: { task: 'a' },
+        l: { task: 'x', parents: ['r'] },
+        m: { task: 'y', parents: ['r'] },
+        j: { task: 'j', parents: ['l', 'm'] },
+      },
+    },
     [5],
     {},
   );
-  t.same(calls.find((c) => c[0] === 'j')?.[1], [{ l: 'x(["a([5])"])', m: 'y(["a([5])"])' }], 'join gets {parent: output}');
+  t.same(
+    calls.find((c) => c[0] === 'j')?.[1],
+    [{ l: 'x(["a([5])"])', m: 'y(["a([5])"])' }],
+    'join gets {parent: output}',
+  );
   t.equal(dag, 'j([{"l":"x([\\"a([5])\\"])","m":"y([\\"a([5])\\"])"}])', 'single sink → its output');
-  const two = await runSteps(call, 'd2', { dag: { r: { task: 'a' }, x: { task: 'x', parents: ['r'] }, y: { task: 'y', parents: ['r'] } } }, [], {});
+  const two = await runSteps(
+    call,
+    'd2',
+    { dag: { r: { task: 'a' }, x: { task: 'x', parents: ['r'] }, y: { task: 'y', parents: ['r'] } } },
+    [],
+    {},
+  );
   t.same(Object.keys(two as object), ['x', 'y'], 'several sinks → {sink: output}');
   await t.rejects(runSteps(call, 'f', { dag: { r: { task: 'boom' }, s: { task: 'a' } } }, [], {}), /boom/);
 });
@@ -96,14 +140,20 @@ void t.test('task errors map to ApplicationFailure with the caller-visible type'
   const task = defineTask({ name: 't', run: noop, retries: 1 }) as TaskDefinition;
   const typed = toApplicationFailure(new TaskError('bad', 'ValueError'), task, 1);
   t.match(typed, { type: 'ValueError', message: 'bad', nonRetryable: false });
-  t.match(toApplicationFailure(new TaskError('args', 'TypeError', false), task, 1), { type: 'TypeError', nonRetryable: true });
+  t.match(toApplicationFailure(new TaskError('args', 'TypeError', false), task, 1), {
+    type: 'TypeError',
+    nonRetryable: true,
+  });
   t.match(toApplicationFailure(new Error('plain'), task, 1), { type: 'Exception', message: 'plain' });
   const named = new Error('x');
   named.name = 'KeyError';
   t.match(toApplicationFailure(named, task, 1), { type: 'KeyError' });
   t.match(toApplicationFailure('str', task, 1), { type: 'Exception', message: 'str' });
   t.match(toApplicationFailure(new RetryTask('again', 250), task, 1), { type: 'Retry', nextRetryDelay: 250 });
-  t.match(toApplicationFailure(new RetryTask('again'), task, 2), { type: 'MaxRetriesExceededError', nonRetryable: true });
+  t.match(toApplicationFailure(new RetryTask('again'), task, 2), {
+    type: 'MaxRetriesExceededError',
+    nonRetryable: true,
+  });
   const af = ApplicationFailure.nonRetryable('as is', 'Custom');
   t.equal(toApplicationFailure(af, task, 1), af, 'an ApplicationFailure passes through');
 });
@@ -123,7 +173,13 @@ void t.test('TLS settings: files read at start, bad ones are BootErrors, secrets
   const base = temporalTestConfig('h:7233').temporal;
   const plain = connectionSettings(base);
   t.equal(plain.tls, undefined);
-  const tls = { ...base.tls, clientCertPath: join(dir, 'crt'), clientKeyPath: join(dir, 'key'), serverCaCertPath: join(dir, 'ca'), serverName: 'sni' };
+  const tls = {
+    ...base.tls,
+    clientCertPath: join(dir, 'crt'),
+    clientKeyPath: join(dir, 'key'),
+    serverCaCertPath: join(dir, 'ca'),
+    serverName: 'sni',
+  };
   const mtls = connectionSettings({ ...base, tls, apiKey: 'sekrit' });
   t.equal(mtls.tls?.clientCertPair?.key.toString(), '-----key-----');
   t.equal(mtls.tls?.serverNameOverride, 'sni');
@@ -137,7 +193,10 @@ void t.test('TLS settings: files read at start, bad ones are BootErrors, secrets
 
 void t.test('SDK log lines go through pino with the child tags', async (t) => {
   const lines: Record<string, unknown>[] = [];
-  const logger = pino({ level: 'debug', base: { child: 7 } }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) });
+  const logger = pino(
+    { level: 'debug', base: { child: 7 } },
+    { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) },
+  );
   const sdk = sdkLogger(logger);
   sdk.info('Worker state changed', { state: 'RUNNING' });
   sdk.log('ERROR', 'Activity failed', { error: new Error('x') });
@@ -181,7 +240,10 @@ void t.test('SDK log calls below our level never reach the Runtime logger; flush
 
 void t.test('the per-activity logger builds its pino child only when it logs at an enabled level', async (t) => {
   const lines: Record<string, unknown>[] = [];
-  const parent = pino({ level: 'info', base: { child: 3 } }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) });
+  const parent = pino(
+    { level: 'info', base: { child: 3 } },
+    { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) },
+  );
   let children = 0;
   const child = parent.child.bind(parent);
   parent.child = ((...a: Parameters<typeof parent.child>) => {
@@ -208,14 +270,24 @@ void t.test('the per-activity logger builds its pino child only when it logs at 
 /** Runs `fn` as the SDK runs an activity: inside a Context whose cancellation signal is `cancel`. */
 function inActivity<T>(cancel: AbortSignal, fn: () => Promise<T>): Promise<T> {
   const info = { activityId: 'act-1', attempt: 1 } as unknown as Info;
-  const ctx = new Context(info, new Promise<never>(() => undefined), cancel, () => undefined, undefined, undefined as never, noopMetricMeter, undefined as never);
+  const ctx = new Context(
+    info,
+    new Promise<never>(() => undefined),
+    cancel,
+    () => undefined,
+    undefined,
+    undefined as never,
+    noopMetricMeter,
+    undefined as never,
+  );
   return asyncLocalStorage.run(ctx, fn);
 }
 
 void t.test('activity wrapper: cancellation and cold stop reach ctx.signal and map to their failures', async (t) => {
   const waits = defineTask({
     name: 'waits',
-    run: (_a, _k, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error))),
+    run: (_a, _k, ctx) =>
+      new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error))),
   });
   const counters = { active: 0, processed: 0, failed: 0, durations: emptyHistogram() };
   const cold = new AbortController();
@@ -237,6 +309,10 @@ void t.test('activity wrapper: cancellation and cold stop reach ctx.signal and m
   const coldStopped = inActivity(quiet.signal, () => run([], {}));
   setImmediate(() => cold.abort(new Error('cold stop')));
   await t.rejects(coldStopped, handedBack, 'a cold stop hands the task back');
-  await t.rejects(inActivity(quiet.signal, () => run([], {})), handedBack, 'after a cold stop, at once');
+  await t.rejects(
+    inActivity(quiet.signal, () => run([], {})),
+    handedBack,
+    'after a cold stop, at once',
+  );
   t.match(counters, { active: 0, processed: 4, failed: 4, durations: { count: 4 } }, 'every attempt that ran is timed');
 });

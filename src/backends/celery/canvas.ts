@@ -55,7 +55,15 @@ export class Canvas {
           const { group, groupIndex, chord, ...outer } = extra;
           const last = tasks.length - 1;
           const lastSig = tasks[last] as Sig;
-          tasks[last] = { ...lastSig, options: { ...lastSig.options, group_id: group ?? undefined, group_index: groupIndex ?? undefined, chord: chord ?? undefined } };
+          tasks[last] = {
+            ...lastSig,
+            options: {
+              ...lastSig.options,
+              group_id: group ?? undefined,
+              group_index: groupIndex ?? undefined,
+              chord: chord ?? undefined,
+            },
+          };
           joined = outer;
         }
         const [first, ...rest] = tasks;
@@ -66,7 +74,9 @@ export class Canvas {
       case 'group': {
         const gid = typeof o.task_id === 'string' ? o.task_id : randomUUID();
         const tasks = asSigs(kw.tasks);
-        await Promise.all(tasks.map((t, i) => this.send(t, partial, { ...extra, chain: null, group: gid, groupIndex: i })));
+        await Promise.all(
+          tasks.map((t, i) => this.send(t, partial, { ...extra, chain: null, group: gid, groupIndex: i })),
+        );
         return;
       }
       case 'chord': {
@@ -82,7 +92,15 @@ export class Canvas {
         const gid = typeof o.group_id === 'string' ? o.group_id : randomUUID();
         await this.deps.results?.setChordSize(gid, header.length);
         await Promise.all(
-          header.map((t, i) => this.send(t, partial, { parentId: extra.parentId ?? null, rootId: extra.rootId ?? null, group: gid, groupIndex: i, chord: body })),
+          header.map((t, i) =>
+            this.send(t, partial, {
+              parentId: extra.parentId ?? null,
+              rootId: extra.rootId ?? null,
+              group: gid,
+              groupIndex: i,
+              chord: body,
+            }),
+          ),
         );
         return;
       }
@@ -103,7 +121,8 @@ export class Canvas {
       id: typeof o.task_id === 'string' ? o.task_id : undefined,
       args: sig.immutable ? (sig.args ?? []) : [...partial, ...(sig.args ?? [])],
       kwargs: sig.kwargs ?? {},
-      queue: typeof o.queue === 'string' ? o.queue : typeof o.routing_key === 'string' ? o.routing_key : this.defaultQueue,
+      queue:
+        typeof o.queue === 'string' ? o.queue : typeof o.routing_key === 'string' ? o.routing_key : this.defaultQueue,
       priority: typeof o.priority === 'number' ? o.priority : extra.priority,
       etaMs: eta,
       expiresMs: expires,
@@ -112,7 +131,11 @@ export class Canvas {
       parentId: extra.parentId ?? null,
       rootId: extra.rootId ?? undefined,
       callbacks: Array.isArray(o.link) ? (o.link as Sig[]) : isObj(o.link) ? [o.link as unknown as Sig] : null,
-      errbacks: Array.isArray(o.link_error) ? (o.link_error as Sig[]) : isObj(o.link_error) ? [o.link_error as unknown as Sig] : null,
+      errbacks: Array.isArray(o.link_error)
+        ? (o.link_error as Sig[])
+        : isObj(o.link_error)
+          ? [o.link_error as unknown as Sig]
+          : null,
       chain: extra.chain && extra.chain.length > 0 ? extra.chain : ownChain,
       chord: isObj(o.chord) ? (o.chord as unknown as Sig) : (extra.chord ?? null),
       ignoreResult: o.ignore_result === true,
@@ -140,7 +163,8 @@ export class Canvas {
         await results.store(id, meta);
       }
     }
-    for (const eb of msg.errbacks ?? []) await this.send(eb, [msg.id], { parentId: msg.id, rootId: msg.rootId ?? msg.id });
+    for (const eb of msg.errbacks ?? [])
+      await this.send(eb, [msg.id], { parentId: msg.id, rootId: msg.rootId ?? msg.id });
   }
 
   /** This task was a chord header part: count it; the part that completes the chord sends (or fails) the body. */
@@ -159,7 +183,9 @@ export class Canvas {
     const what = `${e.exc_type ?? 'Exception'}(${JSON.stringify((e.exc_message ?? [])[0] ?? '')})`;
     // A workflow's own join fails with the step's error (as the reference executor does); Python canvas gets
     // Celery's ChordError.
-    const exc = isInternalBody(body.task) ? excInfo(e.exc_type ?? 'Exception', String((e.exc_message ?? [])[0] ?? '')) : excInfo('ChordError', `Dependency ${bad.tid} raised ${what}`);
+    const exc = isInternalBody(body.task)
+      ? excInfo(e.exc_type ?? 'Exception', String((e.exc_message ?? [])[0] ?? ''))
+      : excInfo('ChordError', `Dependency ${bad.tid} raised ${what}`);
     const bodyId = body.options?.task_id;
     if (typeof bodyId === 'string') {
       const req = { ...this.#req(msg), id: bodyId, task: body.task, group: null };
@@ -170,10 +196,14 @@ export class Canvas {
     for (const el of bodyChain) {
       const id = resultId(el);
       if (id === null) continue;
-      await results.store(id, buildMeta('FAILURE', exc, { ...this.#req(msg), id, task: el.task, group: null }, this.#metaOpts(null)));
+      await results.store(
+        id,
+        buildMeta('FAILURE', exc, { ...this.#req(msg), id, task: el.task, group: null }, this.#metaOpts(null)),
+      );
     }
     const ebs = body.options?.link_error;
-    for (const eb of Array.isArray(ebs) ? (ebs as Sig[]) : []) await this.send(eb, [bodyId ?? msg.id], { parentId: msg.id });
+    for (const eb of Array.isArray(ebs) ? (ebs as Sig[]) : [])
+      await this.send(eb, [bodyId ?? msg.id], { parentId: msg.id });
   }
 
   /**
@@ -183,7 +213,11 @@ export class Canvas {
   async startWorkflow(def: WorkflowDefinition, msg: TaskMessage): Promise<void> {
     const extra = { parentId: msg.id, rootId: msg.rootId ?? msg.id, priority: msg.priority };
     if (!Array.isArray(def.steps)) {
-      await this.send(dagCanvas(def.name, def.steps.dag, { args: msg.args, kwargs: msg.kwargs, resultId: msg.id }), [], extra);
+      await this.send(
+        dagCanvas(def.name, def.steps.dag, { args: msg.args, kwargs: msg.kwargs, resultId: msg.id }),
+        [],
+        extra,
+      );
       return;
     }
     const steps = def.steps;
@@ -201,7 +235,10 @@ export class Canvas {
         return {
           task: 'celery.chord',
           subtask_type: 'chord',
-          kwargs: { header: step.parallel.map(branch), body: { task: COLLECT_TASK, args: [], kwargs: {}, options: opts(last) } },
+          kwargs: {
+            header: step.parallel.map(branch),
+            body: { task: COLLECT_TASK, args: [], kwargs: {}, options: opts(last) },
+          },
           options: {},
         };
       }
@@ -215,7 +252,16 @@ export class Canvas {
   }
 
   #req(msg: TaskMessage) {
-    return { id: msg.id, task: msg.task, args: msg.args, kwargs: msg.kwargs, retries: msg.retries, group: msg.group, parentId: msg.parentId, queue: msg.routingKey };
+    return {
+      id: msg.id,
+      task: msg.task,
+      args: msg.args,
+      kwargs: msg.kwargs,
+      retries: msg.retries,
+      group: msg.group,
+      parentId: msg.parentId,
+      queue: msg.routingKey,
+    };
   }
 
   #metaOpts(traceback: string | null) {

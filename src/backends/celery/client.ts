@@ -67,7 +67,10 @@ export function createClient(config: WorkerConfig): CeleryClient {
             return true;
           };
           if (ro.timeoutMs !== undefined) {
-            timer = setTimeout(() => reject(remoteError('TimeoutError', `no result for ${id} within ${ro.timeoutMs} ms`)), ro.timeoutMs);
+            timer = setTimeout(
+              () => reject(remoteError('TimeoutError', `no result for ${id} within ${ro.timeoutMs} ms`)),
+              ro.timeoutMs,
+            );
           }
           sub.on('message', (_ch: string, raw: string) => void done(raw));
           // Subscribe first, then read: a result stored in between is seen by one of the two.

@@ -85,9 +85,15 @@ export class Consumer {
   }
 
   #setMode(next: Mode): void {
-    const legal: Record<Mode, Mode[]> = { idle: ['running', 'stopped'], running: ['draining', 'stopped'], draining: ['stopped'], stopped: [] };
+    const legal: Record<Mode, Mode[]> = {
+      idle: ['running', 'stopped'],
+      running: ['draining', 'stopped'],
+      draining: ['stopped'],
+      stopped: [],
+    };
     if (next === this.#mode) return;
-    if (!legal[this.#mode].includes(next)) throw new Error(`celery consumer: illegal transition ${this.#mode} → ${next}`);
+    if (!legal[this.#mode].includes(next))
+      throw new Error(`celery consumer: illegal transition ${this.#mode} → ${next}`);
     this.o.logger.info({ from: this.#mode, to: next }, 'celery consumer state');
     this.#mode = next;
     this.#poke();
@@ -127,7 +133,16 @@ export class Consumer {
     let c = this.#canvases.get(queue);
     if (!c) {
       const publish = async (key: string, raw: string): Promise<void> => void (await this.broker.redis.lpush(key, raw));
-      c = new Canvas({ publish, results: this.results, now: this.deps.now, worker: this.o.worker, extended: this.o.cfg.resultExtended }, queue);
+      c = new Canvas(
+        {
+          publish,
+          results: this.results,
+          now: this.deps.now,
+          worker: this.o.worker,
+          extended: this.o.cfg.resultExtended,
+        },
+        queue,
+      );
       this.#canvases.set(queue, c);
     }
     return c;
@@ -172,14 +187,23 @@ export class Consumer {
     const queue = f.key.split(PRIORITY_SEP)[0] ?? f.key;
     if (f.flag === 'dead') {
       this.failed++;
-      this.o.logger.warn({ queue, deadLetter: this.o.cfg.deadLetterKey }, 'unreadable message moved to the dead-letter list');
+      this.o.logger.warn(
+        { queue, deadLetter: this.o.cfg.deadLetterKey },
+        'unreadable message moved to the dead-letter list',
+      );
       return;
     }
     const parsed = parseMessage(f.raw, this.o.cfg.maxMessageBytes);
     if (!parsed.ok) return this.#reject(f, queue, parsed);
     const msg = parsed.msg;
     if (!this.o.registry.has(msg.task) && !internalTask(msg.task)) {
-      return this.#reject(f, queue, { ok: false, type: 'NotRegistered' as Rejection['type'], reason: `Task of kind '${msg.task}' never registered, please make sure it's imported.`, id: msg.id, task: msg.task });
+      return this.#reject(f, queue, {
+        ok: false,
+        type: 'NotRegistered' as Rejection['type'],
+        reason: `Task of kind '${msg.task}' never registered, please make sure it's imported.`,
+        id: msg.id,
+        task: msg.task,
+      });
     }
     const held: Held = { tag: f.tag, key: f.key, queue, raw: f.raw, msg, released: false };
     this.o.onTaskEvent?.('received', held);
@@ -192,11 +216,14 @@ export class Consumer {
         await this.broker.pushAndAck(f.tag, f.key, f.raw, 'L');
         return;
       }
-      const timer = setTimeout(() => {
-        this.#eta.delete(held.tag);
-        this.#ready.push(held);
-        this.#pump();
-      }, Math.min(msg.etaMs - now, 2 ** 31 - 1));
+      const timer = setTimeout(
+        () => {
+          this.#eta.delete(held.tag);
+          this.#ready.push(held);
+          this.#pump();
+        },
+        Math.min(msg.etaMs - now, 2 ** 31 - 1),
+      );
       this.#eta.set(held.tag, { held, timer });
       return;
     }
@@ -205,15 +232,43 @@ export class Consumer {
   }
 
   /** Unrunnable: FAILURE where the id is known, the raw message to the dead-letter list, acked, keep going. */
-  async #reject(f: Fetched, queue: string, r: Rejection | { ok: false; type: string; reason: string; id: string | null; task: string | null }): Promise<void> {
+  async #reject(
+    f: Fetched,
+    queue: string,
+    r: Rejection | { ok: false; type: string; reason: string; id: string | null; task: string | null },
+  ): Promise<void> {
     this.failed++;
-    this.o.logger.warn({ queue, taskId: r.id, task: r.task, type: r.type, reason: r.reason }, 'message rejected to the dead-letter list');
+    this.o.logger.warn(
+      { queue, taskId: r.id, task: r.task, type: r.type, reason: r.reason },
+      'message rejected to the dead-letter list',
+    );
     if (r.id !== null && this.results) {
-      const req = { id: r.id, task: r.task ?? 'unknown', args: [], kwargs: {}, retries: 0, group: null, parentId: null, queue };
-      const meta = buildMeta('FAILURE', excInfo(r.type, r.reason), req, { extended: this.o.cfg.resultExtended, worker: this.o.worker, nowMs: this.deps.now() });
+      const req = {
+        id: r.id,
+        task: r.task ?? 'unknown',
+        args: [],
+        kwargs: {},
+        retries: 0,
+        group: null,
+        parentId: null,
+        queue,
+      };
+      const meta = buildMeta('FAILURE', excInfo(r.type, r.reason), req, {
+        extended: this.o.cfg.resultExtended,
+        worker: this.o.worker,
+        nowMs: this.deps.now(),
+      });
       await this.results.store(r.id, meta).catch(() => undefined);
     }
-    const entry = JSON.stringify({ reason: `${r.type}: ${r.reason}`, queue, task_id: r.id, task: r.task, message: f.raw, worker: this.o.worker, at: this.deps.now() / 1000 });
+    const entry = JSON.stringify({
+      reason: `${r.type}: ${r.reason}`,
+      queue,
+      task_id: r.id,
+      task: r.task,
+      message: f.raw,
+      worker: this.o.worker,
+      at: this.deps.now() / 1000,
+    });
     await this.broker.pushAndAck(f.tag, this.o.cfg.deadLetterKey, entry, 'L');
   }
 
@@ -222,7 +277,8 @@ export class Consumer {
     this.o.onTaskEvent?.('revoked', held);
     const ex = new Execution(held, this.#env());
     await ex.store('REVOKED', excInfo('TaskRevokedError', why));
-    if (held.msg.chord) await this.canvas(held.queue).onChordPart(held.msg, 'REVOKED', excInfo('TaskRevokedError', why));
+    if (held.msg.chord)
+      await this.canvas(held.queue).onChordPart(held.msg, 'REVOKED', excInfo('TaskRevokedError', why));
     await this.broker.ack([held.tag]);
     this.processed++;
   }
@@ -248,7 +304,11 @@ export class Consumer {
   }
 
   #pump(): void {
-    while (this.#running.size < this.o.slots && this.#ready.length > 0 && (this.#mode === 'running' || this.#mode === 'draining')) {
+    while (
+      this.#running.size < this.o.slots &&
+      this.#ready.length > 0 &&
+      (this.#mode === 'running' || this.#mode === 'draining')
+    ) {
       const held = this.#ready.shift()!;
       const ex = new Execution(held, this.#env());
       this.#running.set(held.tag, ex);
@@ -256,7 +316,10 @@ export class Consumer {
       void ex
         .run()
         .catch((err: unknown): Outcome => {
-          this.o.logger.error({ taskId: held.msg.id, err: (err as Error)?.message }, 'settling a task failed; the message stays held');
+          this.o.logger.error(
+            { taskId: held.msg.id, err: (err as Error)?.message },
+            'settling a task failed; the message stays held',
+          );
           return 'abandoned';
         })
         .then((outcome) => {
@@ -274,7 +337,10 @@ export class Consumer {
   }
 
   async #hardLimit(held: Held): Promise<void> {
-    this.o.logger.error({ taskId: held.msg.id, task: held.msg.task }, 'task ignored its hard time limit; replacing this child');
+    this.o.logger.error(
+      { taskId: held.msg.id, task: held.msg.task },
+      'task ignored its hard time limit; replacing this child',
+    );
     await this.#giveBack([...this.#running.values()].map((e) => e.held).filter((h) => h !== held));
     this.deps.exit(HARD_LIMIT_EXIT);
   }
@@ -309,7 +375,8 @@ export class Consumer {
       await this.broker.refresh(tags, now);
       // A fetch whose reply was lost with the connection left holds we never saw: give them back.
       if (!this.#fetching && this.#mode === 'running') {
-        const knows = (t: string): boolean => this.#running.has(t) || this.#eta.has(t) || this.#ready.some((h) => h.tag === t);
+        const knows = (t: string): boolean =>
+          this.#running.has(t) || this.#eta.has(t) || this.#ready.some((h) => h.tag === t);
         const orphans = await this.broker.redis.smembers(this.broker.heldKey);
         let back = 0;
         for (const tag of orphans) if (!this.#fetching && !knows(tag) && (await this.broker.restore(tag))) back++;

@@ -40,7 +40,14 @@ export interface DagCall {
   resultId: string;
 }
 
-const chain = (tasks: Sig[]): Sig => ({ task: 'celery.chain', subtask_type: 'chain', args: [], kwargs: { tasks }, options: {}, immutable: false });
+const chain = (tasks: Sig[]): Sig => ({
+  task: 'celery.chain',
+  subtask_type: 'chain',
+  args: [],
+  kwargs: { tasks },
+  options: {},
+  immutable: false,
+});
 
 function nodeSig(node: DagNode, call: DagCall): Sig {
   const parents = node.parents ?? [];
@@ -76,7 +83,14 @@ export function dagCanvas(workflow: string, dag: Record<string, DagNode>, call: 
       options: last ? { task_id: call.resultId } : {},
       immutable: false,
     };
-    return { task: 'celery.chord', subtask_type: 'chord', args: [], kwargs: { header, body }, options: {}, immutable: false };
+    return {
+      task: 'celery.chord',
+      subtask_type: 'chord',
+      args: [],
+      kwargs: { header, body },
+      options: {},
+      immutable: false,
+    };
   });
   return chords.length === 1 ? (chords[0] as Sig) : chain(chords);
 }
@@ -120,7 +134,9 @@ export function dagMerge(args: unknown[], kwargs: Record<string, unknown>): unkn
 }
 
 /** Our internal tasks, run in place of a registry task (none touches the outside world). */
-export function internalTask(task: string): ((args: unknown[], kwargs: Record<string, unknown>) => unknown) | undefined {
+export function internalTask(
+  task: string,
+): ((args: unknown[], kwargs: Record<string, unknown>) => unknown) | undefined {
   switch (task) {
     case COLLECT_TASK:
       return (args) => args[0];

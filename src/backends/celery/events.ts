@@ -46,7 +46,11 @@ export class EventPublisher {
   async send(type: string, fields: Record<string, unknown>, force = false): Promise<void> {
     if (!this.enabled && !force) return;
     const routingKey = type.replace(/-/g, '.');
-    const raw = envelope(this.build(type, fields), { exchange: EVENT_EXCHANGE, routingKey, headers: { hostname: this.o.hostname } });
+    const raw = envelope(this.build(type, fields), {
+      exchange: EVENT_EXCHANGE,
+      routingKey,
+      headers: { hostname: this.o.hostname },
+    });
     try {
       await this.o.redis.publish(fanoutChannel(this.o.db, EVENT_EXCHANGE, routingKey), raw);
       this.#warned = false;

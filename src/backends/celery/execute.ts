@@ -84,12 +84,26 @@ export class Execution {
 
   #req() {
     const m = this.held.msg;
-    return { id: m.id, task: m.task, args: m.args, kwargs: m.kwargs, retries: m.retries, group: m.group, parentId: m.parentId, queue: this.held.queue };
+    return {
+      id: m.id,
+      task: m.task,
+      args: m.args,
+      kwargs: m.kwargs,
+      retries: m.retries,
+      group: m.group,
+      parentId: m.parentId,
+      queue: this.held.queue,
+    };
   }
 
   #meta(state: State, result: unknown, traceback: string | null): Record<string, unknown> {
     const { cfg, worker } = this.env;
-    return buildMeta(state, result, this.#req(), { extended: cfg.resultExtended, worker, nowMs: this.env.now(), traceback });
+    return buildMeta(state, result, this.#req(), {
+      extended: cfg.resultExtended,
+      worker,
+      nowMs: this.env.now(),
+      traceback,
+    });
   }
 
   async store(state: State, result: unknown, traceback: string | null = null): Promise<void> {
@@ -115,7 +129,8 @@ export class Execution {
       }
       // A result nobody will read must not be left behind: with ignore_result, STARTED would stay forever
       // (no SUCCESS ever replaces it), so it is not stored (Celery: track_started and not ignore_result).
-      if (env.cfg.trackStarted && !msg.ignoreResult) await this.store('STARTED', { pid: process.pid, hostname: env.worker });
+      if (env.cfg.trackStarted && !msg.ignoreResult)
+        await this.store('STARTED', { pid: process.pid, hostname: env.worker });
       const value = await this.#invoke(def);
       return await this.#succeed(value);
     } catch (err) {
@@ -130,11 +145,19 @@ export class Execution {
     if (!def) {
       const internal = internalTask(msg.task);
       if (internal) return internal(msg.args, msg.kwargs);
-      throw Object.assign(new Error(`Task of kind '${msg.task}' never registered, please make sure it's imported.`), { name: 'NotRegistered' });
+      throw Object.assign(new Error(`Task of kind '${msg.task}' never registered, please make sure it's imported.`), {
+        name: 'NotRegistered',
+      });
     }
     const softMs = msg.softLimitS !== null ? msg.softLimitS * 1000 : def.timeoutMs;
-    const hardMs = msg.hardLimitS !== null ? msg.hardLimitS * 1000 : softMs !== undefined ? softMs + this.env.hardGraceMs : undefined;
-    const onCold = (): void => this.abort(Object.assign(new Error('worker cold shutdown'), { name: 'WorkerLostError' }));
+    const hardMs =
+      msg.hardLimitS !== null
+        ? msg.hardLimitS * 1000
+        : softMs !== undefined
+          ? softMs + this.env.hardGraceMs
+          : undefined;
+    const onCold = (): void =>
+      this.abort(Object.assign(new Error('worker cold shutdown'), { name: 'WorkerLostError' }));
     if (this.env.coldSignal.aborted) onCold();
     this.env.coldSignal.addEventListener('abort', onCold, { once: true });
     let limitHit: Promise<never> | null = null;
@@ -151,7 +174,9 @@ export class Execution {
         );
       });
     } else if (hardMs !== undefined) {
-      limitHit = new Promise<never>((_, reject) => this.#timers.push(setTimeout(() => reject(hardLimit(msg.task, hardMs)), hardMs)));
+      limitHit = new Promise<never>((_, reject) =>
+        this.#timers.push(setTimeout(() => reject(hardLimit(msg.task, hardMs)), hardMs)),
+      );
     }
     const env = this.env;
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the getters below need this Execution
@@ -183,7 +208,15 @@ export class Execution {
     const { msg, tag } = this.held;
     this.value = value;
     const settler = this.env.settler;
-    if (settler && this.env.results && !msg.ignoreResult && !msg.chord && !msg.callbacks?.length && !msg.chain?.length && !this.held.released) {
+    if (
+      settler &&
+      this.env.results &&
+      !msg.ignoreResult &&
+      !msg.chord &&
+      !msg.callbacks?.length &&
+      !msg.chain?.length &&
+      !this.held.released
+    ) {
       await settler.settle(msg.id, JSON.stringify(this.#meta('SUCCESS', value, null)), tag);
       return 'succeeded';
     }
@@ -205,11 +238,18 @@ export class Execution {
     }
     const hard = isHard(err);
     if (!hard && def && this.#shouldRetry(err, def)) {
-      const countdown = isRetryRequest(err) && typeof err.countdownMs === 'number' ? err.countdownMs : backoffMs(def, msg.retries);
+      const countdown =
+        isRetryRequest(err) && typeof err.countdownMs === 'number' ? err.countdownMs : backoffMs(def, msg.retries);
       const next = retryMessage(msg, env.now() + countdown, this.held.queue);
-      await this.store('RETRY', excInfo('Retry', `Retry in ${Math.round(countdown / 1000)}s: ${(err as Error)?.message ?? String(err)}`));
+      await this.store(
+        'RETRY',
+        excInfo('Retry', `Retry in ${Math.round(countdown / 1000)}s: ${(err as Error)?.message ?? String(err)}`),
+      );
       await env.broker.pushAndAck(tag, next.key, next.raw, 'L');
-      env.logger.info({ taskId: msg.id, task: msg.task, retries: msg.retries + 1, countdownMs: countdown }, 'task retry scheduled');
+      env.logger.info(
+        { taskId: msg.id, task: msg.task, retries: msg.retries + 1, countdownMs: countdown },
+        'task retry scheduled',
+      );
       return 'retried';
     }
     const exc: ExcInfo = errorInfo(err);
@@ -228,7 +268,7 @@ export class Execution {
   #shouldRetry(err: unknown, def: TaskDefinition): boolean {
     const { msg } = this.held;
     if (isRetryRequest(err)) return msg.retries < (def.retries > 0 ? def.retries : DEFAULT_MAX_RETRIES);
-        return isRetryable(err) && msg.retries < def.retries;
+    return isRetryable(err) && msg.retries < def.retries;
   }
 }
 

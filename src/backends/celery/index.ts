@@ -97,9 +97,19 @@ export function createBackend(overrides: Partial<CeleryBackendDeps> = {}): Worke
       slots = Math.max(1, ctx.config.childConcurrency);
       // Task events go out on the broker connection (PUBLISH); off unless -E or a remote enable_events.
       const totals = new Map<string, number>();
-      const events = new EventPublisher({ redis: brokerConn, db: dbOf(cfg.brokerUrl), hostname, enabled: cfg.sendEvents, pid: deps.pid, onError: (err) => log.warn({ err: err.message }, 'celery event not published') });
+      const events = new EventPublisher({
+        redis: brokerConn,
+        db: dbOf(cfg.brokerUrl),
+        hostname,
+        enabled: cfg.sendEvents,
+        pid: deps.pid,
+        onError: (err) => log.warn({ err: err.message }, 'celery event not published'),
+      });
       // Results on the broker's own connection: plain successes store + ack in one batched script.
-      const settler = results && cfg.resultBackend === cfg.brokerUrl ? new Settler(brokerConn, broker.heldKey, cfg.resultExpiresS) : null;
+      const settler =
+        results && cfg.resultBackend === cfg.brokerUrl
+          ? new Settler(brokerConn, broker.heldKey, cfg.resultExpiresS)
+          : null;
       consumer = new Consumer(
         broker,
         results,
@@ -124,7 +134,19 @@ export function createBackend(overrides: Partial<CeleryBackendDeps> = {}): Worke
       );
       const c = consumer;
       control = (what, args) =>
-        childControl({ view: () => c.snapshot(), terminate: (ids) => c.terminate(ids), registry: ctx.registry, events, hostname, pid: deps.pid, totals }, what, args);
+        childControl(
+          {
+            view: () => c.snapshot(),
+            terminate: (ids) => c.terminate(ids),
+            registry: ctx.registry,
+            events,
+            hostname,
+            pid: deps.pid,
+            totals,
+          },
+          what,
+          args,
+        );
       ctx.coldSignal.addEventListener('abort', () => void this.stop(), { once: true });
       await consumer.start();
       log.info({ queues, slots: ctx.config.childConcurrency, acksLate: cfg.acksLate }, 'celery consumer started');

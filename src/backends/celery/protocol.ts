@@ -102,7 +102,12 @@ export function parseTime(v: unknown): number | null | undefined {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
-function reject(type: Rejection['type'], reason: string, id: string | null = null, task: string | null = null): Rejection {
+function reject(
+  type: Rejection['type'],
+  reason: string,
+  id: string | null = null,
+  task: string | null = null,
+): Rejection {
   return { ok: false, type, reason, id, task };
 }
 
@@ -134,11 +139,21 @@ export function parseMessage(raw: string, maxBytes = Infinity): ParseResult {
   const hid = str(headers.id) ?? str(props.correlation_id);
   const htask = str(headers.task);
   if (Buffer.byteLength(raw) > maxBytes) {
-    return reject('MessageTooLarge', `message of ${Buffer.byteLength(raw)} bytes exceeds the limit of ${maxBytes}`, hid, htask);
+    return reject(
+      'MessageTooLarge',
+      `message of ${Buffer.byteLength(raw)} bytes exceeds the limit of ${maxBytes}`,
+      hid,
+      htask,
+    );
   }
   const ctype = str(env['content-type']);
   if (ctype === null || !SUPPORTED_CONTENT_TYPES.has(ctype)) {
-    return reject('ContentDisallowed', `unsupported content type ${JSON.stringify(ctype)} (only application/json)`, hid, htask);
+    return reject(
+      'ContentDisallowed',
+      `unsupported content type ${JSON.stringify(ctype)} (only application/json)`,
+      hid,
+      htask,
+    );
   }
   let body: unknown;
   try {
@@ -159,7 +174,12 @@ export function parseMessage(raw: string, maxBytes = Infinity): ParseResult {
 
 type Common = Pick<TaskMessage, 'deliveryTag' | 'exchange' | 'routingKey' | 'priority' | 'envelope'>;
 
-function times(id: string, task: string, etaRaw: unknown, expRaw: unknown): Rejection | { eta: number | null; exp: number | null } {
+function times(
+  id: string,
+  task: string,
+  etaRaw: unknown,
+  expRaw: unknown,
+): Rejection | { eta: number | null; exp: number | null } {
   const eta = parseTime(etaRaw);
   const exp = parseTime(expRaw);
   if (eta === undefined) return reject('InvalidTaskError', `bad eta ${JSON.stringify(etaRaw)}`, id, task);
@@ -176,7 +196,8 @@ function parseV2(h: Record<string, unknown>, body: unknown, c: Common): ParseRes
   const task = h.task as string;
   const id = str(h.id);
   if (id === null) return reject('InvalidTaskError', 'protocol 2 message without an id header', null, task);
-  if (!Array.isArray(body) || body.length < 2) return reject('InvalidTaskError', 'protocol 2 body must be [args, kwargs, embed]', id, task);
+  if (!Array.isArray(body) || body.length < 2)
+    return reject('InvalidTaskError', 'protocol 2 body must be [args, kwargs, embed]', id, task);
   const [args, kwargs, embedRaw] = body as [unknown, unknown, unknown];
   if (!Array.isArray(args)) return reject('InvalidTaskError', 'args must be a list', id, task);
   if (!isObj(kwargs)) return reject('InvalidTaskError', 'kwargs must be a dict', id, task);
@@ -212,7 +233,8 @@ function parseV2(h: Record<string, unknown>, body: unknown, c: Common): ParseRes
 }
 
 function parseV1(body: unknown, c: Common): ParseResult {
-  if (!isObj(body)) return reject('InvalidTaskError', 'message has no task header and its body is not a protocol 1 dict');
+  if (!isObj(body))
+    return reject('InvalidTaskError', 'message has no task header and its body is not a protocol 1 dict');
   const task = str(body.task);
   const id = str(body.id);
   if (task === null || id === null) return reject('InvalidTaskError', 'protocol 1 body needs task and id', id, task);
@@ -284,7 +306,12 @@ export function buildMessage(t: OutgoingTask): { id: string; key: string; raw: s
   const priority = t.priority ?? 0;
   const args = t.args ?? [];
   const kwargs = t.kwargs ?? {};
-  const embed = { callbacks: t.callbacks ?? null, errbacks: t.errbacks ?? null, chain: t.chain ?? null, chord: t.chord ?? null };
+  const embed = {
+    callbacks: t.callbacks ?? null,
+    errbacks: t.errbacks ?? null,
+    chain: t.chain ?? null,
+    chord: t.chord ?? null,
+  };
   const env = {
     body: Buffer.from(JSON.stringify([args, kwargs, embed])).toString('base64'),
     'content-encoding': 'utf-8',
@@ -325,11 +352,18 @@ export function buildMessage(t: OutgoingTask): { id: string; key: string; raw: s
 
 /** The same message again for a retry: retries+1, new eta, new delivery tag (Celery's Task.retry re-sends it). */
 export function retryMessage(msg: TaskMessage, etaMs: number, queue: string): { key: string; raw: string } {
-  const env = structuredClone(msg.envelope) as Envelope & { headers: Record<string, unknown>; properties: Record<string, unknown> };
+  const env = structuredClone(msg.envelope) as Envelope & {
+    headers: Record<string, unknown>;
+    properties: Record<string, unknown>;
+  };
   if (msg.protocol === 2) {
     env.headers = { ...env.headers, retries: msg.retries + 1, eta: iso(etaMs) };
   } else {
-    const body = { ...(decodeBody(env, env.properties ?? {}) as Record<string, unknown>), retries: msg.retries + 1, eta: iso(etaMs) };
+    const body = {
+      ...(decodeBody(env, env.properties ?? {}) as Record<string, unknown>),
+      retries: msg.retries + 1,
+      eta: iso(etaMs),
+    };
     env.body = Buffer.from(JSON.stringify(body)).toString('base64');
     env.properties = { ...env.properties, body_encoding: 'base64' };
   }

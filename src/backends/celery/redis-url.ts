@@ -14,7 +14,12 @@ export interface RedisTarget {
 // kombu's parse_ssl_cert_reqs accepts both spellings. In client mode Python's CERT_OPTIONAL verifies like
 // CERT_REQUIRED (the server always presents a certificate), so only "none" turns verification off.
 const CERT_REQS: Record<string, boolean> = {
-  required: true, CERT_REQUIRED: true, optional: true, CERT_OPTIONAL: true, none: false, CERT_NONE: false,
+  required: true,
+  CERT_REQUIRED: true,
+  optional: true,
+  CERT_OPTIONAL: true,
+  none: false,
+  CERT_NONE: false,
 };
 const SSL_PARAMS = new Set(['ssl_cert_reqs', 'ssl_ca_certs', 'ssl_certfile', 'ssl_keyfile', 'ssl_check_hostname']);
 
@@ -32,7 +37,8 @@ export function redisUrlProblem(url: string): string | null {
     // kombu would switch to TLS here; silently ignoring a security setting is worse than refusing it.
     if (u.protocol === 'redis:') return `has ${k} but is not rediss:// (TLS needs the rediss:// scheme)`;
     if (!SSL_PARAMS.has(k)) return `has unsupported TLS parameter ${k} (supported: ${[...SSL_PARAMS].join(', ')})`;
-    if (k === 'ssl_cert_reqs' && !(v in CERT_REQS)) return `has ssl_cert_reqs=${v} (expected required, optional or none)`;
+    if (k === 'ssl_cert_reqs' && !(v in CERT_REQS))
+      return `has ssl_cert_reqs=${v} (expected required, optional or none)`;
   }
   return null;
 }

@@ -19,18 +19,34 @@ export interface ExcInfo {
 }
 
 const PY_BUILTINS = new Set(
-  ('Exception ValueError TypeError KeyError IndexError RuntimeError ZeroDivisionError ArithmeticError ' +
+  (
+    'Exception ValueError TypeError KeyError IndexError RuntimeError ZeroDivisionError ArithmeticError ' +
     'AttributeError LookupError NotImplementedError AssertionError OSError IOError TimeoutError ' +
     'ConnectionError PermissionError FileNotFoundError OverflowError RecursionError MemoryError ' +
-    'UnicodeError UnicodeDecodeError NameError StopIteration').split(' '),
+    'UnicodeError UnicodeDecodeError NameError StopIteration'
+  ).split(' '),
 );
 const CELERY_EXC = new Set([
-  'NotRegistered', 'TimeLimitExceeded', 'SoftTimeLimitExceeded', 'TaskRevokedError', 'Retry', 'ChordError',
-  'InvalidTaskError', 'MaxRetriesExceededError', 'WorkerLostError', 'Ignore', 'Reject',
+  'NotRegistered',
+  'TimeLimitExceeded',
+  'SoftTimeLimitExceeded',
+  'TaskRevokedError',
+  'Retry',
+  'ChordError',
+  'InvalidTaskError',
+  'MaxRetriesExceededError',
+  'WorkerLostError',
+  'Ignore',
+  'Reject',
 ]);
 const KOMBU_EXC = new Set(['DecodeError', 'ContentDisallowed', 'EncodeError']);
 /** JS built-in error names that mean the same as a Python built-in. */
-const JS_TO_PY: Record<string, string> = { RangeError: 'ValueError', SyntaxError: 'ValueError', ReferenceError: 'NameError', AbortError: 'TimeoutError' };
+const JS_TO_PY: Record<string, string> = {
+  RangeError: 'ValueError',
+  SyntaxError: 'ValueError',
+  ReferenceError: 'NameError',
+  AbortError: 'TimeoutError',
+};
 
 /** The module Python resolves an exception type in; null lets Celery synthesise a class of that name. */
 export function excModule(type: string): string | null {
@@ -84,7 +100,14 @@ export function buildMeta(state: State, result: unknown, req: MetaRequest, o: Me
   if (req.group) meta.group_id = req.group;
   if (req.parentId) meta.parent_id = req.parentId;
   if (o.extended) {
-    Object.assign(meta, { name: req.task, args: req.args, kwargs: req.kwargs, worker: o.worker, retries: req.retries, queue: req.queue });
+    Object.assign(meta, {
+      name: req.task,
+      args: req.args,
+      kwargs: req.kwargs,
+      worker: o.worker,
+      retries: req.retries,
+      queue: req.queue,
+    });
   }
   meta.task_id = req.id;
   return meta;
@@ -146,11 +169,25 @@ export class ResultStore {
   }
 
   /** Record one chord part; resolves with every part (in group order) when this one completed the chord. */
-  async chordPart(gid: string, tid: string, index: number | null, state: string, result: unknown): Promise<ChordPart[] | null> {
+  async chordPart(
+    gid: string,
+    tid: string,
+    index: number | null,
+    state: string,
+    result: unknown,
+  ): Promise<ChordPart[] | null> {
     const cmd = (this.redis as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>).tbwChordPart!;
     const base = GROUP_KEY_PREFIX + gid;
     const member = JSON.stringify([1, tid, state, result]);
-    const all = (await cmd.call(this.redis, `${base}.j`, `${base}.t`, `${base}.s`, member, index === null ? '+inf' : String(index), String(this.expiresS))) as string[] | null;
+    const all = (await cmd.call(
+      this.redis,
+      `${base}.j`,
+      `${base}.t`,
+      `${base}.s`,
+      member,
+      index === null ? '+inf' : String(index),
+      String(this.expiresS),
+    )) as string[] | null;
     if (!all) return null;
     return all.map((m) => {
       const [, t, s, r] = JSON.parse(m) as [number, string, string, unknown];

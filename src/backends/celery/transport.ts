@@ -200,7 +200,14 @@ export class Broker {
   /** Pop and hold up to n messages from `keys` (already in priority order). Never blocks. */
   async fetch(keys: readonly string[], n: number, nowMs: number): Promise<Fetched[]> {
     const base = [UNACKED, UNACKED_INDEX, this.heldKey, this.opts.deadLetterKey, REVOKED_KEY];
-    const flat = (await this.#cmd.fetch(base.length + keys.length, ...base, ...keys, n, nowMs / 1000, `celery@${this.opts.hostname}`)) as string[];
+    const flat = (await this.#cmd.fetch(
+      base.length + keys.length,
+      ...base,
+      ...keys,
+      n,
+      nowMs / 1000,
+      `celery@${this.opts.hostname}`,
+    )) as string[];
     const out: Fetched[] = [];
     for (let i = 0; i + 3 < flat.length; i += 4) {
       out.push({ key: flat[i]!, raw: flat[i + 1]!, tag: flat[i + 2]!, flag: flat[i + 3] as Fetched['flag'] });
@@ -255,13 +262,27 @@ export class Broker {
       targets = [this.opts.deadLetterKey];
       payload = JSON.stringify({ reason: 'unreadable unacked entry', message: cur, at: Date.now() / 1000 });
     }
-    const n = (await this.#cmd.restore(3 + targets.length, UNACKED, UNACKED_INDEX, heldKey, ...targets, tag, cur, payload, leftmost ? 'L' : 'R')) as number;
+    const n = (await this.#cmd.restore(
+      3 + targets.length,
+      UNACKED,
+      UNACKED_INDEX,
+      heldKey,
+      ...targets,
+      tag,
+      cur,
+      payload,
+      leftmost ? 'L' : 'R',
+    )) as number;
     return n === 1;
   }
 
   /** Announce this child as a holder (so others can restore its messages when it dies). */
   async register(nowMs: number): Promise<void> {
-    await this.redis.hset(this.holdersKey, this.holderField, JSON.stringify({ pid: this.opts.pid, index: this.opts.index, since: nowMs }));
+    await this.redis.hset(
+      this.holdersKey,
+      this.holderField,
+      JSON.stringify({ pid: this.opts.pid, index: this.opts.index, since: nowMs }),
+    );
   }
 
   async unregister(): Promise<void> {

@@ -28,7 +28,9 @@ export function runResult(outputs: unknown): unknown {
 
 /** The Error a failed run rejects with; the SDK rejects with a list of per-task error texts or an Error. */
 export function runFailure(reason: unknown): Error {
-  const texts = Array.isArray(reason) ? reason.map(String) : [reason instanceof Error ? reason.message : String(reason)];
+  const texts = Array.isArray(reason)
+    ? reason.map(String)
+    : [reason instanceof Error ? reason.message : String(reason)];
   const { type, message } = parseFailure(texts[0] ?? 'unknown failure');
   return remoteError(type, message);
 }

@@ -145,7 +145,10 @@ export class HatchetBackend implements WorkerBackend {
       logger: sdkLogger(logger),
     }));
     const engineVersion = await this.#engineVersion(hatchet);
-    logger.info({ engineVersion, hostPort: settings.host_port, namespace: settings.namespace }, 'hatchet engine reached');
+    logger.info(
+      { engineVersion, hostPort: settings.host_port, namespace: settings.namespace },
+      'hatchet engine reached',
+    );
     const slots = (this.#stats.slots = ctx.config.childConcurrency);
     const hooks: RunHooks = {
       logger,

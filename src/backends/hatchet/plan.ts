@@ -158,7 +158,9 @@ export function planWorkflow(wf: WorkflowDefinition): WorkflowPlan {
         : previous.parallel
           ? { kind: 'list', parents: previous.names }
           : { kind: 'one', parent: previous.names[0] as string };
-    branches.forEach((b, j) => nodes.push({ name: names[j] as string, step: b, parents: previous?.names ?? [], input }));
+    branches.forEach((b, j) =>
+      nodes.push({ name: names[j] as string, step: b, parents: previous?.names ?? [], input }),
+    );
     previous = { names, parallel };
   }
   if (previous === null) throw new Error(`workflow ${wf.name} has no steps`);
@@ -199,7 +201,11 @@ export function parseFailure(text: string): { type: string; message: string } {
   let candidate = text.trim();
   try {
     const parsed: unknown = JSON.parse(candidate);
-    if (typeof parsed === 'object' && parsed !== null && typeof (parsed as { message?: unknown }).message === 'string') {
+    if (
+      typeof parsed === 'object' &&
+      parsed !== null &&
+      typeof (parsed as { message?: unknown }).message === 'string'
+    ) {
       candidate = (parsed as { message: string }).message;
     } else if (typeof parsed === 'string') {
       candidate = parsed;

@@ -71,7 +71,12 @@ export function lazyChild(parent: Logger, bindings: Record<string, unknown>): Lo
   // properties can trip it.
   return new Proxy({} as Logger, {
     get(_target, prop) {
-      if (real === undefined && typeof prop === 'string' && Object.hasOwn(parent.levels.values, prop) && !parent.isLevelEnabled(prop)) {
+      if (
+        real === undefined &&
+        typeof prop === 'string' &&
+        Object.hasOwn(parent.levels.values, prop) &&
+        !parent.isLevelEnabled(prop)
+      ) {
         return noop;
       }
       const r = materialize();

@@ -15,7 +15,10 @@ export const BUNDLE_ENV = 'TBW_TEMPORAL_BUNDLE';
 export function packageRoot(from = dirname(fileURLToPath(import.meta.url))): string {
   for (let dir = from; ; dir = dirname(dir)) {
     const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'task-backend-worker') {
+    if (
+      existsSync(pkg) &&
+      (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'task-backend-worker'
+    ) {
       return dir;
     }
     if (dirname(dir) === dir) throw new Error('package root of task-backend-worker not found');

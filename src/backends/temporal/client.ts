@@ -61,7 +61,8 @@ class TemporalClient implements BackendClient {
   async result(id: string, opts: ResultOptions = {}): Promise<unknown> {
     const client = await this.#get();
     const handle = client.workflow.getHandle(id);
-    if (opts.timeoutMs === undefined) return handle.result().catch((err: unknown) => Promise.reject(failureToError(err)));
+    if (opts.timeoutMs === undefined)
+      return handle.result().catch((err: unknown) => Promise.reject(failureToError(err)));
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), opts.timeoutMs);
     try {

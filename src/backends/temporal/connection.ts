@@ -16,7 +16,9 @@ function readPem(what: string, path: string): Buffer {
     return readFileSync(path);
   } catch (err) {
     // The path is config, not a secret; the file's content is never logged.
-    throw new BootError(`temporal TLS ${what} not readable at ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    throw new BootError(
+      `temporal TLS ${what} not readable at ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+    );
   }
 }
 

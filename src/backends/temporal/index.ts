@@ -49,7 +49,8 @@ export class TemporalBackend implements WorkerBackend {
   #stopped: Promise<void> | undefined;
 
   #to(next: State): void {
-    if (!NEXT[this.#state].includes(next)) throw new Error(`temporal backend: illegal transition ${this.#state} → ${next}`);
+    if (!NEXT[this.#state].includes(next))
+      throw new Error(`temporal backend: illegal transition ${this.#state} → ${next}`);
     this.#ctx?.logger.debug({ from: this.#state, to: next }, 'temporal backend state changed');
     this.#state = next;
   }

@@ -28,7 +28,12 @@ export interface ChildControlDeps {
 }
 
 /** Celery's Request.info(): what `inspect active/reserved` list per task. */
-export function requestInfo(held: Held, hostname: string, pid: number, started: number | null): Record<string, unknown> {
+export function requestInfo(
+  held: Held,
+  hostname: string,
+  pid: number,
+  started: number | null,
+): Record<string, unknown> {
   const m = held.msg;
   return {
     id: m.id,
@@ -39,7 +44,12 @@ export function requestInfo(held: Held, hostname: string, pid: number, started: 
     hostname,
     time_start: started === null ? null : started / 1000,
     acknowledged: false,
-    delivery_info: { exchange: m.exchange, routing_key: m.routingKey, priority: m.priority, redelivered: m.envelope.properties?.redelivered === true },
+    delivery_info: {
+      exchange: m.exchange,
+      routing_key: m.routingKey,
+      priority: m.priority,
+      redelivered: m.envelope.properties?.redelivered === true,
+    },
     worker_pid: started === null ? null : pid,
   };
 }
@@ -66,7 +76,8 @@ export function excRepr(err: unknown): string {
   return `${name}(${pyRepr(msg)})`;
 }
 
-const idsOf = (v: unknown): string[] => (typeof v === 'string' ? [v] : Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+const idsOf = (v: unknown): string[] =>
+  typeof v === 'string' ? [v] : Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
 
 /** Answer one `inspect` request from the supervisor. Unknown `what` → {error}, like an unknown control command. */
 export function childControl(d: ChildControlDeps, what: string, args: Record<string, unknown>): unknown {
@@ -87,7 +98,13 @@ export function childControl(d: ChildControlDeps, what: string, args: Record<str
       return d.registry.names().sort();
     case 'terminate': {
       const hit = d.terminate(idsOf(args.ids));
-      for (const uuid of hit) void d.events?.send('task-revoked', { uuid, terminated: true, signum: args.signal ?? 'SIGTERM', expired: false });
+      for (const uuid of hit)
+        void d.events?.send('task-revoked', {
+          uuid,
+          terminated: true,
+          signum: args.signal ?? 'SIGTERM',
+          expired: false,
+        });
       return hit;
     }
     case 'enable_events':
@@ -100,7 +117,11 @@ export function childControl(d: ChildControlDeps, what: string, args: Record<str
 }
 
 /** Consumer lifecycle → Celery task-* events (field sets as celery/worker/request.py and app/trace.py send them). */
-export function taskEventSink(events: EventPublisher, pid: number, totals: Map<string, number>): (type: TaskEventType, held: Held, ex?: Execution) => void {
+export function taskEventSink(
+  events: EventPublisher,
+  pid: number,
+  totals: Map<string, number>,
+): (type: TaskEventType, held: Held, ex?: Execution) => void {
   return (type, held, ex) => {
     if (type === 'started') totals.set(held.msg.task, (totals.get(held.msg.task) ?? 0) + 1);
     if (!events.enabled) return;
@@ -126,7 +147,12 @@ export function taskEventSink(events: EventPublisher, pid: number, totals: Map<s
         void events.send('task-retried', { uuid, exception: excRepr(err), traceback });
         return;
       case 'revoked':
-        void events.send('task-revoked', { uuid, terminated: false, signum: null, expired: held.msg.expiresMs !== null && held.msg.expiresMs <= Date.now() });
+        void events.send('task-revoked', {
+          uuid,
+          terminated: false,
+          signum: null,
+          expired: held.msg.expiresMs !== null && held.msg.expiresMs <= Date.now(),
+        });
         return;
       default: {
         const never: never = type;

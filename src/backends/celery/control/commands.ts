@@ -11,7 +11,14 @@ import { SW_IDENT, SW_SYS, SW_VER } from '../events.js';
 /** The pool as the node sees it (a subset of the supervisor's PoolSnapshot). */
 export interface PoolView {
   target: number;
-  children: { index: number; gen: number; pid: number | null; state: string; active: number | null; processed: number | null }[];
+  children: {
+    index: number;
+    gen: number;
+    pid: number | null;
+    state: string;
+    active: number | null;
+    processed: number | null;
+  }[];
 }
 
 export interface ChildAnswer {
@@ -62,7 +69,16 @@ const flatLists = (answers: ChildAnswer[]): unknown[] => answers.flatMap((a) => 
 function queueInfo(name: string): Record<string, unknown> {
   return {
     name,
-    exchange: { name, type: 'direct', arguments: null, durable: true, passive: false, auto_delete: false, delivery_mode: null, no_declare: false },
+    exchange: {
+      name,
+      type: 'direct',
+      arguments: null,
+      durable: true,
+      passive: false,
+      auto_delete: false,
+      delivery_mode: null,
+      no_declare: false,
+    },
     routing_key: name,
     queue_arguments: null,
     binding_arguments: null,
@@ -98,7 +114,7 @@ async function stats(env: NodeEnv): Promise<Record<string, unknown>> {
     clock: String(env.clock()),
     uptime: Math.round((env.now() - env.startedAt) / 1000),
     pool: {
-      'implementation': 'task-backend-worker:prefork',
+      implementation: 'task-backend-worker:prefork',
       'max-concurrency': pool.target,
       'child-concurrency': cfg.childConcurrency,
       processes: pool.children.filter((c) => c.pid !== null && c.state === 'ready').map((c) => c.pid),
@@ -235,7 +251,9 @@ export async function runCommand(method: string, args: Record<string, unknown>, 
       if (list.length === 0) return nok('no task id given');
       await env.revoke(list);
       if (args.terminate === true) {
-        const hit = (await env.ask('terminate', { ids: list, signal: args.signal ?? 'SIGTERM' })).flatMap((a) => (Array.isArray(a.data) ? (a.data as string[]) : []));
+        const hit = (await env.ask('terminate', { ids: list, signal: args.signal ?? 'SIGTERM' })).flatMap((a) =>
+          Array.isArray(a.data) ? (a.data as string[]) : [],
+        );
         return ok(hit.length > 0 ? `terminate: ${hit.join(', ')}` : 'terminate: tasks unknown');
       }
       return ok(`tasks ${list.join(', ')} flagged as revoked`);

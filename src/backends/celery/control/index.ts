@@ -12,7 +12,16 @@ import { EventPublisher, SW_IDENT, SW_SYS, SW_VER } from '../events.js';
 import { redisTarget } from '../redis-url.js';
 import { REVOKED_KEY } from '../transport.js';
 import { runCommand, type ChildAnswer, type NodeEnv, type PoolView } from './commands.js';
-import { BINDING_SEP, dbOf, envelope, fanoutChannel, isForNode, parseControl, PIDBOX_EXCHANGE, routeDirect } from './wire.js';
+import {
+  BINDING_SEP,
+  dbOf,
+  envelope,
+  fanoutChannel,
+  isForNode,
+  parseControl,
+  PIDBOX_EXCHANGE,
+  routeDirect,
+} from './wire.js';
 
 /** What the node needs from the supervisor (kept narrow so the supervisor stays backend-agnostic). */
 export interface PoolAccess {
@@ -40,24 +49,48 @@ export interface ControlNode {
 
 const HEARTBEAT_FREQ_S = 2;
 
-export async function startControlNode(config: WorkerConfig, pool: PoolAccess, logger: Logger, opts: Partial<ControlOptions> = {}): Promise<ControlNode> {
+export async function startControlNode(
+  config: WorkerConfig,
+  pool: PoolAccess,
+  logger: Logger,
+  opts: Partial<ControlOptions> = {},
+): Promise<ControlNode> {
   const o: ControlOptions = { askTimeoutMs: 600, heartbeatMs: HEARTBEAT_FREQ_S * 1000, ...opts };
   const log = logger.child({ component: 'celery-control' });
   const url = config.celery.brokerUrl;
   const db = dbOf(url);
   const nodename = config.hostname;
   const target = redisTarget(url);
-  const redisOpts = { lazyConnect: false, maxRetriesPerRequest: null, retryStrategy: (n: number) => Math.min(5000, 50 * 2 ** n), ...(target.tls ? { tls: target.tls } : {}) };
+  const redisOpts = {
+    lazyConnect: false,
+    maxRetriesPerRequest: null,
+    retryStrategy: (n: number) => Math.min(5000, 50 * 2 ** n),
+    ...(target.tls ? { tls: target.tls } : {}),
+  };
   const pub = new Redis(target.url, redisOpts);
   const sub = new Redis(target.url, redisOpts);
-  opts.signal?.addEventListener('abort', () => {
-    pub.disconnect();
-    sub.disconnect();
-  }, { once: true });
-  for (const [c, role] of [[pub, 'publish'], [sub, 'subscribe']] as const) c.on('error', (e: Error) => log.debug({ role, err: e.message }, 'control connection error'));
+  opts.signal?.addEventListener(
+    'abort',
+    () => {
+      pub.disconnect();
+      sub.disconnect();
+    },
+    { once: true },
+  );
+  for (const [c, role] of [
+    [pub, 'publish'],
+    [sub, 'subscribe'],
+  ] as const)
+    c.on('error', (e: Error) => log.debug({ role, err: e.message }, 'control connection error'));
   let clock = 0;
   const tick = (): number => ++clock;
-  const events = new EventPublisher({ redis: pub, db, hostname: nodename, enabled: config.celery.sendEvents, onError: (e) => log.warn({ err: e.message }, 'celery event not published') });
+  const events = new EventPublisher({
+    redis: pub,
+    db,
+    hostname: nodename,
+    enabled: config.celery.sendEvents,
+    onError: (e) => log.warn({ err: e.message }, 'celery event not published'),
+  });
 
   // inspect round trips to the children: requestId → collector.
   const pending = new Map<string, (gen: number, data: unknown) => void>();
@@ -121,7 +154,8 @@ export async function startControlNode(config: WorkerConfig, pool: PoolAccess, l
       try {
         log.info({ method: req.method, destination: req.destination }, 'control command');
         const data = await runCommand(req.method, req.arguments, env);
-        if (data !== null && req.replyTo && req.ticket) await reply(data, req.replyTo.exchange, req.replyTo.routingKey, req.ticket);
+        if (data !== null && req.replyTo && req.ticket)
+          await reply(data, req.replyTo.exchange, req.replyTo.routingKey, req.ticket);
       } catch (e) {
         log.warn({ method: req.method, err: (e as Error).message }, 'control command failed');
       }

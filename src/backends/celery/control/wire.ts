@@ -64,7 +64,8 @@ export function parseControl(raw: string): ControlRequest | Error {
   } catch (e) {
     return new Error(`undecodable control message: ${(e as Error).message}`);
   }
-  if (!isObj(body) || typeof body.method !== 'string' || body.method === '') return new Error('control message has no method');
+  if (!isObj(body) || typeof body.method !== 'string' || body.method === '')
+    return new Error('control message has no method');
   const args = body.arguments ?? {};
   if (!isObj(args)) return new Error('control arguments are not an object');
   const dest = body.destination;
@@ -72,8 +73,13 @@ export function parseControl(raw: string): ControlRequest | Error {
     return new Error('control destination is not a list of names');
   }
   const rt = body.reply_to;
-  const replyTo = isObj(rt) && typeof rt.exchange === 'string' && typeof rt.routing_key === 'string' ? { exchange: rt.exchange, routingKey: rt.routing_key } : null;
-  const headers = isObj((env as Record<string, unknown>).headers) ? ((env as Record<string, unknown>).headers as Record<string, unknown>) : {};
+  const replyTo =
+    isObj(rt) && typeof rt.exchange === 'string' && typeof rt.routing_key === 'string'
+      ? { exchange: rt.exchange, routingKey: rt.routing_key }
+      : null;
+  const headers = isObj((env as Record<string, unknown>).headers)
+    ? ((env as Record<string, unknown>).headers as Record<string, unknown>)
+    : {};
   return {
     method: body.method,
     arguments: args,
@@ -88,7 +94,10 @@ export function parseControl(raw: string): ControlRequest | Error {
 
 /** Celery's glob matcher (fnmatch) as a RegExp. */
 function globRe(pattern: string): RegExp {
-  const src = pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const src = pattern
+    .replace(/[.+^${}()|\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${src}$`);
 }
 
@@ -106,7 +115,10 @@ export function isForNode(req: ControlRequest, nodename: string): boolean {
 }
 
 /** A kombu JSON message (body base64 JSON), as kombu's Redis transport stores and publishes it. */
-export function envelope(body: unknown, o: { exchange: string; routingKey: string; headers: Record<string, unknown> }): string {
+export function envelope(
+  body: unknown,
+  o: { exchange: string; routingKey: string; headers: Record<string, unknown> },
+): string {
   return JSON.stringify({
     body: Buffer.from(JSON.stringify(body), 'utf8').toString('base64'),
     'content-encoding': 'utf-8',
@@ -145,6 +157,9 @@ export function pyRepr(v: unknown): string {
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(v);
   if (typeof v === 'string') return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\n/g, '\\n')}'`;
   if (Array.isArray(v)) return `[${v.map(pyRepr).join(', ')}]`;
-  if (isObj(v)) return `{${Object.entries(v).map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`).join(', ')}}`;
+  if (isObj(v))
+    return `{${Object.entries(v)
+      .map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`)
+      .join(', ')}}`;
   return pyRepr(String(v));
 }
