@@ -1,4 +1,4 @@
-// Lint: typescript-eslint's type-aware rules, chiefly no floating promises (STYLE.md §12).
+// Lint: typescript-eslint's type-aware rules, chiefly no floating promises.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 

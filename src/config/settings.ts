@@ -2,7 +2,7 @@
 // sample.env, docs/settings.md and the README's settings section (gunicorn-style: docs come from the table).
 // Rows are in dependency order: a computed default may only read settings above it.
 import path from 'node:path';
-import { BACKENDS } from '../tasks/types.js';
+import { BACKENDS } from './types.js';
 import type { DefaultFn, HostInfo, Setting } from './table-types.js';
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;

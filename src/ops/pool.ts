@@ -3,17 +3,21 @@
 // best-effort except a metrics port that cannot be bound (a configuration error, reported before any fork).
 import os from 'node:os';
 import type { Logger } from 'pino';
+import { backendEntry, workerEntryPath } from '../backends/registry.js';
 import type { WorkerConfig } from '../config/types.js';
 import { EXIT } from '../exit-codes.js';
+import { serializeError } from '../ipc/messages.js';
 import { createLogger } from '../log/logger.js';
+import type { PoolExtension } from '../supervisor/api.js';
 import { startSupervisor, type SupervisorDeps } from '../supervisor/index.js';
+import { childEnv } from './child-env.js';
 import { startControlServer } from './control-socket.js';
-import { opsEventsOf, viewOf, type PoolMeta } from './from-pool.js';
+import { exitOf, heartbeatOf, restartOf, viewOf, type PoolMeta } from './from-pool.js';
 import { MetricsCollector, startMetricsServer } from './metrics.js';
 import { openNotifier, watchdogIntervalMs, type Notifier } from './sd-notify.js';
 import { buildStatus, sampleUsage } from './status.js';
 import { SystemdReporter } from './systemd.js';
-import { defaultStallMs, type PoolView } from './view.js';
+import type { PoolView } from './view.js';
 
 export interface OpsDeps {
   /** The supervisor's environment: NOTIFY_SOCKET / WATCHDOG_USEC are read from it. */
@@ -42,7 +46,7 @@ export async function runPool(
   const ops: OpsDeps = {
     env: deps.env ?? process.env,
     now: deps.now ?? Date.now,
-    stallMs: defaultStallMs(config.backend),
+    stallMs: backendEntry(config.backend).stallMs,
     openNotifier: (env) => openNotifier({ env }),
     onStarted: () => undefined,
     ...partialOps,
@@ -55,7 +59,8 @@ export async function runPool(
   const meta: PoolMeta = { pid: process.pid, backend: config.backend, hostname: config.hostname, startedAt: ops.now() };
   const collector = new MetricsCollector();
   const cleanups: (() => Promise<void> | void)[] = [];
-  let view: () => PoolView = () => viewOf({ phase: 'starting', target: config.concurrency, children: [] }, meta);
+  let view: () => PoolView = () =>
+    viewOf({ phase: 'starting', stopping: false, target: config.concurrency, autoscale: null, children: [] }, meta);
 
   if (config.metricsPort !== null) {
     try {
@@ -102,19 +107,29 @@ export async function runPool(
     cleanups.push(() => reporter.close());
   }
 
-  const lastExit = new Map<number, string>();
+  // The ops observer is an extension like the backend's: it hears the pool's events from the first fork on.
+  const observer: PoolExtension = {
+    name: 'ops',
+    attach(pool) {
+      pool.on('childExited', (e) => collector.record(exitOf(e)));
+      pool.on('childReplaced', (e) => collector.record(restartOf(e)));
+      pool.on('childHeartbeat', (e) => collector.record(heartbeatOf(e)));
+      // A rolling restart (HUP) is over: tell systemd we are ready again.
+      pool.on('rollingRestartDone', () => {
+        if (pool.snapshot().phase === 'running') reporter?.notice('ready');
+      });
+    },
+  };
+  const env = deps.env ?? process.env;
   const handle = startSupervisor(config, {
     ...deps,
+    workerEntry: deps.workerEntry ?? workerEntryPath(config.backend, env),
+    env: childEnv(env),
     logger: log,
+    extensions: [observer, ...(deps.extensions ?? (await backendExtensions(config, log)))],
     onLifecycle: (what) => {
       reporter?.notice(what);
       deps.onLifecycle?.(what);
-    },
-    onEvent: (e, before, after) => {
-      for (const ev of opsEventsOf(e, before, after, lastExit)) collector.record(ev);
-      // A rolling restart (HUP) is over when its bookkeeping clears: tell systemd we are ready again.
-      if (before.rolling !== null && after.rolling === null && after.phase === 'running') reporter?.notice('ready');
-      deps.onEvent?.(e, before, after);
     },
   });
   view = () => viewOf(handle.snapshot(), meta);
@@ -141,5 +156,14 @@ export async function runPool(
   return code;
 }
 
-/** Same signature as the supervisor's runSupervisor, so the CLI can load either. */
-export const runSupervisor = runPool;
+/** The backend's pool extension (Celery: remote control and worker events), or none; a load failure is logged. */
+async function backendExtensions(config: WorkerConfig, log: Logger): Promise<PoolExtension[]> {
+  const load = backendEntry(config.backend).poolExtension;
+  if (!load) return [];
+  try {
+    return [await load(config)];
+  } catch (e) {
+    log.error({ backend: config.backend, err: serializeError(e) }, 'backend pool extension unavailable');
+    return [];
+  }
+}

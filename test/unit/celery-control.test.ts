@@ -99,7 +99,7 @@ void t.test('commands through a fake pool', async (t) => {
   } as unknown as WorkerConfig;
   const env: NodeEnv = {
     nodename: 'celery@x',
-    config,
+    config: () => config,
     startedAt: 0,
     now: () => 5000,
     clock: () => 7,

@@ -5,6 +5,7 @@ import type { WorkflowDefinition } from '../../tasks/types.js';
 import { COLLECT_TASK, dagCanvas, isInternalBody } from './dag.js';
 import { buildMessage, parseTime, type Sig, type TaskMessage } from './protocol.js';
 import { buildMeta, excInfo, PROPAGATE_STATES, type ExcInfo, type ResultStore } from './results.js';
+import { isObj } from '../../util/json.js';
 
 /** Our own identity task: a chord body that hands the list of branch results on (workflow parallel steps). */
 export { COLLECT_TASK };
@@ -28,7 +29,6 @@ export interface CanvasDeps {
   extended: boolean;
 }
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const asSigs = (v: unknown): Sig[] => {
   const list = isObj(v) && isObj(v.kwargs) && Array.isArray(v.kwargs.tasks) ? v.kwargs.tasks : v;
   return Array.isArray(list) ? (list.filter((s) => isObj(s) && typeof s.task === 'string') as Sig[]) : [];

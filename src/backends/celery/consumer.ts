@@ -3,7 +3,7 @@
 // bounded set, and everything fetched is held in kombu's `unacked` structures until it is settled.
 import type { Logger } from 'pino';
 import type { CeleryConfig } from '../../config/types.js';
-import { emptyHistogram, observe } from '../../ops/histogram.js';
+import { emptyHistogram, observe } from '../../ipc/histogram.js';
 import type { Registry } from '../../tasks/registry.js';
 import { Canvas } from './canvas.js';
 import { internalTask } from './dag.js';

@@ -2,6 +2,7 @@
 // TaskMessage or a precise rejection, and build protocol v2 envelopes exactly as Python's send_task does.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { isObj } from '../../util/json.js';
 
 /** kombu.transport.redis: priority sub-queues are `queue`, `queue\x06\x163`, `…6`, `…9`; 0 is consumed first. */
 export const PRIORITY_SEP = '\x06\x16';
@@ -84,7 +85,6 @@ export function consumeKeys(queues: readonly string[]): string[] {
   return PRIORITY_STEPS.flatMap((p) => queues.map((q) => queueKey(q, p)));
 }
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const sigs = (v: unknown): Sig[] | null => (Array.isArray(v) ? (v.filter(isSig) as Sig[]) : null);

@@ -4,7 +4,8 @@
 import os from 'node:os';
 import { redactUrl } from '../../../config/redact.js';
 import type { WorkerConfig } from '../../../config/types.js';
-import type { PoolSignal } from '../../../supervisor/types.js';
+import type { PoolSignal } from '../../../supervisor/api.js';
+import { queuesOf } from '../../registry.js';
 import type { EventPublisher } from '../events.js';
 import { SW_IDENT, SW_SYS, SW_VER } from '../events.js';
 
@@ -29,7 +30,8 @@ export interface ChildAnswer {
 
 export interface NodeEnv {
   nodename: string;
-  config: WorkerConfig;
+  /** The config children forked now get (add_consumer/cancel_consumer change its queues). */
+  config(): WorkerConfig;
   startedAt: number;
   now(): number;
   clock(): number;
@@ -58,10 +60,6 @@ const ids = (v: unknown): string[] =>
 /** A URL with its secrets replaced (the same redaction as every other output of the program). */
 export function maskUrl(url: string | null): string | null {
   return url === null ? null : redactUrl(url);
-}
-
-function queuesOf(config: WorkerConfig): string[] {
-  return config.queues && config.queues.length > 0 ? config.queues : ['celery'];
 }
 
 const flatLists = (answers: ChildAnswer[]): unknown[] => answers.flatMap((a) => (Array.isArray(a.data) ? a.data : []));
@@ -99,7 +97,7 @@ function queueInfo(name: string): Record<string, unknown> {
 }
 
 async function stats(env: NodeEnv): Promise<Record<string, unknown>> {
-  const cfg = env.config;
+  const cfg = env.config();
   const pool = env.pool();
   const totals: Record<string, number> = {};
   for (const a of await env.ask('totals')) {
@@ -164,7 +162,7 @@ async function stats(env: NodeEnv): Promise<Record<string, unknown>> {
 }
 
 function conf(env: NodeEnv): Record<string, unknown> {
-  const c = env.config;
+  const c = env.config();
   return {
     broker_url: maskUrl(c.celery.brokerUrl),
     result_backend: maskUrl(c.celery.resultBackend),
@@ -178,7 +176,7 @@ function conf(env: NodeEnv): Record<string, unknown> {
     worker_max_tasks_per_child: c.maxTasksPerChild,
     worker_max_memory_per_child: c.maxMemoryPerChildKiB,
     broker_transport_options: { visibility_timeout: c.celery.visibilityTimeoutS },
-    task_queues: queuesOf(c),
+    task_queues: queuesOf(c, 'celery'),
     include: c.taskModules,
   };
 }
@@ -189,9 +187,9 @@ function report(env: NodeEnv): string {
     `software -> ${SW_IDENT}:${SW_VER} (node ${process.version}) kombu:redis`,
     `platform -> system:${SW_SYS} arch:${os.arch()} release:${os.release()}`,
     `node -> ${env.nodename} pid:${process.pid}`,
-    `pool -> ${p.target} children x ${env.config.childConcurrency} slots`,
-    `broker -> ${maskUrl(env.config.celery.brokerUrl) ?? ''}`,
-    `queues -> ${queuesOf(env.config).join(', ')}`,
+    `pool -> ${p.target} children x ${env.config().childConcurrency} slots`,
+    `broker -> ${maskUrl(env.config().celery.brokerUrl) ?? ''}`,
+    `queues -> ${queuesOf(env.config(), 'celery').join(', ')}`,
   ].join('\n');
 }
 
@@ -221,7 +219,7 @@ export async function runCommand(method: string, args: Record<string, unknown>, 
       return [...names].sort();
     }
     case 'active_queues':
-      return queuesOf(env.config).map(queueInfo);
+      return queuesOf(env.config(), 'celery').map(queueInfo);
     case 'report':
       return ok(report(env));
     case 'conf':
@@ -261,14 +259,14 @@ export async function runCommand(method: string, args: Record<string, unknown>, 
     case 'add_consumer': {
       const q = typeof args.queue === 'string' ? args.queue : '';
       if (q === '') return nok('no queue given');
-      const qs = queuesOf(env.config);
+      const qs = queuesOf(env.config(), 'celery');
       if (qs.includes(q)) return ok(`already consuming from ${JSON.stringify(q)}`);
       env.setQueues([...qs, q]);
       return ok(`add consumer ${q}`);
     }
     case 'cancel_consumer': {
       const q = typeof args.queue === 'string' ? args.queue : '';
-      const qs = queuesOf(env.config);
+      const qs = queuesOf(env.config(), 'celery');
       if (!qs.includes(q)) return nok(`not consuming from ${q}`);
       if (qs.length === 1) return nok('cannot cancel the last queue');
       env.setQueues(qs.filter((x) => x !== q));

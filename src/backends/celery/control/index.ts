@@ -6,12 +6,11 @@ import os from 'node:os';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { WorkerConfig } from '../../../config/types.js';
-import type { ChildMessage, ParentMessage } from '../../../ipc/messages.js';
-import type { PoolSignal } from '../../../supervisor/types.js';
+import type { PoolHandle } from '../../../supervisor/api.js';
 import { EventPublisher, SW_IDENT, SW_SYS, SW_VER } from '../events.js';
 import { redisTarget } from '../redis-url.js';
 import { REVOKED_KEY } from '../transport.js';
-import { runCommand, type ChildAnswer, type NodeEnv, type PoolView } from './commands.js';
+import { runCommand, type ChildAnswer, type NodeEnv } from './commands.js';
 import {
   BINDING_SEP,
   dbOf,
@@ -22,18 +21,6 @@ import {
   PIDBOX_EXCHANGE,
   routeDirect,
 } from './wire.js';
-
-/** What the node needs from the supervisor (kept narrow so the supervisor stays backend-agnostic). */
-export interface PoolAccess {
-  snapshot(): PoolView;
-  signal(sig: PoolSignal): void;
-  /** Send to one child by its gen (unique id); false if it is not connected. */
-  send(gen: number, msg: ParentMessage): boolean;
-  /** Observe child messages (inspectReply), by the child's gen. */
-  onChildMessage(listener: (gen: number, msg: ChildMessage) => void): void;
-  /** Queues for children forked from now on, then a rolling restart (add/cancel_consumer). */
-  setQueues(queues: string[]): void;
-}
 
 export interface ControlOptions {
   /** How long the node waits for the children's answers; Celery's inspect waits 1 s for the whole reply. */
@@ -51,7 +38,7 @@ const HEARTBEAT_FREQ_S = 2;
 
 export async function startControlNode(
   config: WorkerConfig,
-  pool: PoolAccess,
+  pool: PoolHandle,
   logger: Logger,
   opts: Partial<ControlOptions> = {},
 ): Promise<ControlNode> {
@@ -121,7 +108,7 @@ export async function startControlNode(
 
   const env: NodeEnv = {
     nodename,
-    config,
+    config: () => pool.childConfig(),
     startedAt: Date.now(),
     now: Date.now,
     clock: () => clock,
@@ -130,7 +117,12 @@ export async function startControlNode(
     ask,
     revoke: async (ids) => void (await pub.sadd(REVOKED_KEY, ...ids)),
     events,
-    setQueues: (qs) => pool.setQueues(qs),
+    // Children forked from now on read the new queue list; the rolling restart forks them all (issue 17 makes
+    // this in place).
+    setQueues: (queues) => {
+      pool.setChildConfig((c) => ({ ...c, queues }));
+      pool.signal('HUP');
+    },
   };
 
   const reply = async (data: unknown, exchange: string, routingKey: string, ticket: string): Promise<void> => {

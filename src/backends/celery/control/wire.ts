@@ -2,11 +2,11 @@
 // arrives, whether it is for this node, and the envelopes of replies and events. Verified against kombu 5.5
 // (kombu/pidbox.py, kombu/transport/redis.py) and celery 5.5 (celery/events/event.py).
 import { randomUUID } from 'node:crypto';
+import { isObj } from '../../../util/json.js';
 
 /** kombu's separator inside `_kombu.binding.<exchange>` members: `<routing_key>SEP<pattern>SEP<queue>`. */
 export const BINDING_SEP = '\x06\x16';
 export const PIDBOX_EXCHANGE = 'celery.pidbox';
-export const REPLY_EXCHANGE = 'reply.celery.pidbox';
 /** Celery's event exchange: a topic exchange, turned into a fanout one on Redis (celery.events.event.get_exchange). */
 export const EVENT_EXCHANGE = 'celeryev';
 
@@ -39,8 +39,6 @@ export interface ControlRequest {
   /** Epoch seconds after which the sender no longer listens (message header `expires`). */
   expires: number | null;
 }
-
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function decodeBody(env: Record<string, unknown>): unknown {
   const props = isObj(env.properties) ? env.properties : {};
