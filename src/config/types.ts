@@ -40,8 +40,8 @@ export interface CeleryConfig {
 export interface TaskLimits {
   /** Celery rate string (`10/s`, `2/m`, `1/h`, a bare number = per second); null = none. */
   rateLimit: string | null;
-  softS: number | null;
-  hardS: number | null;
+  /** Set by `time_limit` (seconds; null = no such limit); null = never set: the task's own limits apply. */
+  time: { softS: number | null; hardS: number | null } | null;
 }
 
 export interface TemporalConfig {

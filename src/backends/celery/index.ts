@@ -1,20 +1,24 @@
-// The Celery (Redis) backend of one child: connects the broker and the result backend, and runs the consumer.
-// Python Celery clients and workers share the same Redis: see docs/celery.md for the wire and ack details.
-import type { Redis } from 'ioredis';
+// The Celery backend of one child: opens the broker's transport and the result store (each chosen by its URL
+// scheme: transports/index.ts, results/index.ts) and runs the consumer. Python Celery clients and workers share the
+// same broker: see docs/celery.md for the wire and ack details.
+import { queuesOf } from '../registry.js';
 import { BootError, type BackendContext, type BackendStats, type WorkerBackend } from '../contract.js';
-import { Consumer, type ConsumerDeps, type ConsumerOptions } from './consumer.js';
+import { CHILD_EXIT } from '../../exit-codes.js';
+import { Consumer, type ConsumerOptions } from './consumer.js';
 import { childControl, taskEventSink } from './control/child.js';
-import { dbOf } from './control/wire.js';
 import { EventPublisher } from './events.js';
-import { ResultStore } from './results.js';
-import { Settler } from './settle.js';
-import { redisUrlProblem } from './redis-url.js';
-import { Broker, connectRedis, openRedis } from './transport.js';
+import { ChildLimits, limitsTable, type TaskLimitsTable, TOPIC_LIMITS, TOPIC_RATE } from './limits.js';
+import type { ResultStore } from './results.js';
+import { openResultStore, resultStoreProblem } from './results/index.js';
+import type { Transport } from './transport.js';
+import { openTransport, transportProblem } from './transports/index.js';
 
-export interface CeleryBackendDeps extends ConsumerDeps {
+export interface CeleryBackendDeps {
+  now(): number;
+  isAlive(pid: number): boolean;
   pid: number;
   connectTimeoutMs: number;
-  tuning: Partial<Pick<ConsumerOptions, 'maxEtaHeld' | 'pollMinMs' | 'pollMaxMs' | 'hardGraceMs' | 'maintenanceMs'>>;
+  tuning: Partial<Pick<ConsumerOptions, 'maxEtaHeld' | 'hardGraceMs'>>;
 }
 
 function isAlive(pid: number): boolean {
@@ -29,89 +33,82 @@ function isAlive(pid: number): boolean {
 const DEFAULT_DEPS: CeleryBackendDeps = {
   now: () => Date.now(),
   isAlive,
-  exit: (code) => process.exit(code),
   pid: process.pid,
   connectTimeoutMs: 10_000,
   tuning: {},
 };
 
-function checkUrl(url: string, what: string): void {
-  const problem = redisUrlProblem(url);
+/** A URL no part can use will not work on a retry either: a BootError naming the setting's role. */
+function checkUrl(problem: string | null, what: string): void {
   if (problem !== null) throw new BootError(`${what} ${problem}`);
 }
 
 export function createBackend(overrides: Partial<CeleryBackendDeps> = {}): WorkerBackend {
   const deps = { ...DEFAULT_DEPS, ...overrides };
   let consumer: Consumer | null = null;
-  const conns: Redis[] = [];
+  let transport: Transport | null = null;
+  let results: ResultStore | null = null;
+  let limits: ChildLimits | null = null;
+  /** A limits table the node sent before start() got this far. */
+  let early: TaskLimitsTable | null = null;
   let stopping: Promise<void> | null = null;
   let slots = 0;
   let consumerQueues: string[] = [];
-  // Remote control (issue 5): answers the supervisor's inspect requests; null until start().
+  // Remote control: answers the supervisor's inspect requests; null until start().
   let control: ((what: string, args: Record<string, unknown>) => unknown) | null = null;
 
   const close = async (): Promise<void> => {
-    // Closing on purpose is not "connection lost": drop the state-change loggers first.
-    for (const c of conns) {
-      c.removeAllListeners('close');
-      c.removeAllListeners('error');
-      c.on('error', () => undefined);
-    }
-    await Promise.all(conns.map((c) => c.quit().catch(() => c.disconnect())));
+    limits?.release();
+    await results?.close().catch(() => undefined);
+    await transport?.close();
   };
 
   return {
     name: 'celery',
     async start(ctx: BackendContext): Promise<void> {
       const cfg = ctx.config.celery;
-      checkUrl(cfg.brokerUrl, 'broker URL');
+      checkUrl(transportProblem(cfg.brokerUrl), 'broker URL');
+      if (cfg.resultBackend !== null) checkUrl(resultStoreProblem(cfg.resultBackend), 'result backend URL');
       const log = ctx.logger;
-      const brokerConn = connectRedis(cfg.brokerUrl, log, 'broker');
-      conns.push(brokerConn);
-      let results: ResultStore | null = null;
-      if (cfg.resultBackend !== null) {
-        checkUrl(cfg.resultBackend, 'result backend URL');
-        const same = cfg.resultBackend === cfg.brokerUrl;
-        const conn = same ? brokerConn : connectRedis(cfg.resultBackend, log, 'results');
-        if (!same) conns.push(conn);
-        results = new ResultStore(conn, cfg.resultExpiresS);
-      }
-      try {
-        await Promise.all(conns.map((c) => openRedis(c, deps.connectTimeoutMs)));
-      } catch (err) {
-        brokerConn.disconnect();
-        for (const c of conns) c.disconnect();
-        throw err; // retryable: the broker may come up later
-      }
       const hostname = ctx.config.hostname;
-      const broker = new Broker(brokerConn, {
-        hostname,
+      limits = new ChildLimits(early ?? cfg.taskLimits, ctx.toPool);
+      const t = (transport = await openTransport(cfg.brokerUrl, {
+        logger: log,
+        role: 'broker',
+        cfg,
+        nodename: hostname,
         index: ctx.index,
         pid: deps.pid,
-        deadLetterKey: cfg.deadLetterKey,
-        visibilityTimeoutS: cfg.visibilityTimeoutS,
-      });
-      const queues = ctx.config.queues && ctx.config.queues.length > 0 ? ctx.config.queues : ['celery'];
-      consumerQueues = queues;
-      const vtMs = cfg.visibilityTimeoutS * 1000;
+        connectTimeoutMs: deps.connectTimeoutMs,
+        now: deps.now,
+        isAlive: deps.isAlive,
+      }));
+      if (cfg.resultBackend !== null) {
+        try {
+          results = await openResultStore(cfg.resultBackend, {
+            logger: log,
+            expiresS: cfg.resultExpiresS,
+            connectTimeoutMs: deps.connectTimeoutMs,
+            broker: { url: cfg.brokerUrl, transport: t },
+          });
+        } catch (err) {
+          await t.close().catch(() => undefined);
+          throw err; // retryable: the result backend may come up later
+        }
+      }
+      const queues = (consumerQueues = queuesOf(ctx.config, 'celery'));
       slots = Math.max(1, ctx.config.childConcurrency);
-      // Task events go out on the broker connection (PUBLISH); off unless -E or a remote enable_events.
+      // Task events go out on the broker's event channel; off unless -E or a remote enable_events.
       const totals = new Map<string, number>();
       const events = new EventPublisher({
-        redis: brokerConn,
-        db: dbOf(cfg.brokerUrl),
+        channel: t.events(),
         hostname,
         enabled: cfg.sendEvents,
         pid: deps.pid,
         onError: (err) => log.warn({ err: err.message }, 'celery event not published'),
       });
-      // Results on the broker's own connection: plain successes store + ack in one batched script.
-      const settler =
-        results && cfg.resultBackend === cfg.brokerUrl
-          ? new Settler(brokerConn, broker.heldKey, cfg.resultExpiresS)
-          : null;
-      consumer = new Consumer(
-        broker,
+      const c = (consumer = new Consumer(
+        t,
         results,
         {
           queues,
@@ -121,18 +118,19 @@ export function createBackend(overrides: Partial<CeleryBackendDeps> = {}): Worke
           registry: ctx.registry,
           logger: log,
           coldSignal: ctx.coldSignal,
+          now: deps.now,
           maxEtaHeld: 1000,
-          pollMinMs: 1,
-          pollMaxMs: 50,
           hardGraceMs: 2000,
-          maintenanceMs: Math.max(250, Math.min(vtMs / 4, 10_000)),
-          settler,
+          limits,
+          onHardLimit: (held) => {
+            const err = new Error(`task ${held.msg.task} (${held.msg.id}) ignored its hard time limit`);
+            ctx.fail(Object.assign(err, { name: 'TimeLimitExceeded' }), { exitCode: CHILD_EXIT.HARD_TIME_LIMIT });
+          },
           onTaskEvent: taskEventSink(events, deps.pid, totals),
           ...deps.tuning,
         },
-        deps,
-      );
-      const c = consumer;
+        results ? (t.settleWithResult?.(results) ?? null) : null,
+      ));
       control = (what, args) =>
         childControl(
           {
@@ -148,8 +146,11 @@ export function createBackend(overrides: Partial<CeleryBackendDeps> = {}): Worke
           args,
         );
       ctx.coldSignal.addEventListener('abort', () => void this.stop(), { once: true });
-      await consumer.start();
-      log.info({ queues, slots: ctx.config.childConcurrency, acksLate: cfg.acksLate }, 'celery consumer started');
+      await c.start();
+      log.info(
+        { queues, slots: ctx.config.childConcurrency, acksLate: cfg.acksLate, transport: t.name },
+        'celery consumer started',
+      );
     },
     async drain(deadline: number): Promise<void> {
       if (!consumer) return;
@@ -161,10 +162,18 @@ export function createBackend(overrides: Partial<CeleryBackendDeps> = {}): Worke
     },
     stop(): Promise<void> {
       stopping ??= (async () => {
+        limits?.release();
         await consumer?.stop();
         await close();
       })();
       return stopping;
+    },
+    onPoolMessage(topic: string, data: unknown): void {
+      if (topic === TOPIC_RATE) limits?.granted(data);
+      else if (topic === TOPIC_LIMITS) {
+        early = limitsTable(data);
+        limits?.set(early);
+      }
     },
     control(what: string, args: Record<string, unknown>): unknown {
       return control ? control(what, args) : { error: 'not started' };

@@ -1,6 +1,7 @@
 // Celery's remote control commands (celery/worker/control.py) for the supervisor's node: the replies a Python
-// prefork worker gives, built from the pool's snapshot and the children's answers. No Redis here: the node
-// (control/index.ts) passes everything in through NodeEnv, so tests can drive it without a broker.
+// prefork worker gives, built from the pool's snapshot and the children's answers. No broker here: the node
+// (control/node.ts) passes everything in through NodeEnv, so tests can drive it without one. A command this pool
+// cannot honour answers an error, the way Celery does; never a success that changed nothing.
 import os from 'node:os';
 import { redactUrl } from '../../../config/redact.js';
 import type { WorkerConfig } from '../../../config/types.js';
@@ -8,10 +9,14 @@ import type { PoolSignal } from '../../../supervisor/api.js';
 import { queuesOf } from '../../registry.js';
 import type { EventPublisher } from '../events.js';
 import { SW_IDENT, SW_SYS, SW_VER } from '../events.js';
+import { parseRate, PyError } from '../limits.js';
+import type { NodeLimits } from '../node-limits.js';
 
 /** The pool as the node sees it (a subset of the supervisor's PoolSnapshot). */
 export interface PoolView {
   target: number;
+  /** Autoscale bounds; null or absent when the pool runs without --autoscale. */
+  autoscale?: { max: number; min: number } | null;
   children: {
     index: number;
     gen: number;
@@ -30,6 +35,8 @@ export interface ChildAnswer {
 
 export interface NodeEnv {
   nodename: string;
+  /** The broker transport's name (redis, amqp), as `inspect stats` and `report` show it. */
+  transport: string;
   /** The config children forked now get (add_consumer/cancel_consumer change its queues). */
   config(): WorkerConfig;
   startedAt: number;
@@ -37,6 +44,10 @@ export interface NodeEnv {
   clock(): number;
   pool(): PoolView;
   signal(sig: PoolSignal): void;
+  /** New autoscale bounds (the pool ignores it without --autoscale; commands check first). */
+  setAutoscale(max: number | null, min: number | null): void;
+  /** Per-task rate and time limits for the whole node. */
+  limits: Pick<NodeLimits, 'set' | 'table'>;
   /** Ask every ready child; answers that do not come within the node's timeout are left out. */
   ask(what: string, args?: Record<string, unknown>): Promise<ChildAnswer[]>;
   /** Add ids to the revoked set every child's fetch checks (tbw.revoked). */
@@ -129,7 +140,7 @@ async function stats(env: NodeEnv): Promise<Record<string, unknown>> {
       port: Number(broker.port || 6379),
       insist: false,
       ssl: broker.protocol === 'rediss:',
-      transport: 'redis',
+      transport: env.transport,
       connect_timeout: 4,
       transport_options: { visibility_timeout: cfg.celery.visibilityTimeoutS },
       login_method: null,
@@ -184,13 +195,84 @@ function conf(env: NodeEnv): Record<string, unknown> {
 function report(env: NodeEnv): string {
   const p = env.pool();
   return [
-    `software -> ${SW_IDENT}:${SW_VER} (node ${process.version}) kombu:redis`,
+    `software -> ${SW_IDENT}:${SW_VER} (node ${process.version}) kombu:${env.transport}`,
     `platform -> system:${SW_SYS} arch:${os.arch()} release:${os.release()}`,
     `node -> ${env.nodename} pid:${process.pid}`,
     `pool -> ${p.target} children x ${env.config().childConcurrency} slots`,
     `broker -> ${maskUrl(env.config().celery.brokerUrl) ?? ''}`,
     `queues -> ${queuesOf(env.config(), 'celery').join(', ')}`,
   ].join('\n');
+}
+
+/** The names of the tasks the children run (the first answer that lists any: every child loads the same modules). */
+async function taskNames(env: NodeEnv): Promise<string[]> {
+  const names = new Set(flatLists(await env.ask('registered')).filter((n): n is string => typeof n === 'string'));
+  return [...names].sort();
+}
+
+/** Python's str() of a task attribute: a time limit is a float (`10.0`), a rate limit its string. */
+const pyAttr = (v: number | string): string =>
+  typeof v === 'number' && Number.isInteger(v) ? v.toFixed(1) : String(v);
+
+/**
+ * inspect registered [attr ...]: names, each with the attributes asked for (Celery's default: exchange,
+ * routing_key, rate_limit) that are set, as `name [rate_limit=2/m]`.
+ */
+async function registered(env: NodeEnv, args: Record<string, unknown>): Promise<string[]> {
+  const asked = Array.isArray(args.taskinfoitems) ? args.taskinfoitems.filter((x) => typeof x === 'string') : [];
+  const items = asked.length > 0 ? asked : ['exchange', 'routing_key', 'rate_limit'];
+  const table = env.limits.table();
+  return (await taskNames(env)).map((name) => {
+    const l = table[name];
+    const attrs: Record<string, number | string | null | undefined> = {
+      rate_limit: l?.rateLimit,
+      time_limit: l?.time?.hardS,
+      soft_time_limit: l?.time?.softS,
+    };
+    const info = items.flatMap((k) => {
+      const v = attrs[k];
+      return v === null || v === undefined ? [] : [`${k}=${pyAttr(v)}`];
+    });
+    return info.length > 0 ? `${name} [${info.join(' ')}]` : name;
+  });
+}
+
+/** celery control rate_limit: Celery's token bucket per task name for the whole node (node-limits.ts). */
+async function rateLimit(env: NodeEnv, args: Record<string, unknown>): Promise<Reply> {
+  const name = typeof args.task_name === 'string' ? args.task_name : '';
+  const limit = args.rate_limit;
+  try {
+    parseRate(limit);
+  } catch (e) {
+    if (!(e instanceof PyError)) throw e;
+    // Celery checks for ValueError only; a KeyError (unknown unit) escapes to kombu's pidbox, which replies repr().
+    return e.pyType === 'ValueError' ? nok(`Invalid rate limit string: ${e.repr}`) : nok(e.repr);
+  }
+  if (!(await taskNames(env)).includes(name)) return nok('unknown task');
+  const set = limit !== null && limit !== undefined && limit !== '' && limit !== false;
+  env.limits.set(name, { rateLimit: set ? String(limit) : null });
+  return ok(set ? 'new rate limit set successfully' : 'rate limit disabled successfully');
+}
+
+/** celery control time_limit: soft and hard limits (seconds; absent = none) for later runs of that task name. */
+async function timeLimit(env: NodeEnv, args: Record<string, unknown>): Promise<Reply> {
+  const name = typeof args.task_name === 'string' ? args.task_name : '';
+  if (!(await taskNames(env)).includes(name)) return nok('unknown task');
+  const secs = (v: unknown): number | null => {
+    const n = typeof v === 'string' ? Number(v) : v;
+    return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : null;
+  };
+  env.limits.set(name, { time: { softS: secs(args.soft), hardS: secs(args.hard) } });
+  return ok('time limits set successfully');
+}
+
+/** celery control autoscale: new bounds for an autoscaled pool; Celery's own error for a fixed one. */
+function autoscale(env: NodeEnv, args: Record<string, unknown>): Reply {
+  if (!env.pool().autoscale) return nok(new PyError('ValueError', 'Autoscale not enabled').repr);
+  const bound = (v: unknown): number | null => (v === null || v === undefined ? null : Math.max(1, num(v, 1)));
+  env.setAutoscale(bound(args.max), bound(args.min));
+  const now = env.pool().autoscale;
+  return ok(`autoscale now max=${now?.max} min=${now?.min}`);
 }
 
 function resize(env: NodeEnv, by: number): void {
@@ -214,10 +296,8 @@ export async function runCommand(method: string, args: Record<string, unknown>, 
     case 'reserved':
     case 'scheduled':
       return flatLists(await env.ask(method));
-    case 'registered': {
-      const names = new Set(flatLists(await env.ask('registered')).filter((n): n is string => typeof n === 'string'));
-      return [...names].sort();
-    }
+    case 'registered':
+      return registered(env, args);
     case 'active_queues':
       return queuesOf(env.config(), 'celery').map(queueInfo);
     case 'report':
@@ -236,14 +316,8 @@ export async function runCommand(method: string, args: Record<string, unknown>, 
     case 'pool_restart':
       env.signal('HUP');
       return ok('reload started');
-    case 'autoscale': {
-      const max = num(args.max, env.pool().target);
-      const min = Math.min(max, num(args.min, 1));
-      const target = env.pool().target;
-      if (target > max) resize(env, max - target);
-      else if (target < min) resize(env, min - target);
-      return ok(`autoscale now max=${max} min=${min}`);
-    }
+    case 'autoscale':
+      return autoscale(env, args);
     case 'revoke': {
       const list = ids(args.task_id);
       if (list.length === 0) return nok('no task id given');
@@ -272,13 +346,10 @@ export async function runCommand(method: string, args: Record<string, unknown>, 
       env.setQueues(qs.filter((x) => x !== q));
       return ok(`no longer consuming from ${q}`);
     }
+    case 'rate_limit':
+      return rateLimit(env, args);
     case 'time_limit':
-    case 'rate_limit': {
-      const name = typeof args.task_name === 'string' ? args.task_name : '';
-      const known = flatLists(await env.ask('registered')).includes(name);
-      if (!known) return nok('unknown task');
-      return ok(method === 'time_limit' ? 'time limits set successfully' : 'new rate limit set successfully');
-    }
+      return timeLimit(env, args);
     case 'enable_events':
     case 'disable_events': {
       const on = method === 'enable_events';

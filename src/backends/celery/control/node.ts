@@ -1,26 +1,17 @@
 // The supervisor's Celery node (celery@host): one pidbox consumer per pool, answering `celery inspect/control`
-// for all its children like a prefork worker's main process, and sending worker-* events. Loaded only when
-// --backend=celery (the supervisor imports it lazily).
+// for all its children like a prefork worker's main process, and sending worker-* events. Transport-neutral: its
+// channels come from the broker's transport part. Loaded by the pool extension once the pool is ready.
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { WorkerConfig } from '../../../config/types.js';
 import type { PoolHandle } from '../../../supervisor/api.js';
 import { EventPublisher, SW_IDENT, SW_SYS, SW_VER } from '../events.js';
-import { redisTarget } from '../redis-url.js';
-import { REVOKED_KEY } from '../transport.js';
+import type { NodeLimits } from '../node-limits.js';
+import type { InboundMessage, Transport } from '../transport.js';
+import { openTransport } from '../transports/index.js';
 import { runCommand, type ChildAnswer, type NodeEnv } from './commands.js';
-import {
-  BINDING_SEP,
-  dbOf,
-  envelope,
-  fanoutChannel,
-  isForNode,
-  parseControl,
-  PIDBOX_EXCHANGE,
-  routeDirect,
-} from './wire.js';
+import { isForNode, parseControl } from './wire.js';
 
 export interface ControlOptions {
   /** How long the node waits for the children's answers; Celery's inspect waits 1 s for the whole reply. */
@@ -36,52 +27,10 @@ export interface ControlNode {
 
 const HEARTBEAT_FREQ_S = 2;
 
-export async function startControlNode(
-  config: WorkerConfig,
-  pool: PoolHandle,
-  logger: Logger,
-  opts: Partial<ControlOptions> = {},
-): Promise<ControlNode> {
-  const o: ControlOptions = { askTimeoutMs: 600, heartbeatMs: HEARTBEAT_FREQ_S * 1000, ...opts };
-  const log = logger.child({ component: 'celery-control' });
-  const url = config.celery.brokerUrl;
-  const db = dbOf(url);
-  const nodename = config.hostname;
-  const target = redisTarget(url);
-  const redisOpts = {
-    lazyConnect: false,
-    maxRetriesPerRequest: null,
-    retryStrategy: (n: number) => Math.min(5000, 50 * 2 ** n),
-    ...(target.tls ? { tls: target.tls } : {}),
-  };
-  const pub = new Redis(target.url, redisOpts);
-  const sub = new Redis(target.url, redisOpts);
-  opts.signal?.addEventListener(
-    'abort',
-    () => {
-      pub.disconnect();
-      sub.disconnect();
-    },
-    { once: true },
-  );
-  for (const [c, role] of [
-    [pub, 'publish'],
-    [sub, 'subscribe'],
-  ] as const)
-    c.on('error', (e: Error) => log.debug({ role, err: e.message }, 'control connection error'));
-  let clock = 0;
-  const tick = (): number => ++clock;
-  const events = new EventPublisher({
-    redis: pub,
-    db,
-    hostname: nodename,
-    enabled: config.celery.sendEvents,
-    onError: (e) => log.warn({ err: e.message }, 'celery event not published'),
-  });
-
-  // inspect round trips to the children: requestId → collector.
+/** inspect round trips to the children: ask every ready child, collect what answers within the timeout. */
+function asker(pool: PoolHandle, timeoutMs: number): { ask: NodeEnv['ask']; close(): void } {
   const pending = new Map<string, (gen: number, data: unknown) => void>();
-  pool.onChildMessage((gen, msg) => {
+  const off = pool.onChildMessage((gen, msg) => {
     if (msg.type === 'inspectReply') pending.get(msg.requestId)?.(gen, msg.data);
   });
   const ask = async (what: string, args: Record<string, unknown> = {}): Promise<ChildAnswer[]> => {
@@ -91,7 +40,7 @@ export async function startControlNode(
     const sentTo = ready.filter((c) => pool.send(c.gen, { type: 'inspect', requestId, what, args }));
     if (sentTo.length === 0) return answers;
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, o.askTimeoutMs);
+      const timer = setTimeout(resolve, timeoutMs);
       pending.set(requestId, (gen, data) => {
         const c = sentTo.find((x) => x.gen === gen);
         if (!c) return;
@@ -105,18 +54,55 @@ export async function startControlNode(
     pending.delete(requestId);
     return answers;
   };
+  return { ask, close: off };
+}
 
+export async function startControlNode(
+  config: WorkerConfig,
+  pool: PoolHandle,
+  limits: NodeLimits,
+  opts: Partial<ControlOptions> = {},
+): Promise<ControlNode> {
+  const o: ControlOptions = { askTimeoutMs: 600, heartbeatMs: HEARTBEAT_FREQ_S * 1000, ...opts };
+  const log: Logger = pool.logger.child({ component: 'celery-control' });
+  const nodename = config.hostname;
+  const transport: Transport = await openTransport(config.celery.brokerUrl, {
+    logger: log,
+    role: 'control',
+    cfg: config.celery,
+    nodename,
+    index: -1,
+    pid: process.pid,
+    // Never waits: commands queue until the broker is reachable, however long that takes.
+    connectTimeoutMs: null,
+    now: Date.now,
+    isAlive: () => true,
+  });
+  opts.signal?.addEventListener('abort', () => void transport.close(), { once: true });
+  const channel = transport.control(nodename);
+  let clock = 0;
+  const tick = (): number => ++clock;
+  const events = new EventPublisher({
+    channel: transport.events(),
+    hostname: nodename,
+    enabled: config.celery.sendEvents,
+    onError: (e) => log.warn({ err: e.message }, 'celery event not published'),
+  });
+  const children = asker(pool, o.askTimeoutMs);
   const env: NodeEnv = {
     nodename,
+    transport: transport.name,
     config: () => pool.childConfig(),
     startedAt: Date.now(),
     now: Date.now,
     clock: () => clock,
     pool: () => pool.snapshot(),
     signal: (sig) => pool.signal(sig),
-    ask,
-    revoke: async (ids) => void (await pub.sadd(REVOKED_KEY, ...ids)),
+    setAutoscale: (max, min) => pool.setAutoscale(max, min),
+    ask: children.ask,
+    revoke: (ids) => channel.revoke(ids),
     events,
+    limits,
     // Children forked from now on read the new queue list; the rolling restart forks them all (issue 17 makes
     // this in place).
     setQueues: (queues) => {
@@ -125,16 +111,9 @@ export async function startControlNode(
     },
   };
 
-  const reply = async (data: unknown, exchange: string, routingKey: string, ticket: string): Promise<void> => {
-    // reply.celery.pidbox is a direct exchange: route through kombu's binding set to the caller's reply queue.
-    const queues = routeDirect(await pub.smembers(`_kombu.binding.${exchange}`), routingKey);
-    const raw = envelope({ [nodename]: data }, { exchange, routingKey, headers: { ticket, clock: tick() } });
-    for (const q of queues) await pub.lpush(q, raw);
-  };
-
   let busy = Promise.resolve();
-  const onRaw = (raw: string): void => {
-    const req = parseControl(raw);
+  const onMessage = (m: InboundMessage | Error): void => {
+    const req = m instanceof Error ? m : parseControl(m);
     if (req instanceof Error) {
       log.warn({ err: req.message }, 'malformed control message ignored');
       return;
@@ -147,21 +126,13 @@ export async function startControlNode(
         log.info({ method: req.method, destination: req.destination }, 'control command');
         const data = await runCommand(req.method, req.arguments, env);
         if (data !== null && req.replyTo && req.ticket)
-          await reply(data, req.replyTo.exchange, req.replyTo.routingKey, req.ticket);
+          await channel.reply(req.replyTo, { [nodename]: data }, { ticket: req.ticket, clock: tick() });
       } catch (e) {
         log.warn({ method: req.method, err: (e as Error).message }, 'control command failed');
       }
     });
   };
-
-  const channel = fanoutChannel(db, PIDBOX_EXCHANGE);
-  sub.on('message', (ch: string, raw: string) => {
-    if (ch === channel) onRaw(raw);
-  });
-  await sub.subscribe(channel);
-  // Declare our pidbox queue's binding as kombu's queue_bind does, so the broker shows the node like Celery's.
-  const binding = `${BINDING_SEP}${BINDING_SEP}${nodename}.celery.pidbox`;
-  await pub.sadd(`_kombu.binding.${PIDBOX_EXCHANGE}`, binding).catch(() => undefined);
+  await channel.listen(onMessage);
 
   const workerFields = (): Record<string, unknown> => {
     const kids = pool.snapshot().children;
@@ -177,7 +148,7 @@ export async function startControlNode(
   };
   await events.send('worker-online', workerFields());
   const hb = setInterval(() => void events.send('worker-heartbeat', workerFields()), o.heartbeatMs);
-  log.info({ nodename, channel, events: events.enabled }, 'celery control node ready');
+  log.info({ nodename, transport: transport.name, events: events.enabled }, 'celery control node ready');
 
   let closing: Promise<void> | null = null;
   return {
@@ -186,8 +157,9 @@ export async function startControlNode(
         clearInterval(hb);
         await busy;
         await events.send('worker-offline', workerFields());
-        await pub.srem(`_kombu.binding.${PIDBOX_EXCHANGE}`, binding).catch(() => undefined);
-        await Promise.all([sub.quit().catch(() => sub.disconnect()), pub.quit().catch(() => pub.disconnect())]);
+        children.close();
+        await channel.close();
+        await transport.close();
       })();
       return closing;
     },
