@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/errors.js';
+import type { CreateClient } from '../client/types.js';
 import type { ConfigKey } from '../config/table-types.js';
 import type { BackendName, WorkerConfig } from '../config/types.js';
 import { EXIT } from '../exit-codes.js';
@@ -31,6 +32,8 @@ export interface BackendEntry {
   readonly stallMs: number;
   /** The pool-side half of the backend (loaded only when chosen), or none. */
   poolExtension?(config: WorkerConfig): Promise<PoolExtension>;
+  /** Its client (submit, result), loaded only when chosen: a Celery client never loads an SDK. */
+  client(): Promise<CreateClient>;
 }
 
 function checkTemporal(config: WorkerConfig, sources: Record<ConfigKey, string>): void {
@@ -83,6 +86,7 @@ export const BACKEND_REGISTRY: Readonly<Record<BackendName, BackendEntry>> = {
     async poolExtension(config) {
       return (await import('./celery/extension.js')).celeryPoolExtension(config);
     },
+    client: async () => (await import('./celery/client.js')).createClient,
   },
   temporal: {
     name: 'temporal',
@@ -90,6 +94,7 @@ export const BACKEND_REGISTRY: Readonly<Record<BackendName, BackendEntry>> = {
     defaultQueues: (config) => [config.temporal.taskQueue],
     checkSettings: checkTemporal,
     stallMs: 90_000,
+    client: async () => (await import('./temporal/client.js')).createClient,
   },
   hatchet: {
     name: 'hatchet',
@@ -97,6 +102,7 @@ export const BACKEND_REGISTRY: Readonly<Record<BackendName, BackendEntry>> = {
     defaultQueues: () => ['default'],
     checkSettings: checkHatchet,
     stallMs: 90_000,
+    client: async () => (await import('./hatchet/client.js')).createClient,
   },
 };
 

@@ -61,54 +61,90 @@ export async function runPool(
   const cleanups: (() => Promise<void> | void)[] = [];
   let view: () => PoolView = () =>
     viewOf({ phase: 'starting', stopping: false, target: config.concurrency, autoscale: null, children: [] }, meta);
+  const surfaces: Surfaces = { config, log, ops, view: () => view(), cleanups };
 
-  if (config.metricsPort !== null) {
-    try {
-      const m = await startMetricsServer({
-        host: config.metricsHost,
-        port: config.metricsPort,
-        view: () => view(),
-        collector,
-        stallMs: ops.stallMs,
-        now: ops.now,
-      });
-      cleanups.push(m.close);
-      log.info({ host: config.metricsHost, port: m.port }, 'metrics server listening');
-    } catch (e) {
-      log.fatal({ host: config.metricsHost, port: config.metricsPort, error: errMessage(e) }, 'cannot serve metrics');
-      return EXIT.CONFIG;
-    }
+  if (config.metricsPort !== null && !(await startMetrics(surfaces, collector))) return EXIT.CONFIG;
+  const reporter = await startReporter(surfaces);
+  const env = deps.env ?? process.env;
+  const handle = startSupervisor(config, {
+    ...deps,
+    workerEntry: deps.workerEntry ?? workerEntryPath(config.backend, env),
+    env: childEnv(env),
+    logger: log,
+    extensions: [opsObserver(collector, reporter), ...(deps.extensions ?? (await backendExtensions(config, log)))],
+    onLifecycle: (what) => {
+      reporter?.notice(what);
+      deps.onLifecycle?.(what);
+    },
+  });
+  view = () => viewOf(handle.snapshot(), meta);
+  await startStatusSocket(surfaces, meta);
+  ops.onStarted(view);
+
+  const code = await handle.done;
+  for (const c of cleanups.reverse()) await c();
+  return code;
+}
+
+/** What the ops surfaces share: settings, log, seams, the pool's view, and the list of things to close at exit. */
+interface Surfaces {
+  config: WorkerConfig;
+  log: Logger;
+  ops: OpsDeps;
+  view: () => PoolView;
+  cleanups: (() => Promise<void> | void)[];
+}
+
+/** /metrics and /healthz; false when the port cannot be bound (a configuration error, before any fork). */
+async function startMetrics(s: Surfaces, collector: MetricsCollector): Promise<boolean> {
+  const { config, log } = s;
+  try {
+    const m = await startMetricsServer({
+      host: config.metricsHost,
+      port: config.metricsPort as number,
+      view: s.view,
+      collector,
+      stallMs: s.ops.stallMs,
+      now: s.ops.now,
+    });
+    s.cleanups.push(m.close);
+    log.info({ host: config.metricsHost, port: m.port }, 'metrics server listening');
+    return true;
+  } catch (e) {
+    log.fatal({ host: config.metricsHost, port: config.metricsPort, error: errMessage(e) }, 'cannot serve metrics');
+    return false;
   }
+}
 
+/** systemd notifications from the main pid (READY, WATCHDOG, STATUS, STOPPING), when run under systemd. */
+async function startReporter(s: Surfaces): Promise<SystemdReporter | null> {
   let notifier: Notifier | null = null;
   try {
-    notifier = await ops.openNotifier(ops.env);
+    notifier = await s.ops.openNotifier(s.ops.env);
   } catch (e) {
     // systemd will time the start out; say why in the journal.
-    log.error({ error: errMessage(e) }, 'cannot notify systemd (needs python3 >= 3.9 or OpenFile=)');
+    s.log.error({ error: errMessage(e) }, 'cannot notify systemd (needs python3 >= 3.9 or OpenFile=)');
   }
-  const wdMs = watchdogIntervalMs(ops.env, process.pid);
-  const reporter =
-    notifier === null
-      ? null
-      : new SystemdReporter({
-          notifier,
-          view: () => view(),
-          stallMs: ops.stallMs,
-          watchdogMs: wdMs,
-          statusEveryMs: 2000,
-          stopBudgetMs: config.shutdownTimeoutMs + KILL_GRACE_MS,
-          stopMarginMs: 5000,
-          now: ops.now,
-          onSendError: (fields) => log.debug({ fields: Object.keys(fields) }, 'sd_notify datagram not sent'),
-        });
-  if (reporter !== null) {
-    reporter.start();
-    cleanups.push(() => reporter.close());
-  }
+  if (notifier === null) return null;
+  const reporter = new SystemdReporter({
+    notifier,
+    view: s.view,
+    stallMs: s.ops.stallMs,
+    watchdogMs: watchdogIntervalMs(s.ops.env, process.pid),
+    statusEveryMs: 2000,
+    stopBudgetMs: s.config.shutdownTimeoutMs + KILL_GRACE_MS,
+    stopMarginMs: 5000,
+    now: s.ops.now,
+    onSendError: (fields) => s.log.debug({ fields: Object.keys(fields) }, 'sd_notify datagram not sent'),
+  });
+  reporter.start();
+  s.cleanups.push(() => reporter.close());
+  return reporter;
+}
 
-  // The ops observer is an extension like the backend's: it hears the pool's events from the first fork on.
-  const observer: PoolExtension = {
+/** The ops observer is an extension like the backend's: it hears the pool's events from the first fork on. */
+function opsObserver(collector: MetricsCollector, reporter: SystemdReporter | null): PoolExtension {
+  return {
     name: 'ops',
     attach(pool) {
       pool.on('childExited', (e) => collector.record(exitOf(e)));
@@ -120,40 +156,25 @@ export async function runPool(
       });
     },
   };
-  const env = deps.env ?? process.env;
-  const handle = startSupervisor(config, {
-    ...deps,
-    workerEntry: deps.workerEntry ?? workerEntryPath(config.backend, env),
-    env: childEnv(env),
-    logger: log,
-    extensions: [observer, ...(deps.extensions ?? (await backendExtensions(config, log)))],
-    onLifecycle: (what) => {
-      reporter?.notice(what);
-      deps.onLifecycle?.(what);
-    },
-  });
-  view = () => viewOf(handle.snapshot(), meta);
+}
 
+/** The control socket (`status`, `ping`): the pool matters more, so a socket that cannot open is only a warning. */
+async function startStatusSocket(s: Surfaces, meta: PoolMeta): Promise<void> {
+  const { config, log, ops } = s;
   try {
     const ctl = await startControlServer(config.controlSocket, {
       ping: () => ({ pid: process.pid, uptimeMs: ops.now() - meta.startedAt }),
       status: async () => {
-        const v = view();
+        const v = s.view();
         const pids = v.children.flatMap((c) => (c.pid === null ? [] : [c.pid]));
         return buildStatus(v, await sampleUsage(pids), ops.now(), ops.stallMs);
       },
     });
-    cleanups.push(ctl.close);
+    s.cleanups.push(ctl.close);
     log.debug({ path: config.controlSocket }, 'control socket listening');
   } catch (e) {
-    // The pool matters more than `status`: run without the socket, loudly.
     log.warn({ path: config.controlSocket, error: errMessage(e) }, 'control socket unavailable; status will not work');
   }
-  ops.onStarted(view);
-
-  const code = await handle.done;
-  for (const c of cleanups.reverse()) await c();
-  return code;
 }
 
 /** The backend's pool extension (Celery: remote control and worker events), or none; a load failure is logged. */

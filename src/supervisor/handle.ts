@@ -29,7 +29,7 @@ export interface PoolHandle {
   setChildConfig(update: (current: WorkerConfig) => WorkerConfig): void;
 }
 
-/** A part the supervisor runs beside the pool (chosen by the CLI/ops layer, e.g. from src/backends/registry.ts). */
+/** A part the supervisor runs beside the pool (chosen by the CLI/ops layer from the backend registry). */
 export interface PoolExtension {
   readonly name: string;
   /** Before the first fork: subscribe, seed the child config. Synchronous and without IO; a throw is logged. */

@@ -27,13 +27,13 @@ export interface SignalSource {
 }
 
 export interface SupervisorDeps extends DriverSeams {
-  /** The compiled child entry to fork (the CLI takes it from src/backends/registry.ts). */
+  /** The compiled child entry to fork (the CLI takes it from the backend registry). */
   workerEntry: string;
   /** Node flags of every child; `--max-old-space-size` is added from config.childMaxHeapMiB unless present here. */
   execArgv: string[];
   /** Bytes of memory the children share (auto heap limit); default: the cgroup limit or total RAM. */
   memoryBytes: number;
-  /** The children's environment, as given (src/ops/child-env.ts strips the service manager's variables first). */
+  /** The children's environment, as given (the ops layer strips the service manager's variables first). */
   env: NodeJS.ProcessEnv;
   logger: Logger;
   /** Where relayed child lines go; default: the logger's destination. */

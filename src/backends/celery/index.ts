@@ -43,153 +43,167 @@ function checkUrl(problem: string | null, what: string): void {
   if (problem !== null) throw new BootError(`${what} ${problem}`);
 }
 
-export function createBackend(overrides: Partial<CeleryBackendDeps> = {}): WorkerBackend {
-  const deps = { ...DEFAULT_DEPS, ...overrides };
-  let consumer: Consumer | null = null;
-  let transport: Transport | null = null;
-  let results: ResultStore | null = null;
-  let limits: ChildLimits | null = null;
+/**
+ * Phases: idle → started (consumer running) → stopping/stopped; drain() may end in a stop. The parts it opens
+ * (transport, result store) are closed once, by whichever of drain and stop ends the child's work.
+ */
+class CeleryBackend implements WorkerBackend {
+  readonly name = 'celery';
+  #consumer: Consumer | null = null;
+  #transport: Transport | null = null;
+  #results: ResultStore | null = null;
+  #limits: ChildLimits | null = null;
   /** A limits table the node sent before start() got this far. */
-  let early: TaskLimitsTable | null = null;
-  let stopping: Promise<void> | null = null;
-  let slots = 0;
-  let consumerQueues: string[] = [];
-  // Remote control: answers the supervisor's inspect requests; null until start().
-  let control: ((what: string, args: Record<string, unknown>) => unknown) | null = null;
+  #early: TaskLimitsTable | null = null;
+  #stopping: Promise<void> | null = null;
+  #slots = 0;
+  #queues: string[] = [];
+  /** Remote control: answers the supervisor's inspect requests; null until start(). */
+  #control: ((what: string, args: Record<string, unknown>) => unknown) | null = null;
 
-  const close = async (): Promise<void> => {
-    limits?.release();
-    await results?.close().catch(() => undefined);
-    await transport?.close();
-  };
+  constructor(private readonly deps: CeleryBackendDeps) {}
 
-  return {
-    name: 'celery',
-    async start(ctx: BackendContext): Promise<void> {
-      const cfg = ctx.config.celery;
-      checkUrl(transportProblem(cfg.brokerUrl), 'broker URL');
-      if (cfg.resultBackend !== null) checkUrl(resultStoreProblem(cfg.resultBackend), 'result backend URL');
-      const log = ctx.logger;
-      const hostname = ctx.config.hostname;
-      limits = new ChildLimits(early ?? cfg.taskLimits, ctx.toPool);
-      const t = (transport = await openTransport(cfg.brokerUrl, {
-        logger: log,
-        role: 'broker',
-        cfg,
-        nodename: hostname,
-        index: ctx.index,
-        pid: deps.pid,
-        connectTimeoutMs: deps.connectTimeoutMs,
-        now: deps.now,
-        isAlive: deps.isAlive,
-      }));
-      if (cfg.resultBackend !== null) {
-        try {
-          results = await openResultStore(cfg.resultBackend, {
-            logger: log,
-            expiresS: cfg.resultExpiresS,
-            connectTimeoutMs: deps.connectTimeoutMs,
-            broker: { url: cfg.brokerUrl, transport: t },
-          });
-        } catch (err) {
-          await t.close().catch(() => undefined);
-          throw err; // retryable: the result backend may come up later
-        }
-      }
-      const queues = (consumerQueues = queuesOf(ctx.config, 'celery'));
-      slots = Math.max(1, ctx.config.childConcurrency);
-      // Task events go out on the broker's event channel; off unless -E or a remote enable_events.
-      const totals = new Map<string, number>();
-      const events = new EventPublisher({
-        channel: t.events(),
-        hostname,
-        enabled: cfg.sendEvents,
-        pid: deps.pid,
-        onError: (err) => log.warn({ err: err.message }, 'celery event not published'),
+  async start(ctx: BackendContext): Promise<void> {
+    const cfg = ctx.config.celery;
+    checkUrl(transportProblem(cfg.brokerUrl), 'broker URL');
+    if (cfg.resultBackend !== null) checkUrl(resultStoreProblem(cfg.resultBackend), 'result backend URL');
+    this.#limits = new ChildLimits(this.#early ?? cfg.taskLimits, ctx.toPool);
+    const t = await this.#open(ctx);
+    const hostname = ctx.config.hostname;
+    this.#queues = queuesOf(ctx.config, 'celery');
+    this.#slots = Math.max(1, ctx.config.childConcurrency);
+    // Task events go out on the broker's event channel; off unless -E or a remote enable_events.
+    const totals = new Map<string, number>();
+    const events = new EventPublisher({
+      channel: t.events(),
+      hostname,
+      enabled: cfg.sendEvents,
+      pid: this.deps.pid,
+      onError: (err) => ctx.logger.warn({ err: err.message }, 'celery event not published'),
+    });
+    const c = (this.#consumer = this.#consumerFor(ctx, t, taskEventSink(events, this.deps.pid, totals)));
+    const known = { registry: ctx.registry, events, hostname, pid: this.deps.pid, totals };
+    this.#control = (what, args) =>
+      childControl({ ...known, view: () => c.snapshot(), terminate: (ids) => c.terminate(ids) }, what, args);
+    ctx.coldSignal.addEventListener('abort', () => void this.stop(), { once: true });
+    await c.start();
+    ctx.logger.info(
+      { queues: this.#queues, slots: this.#slots, acksLate: cfg.acksLate, transport: t.name },
+      'celery consumer started',
+    );
+  }
+
+  /** The broker's transport, then the result store (which may share its connection). Failures are retryable. */
+  async #open(ctx: BackendContext): Promise<Transport> {
+    const cfg = ctx.config.celery;
+    const t = (this.#transport = await openTransport(cfg.brokerUrl, {
+      logger: ctx.logger,
+      role: 'broker',
+      cfg,
+      nodename: ctx.config.hostname,
+      index: ctx.index,
+      pid: this.deps.pid,
+      connectTimeoutMs: this.deps.connectTimeoutMs,
+      now: this.deps.now,
+      isAlive: this.deps.isAlive,
+    }));
+    if (cfg.resultBackend === null) return t;
+    try {
+      this.#results = await openResultStore(cfg.resultBackend, {
+        logger: ctx.logger,
+        expiresS: cfg.resultExpiresS,
+        connectTimeoutMs: this.deps.connectTimeoutMs,
+        broker: { url: cfg.brokerUrl, transport: t },
       });
-      const c = (consumer = new Consumer(
-        t,
-        results,
-        {
-          queues,
-          slots,
-          worker: hostname,
-          cfg,
-          registry: ctx.registry,
-          logger: log,
-          coldSignal: ctx.coldSignal,
-          now: deps.now,
-          maxEtaHeld: 1000,
-          hardGraceMs: 2000,
-          limits,
-          onHardLimit: (held) => {
-            const err = new Error(`task ${held.msg.task} (${held.msg.id}) ignored its hard time limit`);
-            ctx.fail(Object.assign(err, { name: 'TimeLimitExceeded' }), { exitCode: CHILD_EXIT.HARD_TIME_LIMIT });
-          },
-          onTaskEvent: taskEventSink(events, deps.pid, totals),
-          ...deps.tuning,
+    } catch (err) {
+      await t.close().catch(() => undefined);
+      throw err; // retryable: the result backend may come up later
+    }
+    return t;
+  }
+
+  #consumerFor(ctx: BackendContext, t: Transport, onTaskEvent: ConsumerOptions['onTaskEvent']): Consumer {
+    const results = this.#results;
+    return new Consumer(
+      t,
+      results,
+      {
+        queues: this.#queues,
+        slots: this.#slots,
+        worker: ctx.config.hostname,
+        cfg: ctx.config.celery,
+        registry: ctx.registry,
+        logger: ctx.logger,
+        coldSignal: ctx.coldSignal,
+        now: this.deps.now,
+        maxEtaHeld: 1000,
+        hardGraceMs: 2000,
+        limits: this.#limits as ChildLimits,
+        onHardLimit: (held) => {
+          const err = new Error(`task ${held.msg.task} (${held.msg.id}) ignored its hard time limit`);
+          ctx.fail(Object.assign(err, { name: 'TimeLimitExceeded' }), { exitCode: CHILD_EXIT.HARD_TIME_LIMIT });
         },
-        results ? (t.settleWithResult?.(results) ?? null) : null,
-      ));
-      control = (what, args) =>
-        childControl(
-          {
-            view: () => c.snapshot(),
-            terminate: (ids) => c.terminate(ids),
-            registry: ctx.registry,
-            events,
-            hostname,
-            pid: deps.pid,
-            totals,
-          },
-          what,
-          args,
-        );
-      ctx.coldSignal.addEventListener('abort', () => void this.stop(), { once: true });
-      await c.start();
-      log.info(
-        { queues, slots: ctx.config.childConcurrency, acksLate: cfg.acksLate, transport: t.name },
-        'celery consumer started',
-      );
-    },
-    async drain(deadline: number): Promise<void> {
-      if (!consumer) return;
-      await consumer.drain(deadline);
-      if (consumer.active === 0) {
-        await consumer.stop();
-        await close();
-      }
-    },
-    stop(): Promise<void> {
-      stopping ??= (async () => {
-        limits?.release();
-        await consumer?.stop();
-        await close();
-      })();
-      return stopping;
-    },
-    onPoolMessage(topic: string, data: unknown): void {
-      if (topic === TOPIC_RATE) limits?.granted(data);
-      else if (topic === TOPIC_LIMITS) {
-        early = limitsTable(data);
-        limits?.set(early);
-      }
-    },
-    control(what: string, args: Record<string, unknown>): unknown {
-      return control ? control(what, args) : { error: 'not started' };
-    },
-    queues(): string[] {
-      return consumerQueues;
-    },
-    stats(): BackendStats {
-      return {
-        active: consumer?.active ?? 0,
-        processed: consumer?.processed ?? 0,
-        ...(consumer ? { durations: consumer.durations } : {}),
-        failed: consumer?.failed ?? 0,
-        lastPollAt: consumer?.lastPollAt ?? null,
-        slots,
-      };
-    },
-  };
+        onTaskEvent,
+        ...this.deps.tuning,
+      },
+      results ? (t.settleWithResult?.(results) ?? null) : null,
+    );
+  }
+
+  async #close(): Promise<void> {
+    this.#limits?.release();
+    await this.#results?.close().catch(() => undefined);
+    await this.#transport?.close();
+  }
+
+  async drain(deadline: number): Promise<void> {
+    const c = this.#consumer;
+    if (!c) return;
+    await c.drain(deadline);
+    if (c.active === 0) {
+      await c.stop();
+      await this.#close();
+    }
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#limits?.release();
+      await this.#consumer?.stop();
+      await this.#close();
+    })();
+    return this.#stopping;
+  }
+
+  onPoolMessage(topic: string, data: unknown): void {
+    if (topic === TOPIC_RATE) this.#limits?.granted(data);
+    else if (topic === TOPIC_LIMITS) {
+      this.#early = limitsTable(data);
+      this.#limits?.set(this.#early);
+    }
+  }
+
+  control(what: string, args: Record<string, unknown>): unknown {
+    return this.#control ? this.#control(what, args) : { error: 'not started' };
+  }
+
+  queues(): string[] {
+    return this.#queues;
+  }
+
+  stats(): BackendStats {
+    const c = this.#consumer;
+    return {
+      active: c?.active ?? 0,
+      processed: c?.processed ?? 0,
+      ...(c ? { durations: c.durations } : {}),
+      failed: c?.failed ?? 0,
+      lastPollAt: c?.lastPollAt ?? null,
+      slots: this.#slots,
+    };
+  }
+}
+
+export function createBackend(overrides: Partial<CeleryBackendDeps> = {}): WorkerBackend {
+  return new CeleryBackend({ ...DEFAULT_DEPS, ...overrides });
 }

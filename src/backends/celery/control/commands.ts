@@ -279,6 +279,43 @@ function resize(env: NodeEnv, by: number): void {
   for (let i = 0; i < Math.abs(by); i++) env.signal(by > 0 ? 'TTIN' : 'TTOU');
 }
 
+async function revoke(env: NodeEnv, args: Record<string, unknown>): Promise<Reply> {
+  const list = ids(args.task_id);
+  if (list.length === 0) return nok('no task id given');
+  await env.revoke(list);
+  if (args.terminate === true) {
+    const hit = (await env.ask('terminate', { ids: list, signal: args.signal ?? 'SIGTERM' })).flatMap((a) =>
+      Array.isArray(a.data) ? (a.data as string[]) : [],
+    );
+    return ok(hit.length > 0 ? `terminate: ${hit.join(', ')}` : 'terminate: tasks unknown');
+  }
+  return ok(`tasks ${list.join(', ')} flagged as revoked`);
+}
+
+/** add_consumer / cancel_consumer: the queue list of children forked from now on (a rolling restart follows). */
+function consumers(env: NodeEnv, method: string, args: Record<string, unknown>): Reply {
+  const q = typeof args.queue === 'string' ? args.queue : '';
+  const qs = queuesOf(env.config(), 'celery');
+  if (method === 'add_consumer') {
+    if (q === '') return nok('no queue given');
+    if (qs.includes(q)) return ok(`already consuming from ${JSON.stringify(q)}`);
+    env.setQueues([...qs, q]);
+    return ok(`add consumer ${q}`);
+  }
+  if (!qs.includes(q)) return nok(`not consuming from ${q}`);
+  if (qs.length === 1) return nok('cannot cancel the last queue');
+  env.setQueues(qs.filter((x) => x !== q));
+  return ok(`no longer consuming from ${q}`);
+}
+
+async function taskEvents(env: NodeEnv, on: boolean): Promise<Reply> {
+  const was = env.events?.enabled ?? false;
+  if (env.events) env.events.enabled = on;
+  await env.ask(on ? 'enable_events' : 'disable_events');
+  if (on === was) return ok(`task events already ${on ? 'enabled' : 'disabled'}`);
+  return ok(`task events ${on ? 'enabled' : 'disabled'}`);
+}
+
 /** Run one command; null = no reply (Celery's own no-reply commands, e.g. a peer's heartbeat). */
 export async function runCommand(method: string, args: Record<string, unknown>, env: NodeEnv): Promise<Reply> {
   switch (method) {
@@ -318,47 +355,18 @@ export async function runCommand(method: string, args: Record<string, unknown>, 
       return ok('reload started');
     case 'autoscale':
       return autoscale(env, args);
-    case 'revoke': {
-      const list = ids(args.task_id);
-      if (list.length === 0) return nok('no task id given');
-      await env.revoke(list);
-      if (args.terminate === true) {
-        const hit = (await env.ask('terminate', { ids: list, signal: args.signal ?? 'SIGTERM' })).flatMap((a) =>
-          Array.isArray(a.data) ? (a.data as string[]) : [],
-        );
-        return ok(hit.length > 0 ? `terminate: ${hit.join(', ')}` : 'terminate: tasks unknown');
-      }
-      return ok(`tasks ${list.join(', ')} flagged as revoked`);
-    }
-    case 'add_consumer': {
-      const q = typeof args.queue === 'string' ? args.queue : '';
-      if (q === '') return nok('no queue given');
-      const qs = queuesOf(env.config(), 'celery');
-      if (qs.includes(q)) return ok(`already consuming from ${JSON.stringify(q)}`);
-      env.setQueues([...qs, q]);
-      return ok(`add consumer ${q}`);
-    }
-    case 'cancel_consumer': {
-      const q = typeof args.queue === 'string' ? args.queue : '';
-      const qs = queuesOf(env.config(), 'celery');
-      if (!qs.includes(q)) return nok(`not consuming from ${q}`);
-      if (qs.length === 1) return nok('cannot cancel the last queue');
-      env.setQueues(qs.filter((x) => x !== q));
-      return ok(`no longer consuming from ${q}`);
-    }
+    case 'revoke':
+      return revoke(env, args);
+    case 'add_consumer':
+    case 'cancel_consumer':
+      return consumers(env, method, args);
+    case 'enable_events':
+    case 'disable_events':
+      return taskEvents(env, method === 'enable_events');
     case 'rate_limit':
       return rateLimit(env, args);
     case 'time_limit':
       return timeLimit(env, args);
-    case 'enable_events':
-    case 'disable_events': {
-      const on = method === 'enable_events';
-      const was = env.events?.enabled ?? false;
-      if (env.events) env.events.enabled = on;
-      await env.ask(method);
-      if (on === was) return ok(`task events already ${on ? 'enabled' : 'disabled'}`);
-      return ok(`task events ${on ? 'enabled' : 'disabled'}`);
-    }
     default:
       return nok(`No such control command: ${method}`);
   }

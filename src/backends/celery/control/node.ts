@@ -8,7 +8,7 @@ import type { WorkerConfig } from '../../../config/types.js';
 import type { PoolHandle } from '../../../supervisor/api.js';
 import { EventPublisher, SW_IDENT, SW_SYS, SW_VER } from '../events.js';
 import type { NodeLimits } from '../node-limits.js';
-import type { InboundMessage, Transport } from '../transport.js';
+import type { ControlChannel, InboundMessage, Transport } from '../transport.js';
 import { openTransport } from '../transports/index.js';
 import { runCommand, type ChildAnswer, type NodeEnv } from './commands.js';
 import { isForNode, parseControl } from './wire.js';
@@ -57,6 +57,49 @@ function asker(pool: PoolHandle, timeoutMs: number): { ask: NodeEnv['ask']; clos
   return { ask, close: off };
 }
 
+/** Control messages in, replies out: one command at a time, in arrival order (a Python worker's pidbox is one too). */
+function commandHandler(
+  env: NodeEnv & { tick(): number },
+  channel: ControlChannel,
+  log: Logger,
+): { onMessage(m: InboundMessage | Error): void; idle(): Promise<void> } {
+  let busy = Promise.resolve();
+  const onMessage = (m: InboundMessage | Error): void => {
+    const req = m instanceof Error ? m : parseControl(m);
+    if (req instanceof Error) {
+      log.warn({ err: req.message }, 'malformed control message ignored');
+      return;
+    }
+    if (!isForNode(req, env.nodename)) return;
+    if (req.expires !== null && Date.now() / 1000 > req.expires) return;
+    busy = busy.then(async () => {
+      try {
+        log.info({ method: req.method, destination: req.destination }, 'control command');
+        const data = await runCommand(req.method, req.arguments, env);
+        if (data !== null && req.replyTo && req.ticket)
+          await channel.reply(req.replyTo, { [env.nodename]: data }, { ticket: req.ticket, clock: env.tick() });
+      } catch (e) {
+        log.warn({ method: req.method, err: (e as Error).message }, 'control command failed');
+      }
+    });
+  };
+  return { onMessage, idle: () => busy };
+}
+
+/** The worker-* event fields of the whole pool (a prefork worker's main process reports its children's sums). */
+function workerInfo(pool: PoolHandle): Record<string, unknown> {
+  const kids = pool.snapshot().children;
+  return {
+    freq: HEARTBEAT_FREQ_S,
+    sw_ident: SW_IDENT,
+    sw_ver: SW_VER,
+    sw_sys: SW_SYS,
+    active: kids.reduce((n, c) => n + (c.active ?? 0), 0),
+    processed: kids.reduce((n, c) => n + (c.processed ?? 0), 0),
+    loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100),
+  };
+}
+
 export async function startControlNode(
   config: WorkerConfig,
   pool: PoolHandle,
@@ -81,7 +124,6 @@ export async function startControlNode(
   opts.signal?.addEventListener('abort', () => void transport.close(), { once: true });
   const channel = transport.control(nodename);
   let clock = 0;
-  const tick = (): number => ++clock;
   const events = new EventPublisher({
     channel: transport.events(),
     hostname: nodename,
@@ -89,13 +131,14 @@ export async function startControlNode(
     onError: (e) => log.warn({ err: e.message }, 'celery event not published'),
   });
   const children = asker(pool, o.askTimeoutMs);
-  const env: NodeEnv = {
+  const env: NodeEnv & { tick(): number } = {
     nodename,
     transport: transport.name,
     config: () => pool.childConfig(),
     startedAt: Date.now(),
     now: Date.now,
     clock: () => clock,
+    tick: () => ++clock,
     pool: () => pool.snapshot(),
     signal: (sig) => pool.signal(sig),
     setAutoscale: (max, min) => pool.setAutoscale(max, min),
@@ -111,41 +154,10 @@ export async function startControlNode(
     },
   };
 
-  let busy = Promise.resolve();
-  const onMessage = (m: InboundMessage | Error): void => {
-    const req = m instanceof Error ? m : parseControl(m);
-    if (req instanceof Error) {
-      log.warn({ err: req.message }, 'malformed control message ignored');
-      return;
-    }
-    if (!isForNode(req, nodename)) return;
-    if (req.expires !== null && Date.now() / 1000 > req.expires) return;
-    // One command at a time, in arrival order (a Python worker's pidbox is one consumer too).
-    busy = busy.then(async () => {
-      try {
-        log.info({ method: req.method, destination: req.destination }, 'control command');
-        const data = await runCommand(req.method, req.arguments, env);
-        if (data !== null && req.replyTo && req.ticket)
-          await channel.reply(req.replyTo, { [nodename]: data }, { ticket: req.ticket, clock: tick() });
-      } catch (e) {
-        log.warn({ method: req.method, err: (e as Error).message }, 'control command failed');
-      }
-    });
-  };
-  await channel.listen(onMessage);
+  const handler = commandHandler(env, channel, log);
+  await channel.listen(handler.onMessage);
 
-  const workerFields = (): Record<string, unknown> => {
-    const kids = pool.snapshot().children;
-    return {
-      freq: HEARTBEAT_FREQ_S,
-      sw_ident: SW_IDENT,
-      sw_ver: SW_VER,
-      sw_sys: SW_SYS,
-      active: kids.reduce((n, c) => n + (c.active ?? 0), 0),
-      processed: kids.reduce((n, c) => n + (c.processed ?? 0), 0),
-      loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100),
-    };
-  };
+  const workerFields = (): Record<string, unknown> => workerInfo(pool);
   await events.send('worker-online', workerFields());
   const hb = setInterval(() => void events.send('worker-heartbeat', workerFields()), o.heartbeatMs);
   log.info({ nodename, transport: transport.name, events: events.enabled }, 'celery control node ready');
@@ -155,7 +167,7 @@ export async function startControlNode(
     close(): Promise<void> {
       closing ??= (async () => {
         clearInterval(hb);
-        await busy;
+        await handler.idle();
         await events.send('worker-offline', workerFields());
         children.close();
         await channel.close();
