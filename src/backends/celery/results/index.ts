@@ -2,6 +2,7 @@
 // one line here; its module loads only when its scheme is used.
 import type { Logger } from 'pino';
 import type { ResultStore } from '../results.js';
+import { SchemeTable, type SchemePart } from '../schemes.js';
 import type { Transport } from '../transport.js';
 import { redisUrlProblem } from '../transports/redis-url.js';
 
@@ -16,42 +17,21 @@ export interface ResultStoreOptions {
 
 type Opener = (url: string, o: ResultStoreOptions) => Promise<ResultStore>;
 
-interface ResultStorePart {
-  problem(url: string): string | null;
-  open(): Promise<Opener>;
-}
-
-const redis: ResultStorePart = {
+const redis: SchemePart<Opener> = {
   problem: redisUrlProblem,
   open: async () => (await import('./redis-open.js')).openRedisResults,
 };
 
-/** By URL scheme (with its colon, as URL.protocol gives it). */
-const STORES: Readonly<Record<string, ResultStorePart>> = {
+const STORES = new SchemeTable<Opener>({
   'redis:': redis,
   'rediss:': redis,
-};
-
-function schemeOf(url: string): string | null {
-  try {
-    return new URL(url).protocol;
-  } catch {
-    return null;
-  }
-}
+});
 
 /** Why `url` cannot be a result backend URL here, or null. */
 export function resultStoreProblem(url: string): string | null {
-  const scheme = schemeOf(url);
-  if (scheme === null) return 'is not a valid URL';
-  const part = STORES[scheme];
-  if (part === undefined) return `must be a ${Object.keys(STORES).join('// or ')}// URL`;
-  return part.problem(url);
+  return STORES.problem(url);
 }
 
 export async function openResultStore(url: string, o: ResultStoreOptions): Promise<ResultStore> {
-  const problem = resultStoreProblem(url);
-  if (problem !== null) throw new Error(`result backend URL ${problem}`);
-  const part = STORES[schemeOf(url) as string] as ResultStorePart;
-  return (await part.open())(url, o);
+  return (await STORES.load(url, 'result backend URL'))(url, o);
 }
