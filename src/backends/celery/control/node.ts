@@ -121,8 +121,8 @@ export async function startControlNode(
     now: Date.now,
     isAlive: () => true,
   });
-  opts.signal?.addEventListener('abort', () => void transport.close(), { once: true });
   const channel = transport.control(nodename);
+  opts.signal?.addEventListener('abort', () => void channel.close().then(() => transport.close()), { once: true });
   let clock = 0;
   const events = new EventPublisher({
     channel: transport.events(),

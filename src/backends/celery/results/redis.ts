@@ -3,6 +3,7 @@
 // and the native chord counter (`celery-taskset-meta-<gid>.j/.t/.s`).
 import type { Redis } from 'ioredis';
 import { isObj } from '../../../util/json.js';
+import { closeRedis } from '../transports/redis-connection.js';
 import { READY_STATES, type ChordPart, type ResultMeta, type ResultStore } from '../results.js';
 
 export const TASK_KEY_PREFIX = 'celery-task-meta-';
@@ -172,7 +173,7 @@ export class RedisResultStore implements ResultStore {
 
   async close(): Promise<void> {
     for (const s of this.#waits) s.disconnect();
-    if (this.o.ownsConnection) await this.redis.quit().catch(() => this.redis.disconnect());
+    if (this.o.ownsConnection) await closeRedis(this.redis);
   }
 
   /** SET with the result expiry (and, like Celery's RedisBackend.set, a PUBLISH on the key when asked). */

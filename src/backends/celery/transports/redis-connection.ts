@@ -58,3 +58,16 @@ export async function openRedis(redis: Redis, timeoutMs: number): Promise<void> 
     clearTimeout(timer);
   }
 }
+
+/**
+ * Close on purpose: QUIT when connected (pending replies arrive first), else drop it now (a client still
+ * reconnecting to a broker that is down would queue the QUIT forever and keep the process alive).
+ */
+export async function closeRedis(redis: Redis): Promise<void> {
+  // Closing on purpose is not "connection lost": drop the state-change loggers first.
+  redis.removeAllListeners('close');
+  redis.removeAllListeners('error');
+  redis.on('error', () => undefined);
+  if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+  else redis.disconnect();
+}

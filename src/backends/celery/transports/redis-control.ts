@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import { type ControlRequest, parseControl } from '../control/wire.js';
 import type { ControlChannel, EventChannel, InboundMessage, OutboundMessage } from '../transport.js';
 import { BINDING_PREFIX, REVOKED_KEY } from './redis-broker.js';
+import { closeRedis } from './redis-connection.js';
 import { decodeEnvelope, encodeEnvelope, PRIORITY_SEP } from './redis-envelope.js';
 
 /** kombu's separator inside `_kombu.binding.<exchange>` members: `<routing_key>SEP<pattern>SEP<queue>`. */
@@ -101,14 +102,11 @@ export class RedisControlChannel implements ControlChannel {
   }
 
   async close(): Promise<void> {
-    await this.redis.srem(`${BINDING_PREFIX}${PIDBOX_EXCHANGE}`, this.#binding).catch(() => undefined);
     const sub = this.#sub;
-    if (sub) await sub.quit().catch(() => sub.disconnect());
-  }
-
-  /** Drop the connections now (the pool exits before the node finished starting). */
-  abort(): void {
-    this.#sub?.disconnect();
+    if (sub) await closeRedis(sub);
+    if (this.redis.status === 'ready') {
+      await this.redis.srem(`${BINDING_PREFIX}${PIDBOX_EXCHANGE}`, this.#binding).catch(() => undefined);
+    }
   }
 }
 

@@ -3,7 +3,7 @@
 // Redis needs (refresh our holds, give back holds orphaned by a lost reply, a dead child's or a timed-out one's).
 import type { Redis } from 'ioredis';
 import { Broker, type Fetched } from './redis-broker.js';
-import { connectRedis, openRedis } from './redis-connection.js';
+import { closeRedis, connectRedis, openRedis } from './redis-connection.js';
 import { dbOf, RedisControlChannel, RedisEventChannel } from './redis-control.js';
 import { consumeKeys, decodeEnvelope, encodeEnvelope, keyOf, queueOfKey } from './redis-envelope.js';
 import { Settler } from './redis-settle.js';
@@ -203,11 +203,7 @@ export class RedisTransport implements Transport {
     await this.#sub?.cancel();
     if (this.#maint) clearInterval(this.#maint);
     if (this.#sub !== null) await this.broker.unregister().catch(() => undefined);
-    // Closing on purpose is not "connection lost": drop the state-change loggers first.
-    this.redis.removeAllListeners('close');
-    this.redis.removeAllListeners('error');
-    this.redis.on('error', () => undefined);
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await closeRedis(this.redis);
   }
 }
 
