@@ -4,6 +4,7 @@
 // under basic.qos) both fit `consume`: the transport never hands over more than `prefetch` unsettled deliveries.
 import type { Logger } from 'pino';
 import type { CeleryConfig } from '../../config/types.js';
+import type { ResultStore } from './results.js';
 
 /** A message as received, transport-neutral: what protocol.ts parses. */
 export interface InboundMessage {
@@ -113,7 +114,9 @@ export interface Transport {
    * Optional fast path for a plain success: store the result document and ack in ONE step when `store` lives on
    * this broker's connection (Redis: one batched script). Null when this store cannot share it.
    */
-  settleWithResult?(store: unknown): ((d: SettleableDelivery, taskId: string, meta: string) => Promise<void>) | null;
+  settleWithResult?(
+    store: ResultStore,
+  ): ((d: SettleableDelivery, taskId: string, meta: string) => Promise<void>) | null;
   /** Remote control's broadcast channel (kombu's pidbox) for the node `nodename` (supervisor side). */
   control(nodename: string): ControlChannel;
   /** The Celery event channel (celeryev). */

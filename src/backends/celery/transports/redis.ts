@@ -2,6 +2,8 @@
 // call (never blocking, with an idle backoff), settle operations on the held set, publishing, and the upkeep only
 // Redis needs (refresh our holds, give back holds orphaned by a lost reply, a dead child's or a timed-out one's).
 import type { Redis } from 'ioredis';
+import type { ResultStore } from '../results.js';
+import { RedisResultStore } from '../results/redis.js';
 import { Broker, type Fetched } from './redis-broker.js';
 import { closeRedis, connectRedis, openRedis } from './redis-connection.js';
 import { dbOf, RedisControlChannel, RedisEventChannel } from './redis-control.js';
@@ -149,10 +151,10 @@ export class RedisTransport implements Transport {
     return first ?? keyOf(out);
   }
 
-  settleWithResult(store: unknown): ((d: SettleableDelivery, id: string, meta: string) => Promise<void>) | null {
-    const s = store as { redis?: unknown; expiresS?: unknown } | null;
-    if (s?.redis !== this.redis || typeof s.expiresS !== 'number') return null;
-    const settler = (this.#settler ??= new Settler(this.redis, this.broker.heldKey, s.expiresS));
+  settleWithResult(store: ResultStore): ((d: SettleableDelivery, id: string, meta: string) => Promise<void>) | null {
+    // Only a Redis store on this very connection: the script stores and acks in one step.
+    if (!(store instanceof RedisResultStore) || store.redis !== this.redis) return null;
+    const settler = (this.#settler ??= new Settler(this.redis, this.broker.heldKey, store.expiresS));
     return async (d, id, meta) => {
       await settler.settle(id, meta, d.tag);
       this.#settled([d.tag]);
