@@ -17,7 +17,7 @@ export interface BackendStats {
   /** Capacity: how many tasks this child runs at once. */
   slots: number;
   /**
-   * Optional: cumulative run time of finished tasks (src/ops/histogram.ts `emptyHistogram` + `observe`). Shipped in
+   * Optional: cumulative run time of finished tasks (src/ipc/histogram.ts `emptyHistogram` + `observe`). Shipped in
    * heartbeats; the supervisor's metrics sum it into `tbw_task_duration_seconds`.
    */
   durations?: DurationHistogram;
