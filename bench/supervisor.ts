@@ -46,14 +46,18 @@ function pool(
     logger: quiet,
     signals: noSignals,
     onLifecycle: (w) => w === 'ready' && onReady(),
-    onEvent: (e, _before, after) => {
-      if (e.type !== 'childMessage' || e.msg.type !== 'ready') return;
-      const c = after.children.find((x) => x.id === e.id);
-      for (const w of waiters.splice(0)) {
-        if (c && c.slot === w.slot) w.resolve(performance.now());
-        else waiters.push(w);
-      }
-    },
+    extensions: [
+      {
+        name: 'bench',
+        attach: (p) =>
+          void p.on('childReady', (e) => {
+            for (const w of waiters.splice(0)) {
+              if (e.slot === w.slot) w.resolve(performance.now());
+              else waiters.push(w);
+            }
+          }),
+      },
+    ],
     ...deps,
   });
   const readyOf = (slot: number): Promise<number> => new Promise((resolve) => waiters.push({ slot, resolve }));

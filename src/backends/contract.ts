@@ -1,8 +1,9 @@
-// The one contract every backend implements (ARCHITECTURE.md "Contracts"). A child process builds exactly one
+// The one contract every backend implements (docs/architecture.md). A child process builds exactly one
 // backend, lazily, so a Celery child never loads the Temporal or Hatchet SDK.
 import type { Logger } from 'pino';
 import type { WorkerConfig } from '../config/types.js';
-import type { DurationHistogram } from '../ops/histogram.js';
+import type { ChildExitCode } from '../exit-codes.js';
+import type { DurationHistogram } from '../ipc/histogram.js';
 import type { Registry } from '../tasks/registry.js';
 
 export interface BackendStats {
@@ -16,7 +17,7 @@ export interface BackendStats {
   /** Capacity: how many tasks this child runs at once. */
   slots: number;
   /**
-   * Optional: cumulative run time of finished tasks (src/ops/histogram.ts `emptyHistogram` + `observe`). Shipped in
+   * Optional: cumulative run time of finished tasks (src/ipc/histogram.ts `emptyHistogram` + `observe`). Shipped in
    * heartbeats; the supervisor's metrics sum it into `tbw_task_duration_seconds`.
    */
   durations?: DurationHistogram;
@@ -31,11 +32,14 @@ export interface BackendContext {
   /** Ends when the supervisor asks for a cold stop; backends pass it on to running tasks. */
   coldSignal: AbortSignal;
   /**
-   * For a failure AFTER start resolved (the SDK's worker died, the connection is gone for good): the child
-   * runtime exits non-zero so the supervisor replaces it. Optional so older runtimes keep compiling; a backend
-   * without it exits the process itself.
+   * The ONE way a backend reports a failure after start resolved (its worker died, the connection is gone for good,
+   * a task ignored its hard time limit): the child runtime logs it, tells the supervisor and exits with
+   * `exitCode` (default CHILD_EXIT.CRASH; see src/exit-codes.ts for the table the supervisor reads). A backend
+   * never calls process.exit or throws from a timer itself.
    */
-  fail?: (err: Error) => void;
+  fail(err: Error, opts?: { exitCode?: ChildExitCode }): void;
+  /** Send a message to the pool extensions in the supervisor (e.g. ask Celery's node for a rate-limit token). */
+  toPool(topic: string, data: unknown): void;
 }
 
 export interface WorkerBackend {
@@ -54,6 +58,8 @@ export interface WorkerBackend {
   control?(what: string, args: Record<string, unknown>): unknown;
   /** The queues this child consumes, after the backend's defaults (celery: ["celery"], temporal: its task queue). */
   queues?(): string[];
+  /** A message from a pool extension (`extension` IPC); may arrive while start() runs. Must not throw. */
+  onPoolMessage?(topic: string, data: unknown): void;
 }
 
 /** Raised by start() when the failure will not go away by retrying (bad token, bad config): exit code BOOT_ERROR. */

@@ -1,8 +1,8 @@
 // The runtime every child process runs (workers/<backend>.ts is a few lines that call runChild): it obeys only
 // the supervisor's IPC, boots one backend, reports ready and heartbeats, and performs warm/cold shutdown.
 import type { Logger } from 'pino';
-import { createChildLogger } from '../log/logger.js';
 import { BootError, type BackendContext, type WorkerBackend } from '../backends/contract.js';
+import { createChildLogger } from '../log/logger.js';
 import type { WorkerConfig } from '../config/types.js';
 import { CHILD_EXIT } from '../exit-codes.js';
 import {
@@ -122,6 +122,13 @@ class ChildRuntime {
           data: this.#inspect(msg.what, msg.args ?? {}),
         });
         return;
+      case 'extension':
+        try {
+          this.#backend?.onPoolMessage?.(msg.topic, msg.data);
+        } catch (e) {
+          this.#log('warn', { topic: msg.topic, err: serializeError(e) }, 'pool message not handled');
+        }
+        return;
       default: {
         const never: never = msg;
         this.#log('warn', { msg: never }, 'unknown message from supervisor ignored');
@@ -148,8 +155,9 @@ class ChildRuntime {
       registry,
       logger,
       coldSignal: this.#cold.signal,
-      // A backend whose worker dies after start: exit non-zero so the supervisor replaces this child.
-      fail: (err) => this.#crash(err, 'backend failed'),
+      // A backend whose worker dies after start: exit with its code so the supervisor replaces this child.
+      fail: (err, opts) => this.#crash(err, 'backend failed', opts?.exitCode ?? CHILD_EXIT.CRASH),
+      toPool: (topic, data) => void this.#send({ type: 'extension', topic, data }),
     };
     try {
       await backend.start(ctx);
@@ -246,13 +254,13 @@ class ChildRuntime {
     void Promise.race([stop, bound]).then(() => this.#exit(CHILD_EXIT.OK));
   }
 
-  #crash(err: unknown, what: string): void {
+  #crash(err: unknown, what: string, code: number = CHILD_EXIT.CRASH): void {
     const error = serializeError(err);
-    this.#log('fatal', { err: error }, what);
+    this.#log('fatal', { err: error, code }, what);
     const booting = this.#phase === 'booting' || this.#phase === 'waiting';
     const told = booting ? this.#send({ type: 'fatal', error, retryable: true }) : Promise.resolve();
     // A crash: exit non-zero so the supervisor replaces this child (with backoff).
-    void told.then(() => this.#exit(1));
+    void told.then(() => this.#exit(code));
   }
 
   #send(msg: ChildMessage): Promise<void> {

@@ -3,6 +3,7 @@
 // `commandConfig(cmd)`, which applies the env file, the environment and the defaults exactly like the worker.
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
+import { checkBackendSettings } from '../backends/registry.js';
 import { compileSettings, type CompiledSettings, type FlagValue } from '../config/compile.js';
 import type { EnvFileInput } from '../config/compile.js';
 import { ENV_FILE_VAR, readEnvFile } from '../config/load.js';
@@ -121,6 +122,7 @@ export async function resolveCommand(
     envFile,
     host: io.host,
     requireCredentials: opts.requireCredentials ?? true,
+    check: checkBackendSettings,
   });
   return { ...compiled, envFile };
 }

@@ -5,7 +5,7 @@ import { CommanderError, type Command } from 'commander';
 import { ConfigError } from '../config/errors.js';
 import type { WorkerConfig } from '../config/types.js';
 import { EXIT } from '../exit-codes.js';
-import type { BackendName } from '../tasks/types.js';
+import type { BackendName } from '../config/types.js';
 import { registerConfigCommand } from './config-command.js';
 import { buildProgram, resolveCommand, type CliIo } from './program.js';
 
@@ -48,9 +48,9 @@ export const defaultDeps: CliDeps = {
     return runPool(config);
   },
   async workerEntryExists(backend) {
-    // The supervisor's own rule (dist/workers/<backend>.js of this package), checked before anything starts.
-    const { defaultWorkerEntry } = await import('../supervisor/index.js');
-    return existsSync(defaultWorkerEntry(backend));
+    // The registry's entry (dist/workers/<backend>.js of this package), checked before anything starts.
+    const { workerEntryPath } = await import('../backends/registry.js');
+    return existsSync(workerEntryPath(backend));
   },
   async checkTasks(config) {
     const { loadRegistry } = await import('../tasks/loader.js');

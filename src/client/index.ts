@@ -25,7 +25,7 @@ export interface ResultParams {
 }
 
 export interface ClientDeps {
-  /** Create the backend client for config.backend (default: import src/backends/<backend>/client.js). */
+  /** Create the backend client for config.backend (default: the one src/backends/registry.ts names). */
   createClient: (config: WorkerConfig) => Promise<BackendClient>;
   /** The registry names are checked against (default: loadRegistry over config.taskModules/builtins). */
   loadRegistry: (config: WorkerConfig) => Promise<Registry>;
@@ -40,11 +40,9 @@ export interface TaskClient {
 }
 
 async function importBackendClient(config: WorkerConfig): Promise<BackendClient> {
-  const mod = (await import(`../backends/${config.backend}/client.js`)) as { createClient?: CreateClient };
-  if (typeof mod.createClient !== 'function') {
-    throw new Error(`backend ${config.backend}: its client module does not export createClient(config)`);
-  }
-  return mod.createClient(config);
+  const { backendEntry } = await import('../backends/registry.js');
+  const create: CreateClient = await backendEntry(config.backend).client();
+  return create(config);
 }
 
 export const defaultClientDeps: ClientDeps = {

@@ -1,7 +1,6 @@
-// Flags + environment + env file + defaults → one validated WorkerConfig, in ONE place (STYLE.md §6).
+// Flags + environment + env file + defaults → one validated WorkerConfig, in ONE place.
 // Pure: everything it reads (env, env file contents, host facts) is passed in. Precedence per setting:
 // flag > environment > env file > default. Any bad value throws ConfigError naming setting, source and what is accepted.
-import { parseToken } from '../backends/hatchet/connection.js';
 import path from 'node:path';
 import { ConfigError } from './errors.js';
 import {
@@ -38,6 +37,11 @@ export interface CompileInput {
   host: HostInfo;
   /** Refuse a backend whose credentials are missing (hatchet without a token). Default true. */
   requireCredentials?: boolean;
+  /**
+   * Rules of the backends, run on the compiled config (src/backends/registry.ts checkBackendSettings): this module
+   * knows no backend. Throws ConfigError.
+   */
+  check?: (config: WorkerConfig, sources: Record<ConfigKey, string>, o: { requireCredentials: boolean }) => void;
 }
 
 export interface CompiledSettings {
@@ -90,11 +94,13 @@ export function compileSettings(input: CompileInput): CompiledSettings {
 
   const queues = values.get('queues');
   if (Array.isArray(queues) && queues.length === 0) values.set('queues', null);
-  validate(values, sources, input.requireCredentials ?? true);
+  validate(values, sources);
 
-  const config = {} as Record<string, unknown>;
-  for (const [key, v] of values) setPath(config, key, v);
-  return { config: config as unknown as WorkerConfig, sources };
+  const built = {} as Record<string, unknown>;
+  for (const [key, v] of values) setPath(built, key, v);
+  const config = built as unknown as WorkerConfig;
+  input.check?.(config, sources, { requireCredentials: input.requireCredentials ?? true });
+  return { config, sources };
 }
 
 interface Raw {
@@ -205,12 +211,8 @@ function shown(row: Setting, value: FlagValue): string {
     : redacted;
 }
 
-/** Rules that involve more than one setting. */
-function validate(
-  values: Map<ConfigKey, unknown>,
-  sources: Record<ConfigKey, string>,
-  requireCredentials: boolean,
-): void {
+/** Rules that involve more than one setting (a backend's own rules are `check`). */
+function validate(values: Map<ConfigKey, unknown>, sources: Record<ConfigKey, string>): void {
   const interval = values.get('heartbeatIntervalMs') as number;
   const timeout = values.get('heartbeatTimeoutMs') as number;
   if (timeout <= interval) {
@@ -221,43 +223,6 @@ function validate(
       value: `${values.get(key) as number}ms`,
       accepted: `heartbeat timeout (${timeout}ms) greater than heartbeat interval (${interval}ms)`,
     });
-  }
-  const cert = values.get('temporal.tls.clientCertPath');
-  const keyPath = values.get('temporal.tls.clientKeyPath');
-  if ((cert === null) !== (keyPath === null)) {
-    const missing: ConfigKey = cert === null ? 'temporal.tls.clientCertPath' : 'temporal.tls.clientKeyPath';
-    const other: ConfigKey = cert === null ? 'temporal.tls.clientKeyPath' : 'temporal.tls.clientCertPath';
-    throw new ConfigError({
-      setting: missing,
-      source: sources[missing],
-      value: null,
-      accepted: `both TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH (${other} is set by ${sources[other]})`,
-    });
-  }
-  if (requireCredentials && values.get('backend') === 'hatchet' && values.get('hatchet.token') === null) {
-    throw new ConfigError({
-      setting: 'hatchet.token',
-      source: sources['hatchet.token'],
-      value: null,
-      exitCode: 78,
-      accepted: 'HATCHET_CLIENT_TOKEN to be set: the hatchet backend needs an API token',
-    });
-  }
-  const token = values.get('hatchet.token');
-  if (requireCredentials && values.get('backend') === 'hatchet' && typeof token === 'string') {
-    // The token's shape and expiry are checked here, before any child starts (exit 78, never the token itself);
-    // whether the server accepts it is the child's BootError. parseToken is pure: no SDK is loaded.
-    try {
-      parseToken(token);
-    } catch (e) {
-      throw new ConfigError({
-        setting: 'hatchet.token',
-        source: sources['hatchet.token'],
-        value: '***',
-        exitCode: 78,
-        accepted: `a valid Hatchet API token (${e instanceof Error ? e.message : String(e)})`,
-      });
-    }
   }
 }
 

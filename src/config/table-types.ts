@@ -86,3 +86,6 @@ export interface Setting {
 export function isDefaultFn(d: unknown): d is DefaultFn {
   return typeof d === 'object' && d !== null && 'fn' in d && typeof (d as DefaultFn).fn === 'function';
 }
+
+/** A computed default for a row of the table. */
+export const computed = (doc: string, fn: DefaultFn['fn']): DefaultFn => ({ doc, fn });

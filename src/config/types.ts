@@ -1,6 +1,9 @@
 // The compiled, validated configuration every part of the program reads. Produced in ONE place
 // (src/config/compile.ts) from the settings table (src/config/settings.ts); nothing else parses env or flags.
-import type { BackendName } from '../tasks/types.js';
+
+/** The backends this program runs (src/backends/registry.ts maps each to its parts). */
+export type BackendName = 'celery' | 'temporal' | 'hatchet';
+export const BACKENDS: readonly BackendName[] = ['celery', 'temporal', 'hatchet'];
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 export type LogFormat = 'json' | 'pretty';
@@ -26,6 +29,19 @@ export interface CeleryConfig {
   maxMessageBytes: number;
   /** Redis list that receives messages that cannot be run. */
   deadLetterKey: string;
+  /**
+   * Not a setting: per-task limits set at run time by remote control (`celery control rate_limit / time_limit`),
+   * handed to children forked later by the pool extension (src/backends/celery/extension.ts).
+   */
+  taskLimits?: Readonly<Record<string, TaskLimits>>;
+}
+
+/** Celery's per-task-name limits as remote control sets them (a task's rate_limit, soft_time_limit, time_limit). */
+export interface TaskLimits {
+  /** Celery rate string (`10/s`, `2/m`, `1/h`, a bare number = per second); null = none. */
+  rateLimit: string | null;
+  /** Set by `time_limit` (seconds; null = no such limit); null = never set: the task's own limits apply. */
+  time: { softS: number | null; hardS: number | null } | null;
 }
 
 export interface TemporalConfig {

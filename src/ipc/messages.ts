@@ -1,7 +1,8 @@
-// IPC between the supervisor and its children: discriminated unions, validated on receipt (STYLE.md §8).
+// IPC between the supervisor and its children: discriminated unions, validated on receipt (a peer is data).
 // Errors cross processes as {name, message, stack}.
 import type { WorkerConfig } from '../config/types.js';
-import { isHistogram, type DurationHistogram } from '../ops/histogram.js';
+import { isHistogram, type DurationHistogram } from './histogram.js';
+import { isObj, isStrArr } from '../util/json.js';
 
 export interface SerializedError {
   name: string;
@@ -15,7 +16,9 @@ export type ParentMessage =
   /** First message to a child: who it is and what to run. */
   | { type: 'init'; index: number; config: WorkerConfig }
   | { type: 'shutdown'; mode: ShutdownMode; deadlineMs: number }
-  | { type: 'inspect'; requestId: string; what: string; args?: Record<string, unknown> };
+  | { type: 'inspect'; requestId: string; what: string; args?: Record<string, unknown> }
+  /** From a pool extension to the child's backend (`topic` names the feature, e.g. celery.rate). */
+  | { type: 'extension'; topic: string; data: unknown };
 
 export type ChildMessage =
   | { type: 'ready'; backend: string; queues: string[]; concurrency: number }
@@ -32,16 +35,16 @@ export type ChildMessage =
   /** Boot failure: the child could not start. retryable=false stops the restart loop. */
   | { type: 'fatal'; error: SerializedError; retryable: boolean }
   | { type: 'drained' }
-  | { type: 'inspectReply'; requestId: string; data: unknown };
+  | { type: 'inspectReply'; requestId: string; data: unknown }
+  /** From the child's backend to the pool extensions (the reducer ignores it). */
+  | { type: 'extension'; topic: string; data: unknown };
 
 export type HeartbeatMessage = Extract<ChildMessage, { type: 'heartbeat' }>;
 
 // ---- Validation on receipt: a peer is another process, so its messages are data to check, not types to trust.
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isCount = (v: unknown): v is number => isNum(v) && v >= 0;
-const isStrArr = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
 
 function bad(what: string, v: unknown): Error {
   let shown: string;
@@ -65,6 +68,10 @@ export function serializeError(e: unknown): SerializedError {
   if (e instanceof Error)
     return e.stack ? { name: e.name, message: e.message, stack: e.stack } : { name: e.name, message: e.message };
   return { name: 'Error', message: String(e) };
+}
+
+function parseExtension(v: Record<string, unknown>): { type: 'extension'; topic: string; data: unknown } | null {
+  return typeof v.topic === 'string' && v.topic !== '' ? { type: 'extension', topic: v.topic, data: v.data } : null;
 }
 
 /** Validate a child → parent message; an Error describes what is wrong (the caller logs it and ignores the message). */
@@ -108,6 +115,8 @@ export function parseChildMessage(v: unknown): ChildMessage | Error {
     case 'inspectReply':
       if (typeof v.requestId === 'string') return { type: 'inspectReply', requestId: v.requestId, data: v.data };
       return bad('inspectReply message', v);
+    case 'extension':
+      return parseExtension(v) ?? bad('extension message', v);
     default:
       return bad('child message type', v.type);
   }
@@ -134,6 +143,8 @@ export function parseParentMessage(v: unknown): ParentMessage | Error {
           : { type: 'inspect', requestId: v.requestId, what: v.what, args: v.args };
       }
       return bad('inspect message', v);
+    case 'extension':
+      return parseExtension(v) ?? bad('extension message', v);
     default:
       return bad('parent message type', v.type);
   }

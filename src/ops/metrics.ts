@@ -1,7 +1,7 @@
 // Prometheus metrics and /healthz over an opt-in HTTP server bound to loopback by default.
 // MetricsCollector folds pool events into counters; renderMetrics is pure; startMetricsServer is the IO.
 import type { Server } from 'node:http';
-import { addHistograms, isHistogram, type DurationHistogram } from './histogram.js';
+import { addHistograms, isHistogram, type DurationHistogram } from '../ipc/histogram.js';
 import { assessHealth, type PoolView } from './view.js';
 
 /** What the collector needs to hear from the supervisor (from-pool.ts translates the pool's events). */

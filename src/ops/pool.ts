@@ -3,17 +3,21 @@
 // best-effort except a metrics port that cannot be bound (a configuration error, reported before any fork).
 import os from 'node:os';
 import type { Logger } from 'pino';
+import { backendEntry, workerEntryPath } from '../backends/registry.js';
 import type { WorkerConfig } from '../config/types.js';
 import { EXIT } from '../exit-codes.js';
+import { serializeError } from '../ipc/messages.js';
 import { createLogger } from '../log/logger.js';
+import type { PoolExtension } from '../supervisor/api.js';
 import { startSupervisor, type SupervisorDeps } from '../supervisor/index.js';
+import { childEnv } from './child-env.js';
 import { startControlServer } from './control-socket.js';
-import { opsEventsOf, viewOf, type PoolMeta } from './from-pool.js';
+import { exitOf, heartbeatOf, restartOf, viewOf, type PoolMeta } from './from-pool.js';
 import { MetricsCollector, startMetricsServer } from './metrics.js';
 import { openNotifier, watchdogIntervalMs, type Notifier } from './sd-notify.js';
 import { buildStatus, sampleUsage } from './status.js';
 import { SystemdReporter } from './systemd.js';
-import { defaultStallMs, type PoolView } from './view.js';
+import type { PoolView } from './view.js';
 
 export interface OpsDeps {
   /** The supervisor's environment: NOTIFY_SOCKET / WATCHDOG_USEC are read from it. */
@@ -42,7 +46,7 @@ export async function runPool(
   const ops: OpsDeps = {
     env: deps.env ?? process.env,
     now: deps.now ?? Date.now,
-    stallMs: defaultStallMs(config.backend),
+    stallMs: backendEntry(config.backend).stallMs,
     openNotifier: (env) => openNotifier({ env }),
     onStarted: () => undefined,
     ...partialOps,
@@ -55,85 +59,26 @@ export async function runPool(
   const meta: PoolMeta = { pid: process.pid, backend: config.backend, hostname: config.hostname, startedAt: ops.now() };
   const collector = new MetricsCollector();
   const cleanups: (() => Promise<void> | void)[] = [];
-  let view: () => PoolView = () => viewOf({ phase: 'starting', target: config.concurrency, children: [] }, meta);
+  let view: () => PoolView = () =>
+    viewOf({ phase: 'starting', stopping: false, target: config.concurrency, autoscale: null, children: [] }, meta);
+  const surfaces: Surfaces = { config, log, ops, view: () => view(), cleanups };
 
-  if (config.metricsPort !== null) {
-    try {
-      const m = await startMetricsServer({
-        host: config.metricsHost,
-        port: config.metricsPort,
-        view: () => view(),
-        collector,
-        stallMs: ops.stallMs,
-        now: ops.now,
-      });
-      cleanups.push(m.close);
-      log.info({ host: config.metricsHost, port: m.port }, 'metrics server listening');
-    } catch (e) {
-      log.fatal({ host: config.metricsHost, port: config.metricsPort, error: errMessage(e) }, 'cannot serve metrics');
-      return EXIT.CONFIG;
-    }
-  }
-
-  let notifier: Notifier | null = null;
-  try {
-    notifier = await ops.openNotifier(ops.env);
-  } catch (e) {
-    // systemd will time the start out; say why in the journal.
-    log.error({ error: errMessage(e) }, 'cannot notify systemd (needs python3 >= 3.9 or OpenFile=)');
-  }
-  const wdMs = watchdogIntervalMs(ops.env, process.pid);
-  const reporter =
-    notifier === null
-      ? null
-      : new SystemdReporter({
-          notifier,
-          view: () => view(),
-          stallMs: ops.stallMs,
-          watchdogMs: wdMs,
-          statusEveryMs: 2000,
-          stopBudgetMs: config.shutdownTimeoutMs + KILL_GRACE_MS,
-          stopMarginMs: 5000,
-          now: ops.now,
-          onSendError: (fields) => log.debug({ fields: Object.keys(fields) }, 'sd_notify datagram not sent'),
-        });
-  if (reporter !== null) {
-    reporter.start();
-    cleanups.push(() => reporter.close());
-  }
-
-  const lastExit = new Map<number, string>();
+  if (config.metricsPort !== null && !(await startMetrics(surfaces, collector))) return EXIT.CONFIG;
+  const reporter = await startReporter(surfaces);
+  const env = deps.env ?? process.env;
   const handle = startSupervisor(config, {
     ...deps,
+    workerEntry: deps.workerEntry ?? workerEntryPath(config.backend, env),
+    env: childEnv(env),
     logger: log,
+    extensions: [opsObserver(collector, reporter), ...(deps.extensions ?? (await backendExtensions(config, log)))],
     onLifecycle: (what) => {
       reporter?.notice(what);
       deps.onLifecycle?.(what);
     },
-    onEvent: (e, before, after) => {
-      for (const ev of opsEventsOf(e, before, after, lastExit)) collector.record(ev);
-      // A rolling restart (HUP) is over when its bookkeeping clears: tell systemd we are ready again.
-      if (before.rolling !== null && after.rolling === null && after.phase === 'running') reporter?.notice('ready');
-      deps.onEvent?.(e, before, after);
-    },
   });
   view = () => viewOf(handle.snapshot(), meta);
-
-  try {
-    const ctl = await startControlServer(config.controlSocket, {
-      ping: () => ({ pid: process.pid, uptimeMs: ops.now() - meta.startedAt }),
-      status: async () => {
-        const v = view();
-        const pids = v.children.flatMap((c) => (c.pid === null ? [] : [c.pid]));
-        return buildStatus(v, await sampleUsage(pids), ops.now(), ops.stallMs);
-      },
-    });
-    cleanups.push(ctl.close);
-    log.debug({ path: config.controlSocket }, 'control socket listening');
-  } catch (e) {
-    // The pool matters more than `status`: run without the socket, loudly.
-    log.warn({ path: config.controlSocket, error: errMessage(e) }, 'control socket unavailable; status will not work');
-  }
+  await startStatusSocket(surfaces, meta);
   ops.onStarted(view);
 
   const code = await handle.done;
@@ -141,5 +86,105 @@ export async function runPool(
   return code;
 }
 
-/** Same signature as the supervisor's runSupervisor, so the CLI can load either. */
-export const runSupervisor = runPool;
+/** What the ops surfaces share: settings, log, seams, the pool's view, and the list of things to close at exit. */
+interface Surfaces {
+  config: WorkerConfig;
+  log: Logger;
+  ops: OpsDeps;
+  view: () => PoolView;
+  cleanups: (() => Promise<void> | void)[];
+}
+
+/** /metrics and /healthz; false when the port cannot be bound (a configuration error, before any fork). */
+async function startMetrics(s: Surfaces, collector: MetricsCollector): Promise<boolean> {
+  const { config, log } = s;
+  try {
+    const m = await startMetricsServer({
+      host: config.metricsHost,
+      port: config.metricsPort as number,
+      view: s.view,
+      collector,
+      stallMs: s.ops.stallMs,
+      now: s.ops.now,
+    });
+    s.cleanups.push(m.close);
+    log.info({ host: config.metricsHost, port: m.port }, 'metrics server listening');
+    return true;
+  } catch (e) {
+    log.fatal({ host: config.metricsHost, port: config.metricsPort, error: errMessage(e) }, 'cannot serve metrics');
+    return false;
+  }
+}
+
+/** systemd notifications from the main pid (READY, WATCHDOG, STATUS, STOPPING), when run under systemd. */
+async function startReporter(s: Surfaces): Promise<SystemdReporter | null> {
+  let notifier: Notifier | null = null;
+  try {
+    notifier = await s.ops.openNotifier(s.ops.env);
+  } catch (e) {
+    // systemd will time the start out; say why in the journal.
+    s.log.error({ error: errMessage(e) }, 'cannot notify systemd (needs python3 >= 3.9 or OpenFile=)');
+  }
+  if (notifier === null) return null;
+  const reporter = new SystemdReporter({
+    notifier,
+    view: s.view,
+    stallMs: s.ops.stallMs,
+    watchdogMs: watchdogIntervalMs(s.ops.env, process.pid),
+    statusEveryMs: 2000,
+    stopBudgetMs: s.config.shutdownTimeoutMs + KILL_GRACE_MS,
+    stopMarginMs: 5000,
+    now: s.ops.now,
+    onSendError: (fields) => s.log.debug({ fields: Object.keys(fields) }, 'sd_notify datagram not sent'),
+  });
+  reporter.start();
+  s.cleanups.push(() => reporter.close());
+  return reporter;
+}
+
+/** The ops observer is an extension like the backend's: it hears the pool's events from the first fork on. */
+function opsObserver(collector: MetricsCollector, reporter: SystemdReporter | null): PoolExtension {
+  return {
+    name: 'ops',
+    attach(pool) {
+      pool.on('childExited', (e) => collector.record(exitOf(e)));
+      pool.on('childReplaced', (e) => collector.record(restartOf(e)));
+      pool.on('childHeartbeat', (e) => collector.record(heartbeatOf(e)));
+      // A rolling restart (HUP) is over: tell systemd we are ready again.
+      pool.on('rollingRestartDone', () => {
+        if (pool.snapshot().phase === 'running') reporter?.notice('ready');
+      });
+    },
+  };
+}
+
+/** The control socket (`status`, `ping`): the pool matters more, so a socket that cannot open is only a warning. */
+async function startStatusSocket(s: Surfaces, meta: PoolMeta): Promise<void> {
+  const { config, log, ops } = s;
+  try {
+    const ctl = await startControlServer(config.controlSocket, {
+      ping: () => ({ pid: process.pid, uptimeMs: ops.now() - meta.startedAt }),
+      status: async () => {
+        const v = s.view();
+        const pids = v.children.flatMap((c) => (c.pid === null ? [] : [c.pid]));
+        return buildStatus(v, await sampleUsage(pids), ops.now(), ops.stallMs);
+      },
+    });
+    s.cleanups.push(ctl.close);
+    log.debug({ path: config.controlSocket }, 'control socket listening');
+  } catch (e) {
+    log.warn({ path: config.controlSocket, error: errMessage(e) }, 'control socket unavailable; status will not work');
+  }
+}
+
+/** The backend's pool extension (Celery: remote control and worker events), or none; a load failure is logged. */
+async function backendExtensions(config: WorkerConfig, log: Logger): Promise<PoolExtension[]> {
+  const load = backendEntry(config.backend).poolExtension;
+  if (!load) return [];
+  try {
+    return [await load(config)];
+  } catch (e) {
+    log.error({ backend: config.backend, err: serializeError(e) }, 'backend pool extension unavailable');
+    return [];
+  }
+}

@@ -47,16 +47,6 @@ export function inheritedNotifyFd(env: NodeJS.ProcessEnv, pid: number): number |
   return 3 + at;
 }
 
-/** Environment variables that belong to this process's service manager and must never reach children. */
-export const SYSTEMD_ENV_VARS = [
-  'NOTIFY_SOCKET',
-  'WATCHDOG_USEC',
-  'WATCHDOG_PID',
-  'LISTEN_FDS',
-  'LISTEN_PID',
-  'LISTEN_FDNAMES',
-] as const;
-
 export interface Notifier {
   /** Where datagrams go: 'fd' (inherited), 'helper' (python3-provided FD) or 'none' (not under systemd). */
   readonly transport: 'fd' | 'helper' | 'none';

@@ -38,14 +38,6 @@ export interface Health {
   reasons: string[];
 }
 
-/**
- * How long a ready child may go without a successful poll before it counts as stalled (the broker unreachable
- * looks the same from here). Temporal and Hatchet long-poll for up to a minute, so they get more room.
- */
-export function defaultStallMs(backend: string): number {
-  return backend === 'celery' ? 30_000 : 90_000;
-}
-
 /** Pure: is the pool serving? Healthy = running, every slot has a ready child, and every ready child polls. */
 export function assessHealth(view: PoolView, now: number, stallMs: number): Health {
   const reasons: string[] = [];

@@ -1,12 +1,23 @@
 // The driver performs the reducer's effects: forks children, sends IPC, kills, keeps ONE timer for the next
-// deadline, samples memory, relays logs. Every input (process events, timers, signals) is queued as an event.
+// deadline, samples memory, relays logs. Every input (process events, timers, signals) is queued and reduced in
+// order; after a reduction's effects ran, the driver tells the listeners its events (each one guarded).
 import type { ChildProcess, ForkOptions } from 'node:child_process';
 import type { Logger } from 'pino';
 import type { WorkerConfig } from '../config/types.js';
-import { type ParentMessage, parseChildMessage, serializeError } from '../ipc/messages.js';
+import { type ChildMessage, type ParentMessage, parseChildMessage, serializeError } from '../ipc/messages.js';
+import type { Unsubscribe } from './handle.js';
 import { loggerSink, relayLines, type LineSink } from './log-relay.js';
 import { nextWake, reduce } from './state.js';
-import type { Effect, Lifecycle, PoolEvent, PoolState } from './types.js';
+import {
+  type Effect,
+  isStoppingPhase,
+  type Lifecycle,
+  type PoolEvent,
+  type PoolEventMap,
+  type PoolEventName,
+  type PoolInput,
+  type PoolState,
+} from './types.js';
 
 /** How long the exit waits for the children's pipes to drain. */
 const RELAY_FLUSH_MS = 2000;
@@ -24,11 +35,10 @@ export interface DriverSeams {
   memory: MemoryProbe;
   memorySampleMs: number;
   onLifecycle: (what: Lifecycle) => void;
-  /** Observer of every reduced event (ops metrics count exits and restarts); optional, must not throw. */
-  onEvent?: (event: PoolEvent, before: PoolState, after: PoolState) => void;
 }
 
 export interface DriverOptions extends DriverSeams {
+  /** The config the first children get; setChildConfig() replaces it for later forks. */
   config: WorkerConfig;
   workerEntry: string;
   execArgv: string[];
@@ -57,14 +67,20 @@ export interface ChildSnapshot {
 
 export interface PoolSnapshot {
   phase: string;
+  /** Stopping or exited: nothing is respawned any more. */
+  stopping: boolean;
   target: number;
+  /** Autoscale bounds now; null when the pool runs without --autoscale. */
+  autoscale: { max: number; min: number } | null;
   children: ChildSnapshot[];
 }
 
 export function snapshotOf(s: PoolState): PoolSnapshot {
   return {
     phase: s.phase,
+    stopping: isStoppingPhase(s.phase),
     target: s.slots.length,
+    autoscale: s.autoscale === null ? null : { ...s.autoscale },
     children: s.children.map((c) => {
       const slot = s.slots.find((sl) => sl.index === c.slot);
       return {
@@ -87,9 +103,14 @@ export function snapshotOf(s: PoolState): PoolSnapshot {
   };
 }
 
+type Listener = (event: never) => void;
+
 export class Driver {
   #state: PoolState;
-  readonly #queue: PoolEvent[] = [];
+  #childConfig: WorkerConfig;
+  readonly #listeners = new Map<PoolEventName, Set<Listener>>();
+  readonly #childListeners = new Set<(gen: number, msg: ChildMessage) => void>();
+  readonly #queue: PoolInput[] = [];
   #busy = false;
   #timer: unknown = null;
   #timerAt: number | null = null;
@@ -106,6 +127,7 @@ export class Driver {
     private readonly o: DriverOptions,
   ) {
     this.#state = initial;
+    this.#childConfig = o.config;
     this.#sink = o.sink ?? loggerSink(o.logger);
     this.#exited = new Promise((r) => (this.#resolveExit = r));
   }
@@ -119,7 +141,29 @@ export class Driver {
     return this.#exited;
   }
 
-  /** Send a message to one child by id (Celery remote control's inspect requests); false if not connected. */
+  childConfig(): WorkerConfig {
+    return this.#childConfig;
+  }
+
+  /** The config every LATER fork gets; the driver owns it (never a shared object mutated elsewhere). */
+  setChildConfig(update: (current: WorkerConfig) => WorkerConfig): void {
+    this.#childConfig = update(this.#childConfig);
+  }
+
+  on<K extends PoolEventName>(name: K, listener: (event: PoolEventMap[K]) => void): Unsubscribe {
+    let set = this.#listeners.get(name);
+    if (!set) this.#listeners.set(name, (set = new Set()));
+    const l = listener as Listener;
+    set.add(l);
+    return () => void set.delete(l);
+  }
+
+  onChildMessage(listener: (gen: number, msg: ChildMessage) => void): Unsubscribe {
+    this.#childListeners.add(listener);
+    return () => void this.#childListeners.delete(listener);
+  }
+
+  /** Send a message to one child by id (remote control, extensions); false if not connected. */
   send(id: number, msg: ParentMessage): boolean {
     const cp = this.#procs.get(id);
     if (!cp?.connected) return false;
@@ -136,23 +180,39 @@ export class Driver {
     this.dispatch({ type: 'start', now: this.o.now() });
   }
 
-  /** Queue an event; events raised while effects run are reduced after the current one (never re-entrantly). */
-  dispatch(event: PoolEvent): void {
-    this.#queue.push(event);
+  /** Queue an input; inputs raised while effects or listeners run are reduced after this one (never re-entrantly). */
+  dispatch(input: PoolInput): void {
+    this.#queue.push(input);
     if (this.#busy) return;
     this.#busy = true;
     try {
       for (let e = this.#queue.shift(); e !== undefined; e = this.#queue.shift()) {
-        const before = this.#state;
-        const { state, effects } = reduce(before, e);
+        const { state, effects, events } = reduce(this.#state, e);
         this.#state = state;
-        this.o.onEvent?.(e, before, state);
+        // Effects first: the state already records them as done, whatever a listener does next.
         for (const fx of effects) this.#perform(fx);
+        for (const ev of events) this.#emit(ev);
+        if (e.type === 'childMessage')
+          for (const l of this.#childListeners) this.#guard('childMessage', l, e.id, e.msg);
       }
     } finally {
       this.#busy = false;
     }
     this.#schedule();
+  }
+
+  #emit(ev: PoolEvent): void {
+    const set = this.#listeners.get(ev.type);
+    if (set) for (const l of set) this.#guard(ev.type, l as (e: PoolEvent) => void, ev);
+  }
+
+  /** A listener that throws is logged; the pool goes on (it must never skip the next effect or listener). */
+  #guard<A extends unknown[]>(event: string, fn: (...a: A) => void, ...args: A): void {
+    try {
+      fn(...args);
+    } catch (e) {
+      this.o.logger.error({ event, err: serializeError(e) }, 'pool event listener failed');
+    }
   }
 
   #perform(fx: Effect): void {
@@ -222,7 +282,7 @@ export class Driver {
       return;
     }
     this.#procs.set(id, cp);
-    const fields = { child: slot, pid: cp.pid ?? null, backend: this.o.config.backend };
+    const fields = { child: slot, pid: cp.pid ?? null, backend: this.#childConfig.backend };
     for (const [name, stream] of [
       ['stdout', cp.stdout],
       ['stderr', cp.stderr],
@@ -246,7 +306,7 @@ export class Driver {
       this.dispatch({ type: 'childExit', now: this.o.now(), id, code, signal });
     });
     if (cp.pid !== undefined) this.dispatch({ type: 'childSpawned', now: this.o.now(), id, pid: cp.pid });
-    cp.send({ type: 'init', index: slot, config: this.o.config }, (err) => {
+    cp.send({ type: 'init', index: slot, config: this.#childConfig }, (err) => {
       if (err) this.o.logger.debug({ ...fields, err: serializeError(err) }, 'init message not delivered');
     });
   }

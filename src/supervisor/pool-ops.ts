@@ -3,22 +3,27 @@
 import { EXIT } from '../exit-codes.js';
 import type { ShutdownMode } from '../ipc/messages.js';
 import { backoffDelay, mulberry32, nextAttempt } from './backoff.js';
-import type {
-  ChildPhase,
-  ChildRecord,
-  Effect,
-  KillReason,
-  LogLevelName,
-  PoolState,
-  RetireReason,
-  Slot,
+import {
+  type ChildPhase,
+  type ChildRecord,
+  type Effect,
+  type ExitReason,
+  isStoppingPhase,
+  type KillReason,
+  type LogLevelName,
+  type PoolEvent,
+  type PoolPhase,
+  type PoolState,
+  type RetireReason,
+  type Slot,
 } from './types.js';
 
-/** The reduction in progress: a private copy of the state, the event time and the effects so far. */
+/** The reduction in progress: a private copy of the state, the input time, the effects and events so far. */
 export interface Cx {
   s: PoolState;
   now: number;
   fx: Effect[];
+  ev: PoolEvent[];
 }
 
 const ALLOWED: Record<ChildPhase, readonly ChildPhase[]> = {
@@ -31,6 +36,18 @@ const ALLOWED: Record<ChildPhase, readonly ChildPhase[]> = {
 
 export function log(cx: Cx, level: LogLevelName, msg: string, fields: Record<string, unknown> = {}): void {
   cx.fx.push({ type: 'log', level, fields, msg });
+}
+
+export function emit(cx: Cx, event: PoolEvent): void {
+  cx.ev.push(event);
+}
+
+/** Change the pool phase: one log line and one `phaseChanged` event. */
+export function setPhase(cx: Cx, to: PoolPhase, reason: string | null, fields: Record<string, unknown> = {}): void {
+  const from = cx.s.phase;
+  cx.s.phase = to;
+  log(cx, 'info', 'pool state changed', { from, to, ...(reason === null ? {} : { reason }), ...fields });
+  emit(cx, { type: 'phaseChanged', from, to, reason });
 }
 
 export function childFields(c: ChildRecord): Record<string, unknown> {
@@ -51,7 +68,7 @@ export function findChild(s: PoolState, id: number): ChildRecord | undefined {
 }
 
 export function isStopping(s: PoolState): boolean {
-  return s.phase === 'stopping-warm' || s.phase === 'stopping-cold' || s.phase === 'exited';
+  return isStoppingPhase(s.phase);
 }
 
 export function random(s: PoolState): number {
@@ -60,8 +77,11 @@ export function random(s: PoolState): number {
   return r.value;
 }
 
-/** Fork a new child for `slot`; it becomes the slot's current child. */
-export function spawnChild(cx: Cx, slot: Slot): ChildRecord {
+/**
+ * Fork a new child for `slot`; it becomes the slot's current child. A slot that had a child before reports the
+ * replacement, with why its predecessor went (`reason`, else the reason its last exit recorded).
+ */
+export function spawnChild(cx: Cx, slot: Slot, reason: ExitReason | null = null): ChildRecord {
   const s = cx.s;
   const c: ChildRecord = {
     id: s.nextId++,
@@ -84,6 +104,9 @@ export function spawnChild(cx: Cx, slot: Slot): ChildRecord {
   slot.restartAt = null;
   slot.spawns += 1;
   cx.fx.push({ type: 'spawn', id: c.id, slot: slot.index });
+  if (slot.spawns > 1) {
+    emit(cx, { type: 'childReplaced', id: c.id, slot: slot.index, reason: reason ?? slot.restartReason ?? 'crash' });
+  }
   return c;
 }
 
@@ -110,7 +133,7 @@ export function retire(cx: Cx, c: ChildRecord, reason: RetireReason, replace: bo
   c.retireReason = reason;
   log(cx, 'info', 'child retiring', { ...childFields(c), reason, replace });
   const slot = cx.s.slots.find((sl) => sl.index === c.slot && sl.current === c.id);
-  if (slot && replace) spawnChild(cx, slot);
+  if (slot && replace) spawnChild(cx, slot, reason);
   else if (slot) slot.current = null;
   const waitForSuccessor = reason === 'reload' && replace && c.phase === 'ready';
   if (!waitForSuccessor && (c.phase === 'starting' || c.phase === 'ready')) sendShutdown(cx, c, 'warm');
@@ -129,13 +152,14 @@ export function drainOutgoing(cx: Cx, slotIndex: number): void {
  * Celery and gunicorn do); a child that never booted waits from the first retry, since an instant retry of a boot
  * that just failed (broker down, bad code) mostly fails again.
  */
-export function scheduleRestart(cx: Cx, slot: Slot, upMs: number | null, cause: string): void {
+export function scheduleRestart(cx: Cx, slot: Slot, upMs: number | null, cause: string, reason: ExitReason): void {
   const policy = upMs === null ? { ...cx.s.opts.backoff, immediate: 0 } : cx.s.opts.backoff;
   const attempt = nextAttempt(policy, slot.attempts, upMs);
   const delayMs = backoffDelay(policy, attempt, random(cx.s));
   slot.attempts = attempt + 1;
   slot.current = null;
   slot.restartAt = cx.now + delayMs;
+  slot.restartReason = reason;
   log(cx, 'info', 'child restart scheduled', { child: slot.index, attempt: attempt + 1, delayMs, cause });
 }
 
@@ -146,10 +170,9 @@ export function stopPool(cx: Cx, mode: ShutdownMode, code: number, reason: strin
   if (s.phase === 'stopping-warm' && mode === 'warm') mode = 'cold';
   if (s.exitCode === null) s.exitCode = code;
   const from = s.phase;
-  s.phase = mode === 'warm' ? 'stopping-warm' : 'stopping-cold';
+  setPhase(cx, mode === 'warm' ? 'stopping-warm' : 'stopping-cold', reason, { exitCode: s.exitCode });
   s.rolling = null;
   for (const slot of s.slots) slot.restartAt = null;
-  log(cx, 'info', 'pool state changed', { from, to: s.phase, reason, exitCode: s.exitCode });
   if (from === 'starting' || from === 'running') cx.fx.push({ type: 'notify', what: 'stopping' });
   for (const c of s.children) {
     if (c.retireReason === null) c.retireReason = 'shutdown';
@@ -162,6 +185,7 @@ export function stopPool(cx: Cx, mode: ShutdownMode, code: number, reason: strin
 /** Give up: one fatal line with the reason, then a warm stop of what is left. */
 export function giveUp(cx: Cx, code: number, reason: string): void {
   log(cx, 'fatal', 'pool giving up', { reason, exitCode: code });
+  emit(cx, { type: 'gaveUp', code, reason });
   stopPool(cx, 'warm', code, reason);
 }
 
@@ -169,8 +193,7 @@ export function finishIfEmpty(cx: Cx): void {
   const s = cx.s;
   if ((s.phase === 'stopping-warm' || s.phase === 'stopping-cold') && s.children.length === 0) {
     const code = s.exitCode ?? EXIT.FAILURE;
-    log(cx, 'info', 'pool state changed', { from: s.phase, to: 'exited', exitCode: code });
-    s.phase = 'exited';
+    setPhase(cx, 'exited', null, { exitCode: code });
     cx.fx.push({ type: 'exit', code });
   }
 }
@@ -184,19 +207,27 @@ export function checkPoolReady(cx: Cx): void {
     return c?.phase === 'ready';
   });
   if (!allReady) return;
-  s.phase = 'running';
-  log(cx, 'info', 'pool state changed', { from: 'starting', to: 'running', children: s.slots.length });
+  setPhase(cx, 'running', null, { children: s.slots.length });
   if (!s.readyAnnounced) {
     s.readyAnnounced = true;
     cx.fx.push({ type: 'notify', what: 'ready' });
+    emit(cx, { type: 'poolReady', children: s.slots.length });
   }
 }
 
 /** Grow the pool by one slot (TTIN, autoscale). */
 export function addSlot(cx: Cx, why: string): void {
-  const slot: Slot = { index: cx.s.slots.length, current: null, attempts: 0, restartAt: null, spawns: 0 };
+  const slot: Slot = {
+    index: cx.s.slots.length,
+    current: null,
+    attempts: 0,
+    restartAt: null,
+    spawns: 0,
+    restartReason: null,
+  };
   cx.s.slots.push(slot);
   log(cx, 'info', 'pool resized', { children: cx.s.slots.length, why });
+  emit(cx, { type: 'poolResized', from: cx.s.slots.length - 1, to: cx.s.slots.length, why });
   spawnChild(cx, slot);
 }
 
@@ -205,6 +236,7 @@ export function removeSlot(cx: Cx, why: string): boolean {
   if (cx.s.slots.length <= 1) return false;
   const slot = cx.s.slots.pop() as Slot;
   log(cx, 'info', 'pool resized', { children: cx.s.slots.length, why });
+  emit(cx, { type: 'poolResized', from: cx.s.slots.length + 1, to: cx.s.slots.length, why });
   const c = slot.current === null ? undefined : findChild(cx.s, slot.current);
   if (c) retire(cx, c, 'scale-down', false);
   if (cx.s.rolling) cx.s.rolling.pending = cx.s.rolling.pending.filter((i) => i < cx.s.slots.length);

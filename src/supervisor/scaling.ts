@@ -1,11 +1,23 @@
 // Pool size changes that follow from events: the HUP rolling restart (one slot at a time, the replacement
 // ready before the old child drains) and --autoscale (grow when every child is busy, shrink after idling).
-import { type Cx, addSlot, findChild, isStopping, log, removeSlot, retire, spawnChild } from './pool-ops.js';
+import {
+  type Cx,
+  addSlot,
+  checkPoolReady,
+  emit,
+  findChild,
+  isStopping,
+  log,
+  removeSlot,
+  retire,
+  spawnChild,
+} from './pool-ops.js';
 
 export function startRolling(cx: Cx): void {
   const restarting = cx.s.rolling !== null;
   cx.s.rolling = { pending: cx.s.slots.map((sl) => sl.index), active: null };
   log(cx, 'info', 'rolling restart started', { children: cx.s.slots.length, restarted: restarting });
+  emit(cx, { type: 'rollingRestartStarted', children: cx.s.slots.length });
   advanceRolling(cx);
 }
 
@@ -33,6 +45,7 @@ export function advanceRolling(cx: Cx): void {
   }
   s.rolling = null;
   log(cx, 'info', 'rolling restart complete', { children: s.slots.length });
+  emit(cx, { type: 'rollingRestartDone', children: s.slots.length });
 }
 
 /** Grow by one when every ready child reports all its slots busy and nothing is starting. */
@@ -59,4 +72,28 @@ export function autoscaleOnTick(cx: Cx): void {
   removeSlot(cx, 'autoscale: idle');
   // Reset idle clocks so the next shrink waits another keepalive.
   for (const c of s.children) if (c.idleSince !== null) c.idleSince = cx.now;
+}
+
+/**
+ * New autoscale bounds (Celery's Autoscaler.update): a lower max shrinks the pool to it, a higher min grows it to
+ * it. A pool started without --autoscale has none to change: the caller answers Celery's "Autoscale not enabled".
+ */
+export function updateAutoscale(cx: Cx, max: number | null, min: number | null): void {
+  const s = cx.s;
+  const a = s.autoscale;
+  if (a === null || isStopping(s)) {
+    log(cx, 'warn', 'autoscale update ignored', { reason: a === null ? 'autoscale not enabled' : s.phase });
+    return;
+  }
+  if (max !== null) {
+    a.max = Math.max(1, max);
+    while (s.slots.length > a.max && removeSlot(cx, 'autoscale: new max'));
+  }
+  if (min !== null) {
+    a.min = Math.max(1, Math.min(min, a.max));
+    while (s.slots.length < a.min) addSlot(cx, 'autoscale: new min');
+  }
+  a.min = Math.min(a.min, a.max);
+  log(cx, 'info', 'autoscale bounds changed', { max: a.max, min: a.min, children: s.slots.length });
+  checkPoolReady(cx);
 }

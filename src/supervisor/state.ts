@@ -1,6 +1,6 @@
 // The pool as a pure reducer: (state, event) → {state, effects}. The driver (driver.ts) feeds it events from
 // processes, timers and signals and performs the effects; this file never touches a process, clock or timer.
-import { CHILD_EXIT, EXIT } from '../exit-codes.js';
+import { EXIT } from '../exit-codes.js';
 import type { ChildMessage } from '../ipc/messages.js';
 import {
   addSlot,
@@ -8,22 +8,21 @@ import {
   childFields,
   type Cx,
   drainOutgoing,
-  finishIfEmpty,
+  emit,
   findChild,
-  giveUp,
   isStopping,
   killChild,
   log,
   removeSlot,
   retire,
-  scheduleRestart,
   sendShutdown,
   spawnChild,
   stopPool,
   transition,
 } from './pool-ops.js';
-import { advanceRolling, autoscaleOnHeartbeat, autoscaleOnTick, startRolling } from './scaling.js';
-import type { ChildRecord, PoolEvent, PoolOptions, PoolSignal, PoolState, Reduction } from './types.js';
+import { onExit } from './exits.js';
+import { advanceRolling, autoscaleOnHeartbeat, autoscaleOnTick, startRolling, updateAutoscale } from './scaling.js';
+import type { ChildRecord, PoolInput, PoolOptions, PoolSignal, PoolState, Reduction } from './types.js';
 
 export function initialState(opts: PoolOptions, seed: number): PoolState {
   const size = opts.autoscale ? opts.autoscale.min : opts.concurrency;
@@ -36,6 +35,7 @@ export function initialState(opts: PoolOptions, seed: number): PoolState {
       attempts: 0,
       restartAt: null,
       spawns: 0,
+      restartReason: null,
     })),
     children: [],
     nextId: 1,
@@ -70,9 +70,9 @@ export function copyState(s: PoolState): PoolState {
   };
 }
 
-export function reduce(prev: PoolState, event: PoolEvent): Reduction {
-  if (prev.phase === 'exited') return { state: prev, effects: [] };
-  const cx: Cx = { s: copyState(prev), now: event.now, fx: [] };
+export function reduce(prev: PoolState, event: PoolInput): Reduction {
+  if (prev.phase === 'exited') return { state: prev, effects: [], events: [] };
+  const cx: Cx = { s: copyState(prev), now: event.now, fx: [], ev: [] };
   switch (event.type) {
     case 'start':
       onStart(cx);
@@ -100,12 +100,15 @@ export function reduce(prev: PoolState, event: PoolEvent): Reduction {
     case 'memorySample':
       onMemory(cx, event.id, event.rss);
       break;
+    case 'autoscale':
+      updateAutoscale(cx, event.max, event.min);
+      break;
     default: {
       const never: never = event;
-      throw new Error(`unknown pool event ${JSON.stringify(never)}`);
+      throw new Error(`unknown pool input ${JSON.stringify(never)}`);
     }
   }
-  return { state: cx.s, effects: cx.fx };
+  return { state: cx.s, effects: cx.fx, events: cx.ev };
 }
 
 /** The earliest time the reducer needs a `tick` (a deadline, a restart, a heartbeat check), or null. */
@@ -158,6 +161,7 @@ function onMessage(cx: Cx, id: number, msg: ChildMessage): void {
         concurrency: msg.concurrency,
         bootMs: cx.now - c.spawnedAt,
       });
+      emit(cx, { type: 'childReady', id: c.id, slot: c.slot, pid: c.pid, bootMs: cx.now - c.spawnedAt });
       if (c.retireReason === null) {
         drainOutgoing(cx, c.slot);
         checkPoolReady(cx);
@@ -174,6 +178,15 @@ function onMessage(cx: Cx, id: number, msg: ChildMessage): void {
         rss: msg.rss,
       };
       c.idleSince = msg.active > 0 ? null : (c.idleSince ?? cx.now);
+      emit(cx, {
+        type: 'childHeartbeat',
+        id: c.id,
+        slot: c.slot,
+        active: msg.active,
+        processed: msg.processed,
+        failed: msg.failed,
+        durations: msg.durations,
+      });
       onHeartbeatLimits(cx, c);
       autoscaleOnHeartbeat(cx);
       return;
@@ -189,7 +202,8 @@ function onMessage(cx: Cx, id: number, msg: ChildMessage): void {
       log(cx, 'info', 'child drained', childFields(c));
       return;
     case 'inspectReply':
-      return; // answered by the driver's control channel, not the pool
+    case 'extension':
+      return; // for the pool's extensions (the driver hands them every child message), not the pool
     default: {
       const never: never = msg;
       throw new Error(`unknown child message ${JSON.stringify(never)}`);
@@ -211,79 +225,6 @@ function onMemory(cx: Cx, id: number, rss: number): void {
     log(cx, 'warn', 'child over memory limit', { ...childFields(c), rss, limit });
     retire(cx, c, 'max-memory', true);
   }
-}
-
-/** Why a child probably died, for the log line (STYLE.md §11). */
-function exitHint(c: ChildRecord, code: number | null, signal: string | null): string | undefined {
-  if (c.killReason === 'heartbeat-timeout') return 'no heartbeat in time: the event loop was blocked or the child hung';
-  if (c.killReason === 'ready-timeout') return 'not ready in time: broker/server unreachable or slow start';
-  if (signal === 'SIGKILL') return 'killed by SIGKILL from outside: perhaps out of memory (OOM killer)?';
-  if (signal !== null) return `terminated by ${signal}`;
-  if (code === 1) return 'uncaught error: see the child log lines just before';
-  return undefined;
-}
-
-function onExit(cx: Cx, id: number, code: number | null, signal: string | null): void {
-  const s = cx.s;
-  const c = findChild(s, id);
-  if (!c) {
-    log(cx, 'warn', 'exit of unknown child ignored', { gen: id, code, signal });
-    return;
-  }
-  s.children = s.children.filter((x) => x !== c);
-  const fields = { ...childFields(c), code, signal, phase: c.phase };
-  const slot = s.slots.find((sl) => sl.index === c.slot && sl.current === c.id);
-  if (isStopping(s) || (c.retireReason !== null && !slot)) {
-    log(cx, 'info', 'child exited', { ...fields, reason: c.retireReason, killed: c.killReason });
-    advanceRolling(cx);
-    finishIfEmpty(cx);
-    return;
-  }
-  if (!slot) {
-    log(cx, 'warn', 'child exited', { ...fields, reason: 'not in a slot' });
-    return;
-  }
-  const hint = exitHint(c, code, signal);
-  const upMs = c.readyAt === null ? null : cx.now - c.readyAt;
-  if (code === CHILD_EXIT.BOOT_ERROR || (c.fatal !== null && !c.fatal.retryable)) {
-    log(cx, 'error', 'child cannot boot', { ...fields, err: c.fatal?.error });
-    const why = c.fatal ? `${c.fatal.error.name}: ${c.fatal.error.message}` : `exit code ${code}`;
-    giveUp(cx, EXIT.BOOT_FAILURE, `child ${c.slot} cannot boot (${why})`);
-    return;
-  }
-  if (c.readyAt === null) {
-    if (code === CHILD_EXIT.RETRYABLE_BOOT) {
-      // Broker/server not reachable yet: retried with backoff for as long as it takes, never a boot failure.
-      log(cx, 'warn', 'child could not reach its backend, retrying', { ...fields, err: c.fatal?.error });
-      scheduleRestart(cx, slot, null, 'retryable-boot');
-      return;
-    }
-    s.bootFailures += 1;
-    log(cx, 'error', 'child failed to boot', {
-      ...fields,
-      hint,
-      bootFailures: s.bootFailures,
-      maxBootFailures: s.opts.maxBootFailures,
-    });
-    if (s.bootFailures >= s.opts.maxBootFailures) {
-      giveUp(
-        cx,
-        EXIT.BOOT_FAILURE,
-        `${s.bootFailures} consecutive boot failures (last: child ${c.slot}, ${hint ?? `exit code ${code}`})`,
-      );
-      return;
-    }
-    scheduleRestart(cx, slot, null, 'boot-failure');
-    return;
-  }
-  log(cx, 'error', 'child exited unexpectedly', { ...fields, hint, upMs });
-  const { max, windowMs } = s.opts.crashLoop;
-  s.crashTimes = [...s.crashTimes.filter((t) => t > cx.now - windowMs), cx.now];
-  if (max !== null && s.crashTimes.length >= max) {
-    giveUp(cx, EXIT.CRASH_LOOP, `${s.crashTimes.length} child crashes within ${windowMs} ms`);
-    return;
-  }
-  scheduleRestart(cx, slot, upMs, c.killReason ?? 'crash');
 }
 
 function onTick(cx: Cx): void {

@@ -1,5 +1,7 @@
-// The pool's state, events and effects: the vocabulary shared by the pure reducer (state.ts) and the driver
-// (driver.ts) that performs the effects. All times are epoch ms taken from the event (`now`), never a clock.
+// The pool's state, inputs, effects and events: the vocabulary shared by the pure reducer (state.ts) and the driver
+// (driver.ts) that performs the effects and tells listeners the events. All times are epoch ms taken from the input
+// (`now`), never a clock.
+import type { DurationHistogram } from '../ipc/histogram.js';
 import type { ChildMessage, SerializedError, ShutdownMode } from '../ipc/messages.js';
 import type { BackoffPolicy } from './backoff.js';
 
@@ -12,6 +14,11 @@ import type { BackoffPolicy } from './backoff.js';
  * - exited: every child is gone; the exit effect was emitted
  */
 export type PoolPhase = 'starting' | 'running' | 'stopping-warm' | 'stopping-cold' | 'exited';
+
+/** The one "is the pool stopping" rule: nothing is respawned or resized in these phases. */
+export function isStoppingPhase(phase: string): boolean {
+  return phase === 'stopping-warm' || phase === 'stopping-cold' || phase === 'exited';
+}
 
 /**
  * Child phases (a child leaves the state when its process exits):
@@ -72,6 +79,8 @@ export interface Slot {
   restartAt: number | null;
   /** Children forked for this slot so far (restarts = spawns - 1). */
   spawns: number;
+  /** Why the slot's previous child went, for the `childReplaced` event of its successor; null before any exit. */
+  restartReason: ExitReason | null;
 }
 
 export interface PoolOptions {
@@ -114,14 +123,17 @@ export interface PoolState {
   readyAnnounced: boolean;
 }
 
-export type PoolEvent =
+/** One input to the reducer: a process event, a timer tick, a signal, a sample or a request through the handle. */
+export type PoolInput =
   | { type: 'start'; now: number }
   | { type: 'childSpawned'; now: number; id: number; pid: number }
   | { type: 'childMessage'; now: number; id: number; msg: ChildMessage }
   | { type: 'childExit'; now: number; id: number; code: number | null; signal: string | null }
   | { type: 'tick'; now: number }
   | { type: 'signal'; now: number; signal: PoolSignal }
-  | { type: 'memorySample'; now: number; id: number; rss: number };
+  | { type: 'memorySample'; now: number; id: number; rss: number }
+  /** New autoscale bounds (Celery's `autoscale` control command); null keeps that bound. */
+  | { type: 'autoscale'; now: number; max: number | null; min: number | null };
 
 export type LogLevelName = 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 
@@ -137,7 +149,55 @@ export type Effect =
   | { type: 'dumpStatus' }
   | { type: 'exit'; code: number };
 
+/** Why a child went: the supervisor's kill or retire reason, else boot-failure, shutdown or crash. */
+export type ExitReason = KillReason | RetireReason | 'boot-failure' | 'shutdown' | 'crash';
+
+/**
+ * What the reducer tells the rest of the process, by name. The driver performs the effects of a reduction first,
+ * then calls the listeners of these events (each one guarded: a listener that throws is logged, the pool goes on).
+ */
+export interface PoolEventMap {
+  /** The pool phase changed: starting → running → stopping-warm / stopping-cold → exited. */
+  phaseChanged: { from: PoolPhase; to: PoolPhase; reason: string | null };
+  /** Every slot had a ready child for the first time (once per pool; extensions start here). */
+  poolReady: { children: number };
+  /** The target size changed (TTIN/TTOU, autoscale, pool_grow/pool_shrink). */
+  poolResized: { from: number; to: number; why: string };
+  childReady: { id: number; slot: number; pid: number | null; bootMs: number };
+  /** A slot that had a child before got a new one; `reason` says why its predecessor went (or is going). */
+  childReplaced: { id: number; slot: number; reason: ExitReason };
+  childHeartbeat: {
+    id: number;
+    slot: number;
+    active: number;
+    processed: number;
+    failed: number;
+    durations: DurationHistogram | undefined;
+  };
+  childExited: {
+    id: number;
+    slot: number;
+    pid: number | null;
+    code: number | null;
+    signal: string | null;
+    reason: ExitReason;
+    /** How long it had been ready; null if it never was. */
+    upMs: number | null;
+    /** An operator's first guess at why (exit-code table, kill reason, signal); null for planned exits. */
+    hint: string | null;
+  };
+  rollingRestartStarted: { children: number };
+  rollingRestartDone: { children: number };
+  /** The pool stops on its own (boot failures, crash loop) with this exit code. */
+  gaveUp: { code: number; reason: string };
+}
+
+export type PoolEventName = keyof PoolEventMap;
+/** One emitted event: its name in `type`, its fields alongside. */
+export type PoolEvent = { [K in PoolEventName]: { type: K } & PoolEventMap[K] }[PoolEventName];
+
 export interface Reduction {
   state: PoolState;
   effects: Effect[];
+  events: PoolEvent[];
 }

@@ -1,9 +1,9 @@
 // The backend-agnostic task and workflow model. Every backend runs what these types describe, with one
 // calling convention: run(args, kwargs, ctx), the way a Python caller sends positional and keyword arguments.
 import type { Logger } from 'pino';
+import type { BackendName } from '../config/types.js';
 
-export type BackendName = 'celery' | 'temporal' | 'hatchet';
-export const BACKENDS: readonly BackendName[] = ['celery', 'temporal', 'hatchet'];
+export { BACKENDS, type BackendName } from '../config/types.js';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 export type Args = unknown[];

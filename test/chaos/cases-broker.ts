@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
-import { buildMessage } from '../../src/backends/celery/protocol.js';
+import { buildMessage } from '../../src/backends/celery/transports/redis-envelope.js';
 import { EXIT } from '../../src/exit-codes.js';
 import { startRedis } from '../helpers/redis.js';
 import { startWorker } from '../e2e/celery-harness.js';

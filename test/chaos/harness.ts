@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { buildMessage } from '../../src/backends/celery/protocol.js';
+import { buildMessage } from '../../src/backends/celery/transports/redis-envelope.js';
 import { PYTHON, ROOT } from '../e2e/celery-harness.js';
 
 export const LONG = process.env.CHAOS_LONG === '1';

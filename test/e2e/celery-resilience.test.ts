@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import t from 'tap';
-import { buildMessage } from '../../src/backends/celery/protocol.js';
+import { buildMessage } from '../../src/backends/celery/transports/redis-envelope.js';
 import { startRedis } from '../helpers/redis.js';
 import { FIXTURE_TASKS, startWorker } from './celery-harness.js';
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
-import { redisTarget, redisUrlProblem } from '../../src/backends/celery/redis-url.js';
+import { redisTarget, redisUrlProblem } from '../../src/backends/celery/transports/redis-url.js';
 import { startRedis, type RedisTlsOptions } from '../helpers/redis.js';
 import { FIXTURE_TASKS, runPython, startWorker } from './celery-harness.js';
 

@@ -26,6 +26,8 @@ await backend.start({
   registry,
   logger: pino({ level: 'warn' }),
   coldSignal: cold.signal,
+  fail: (err) => t.fail(`backend failed: ${err.message}`),
+  toPool: () => undefined,
 });
 t.teardown(() => backend.stop());
 const client = createClient(config);

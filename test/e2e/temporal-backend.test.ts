@@ -59,7 +59,15 @@ async function startBackend(
 ): Promise<{ backend: WorkerBackend; cold: AbortController }> {
   const backend = createBackend();
   const cold = new AbortController();
-  await backend.start({ index, config, registry: await registry(), logger, coldSignal: cold.signal });
+  await backend.start({
+    index,
+    config,
+    registry: await registry(),
+    logger,
+    coldSignal: cold.signal,
+    fail: (err) => t.fail(`backend failed: ${err.message}`),
+    toPool: () => undefined,
+  });
   return { backend, cold };
 }
 

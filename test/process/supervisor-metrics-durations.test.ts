@@ -2,7 +2,7 @@
 // Prometheus histogram: the real binary on a real redis-server, tasks submitted with kombu's wire format.
 import { Redis } from 'ioredis';
 import t from 'tap';
-import { buildMessage } from '../../src/backends/celery/protocol.js';
+import { buildMessage } from '../../src/backends/celery/transports/redis-envelope.js';
 import { FIXTURE_TASKS, startWorker } from '../e2e/celery-harness.js';
 import { freePort, startRedis } from '../helpers/redis.js';
 

@@ -2,16 +2,16 @@
 // driven through a fake NodeEnv (no broker: the e2e test covers the real one).
 import t from 'tap';
 import { runCommand, maskUrl, type NodeEnv } from '../../src/backends/celery/control/commands.js';
+import { isForNode } from '../../src/backends/celery/control/wire.js';
 import {
-  envelope,
-  fanoutChannel,
-  isForNode,
-  parseControl,
-  pyRepr,
-  routeDirect,
-  dbOf,
   BINDING_SEP,
-} from '../../src/backends/celery/control/wire.js';
+  dbOf,
+  fanoutChannel,
+  parseRedisControl as parseControl,
+  routeDirect,
+} from '../../src/backends/celery/transports/redis-control.js';
+import { encodeEnvelope } from '../../src/backends/celery/transports/redis-envelope.js';
+import { pyRepr } from '../../src/tasks/pyfmt.js';
 import type { WorkerConfig } from '../../src/config/types.js';
 
 const control = (body: unknown, headers: Record<string, unknown> = {}): string =>
@@ -62,7 +62,17 @@ void t.test('wire: channels, parsing, matching', async (t) => {
     routeDirect([`oid${BINDING_SEP}${BINDING_SEP}oid.reply.celery.pidbox`, `x${BINDING_SEP}${BINDING_SEP}q2`], 'oid'),
     ['oid.reply.celery.pidbox'],
   );
-  const env = JSON.parse(envelope({ a: 1 }, { exchange: 'e', routingKey: 'r', headers: { ticket: 't' } })) as {
+  const reply = {
+    body: Buffer.from(JSON.stringify({ a: 1 })),
+    contentType: 'application/json',
+    contentEncoding: 'utf-8',
+    headers: { ticket: 't' },
+    properties: {},
+    exchange: 'e',
+    routingKey: 'r',
+    priority: 0,
+  };
+  const env = JSON.parse(encodeEnvelope(reply)) as {
     body: string;
     headers: unknown;
   };
@@ -97,9 +107,13 @@ void t.test('commands through a fake pool', async (t) => {
       trackStarted: false,
     },
   } as unknown as WorkerConfig;
+  const limitsSet: [string, unknown][] = [];
   const env: NodeEnv = {
     nodename: 'celery@x',
-    config,
+    transport: 'redis',
+    setAutoscale: (max, min) => void signals.push(`autoscale:${max},${min}`),
+    limits: { set: (task, change) => void limitsSet.push([task, change]), table: () => ({}) },
+    config: () => config,
     startedAt: 0,
     now: () => 5000,
     clock: () => 7,
@@ -134,8 +148,12 @@ void t.test('commands through a fake pool', async (t) => {
   t.same(await runCommand('pool_shrink', {}, env), { ok: 'pool will shrink' });
   t.same(signals.splice(0), ['TTIN', 'TTIN', 'TTOU']);
   target = 5;
-  t.same(await runCommand('autoscale', { max: 3, min: 1 }, env), { ok: 'autoscale now max=3 min=1' });
-  t.same(signals.splice(0), ['TTOU', 'TTOU'], 'autoscale clamps the size');
+  t.same(
+    await runCommand('autoscale', { max: 3, min: 1 }, env),
+    { error: "ValueError('Autoscale not enabled')" },
+    "a pool started without --autoscale answers Celery's error",
+  );
+  t.same(signals.splice(0), [], 'and changes nothing');
   t.same(await runCommand('revoke', { task_id: ['t1', 't2'], terminate: true }, env), { ok: 'terminate: t1' });
   t.same(revoked, ['t1', 't2'], 'revoked ids go to the set the fetch checks');
   t.same(await runCommand('add_consumer', { queue: 'q2' }, env), { ok: 'add consumer q2' });
@@ -144,6 +162,7 @@ void t.test('commands through a fake pool', async (t) => {
   t.same(await runCommand('rate_limit', { task_name: 'add', rate_limit: '1/s' }, env), {
     ok: 'new rate limit set successfully',
   });
+  t.same(limitsSet.splice(0), [['add', { rateLimit: '1/s' }]], 'the rate limit is applied to the node');
   t.same(await runCommand('shutdown', {}, env), { ok: 'shutdown started' });
   t.same(signals.splice(0), ['TERM']);
   t.same(await runCommand('nosuch', {}, env), { error: 'No such control command: nosuch' });

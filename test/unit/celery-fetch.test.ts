@@ -2,7 +2,7 @@
 // must agree on delivery tag, exchange, routing key (what kombu's restore needs) and the revoked check.
 import { Redis } from 'ioredis';
 import t from 'tap';
-import { Broker, REVOKED_KEY, UNACKED } from '../../src/backends/celery/transport.js';
+import { Broker, REVOKED_KEY, UNACKED } from '../../src/backends/celery/transports/redis-broker.js';
 import { startRedis } from '../helpers/redis.js';
 
 const py = (tag: string, id: string, extraHeaders = ''): string =>

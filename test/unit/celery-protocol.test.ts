@@ -1,14 +1,15 @@
 // Protocol parsing/encoding (v1, v2, bad input) and result encoding, against envelopes captured from Python
-// Celery 5.5 send_task (kombu 5.5 Redis transport).
+// Celery 5.5 send_task (kombu 5.5 Redis transport): each raw entry goes through the Redis envelope decoding and
+// the transport-neutral protocol parser, as the consumer does.
 import t from 'tap';
+import { parseTime } from '../../src/backends/celery/protocol.js';
 import {
   buildMessage,
   consumeKeys,
-  parseMessage,
-  parseTime,
+  parseRedisMessage as parseMessage,
   queueKey,
-  retryMessage,
-} from '../../src/backends/celery/protocol.js';
+  retryRedisMessage as retryMessage,
+} from '../../src/backends/celery/transports/redis-envelope.js';
 import { buildMeta, excInfo, excModule } from '../../src/backends/celery/results.js';
 
 // Captured verbatim from `app.send_task('add_numbers', args=[2,3], kwargs={'x': 1})`.

@@ -2,8 +2,8 @@
 // removed, a stored SUCCESS never overwritten, many tasks settled by one script call.
 import { Redis } from 'ioredis';
 import t from 'tap';
-import { Settler } from '../../src/backends/celery/settle.js';
-import { UNACKED, UNACKED_INDEX } from '../../src/backends/celery/transport.js';
+import { UNACKED, UNACKED_INDEX } from '../../src/backends/celery/transports/redis-broker.js';
+import { Settler } from '../../src/backends/celery/transports/redis-settle.js';
 import { startRedis } from '../helpers/redis.js';
 
 void t.test('settle: result + ack per task, batched', async (t) => {

@@ -1,6 +1,7 @@
 // compileConfig: defaults, precedence (flag > env > env file > default), aliases, the TEMPORAL_HOST+PORT rule,
 // cross-setting rules, and errors that name setting, source and what is accepted without leaking secrets.
 import t, { type Test } from 'tap';
+import { checkBackendSettings } from '../../src/backends/registry.js';
 import { compileConfig, compileSettings, type CompileInput } from '../../src/config/compile.js';
 import { ConfigError } from '../../src/config/errors.js';
 import { defaultControlSocket, fnv1a64, SETTINGS } from '../../src/config/settings.js';
@@ -15,7 +16,8 @@ const host: HostInfo = {
   runtimeDir: null,
   uid: 1000,
 };
-const compile = (input: Partial<CompileInput> = {}) => compileConfig({ host, ...input });
+// With the backends' own rules (Temporal TLS pair, Hatchet token), as the CLI compiles.
+const compile = (input: Partial<CompileInput> = {}) => compileConfig({ host, check: checkBackendSettings, ...input });
 
 function configError(t: Test, fn: () => unknown): ConfigError {
   try {
@@ -299,7 +301,8 @@ void t.test(
       t.equal(err.exitCode, code, `exit ${code}`);
     }
     t.doesNotThrow(
-      () => compileConfig({ host, flags: { backend: 'hatchet' }, requireCredentials: false }),
+      () =>
+        compileConfig({ host, flags: { backend: 'hatchet' }, requireCredentials: false, check: checkBackendSettings }),
       'credentials can be optional (config, list-tasks)',
     );
   },

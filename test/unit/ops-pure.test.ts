@@ -1,13 +1,12 @@
 // Pure operations logic: health verdict, systemd message planning, status table, Prometheus rendering.
 import t from 'tap';
-import { emptyHistogram, observe } from '../../src/ops/histogram.js';
+import { emptyHistogram, observe } from '../../src/ipc/histogram.js';
 import { labelValue, MetricsCollector, renderMetrics } from '../../src/ops/metrics.js';
-import { pm2InjectedKeys } from '../../src/ops/pm2-env.js';
+import { childEnv, pm2InjectedKeys } from '../../src/ops/child-env.js';
 import { formatNotify, inheritedNotifyFd, watchdogIntervalMs } from '../../src/ops/sd-notify.js';
 import { buildStatus, formatDuration, formatStatusTable } from '../../src/ops/status.js';
 import { planLifecycle, planTick } from '../../src/ops/systemd.js';
 import { assessHealth, type ChildView, type PoolView } from '../../src/ops/view.js';
-import { childEnv } from '../../src/supervisor/index.js';
 
 const NOW = 1_700_000_000_000;
 

@@ -2,7 +2,7 @@
 // observe() puts a value in the first bucket whose upper bound is not below it.
 import t from 'tap';
 import { parseChildMessage } from '../../src/ipc/messages.js';
-import { emptyHistogram, observe } from '../../src/ops/histogram.js';
+import { emptyHistogram, observe } from '../../src/ipc/histogram.js';
 
 const beat = { type: 'heartbeat', active: 0, processed: 3, failed: 0, lastPollAt: null, rss: 1000 };
 

@@ -1,7 +1,7 @@
 // Pure parts of the Temporal backend: task policy → activity options, workflow step semantics over a fake
 // `call`, registry metadata injection into the bundle, error mapping, identity/queues, TLS settings, SDK logging,
 // the per-activity logger.
-import { emptyHistogram } from '../../src/ops/histogram.js';
+import { emptyHistogram } from '../../src/ipc/histogram.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -3,8 +3,10 @@
 import { randomUUID } from 'node:crypto';
 import type { WorkflowDefinition } from '../../tasks/types.js';
 import { COLLECT_TASK, dagCanvas, isInternalBody } from './dag.js';
-import { buildMessage, parseTime, type Sig, type TaskMessage } from './protocol.js';
+import { buildTask, parseTime, type Sig, type TaskMessage } from './protocol.js';
 import { buildMeta, excInfo, PROPAGATE_STATES, type ExcInfo, type ResultStore } from './results.js';
+import type { OutboundMessage } from './transport.js';
+import { isObj } from '../../util/json.js';
 
 /** Our own identity task: a chord body that hands the list of branch results on (workflow parallel steps). */
 export { COLLECT_TASK };
@@ -20,15 +22,14 @@ export interface SendExtra {
 }
 
 export interface CanvasDeps {
-  /** LPUSH one raw message to a Redis list (kombu's _put). */
-  publish(key: string, raw: string): Promise<void>;
+  /** Publish one message on the broker (the transport's publish). */
+  publish(out: OutboundMessage): Promise<void>;
   results: ResultStore | null;
   now(): number;
   worker: string;
   extended: boolean;
 }
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const asSigs = (v: unknown): Sig[] => {
   const list = isObj(v) && isObj(v.kwargs) && Array.isArray(v.kwargs.tasks) ? v.kwargs.tasks : v;
   return Array.isArray(list) ? (list.filter((s) => isObj(s) && typeof s.task === 'string') as Sig[]) : [];
@@ -90,7 +91,8 @@ export class Canvas {
           return;
         }
         const gid = typeof o.group_id === 'string' ? o.group_id : randomUUID();
-        await this.deps.results?.setChordSize(gid, header.length);
+        // A store that joins chords itself counts the header; one that cannot needs celery.chord_unlock (issue 15).
+        await this.deps.results?.setChordSize?.(gid, header.length);
         await Promise.all(
           header.map((t, i) =>
             this.send(t, partial, {
@@ -116,7 +118,7 @@ export class Canvas {
     const eta = countdown !== null ? now + countdown * 1000 : (parseTime(o.eta) ?? null);
     const expires = typeof o.expires === 'number' ? now + o.expires * 1000 : (parseTime(o.expires) ?? null);
     const ownChain = Array.isArray(o.chain) ? (o.chain as Sig[]) : null;
-    const m = buildMessage({
+    const m = buildTask({
       task: sig.task,
       id: typeof o.task_id === 'string' ? o.task_id : undefined,
       args: sig.immutable ? (sig.args ?? []) : [...partial, ...(sig.args ?? [])],
@@ -140,7 +142,7 @@ export class Canvas {
       chord: isObj(o.chord) ? (o.chord as unknown as Sig) : (extra.chord ?? null),
       ignoreResult: o.ignore_result === true,
     });
-    await this.deps.publish(m.key, m.raw);
+    await this.deps.publish(m.message);
   }
 
   /** After SUCCESS: link callbacks get the result, then the next chain element (trace.py order). */
@@ -171,7 +173,7 @@ export class Canvas {
   async onChordPart(msg: TaskMessage, state: string, encoded: unknown): Promise<void> {
     const results = this.deps.results;
     const body = msg.chord;
-    if (!results || !body || !msg.group) return;
+    if (!results?.chordPart || !body || !msg.group) return;
     const parts = await results.chordPart(msg.group, msg.id, msg.groupIndex, state, encoded);
     if (parts === null) return;
     const bad = parts.find((p) => PROPAGATE_STATES.has(p.state));

@@ -12,6 +12,7 @@ import { dagOrder } from '../../tasks/define.js';
 import { dagSinks } from '../../tasks/local-runner.js';
 import type { DagNode } from '../../tasks/types.js';
 import type { Sig } from './protocol.js';
+import { isObj } from '../../util/json.js';
 
 export const DAG_SELECT_TASK = 'tbw.dag_select';
 export const DAG_MERGE_TASK = 'tbw.dag_merge';
@@ -95,7 +96,6 @@ export function dagCanvas(workflow: string, dag: Record<string, DagNode>, call: 
   return chords.length === 1 ? (chords[0] as Sig) : chain(chords);
 }
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((s): s is string => typeof s === 'string') : []);
 
 function internalError(task: string, what: string): Error {

@@ -1,16 +1,15 @@
-// Celery events (-E): worker-* from the supervisor's node, task-* from the child that runs the task, each with its
-// own Redis connection. On Redis, Celery's `celeryev` exchange is fanout over PUB/SUB with patterns, so an event is
-// one PUBLISH on `/{db}.celeryev/<type with dots>`, which `celery events`, Flower and app.events.Receiver read.
-import type { Redis } from 'ioredis';
-import { EVENT_EXCHANGE, envelope, fanoutChannel, utcoffsetHours } from './control/wire.js';
+// Celery events (-E): worker-* from the supervisor's node, task-* from the child that runs the task, published on
+// the transport's event channel (Redis: one PUBLISH on `/{db}.celeryev/<type with dots>`), which `celery events`,
+// Flower and app.events.Receiver read.
+import { utcoffsetHours } from './control/wire.js';
+import type { EventChannel } from './transport.js';
 
 export const SW_IDENT = 'task-backend-worker';
 export const SW_VER = '0.1.0';
 export const SW_SYS = process.platform === 'linux' ? 'Linux' : process.platform;
 
 export interface EventPublisherOptions {
-  redis: Redis;
-  db: number;
+  channel: EventChannel;
   hostname: string;
   enabled: boolean;
   pid?: number;
@@ -45,14 +44,8 @@ export class EventPublisher {
   /** Publish when enabled (or `force` for worker-offline after a disable); never throws. */
   async send(type: string, fields: Record<string, unknown>, force = false): Promise<void> {
     if (!this.enabled && !force) return;
-    const routingKey = type.replace(/-/g, '.');
-    const raw = envelope(this.build(type, fields), {
-      exchange: EVENT_EXCHANGE,
-      routingKey,
-      headers: { hostname: this.o.hostname },
-    });
     try {
-      await this.o.redis.publish(fanoutChannel(this.o.db, EVENT_EXCHANGE, routingKey), raw);
+      await this.o.channel.publish(type.replace(/-/g, '.'), this.build(type, fields), { hostname: this.o.hostname });
       this.#warned = false;
     } catch (e) {
       if (!this.#warned) this.o.onError?.(e as Error);

@@ -1,5 +1,5 @@
 // One task execution, Celery's trace.py in small: time limits on the AbortSignal, STARTED/SUCCESS/FAILURE/RETRY
-// results, callbacks/chain/chord, and the message's fate (ack, re-publish for retry, or left held on cold stop).
+// results, callbacks/chain/chord, and the message's fate (ack, re-publish for retry, or given back on cold stop).
 import type { Logger } from 'pino';
 import type { CeleryConfig } from '../../config/types.js';
 import { isRetryable, isRetryRequest, TimeLimitExceeded } from '../../tasks/errors.js';
@@ -7,18 +7,17 @@ import type { Registry } from '../../tasks/registry.js';
 import type { TaskDefinition } from '../../tasks/types.js';
 import type { Canvas } from './canvas.js';
 import { internalTask } from './dag.js';
+import type { TaskLimitsView } from './limits.js';
 import { retryMessage, type TaskMessage } from './protocol.js';
 import { buildMeta, errorInfo, excInfo, type ExcInfo, type ResultStore, type State } from './results.js';
-import type { Settler } from './settle.js';
-import type { Broker } from './transport.js';
+import type { SettleableDelivery, Transport } from './transport.js';
 
-/** A message this child holds (in `unacked` and its held set) until it is acked, re-published or restored. */
+/** A message this child holds until it is acked, re-published or given back (the transport tracks the hold). */
 export interface Held {
+  delivery: Extract<SettleableDelivery, { kind: 'message' }>;
   tag: string;
-  /** The list it was popped from (queue or priority sub-queue) and the queue name. */
-  key: string;
+  /** The queue it came from. */
   queue: string;
-  raw: string;
   msg: TaskMessage;
   /** Set once the message is given back (cold stop, drain): a late finish must not ack it any more. */
   released: boolean;
@@ -28,7 +27,7 @@ export type Outcome = 'succeeded' | 'failed' | 'retried' | 'abandoned';
 
 export interface ExecEnv {
   registry: Registry;
-  broker: Broker;
+  transport: Transport;
   results: ResultStore | null;
   canvas(queue: string): Canvas;
   cfg: CeleryConfig;
@@ -38,10 +37,12 @@ export interface ExecEnv {
   coldSignal: AbortSignal;
   /** Extra time a task gets after its soft limit before the child gives up on it (hard limit). */
   hardGraceMs: number;
+  /** Time limits set by remote control (`celery control time_limit`) win over the task's own. */
+  limits: TaskLimitsView;
   /** The task ignored its hard limit: the child must be replaced. */
   onHardLimit(held: Held): void;
-  /** Result + ack in one batched call for plain successes (only when results live on the broker's Redis). */
-  settler?: Settler | null;
+  /** Result + ack in one step for plain successes (when the transport offers it for this result store). */
+  settle: ((d: SettleableDelivery, id: string, meta: string) => Promise<void>) | null;
 }
 
 export function backoffMs(def: TaskDefinition, retries: number): number {
@@ -121,10 +122,10 @@ export class Execution {
     const wf = def ? undefined : env.registry.workflow(msg.task);
     try {
       // acks_late off: ack on receipt (at-most-once), as Celery does; a later ack is a harmless no-op.
-      if (!env.cfg.acksLate) await env.broker.ack([this.held.tag]);
+      if (!env.cfg.acksLate) await env.transport.ack([this.held.delivery]);
       if (wf) {
         await env.canvas(this.held.queue).startWorkflow(wf, msg);
-        await env.broker.ack([this.held.tag]);
+        await env.transport.ack([this.held.delivery]);
         return 'succeeded';
       }
       // A result nobody will read must not be left behind: with ignore_result, STARTED would stay forever
@@ -149,13 +150,7 @@ export class Execution {
         name: 'NotRegistered',
       });
     }
-    const softMs = msg.softLimitS !== null ? msg.softLimitS * 1000 : def.timeoutMs;
-    const hardMs =
-      msg.hardLimitS !== null
-        ? msg.hardLimitS * 1000
-        : softMs !== undefined
-          ? softMs + this.env.hardGraceMs
-          : undefined;
+    const { softMs, hardMs } = limitsOf(msg, def.timeoutMs, this.env.limits.timeLimits(msg.task), this.env.hardGraceMs);
     const onCold = (): void =>
       this.abort(Object.assign(new Error('worker cold shutdown'), { name: 'WorkerLostError' }));
     if (this.env.coldSignal.aborted) onCold();
@@ -205,11 +200,11 @@ export class Execution {
   }
 
   async #succeed(value: unknown): Promise<Outcome> {
-    const { msg, tag } = this.held;
+    const { msg } = this.held;
     this.value = value;
-    const settler = this.env.settler;
+    const settle = this.env.settle;
     if (
-      settler &&
+      settle &&
       this.env.results &&
       !msg.ignoreResult &&
       !msg.chord &&
@@ -217,19 +212,19 @@ export class Execution {
       !msg.chain?.length &&
       !this.held.released
     ) {
-      await settler.settle(msg.id, JSON.stringify(this.#meta('SUCCESS', value, null)), tag);
+      await settle(this.held.delivery, msg.id, JSON.stringify(this.#meta('SUCCESS', value, null)));
       return 'succeeded';
     }
     const canvas = this.env.canvas(this.held.queue);
     await canvas.onSuccess(msg, value);
     await this.store('SUCCESS', value);
     if (msg.chord) await canvas.onChordPart(msg, 'SUCCESS', value);
-    if (!this.held.released) await this.env.broker.ack([tag]);
+    if (!this.held.released) await this.env.transport.ack([this.held.delivery]);
     return 'succeeded';
   }
 
   async #fail(err: unknown, def: TaskDefinition | undefined): Promise<Outcome> {
-    const { msg, tag } = this.held;
+    const { msg } = this.held;
     const env = this.env;
     this.error = err;
     if (this.held.released || (env.coldSignal.aborted && !isHard(err))) {
@@ -245,7 +240,7 @@ export class Execution {
         'RETRY',
         excInfo('Retry', `Retry in ${Math.round(countdown / 1000)}s: ${(err as Error)?.message ?? String(err)}`),
       );
-      await env.broker.pushAndAck(tag, next.key, next.raw, 'L');
+      await env.transport.republish(this.held.delivery, next);
       env.logger.info(
         { taskId: msg.id, task: msg.task, retries: msg.retries + 1, countdownMs: countdown },
         'task retry scheduled',
@@ -260,7 +255,7 @@ export class Execution {
     const canvas = env.canvas(this.held.queue);
     await canvas.onFailure(msg, exc, traceback);
     if (msg.chord) await canvas.onChordPart(msg, 'FAILURE', exc);
-    await env.broker.ack([tag]);
+    await env.transport.ack([this.held.delivery]);
     if (hard) env.onHardLimit(this.held);
     return 'failed';
   }
@@ -270,6 +265,25 @@ export class Execution {
     if (isRetryRequest(err)) return msg.retries < (def.retries > 0 ? def.retries : DEFAULT_MAX_RETRIES);
     return isRetryable(err) && msg.retries < def.retries;
   }
+}
+
+/**
+ * The limits of this run, ms: the message's timelimit header wins, then remote control's time_limit for the task
+ * name, then the task's own timeout (soft) with the hard limit a grace after it (Celery's request time_limits,
+ * then task.soft_time_limit / task.time_limit).
+ */
+export function limitsOf(
+  msg: Pick<TaskMessage, 'softLimitS' | 'hardLimitS'>,
+  taskTimeoutMs: number | undefined,
+  set: { softS: number | null; hardS: number | null } | null,
+  graceMs: number,
+): { softMs: number | undefined; hardMs: number | undefined } {
+  let softMs: number | undefined = taskTimeoutMs;
+  if (msg.softLimitS !== null) softMs = msg.softLimitS * 1000;
+  else if (set !== null) softMs = set.softS === null ? undefined : set.softS * 1000;
+  const hardS = msg.hardLimitS ?? set?.hardS ?? null;
+  const hardMs = hardS !== null ? hardS * 1000 : softMs !== undefined ? softMs + graceMs : undefined;
+  return { softMs, hardMs };
 }
 
 /** The hard limit: same caller-visible type as the soft one, marked so the child knows to replace itself. */

@@ -1,20 +1,24 @@
-// The Celery (Redis) backend of one child: connects the broker and the result backend, and runs the consumer.
-// Python Celery clients and workers share the same Redis: see docs/celery.md for the wire and ack details.
-import type { Redis } from 'ioredis';
+// The Celery backend of one child: opens the broker's transport and the result store (each chosen by its URL
+// scheme: transports/index.ts, results/index.ts) and runs the consumer. Python Celery clients and workers share the
+// same broker: see docs/celery.md for the wire and ack details.
+import { queuesOf } from '../registry.js';
 import { BootError, type BackendContext, type BackendStats, type WorkerBackend } from '../contract.js';
-import { Consumer, type ConsumerDeps, type ConsumerOptions } from './consumer.js';
+import { CHILD_EXIT } from '../../exit-codes.js';
+import { Consumer, type ConsumerOptions } from './consumer.js';
 import { childControl, taskEventSink } from './control/child.js';
-import { dbOf } from './control/wire.js';
 import { EventPublisher } from './events.js';
-import { ResultStore } from './results.js';
-import { Settler } from './settle.js';
-import { redisUrlProblem } from './redis-url.js';
-import { Broker, connectRedis, openRedis } from './transport.js';
+import { ChildLimits, limitsTable, type TaskLimitsTable, TOPIC_LIMITS, TOPIC_RATE } from './limits.js';
+import type { ResultStore } from './results.js';
+import { openResultStore, resultStoreProblem } from './results/index.js';
+import type { Transport } from './transport.js';
+import { openTransport, transportProblem } from './transports/index.js';
 
-export interface CeleryBackendDeps extends ConsumerDeps {
+export interface CeleryBackendDeps {
+  now(): number;
+  isAlive(pid: number): boolean;
   pid: number;
   connectTimeoutMs: number;
-  tuning: Partial<Pick<ConsumerOptions, 'maxEtaHeld' | 'pollMinMs' | 'pollMaxMs' | 'hardGraceMs' | 'maintenanceMs'>>;
+  tuning: Partial<Pick<ConsumerOptions, 'maxEtaHeld' | 'hardGraceMs'>>;
 }
 
 function isAlive(pid: number): boolean {
@@ -29,158 +33,177 @@ function isAlive(pid: number): boolean {
 const DEFAULT_DEPS: CeleryBackendDeps = {
   now: () => Date.now(),
   isAlive,
-  exit: (code) => process.exit(code),
   pid: process.pid,
   connectTimeoutMs: 10_000,
   tuning: {},
 };
 
-function checkUrl(url: string, what: string): void {
-  const problem = redisUrlProblem(url);
+/** A URL no part can use will not work on a retry either: a BootError naming the setting's role. */
+function checkUrl(problem: string | null, what: string): void {
   if (problem !== null) throw new BootError(`${what} ${problem}`);
 }
 
-export function createBackend(overrides: Partial<CeleryBackendDeps> = {}): WorkerBackend {
-  const deps = { ...DEFAULT_DEPS, ...overrides };
-  let consumer: Consumer | null = null;
-  const conns: Redis[] = [];
-  let stopping: Promise<void> | null = null;
-  let slots = 0;
-  let consumerQueues: string[] = [];
-  // Remote control (issue 5): answers the supervisor's inspect requests; null until start().
-  let control: ((what: string, args: Record<string, unknown>) => unknown) | null = null;
+/**
+ * Phases: idle → started (consumer running) → stopping/stopped; drain() may end in a stop. The parts it opens
+ * (transport, result store) are closed once, by whichever of drain and stop ends the child's work.
+ */
+class CeleryBackend implements WorkerBackend {
+  readonly name = 'celery';
+  #consumer: Consumer | null = null;
+  #transport: Transport | null = null;
+  #results: ResultStore | null = null;
+  #limits: ChildLimits | null = null;
+  /** A limits table the node sent before start() got this far. */
+  #early: TaskLimitsTable | null = null;
+  #stopping: Promise<void> | null = null;
+  #slots = 0;
+  #queues: string[] = [];
+  /** Remote control: answers the supervisor's inspect requests; null until start(). */
+  #control: ((what: string, args: Record<string, unknown>) => unknown) | null = null;
 
-  const close = async (): Promise<void> => {
-    // Closing on purpose is not "connection lost": drop the state-change loggers first.
-    for (const c of conns) {
-      c.removeAllListeners('close');
-      c.removeAllListeners('error');
-      c.on('error', () => undefined);
+  constructor(private readonly deps: CeleryBackendDeps) {}
+
+  async start(ctx: BackendContext): Promise<void> {
+    const cfg = ctx.config.celery;
+    checkUrl(transportProblem(cfg.brokerUrl), 'broker URL');
+    if (cfg.resultBackend !== null) checkUrl(resultStoreProblem(cfg.resultBackend), 'result backend URL');
+    this.#limits = new ChildLimits(this.#early ?? cfg.taskLimits, ctx.toPool);
+    const t = await this.#open(ctx);
+    const hostname = ctx.config.hostname;
+    this.#queues = queuesOf(ctx.config, 'celery');
+    this.#slots = Math.max(1, ctx.config.childConcurrency);
+    // Task events go out on the broker's event channel; off unless -E or a remote enable_events.
+    const totals = new Map<string, number>();
+    const events = new EventPublisher({
+      channel: t.events(),
+      hostname,
+      enabled: cfg.sendEvents,
+      pid: this.deps.pid,
+      onError: (err) => ctx.logger.warn({ err: err.message }, 'celery event not published'),
+    });
+    const c = (this.#consumer = this.#consumerFor(ctx, t, taskEventSink(events, this.deps.pid, totals)));
+    const known = { registry: ctx.registry, events, hostname, pid: this.deps.pid, totals };
+    this.#control = (what, args) =>
+      childControl({ ...known, view: () => c.snapshot(), terminate: (ids) => c.terminate(ids) }, what, args);
+    ctx.coldSignal.addEventListener('abort', () => void this.stop(), { once: true });
+    await c.start();
+    ctx.logger.info(
+      { queues: this.#queues, slots: this.#slots, acksLate: cfg.acksLate, transport: t.name },
+      'celery consumer started',
+    );
+  }
+
+  /** The broker's transport, then the result store (which may share its connection). Failures are retryable. */
+  async #open(ctx: BackendContext): Promise<Transport> {
+    const cfg = ctx.config.celery;
+    const t = (this.#transport = await openTransport(cfg.brokerUrl, {
+      logger: ctx.logger,
+      role: 'broker',
+      cfg,
+      nodename: ctx.config.hostname,
+      index: ctx.index,
+      pid: this.deps.pid,
+      connectTimeoutMs: this.deps.connectTimeoutMs,
+      now: this.deps.now,
+      isAlive: this.deps.isAlive,
+    }));
+    if (cfg.resultBackend === null) return t;
+    try {
+      this.#results = await openResultStore(cfg.resultBackend, {
+        logger: ctx.logger,
+        expiresS: cfg.resultExpiresS,
+        connectTimeoutMs: this.deps.connectTimeoutMs,
+        broker: { url: cfg.brokerUrl, transport: t },
+      });
+    } catch (err) {
+      await t.close().catch(() => undefined);
+      throw err; // retryable: the result backend may come up later
     }
-    await Promise.all(conns.map((c) => c.quit().catch(() => c.disconnect())));
-  };
+    return t;
+  }
 
-  return {
-    name: 'celery',
-    async start(ctx: BackendContext): Promise<void> {
-      const cfg = ctx.config.celery;
-      checkUrl(cfg.brokerUrl, 'broker URL');
-      const log = ctx.logger;
-      const brokerConn = connectRedis(cfg.brokerUrl, log, 'broker');
-      conns.push(brokerConn);
-      let results: ResultStore | null = null;
-      if (cfg.resultBackend !== null) {
-        checkUrl(cfg.resultBackend, 'result backend URL');
-        const same = cfg.resultBackend === cfg.brokerUrl;
-        const conn = same ? brokerConn : connectRedis(cfg.resultBackend, log, 'results');
-        if (!same) conns.push(conn);
-        results = new ResultStore(conn, cfg.resultExpiresS);
-      }
-      try {
-        await Promise.all(conns.map((c) => openRedis(c, deps.connectTimeoutMs)));
-      } catch (err) {
-        brokerConn.disconnect();
-        for (const c of conns) c.disconnect();
-        throw err; // retryable: the broker may come up later
-      }
-      const hostname = ctx.config.hostname;
-      const broker = new Broker(brokerConn, {
-        hostname,
-        index: ctx.index,
-        pid: deps.pid,
-        deadLetterKey: cfg.deadLetterKey,
-        visibilityTimeoutS: cfg.visibilityTimeoutS,
-      });
-      const queues = ctx.config.queues && ctx.config.queues.length > 0 ? ctx.config.queues : ['celery'];
-      consumerQueues = queues;
-      const vtMs = cfg.visibilityTimeoutS * 1000;
-      slots = Math.max(1, ctx.config.childConcurrency);
-      // Task events go out on the broker connection (PUBLISH); off unless -E or a remote enable_events.
-      const totals = new Map<string, number>();
-      const events = new EventPublisher({
-        redis: brokerConn,
-        db: dbOf(cfg.brokerUrl),
-        hostname,
-        enabled: cfg.sendEvents,
-        pid: deps.pid,
-        onError: (err) => log.warn({ err: err.message }, 'celery event not published'),
-      });
-      // Results on the broker's own connection: plain successes store + ack in one batched script.
-      const settler =
-        results && cfg.resultBackend === cfg.brokerUrl
-          ? new Settler(brokerConn, broker.heldKey, cfg.resultExpiresS)
-          : null;
-      consumer = new Consumer(
-        broker,
-        results,
-        {
-          queues,
-          slots,
-          worker: hostname,
-          cfg,
-          registry: ctx.registry,
-          logger: log,
-          coldSignal: ctx.coldSignal,
-          maxEtaHeld: 1000,
-          pollMinMs: 1,
-          pollMaxMs: 50,
-          hardGraceMs: 2000,
-          maintenanceMs: Math.max(250, Math.min(vtMs / 4, 10_000)),
-          settler,
-          onTaskEvent: taskEventSink(events, deps.pid, totals),
-          ...deps.tuning,
+  #consumerFor(ctx: BackendContext, t: Transport, onTaskEvent: ConsumerOptions['onTaskEvent']): Consumer {
+    const results = this.#results;
+    return new Consumer(
+      t,
+      results,
+      {
+        queues: this.#queues,
+        slots: this.#slots,
+        worker: ctx.config.hostname,
+        cfg: ctx.config.celery,
+        registry: ctx.registry,
+        logger: ctx.logger,
+        coldSignal: ctx.coldSignal,
+        now: this.deps.now,
+        maxEtaHeld: 1000,
+        hardGraceMs: 2000,
+        limits: this.#limits as ChildLimits,
+        onHardLimit: (held) => {
+          const err = new Error(`task ${held.msg.task} (${held.msg.id}) ignored its hard time limit`);
+          ctx.fail(Object.assign(err, { name: 'TimeLimitExceeded' }), { exitCode: CHILD_EXIT.HARD_TIME_LIMIT });
         },
-        deps,
-      );
-      const c = consumer;
-      control = (what, args) =>
-        childControl(
-          {
-            view: () => c.snapshot(),
-            terminate: (ids) => c.terminate(ids),
-            registry: ctx.registry,
-            events,
-            hostname,
-            pid: deps.pid,
-            totals,
-          },
-          what,
-          args,
-        );
-      ctx.coldSignal.addEventListener('abort', () => void this.stop(), { once: true });
-      await consumer.start();
-      log.info({ queues, slots: ctx.config.childConcurrency, acksLate: cfg.acksLate }, 'celery consumer started');
-    },
-    async drain(deadline: number): Promise<void> {
-      if (!consumer) return;
-      await consumer.drain(deadline);
-      if (consumer.active === 0) {
-        await consumer.stop();
-        await close();
-      }
-    },
-    stop(): Promise<void> {
-      stopping ??= (async () => {
-        await consumer?.stop();
-        await close();
-      })();
-      return stopping;
-    },
-    control(what: string, args: Record<string, unknown>): unknown {
-      return control ? control(what, args) : { error: 'not started' };
-    },
-    queues(): string[] {
-      return consumerQueues;
-    },
-    stats(): BackendStats {
-      return {
-        active: consumer?.active ?? 0,
-        processed: consumer?.processed ?? 0,
-        ...(consumer ? { durations: consumer.durations } : {}),
-        failed: consumer?.failed ?? 0,
-        lastPollAt: consumer?.lastPollAt ?? null,
-        slots,
-      };
-    },
-  };
+        onTaskEvent,
+        ...this.deps.tuning,
+      },
+      results ? (t.settleWithResult?.(results) ?? null) : null,
+    );
+  }
+
+  async #close(): Promise<void> {
+    this.#limits?.release();
+    await this.#results?.close().catch(() => undefined);
+    await this.#transport?.close();
+  }
+
+  async drain(deadline: number): Promise<void> {
+    const c = this.#consumer;
+    if (!c) return;
+    await c.drain(deadline);
+    if (c.active === 0) {
+      await c.stop();
+      await this.#close();
+    }
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#limits?.release();
+      await this.#consumer?.stop();
+      await this.#close();
+    })();
+    return this.#stopping;
+  }
+
+  onPoolMessage(topic: string, data: unknown): void {
+    if (topic === TOPIC_RATE) this.#limits?.granted(data);
+    else if (topic === TOPIC_LIMITS) {
+      this.#early = limitsTable(data);
+      this.#limits?.set(this.#early);
+    }
+  }
+
+  control(what: string, args: Record<string, unknown>): unknown {
+    return this.#control ? this.#control(what, args) : { error: 'not started' };
+  }
+
+  queues(): string[] {
+    return this.#queues;
+  }
+
+  stats(): BackendStats {
+    const c = this.#consumer;
+    return {
+      active: c?.active ?? 0,
+      processed: c?.processed ?? 0,
+      ...(c ? { durations: c.durations } : {}),
+      failed: c?.failed ?? 0,
+      lastPollAt: c?.lastPollAt ?? null,
+      slots: this.#slots,
+    };
+  }
+}
+
+export function createBackend(overrides: Partial<CeleryBackendDeps> = {}): WorkerBackend {
+  return new CeleryBackend({ ...DEFAULT_DEPS, ...overrides });
 }

@@ -1,11 +1,11 @@
-// Celery's wire format on kombu's Redis transport, pure: parse an envelope (protocol v1 and v2) into a
-// TaskMessage or a precise rejection, and build protocol v2 envelopes exactly as Python's send_task does.
+// Celery's message protocol, pure and transport-neutral: parse a received message (protocol v1 and v2) into a
+// TaskMessage or a precise rejection, and build protocol v2 messages exactly as Python's send_task does. How a
+// message travels (kombu's Redis envelope, AMQP properties) is the transport's business (transports/).
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-
-/** kombu.transport.redis: priority sub-queues are `queue`, `queue\x06\x163`, `…6`, `…9`; 0 is consumed first. */
-export const PRIORITY_SEP = '\x06\x16';
-export const PRIORITY_STEPS = [0, 3, 6, 9] as const;
+import { pyRepr } from '../../tasks/pyfmt.js';
+import { isObj } from '../../util/json.js';
+import type { InboundMessage, OutboundMessage } from './transport.js';
 
 /** A canvas signature as it travels in a message (celery.canvas.Signature as a dict). */
 export interface Sig {
@@ -43,16 +43,9 @@ export interface TaskMessage {
   exchange: string;
   routingKey: string;
   priority: number;
-  /** The decoded envelope, kept to republish (retry) or restore. */
-  envelope: Envelope;
-}
-
-export interface Envelope {
-  body: unknown;
-  'content-encoding'?: unknown;
-  'content-type'?: unknown;
-  headers?: Record<string, unknown>;
-  properties?: Record<string, unknown>;
+  redelivered: boolean;
+  /** The message as received, kept to republish it (retry). */
+  inbound: InboundMessage;
 }
 
 /** Why a message cannot be run; `type` is the exception type stored as its FAILURE. */
@@ -67,24 +60,6 @@ export type ParseResult = { ok: true; msg: TaskMessage } | Rejection;
 
 const SUPPORTED_CONTENT_TYPES = new Set(['application/json', 'application/x-json']);
 
-export function priorityStep(priority: number): number {
-  let step = 0;
-  for (const s of PRIORITY_STEPS) if (priority >= s) step = s;
-  return step;
-}
-
-/** The Redis list a message of this priority lives in (kombu's _q_for_pri). */
-export function queueKey(queue: string, priority = 0): string {
-  const step = priorityStep(priority);
-  return step === 0 ? queue : `${queue}${PRIORITY_SEP}${step}`;
-}
-
-/** Every list of these queues in BRPOP order: all queues' priority 0 first, then 3, 6, 9 (as kombu does). */
-export function consumeKeys(queues: readonly string[]): string[] {
-  return PRIORITY_STEPS.flatMap((p) => queues.map((q) => queueKey(q, p)));
-}
-
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const sigs = (v: unknown): Sig[] | null => (Array.isArray(v) ? (v.filter(isSig) as Sig[]) : null);
@@ -111,68 +86,46 @@ function reject(
   return { ok: false, type, reason, id, task };
 }
 
-function decodeBody(env: Envelope, props: Record<string, unknown>): unknown {
-  const body = env.body;
-  let text: string;
-  if (props.body_encoding === 'base64') {
-    if (typeof body !== 'string' || !/^[A-Za-z0-9+/\s]*=*\s*$/.test(body)) throw new Error('body is not valid base64');
-    text = Buffer.from(body, 'base64').toString('utf8');
-  } else if (typeof body === 'string') {
-    text = body;
-  } else {
-    return body; // already structured (some clients embed JSON directly)
-  }
+function decodeBody(m: InboundMessage): unknown {
+  const text = typeof m.body === 'string' ? m.body : m.body.toString('utf8');
   return JSON.parse(text);
 }
 
-/** Parse one raw queue entry. `maxBytes` bounds the raw size (oversized → rejection, never parsed). */
-export function parseMessage(raw: string, maxBytes = Infinity): ParseResult {
-  let env: unknown;
-  try {
-    env = JSON.parse(raw);
-  } catch (e) {
-    return reject('DecodeError', `envelope is not JSON: ${(e as Error).message}`);
-  }
-  if (!isObj(env)) return reject('DecodeError', 'envelope is not a JSON object');
-  const headers = isObj(env.headers) ? env.headers : {};
-  const props = isObj(env.properties) ? env.properties : {};
+/** Parse one received message. `maxBytes` bounds its size (oversized → rejection, never parsed). */
+export function parseMessage(m: InboundMessage, maxBytes = Infinity): ParseResult {
+  const headers = m.headers;
+  const props = m.properties;
   const hid = str(headers.id) ?? str(props.correlation_id);
   const htask = str(headers.task);
-  if (Buffer.byteLength(raw) > maxBytes) {
-    return reject(
-      'MessageTooLarge',
-      `message of ${Buffer.byteLength(raw)} bytes exceeds the limit of ${maxBytes}`,
-      hid,
-      htask,
-    );
+  if (m.size > maxBytes) {
+    return reject('MessageTooLarge', `message of ${m.size} bytes exceeds the limit of ${maxBytes}`, hid, htask);
   }
-  const ctype = str(env['content-type']);
-  if (ctype === null || !SUPPORTED_CONTENT_TYPES.has(ctype)) {
+  if (m.contentType === null || !SUPPORTED_CONTENT_TYPES.has(m.contentType)) {
     return reject(
       'ContentDisallowed',
-      `unsupported content type ${JSON.stringify(ctype)} (only application/json)`,
+      `unsupported content type ${JSON.stringify(m.contentType)} (only application/json)`,
       hid,
       htask,
     );
   }
   let body: unknown;
   try {
-    body = decodeBody(env as unknown as Envelope, props);
+    body = decodeBody(m);
   } catch (e) {
     return reject('DecodeError', `cannot decode body: ${(e as Error).message}`, hid, htask);
   }
-  const di = isObj(props.delivery_info) ? props.delivery_info : {};
   const common = {
-    deliveryTag: str(props.delivery_tag) ?? '',
-    exchange: str(di.exchange) ?? '',
-    routingKey: str(di.routing_key) ?? '',
+    deliveryTag: m.deliveryInfo.deliveryTag,
+    exchange: m.deliveryInfo.exchange,
+    routingKey: m.deliveryInfo.routingKey,
     priority: num(props.priority) ?? 0,
-    envelope: env as unknown as Envelope,
+    redelivered: m.redelivered,
+    inbound: m,
   };
   return htask !== null ? parseV2(headers, body, common) : parseV1(body, common);
 }
 
-type Common = Pick<TaskMessage, 'deliveryTag' | 'exchange' | 'routingKey' | 'priority' | 'envelope'>;
+type Common = Pick<TaskMessage, 'deliveryTag' | 'exchange' | 'routingKey' | 'priority' | 'redelivered' | 'inbound'>;
 
 function times(
   id: string,
@@ -295,12 +248,11 @@ export interface OutgoingTask {
   replyTo?: string;
 }
 
-const pyRepr = (v: unknown): string => JSON.stringify(v) ?? 'None';
 const iso = (ms: number | null | undefined): string | null =>
   ms === null || ms === undefined ? null : new Date(ms).toISOString().replace('Z', '+00:00');
 
-/** A protocol v2 envelope as Python's send_task builds it (anonymous exchange, routing key = queue). */
-export function buildMessage(t: OutgoingTask): { id: string; key: string; raw: string } {
+/** A protocol v2 message as Python's send_task builds it (default exchange, routing key = queue). */
+export function buildTask(t: OutgoingTask): { id: string; message: OutboundMessage } {
   const id = t.id ?? randomUUID();
   const queue = t.queue ?? 'celery';
   const priority = t.priority ?? 0;
@@ -312,10 +264,10 @@ export function buildMessage(t: OutgoingTask): { id: string; key: string; raw: s
     chain: t.chain ?? null,
     chord: t.chord ?? null,
   };
-  const env = {
-    body: Buffer.from(JSON.stringify([args, kwargs, embed])).toString('base64'),
-    'content-encoding': 'utf-8',
-    'content-type': 'application/json',
+  const message: OutboundMessage = {
+    body: Buffer.from(JSON.stringify([args, kwargs, embed])),
+    contentEncoding: 'utf-8',
+    contentType: 'application/json',
     headers: {
       lang: 'py',
       task: t.task,
@@ -341,32 +293,34 @@ export function buildMessage(t: OutgoingTask): { id: string; key: string; raw: s
       correlation_id: id,
       reply_to: t.replyTo ?? randomUUID(),
       delivery_mode: 2,
-      delivery_info: { exchange: '', routing_key: queue },
       priority,
-      body_encoding: 'base64',
-      delivery_tag: randomUUID(),
     },
+    exchange: '',
+    routingKey: queue,
+    priority,
   };
-  return { id, key: queueKey(queue, priority), raw: JSON.stringify(env) };
+  return { id, message };
 }
 
-/** The same message again for a retry: retries+1, new eta, new delivery tag (Celery's Task.retry re-sends it). */
-export function retryMessage(msg: TaskMessage, etaMs: number, queue: string): { key: string; raw: string } {
-  const env = structuredClone(msg.envelope) as Envelope & {
-    headers: Record<string, unknown>;
-    properties: Record<string, unknown>;
-  };
+/** The same message again for a retry: retries+1, new eta (Celery's Task.retry re-sends it to `queue`). */
+export function retryMessage(msg: TaskMessage, etaMs: number, queue: string): OutboundMessage {
+  const m = msg.inbound;
+  let headers = m.headers;
+  let body = typeof m.body === 'string' ? Buffer.from(m.body) : m.body;
   if (msg.protocol === 2) {
-    env.headers = { ...env.headers, retries: msg.retries + 1, eta: iso(etaMs) };
+    headers = { ...headers, retries: msg.retries + 1, eta: iso(etaMs) };
   } else {
-    const body = {
-      ...(decodeBody(env, env.properties ?? {}) as Record<string, unknown>),
-      retries: msg.retries + 1,
-      eta: iso(etaMs),
-    };
-    env.body = Buffer.from(JSON.stringify(body)).toString('base64');
-    env.properties = { ...env.properties, body_encoding: 'base64' };
+    const v1 = { ...(decodeBody(m) as Record<string, unknown>), retries: msg.retries + 1, eta: iso(etaMs) };
+    body = Buffer.from(JSON.stringify(v1));
   }
-  env.properties = { ...env.properties, delivery_tag: randomUUID() };
-  return { key: queueKey(queue, msg.priority), raw: JSON.stringify(env) };
+  return {
+    headers,
+    properties: m.properties,
+    body,
+    contentType: m.contentType ?? 'application/json',
+    contentEncoding: m.contentEncoding ?? 'utf-8',
+    exchange: '',
+    routingKey: queue,
+    priority: msg.priority,
+  };
 }

@@ -1,13 +1,12 @@
-// Celery's Redis result backend, written the way celery/backends/redis.py + base.py write it: task meta under
-// `celery-task-meta-<id>` (SETEX then PUBLISH on the same key), exceptions as {exc_type, exc_message, exc_module}
-// so Python's AsyncResult.get() re-raises the right type, and the chord counter (`celery-taskset-meta-<gid>.j/.t/.s`).
-import type { Redis } from 'ioredis';
+// Celery results as a part: the ResultStore interface every result backend implements (Redis today in
+// results/redis.ts; a new store is a new file there plus one line in results/index.ts), and the result documents
+// Celery's backends store, built the way celery/backends/base.py builds them: exceptions as {exc_type,
+// exc_message, exc_module} so Python's AsyncResult.get() re-raises the right type.
 import { errorMessage, errorType } from '../../tasks/errors.js';
 
-export const TASK_KEY_PREFIX = 'celery-task-meta-';
-export const GROUP_KEY_PREFIX = 'celery-taskset-meta-';
-
 export type State = 'PENDING' | 'STARTED' | 'RETRY' | 'SUCCESS' | 'FAILURE' | 'REVOKED';
+/** States after which nothing changes (celery.states.READY_STATES). */
+export const READY_STATES: ReadonlySet<string> = new Set(['SUCCESS', 'FAILURE', 'REVOKED']);
 /** States whose result is an exception (celery.states.EXCEPTION_STATES) / that fail a chord (PROPAGATE_STATES). */
 export const EXCEPTION_STATES: ReadonlySet<string> = new Set(['RETRY', 'FAILURE', 'REVOKED']);
 export const PROPAGATE_STATES: ReadonlySet<string> = new Set(['FAILURE', 'REVOKED']);
@@ -113,85 +112,42 @@ export function buildMeta(state: State, result: unknown, req: MetaRequest, o: Me
   return meta;
 }
 
-// Never overwrite a SUCCESS (Celery's _store_result does the same check to survive duplicate deliveries).
-const STORE_LUA = `
-local cur = redis.call('GET', KEYS[1])
-if cur and string.find(string.sub(cur, 1, 64), '"status":%s*"SUCCESS"') then return 0 end
-local ttl = tonumber(ARGV[2])
-if ttl > 0 then redis.call('SETEX', KEYS[1], ttl, ARGV[1]) else redis.call('SET', KEYS[1], ARGV[1]) end
-redis.call('PUBLISH', KEYS[1], ARGV[1])
-return 1`;
-
-// on_chord_part_return of celery/backends/redis.py (ordered zset variant), made atomic: the one caller that
-// completes the count gets every part back and the counter keys are deleted in the same step.
-const CHORD_LUA = `
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-local ready = redis.call('ZCOUNT', KEYS[1], '-inf', '+inf')
-local diff = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
-local size = redis.call('GET', KEYS[3])
-local ttl = tonumber(ARGV[3])
-if ttl > 0 then
-  redis.call('EXPIRE', KEYS[1], ttl) redis.call('EXPIRE', KEYS[2], ttl) redis.call('EXPIRE', KEYS[3], ttl)
-end
-if not size then return false end
-if ready == (tonumber(size) or -1) + diff then
-  local all = redis.call('ZRANGE', KEYS[1], 0, -1)
-  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-  return all
-end
-return false`;
+/** One result document as Celery's backends store it (status, result, traceback, children, date_done, task_id...). */
+export type ResultMeta = Record<string, unknown>;
 
 export type ChordPart = { tid: string; state: string; result: unknown };
 
-export class ResultStore {
-  constructor(
-    private readonly redis: Redis,
-    private readonly expiresS: number,
-  ) {
-    redis.defineCommand('tbwStoreResult', { numberOfKeys: 1, lua: STORE_LUA });
-    redis.defineCommand('tbwChordPart', { numberOfKeys: 3, lua: CHORD_LUA });
-  }
-
-  async store(id: string, meta: Record<string, unknown>): Promise<void> {
-    const cmd = (this.redis as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>).tbwStoreResult!;
-    await cmd.call(this.redis, TASK_KEY_PREFIX + id, JSON.stringify(meta), String(this.expiresS));
-  }
-
-  async get(id: string): Promise<Record<string, unknown> | null> {
-    const raw = await this.redis.get(TASK_KEY_PREFIX + id);
-    return raw === null ? null : (JSON.parse(raw) as Record<string, unknown>);
-  }
-
-  async setChordSize(gid: string, size: number): Promise<void> {
-    const key = `${GROUP_KEY_PREFIX}${gid}.s`;
-    if (this.expiresS > 0) await this.redis.setex(key, this.expiresS, String(size));
-    else await this.redis.set(key, String(size));
-  }
-
-  /** Record one chord part; resolves with every part (in group order) when this one completed the chord. */
-  async chordPart(
-    gid: string,
-    tid: string,
+export interface ResultStore {
+  /** `redis`, `database`, `rpc`, ...: shown by `inspect conf` and in logs. */
+  readonly name: string;
+  /**
+   * How a chord's body gets sent when its header is done. `native`: the store counts the header's parts itself
+   * (Redis: the celery-taskset-meta counter, setChordSize + chordPart) and the part that completes the count sends
+   * the body. `unlock`: it cannot (database, rpc): the worker sends Celery's `celery.chord_unlock`, which polls the
+   * header's results and then applies the body.
+   */
+  readonly chordJoin: 'native' | 'unlock';
+  /** Store a task's state; a stored SUCCESS is never overwritten (Celery's duplicate-delivery guard). */
+  store(id: string, meta: ResultMeta): Promise<void>;
+  get(id: string): Promise<ResultMeta | null>;
+  getMany(ids: readonly string[]): Promise<(ResultMeta | null)[]>;
+  /** Resolves with the document once the task is ready (SUCCESS, FAILURE, REVOKED); rejects after `timeoutMs`. */
+  waitReady(id: string, timeoutMs?: number): Promise<ResultMeta>;
+  /** AsyncResult.forget(). */
+  forget(id: string): Promise<void>;
+  /** chordJoin `native` only: the header's size, before its parts are sent. */
+  setChordSize?(groupId: string, size: number): Promise<void>;
+  /** chordJoin `native` only: count one part; resolves with every part (in group order) once the last one is in. */
+  chordPart?(
+    groupId: string,
+    taskId: string,
     index: number | null,
     state: string,
     result: unknown,
-  ): Promise<ChordPart[] | null> {
-    const cmd = (this.redis as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>).tbwChordPart!;
-    const base = GROUP_KEY_PREFIX + gid;
-    const member = JSON.stringify([1, tid, state, result]);
-    const all = (await cmd.call(
-      this.redis,
-      `${base}.j`,
-      `${base}.t`,
-      `${base}.s`,
-      member,
-      index === null ? '+inf' : String(index),
-      String(this.expiresS),
-    )) as string[] | null;
-    if (!all) return null;
-    return all.map((m) => {
-      const [, t, s, r] = JSON.parse(m) as [number, string, string, unknown];
-      return { tid: t, state: s, result: r };
-    });
-  }
+  ): Promise<ChordPart[] | null>;
+  /** GroupResult.save() / restore() / delete(): the group's result ids. */
+  saveGroup(groupId: string, resultIds: readonly string[]): Promise<void>;
+  restoreGroup(groupId: string): Promise<string[] | null>;
+  deleteGroup(groupId: string): Promise<void>;
+  close(): Promise<void>;
 }

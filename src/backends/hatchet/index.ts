@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { HatchetClient, Worker } from '@hatchet-dev/typescript-sdk/v1/index.js';
 import { BootError, type BackendContext, type BackendStats, type WorkerBackend } from '../contract.js';
 import type { LogLevel } from '../../config/types.js';
-import { emptyHistogram, observe } from '../../ops/histogram.js';
+import { emptyHistogram, observe } from '../../ipc/histogram.js';
 import { clientSettings, HatchetConfigError } from './connection.js';
 import { sendPythonStyleFailures } from './failures.js';
 import { registryQueues, workerLabels } from './plan.js';
@@ -21,8 +21,8 @@ export interface HatchetBackendDeps {
   probeIntervalMs: number;
   /** No successful contact for this long → the connection is lost. */
   lostAfterMs: number;
-  /** Called once when the connection is lost after start; default: crash the child (exit non-zero). */
-  onLost: (err: Error) => void;
+  /** Called once when the connection is lost after start; default: ctx.fail (the child exits, the slot restarts). */
+  onLost: ((err: Error) => void) | null;
   /** How long start() waits for the worker to register with the engine. */
   readyTimeoutMs: number;
 }
@@ -49,12 +49,7 @@ const defaultDeps: HatchetBackendDeps = {
   now: () => Date.now(),
   probeIntervalMs: 2000,
   lostAfterMs: 15_000,
-  onLost: (err) => {
-    // The child runtime treats an uncaught error as a crash: it exits 1 and the supervisor restarts the slot.
-    setImmediate(() => {
-      throw err;
-    });
-  },
+  onLost: null,
   readyTimeoutMs: 30_000,
 };
 
@@ -117,6 +112,7 @@ export class HatchetBackend implements WorkerBackend {
   #hatchet: HatchetClient | null = null;
   #worker: Worker | null = null;
   #logger: Logger | null = null;
+  #fail: BackendContext['fail'] | null = null;
   #probe: NodeJS.Timeout | null = null;
   #lost = false;
   readonly #cold = new AbortController();
@@ -129,6 +125,7 @@ export class HatchetBackend implements WorkerBackend {
   async start(ctx: BackendContext): Promise<void> {
     if (this.#phase !== 'idle') throw new Error(`hatchet backend: start() in phase ${this.#phase}`);
     this.#phase = 'starting';
+    this.#fail = ctx.fail;
     const logger = (this.#logger = ctx.logger.child({ backend: 'hatchet' }));
     ctx.coldSignal.addEventListener('abort', () => this.#cold.abort(ctx.coldSignal.reason), { once: true });
     let settings;
@@ -238,7 +235,8 @@ export class HatchetBackend implements WorkerBackend {
     if (this.#probe) clearInterval(this.#probe);
     err.name = 'HatchetConnectionLost';
     this.#logger?.error({ err: err.message }, 'hatchet connection lost; exiting so the supervisor restarts this child');
-    this.deps.onLost(err);
+    if (this.deps.onLost) this.deps.onLost(err);
+    else this.#fail?.(err);
   }
 
   async drain(deadline: number): Promise<void> {

@@ -8,7 +8,7 @@ import { errorMessage, errorType, isRetryable, isRetryRequest } from '../../task
 import { runAttempt } from '../../tasks/local-runner.js';
 import type { Registry } from '../../tasks/registry.js';
 import type { TaskDefinition } from '../../tasks/types.js';
-import { type DurationHistogram, observe } from '../../ops/histogram.js';
+import { type DurationHistogram, observe } from '../../ipc/histogram.js';
 import { HEARTBEAT_TIMEOUT_MS } from './meta.js';
 
 export interface ActivityCounters {

@@ -5,7 +5,7 @@
 // `stopped`. Every change is logged; an illegal one throws.
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { BootError, type BackendContext, type BackendStats, type WorkerBackend } from '../contract.js';
-import { emptyHistogram } from '../../ops/histogram.js';
+import { emptyHistogram } from '../../ipc/histogram.js';
 import { createActivities, type ActivityCounters } from './activities.js';
 import { loadWorkflowBundle } from './bundle.js';
 import { connectionSettings, describeConnection } from './connection.js';
@@ -137,15 +137,8 @@ export class TemporalBackend implements WorkerBackend {
   #fail(err: Error): void {
     const ctx = this.#ctx as BackendContext;
     ctx.logger.error({ err }, 'temporal worker failed after start; the child exits to be replaced');
-    // Stop the sibling workers too, then hand the failure to the child runtime. Without the hook, rethrow it
-    // outside any promise: the child runtime's uncaughtException handler (or Node itself) exits non-zero.
-    void this.stop().finally(() => {
-      if (ctx.fail) ctx.fail(err);
-      else
-        setImmediate(() => {
-          throw err;
-        });
-    });
+    // Stop the sibling workers too, then hand the failure to the child runtime (it exits, the slot restarts).
+    void this.stop().finally(() => ctx.fail(err));
   }
 
   drain(deadline: number): Promise<void> {

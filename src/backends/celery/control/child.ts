@@ -6,7 +6,7 @@ import type { EventPublisher } from '../events.js';
 import type { TaskEventType } from '../consumer.js';
 import type { Execution, Held } from '../execute.js';
 import type { TaskMessage } from '../protocol.js';
-import { pyRepr } from './wire.js';
+import { pyRepr } from '../../../tasks/pyfmt.js';
 
 /** What the consumer shows of its work (Consumer.snapshot()). */
 export interface WorkView {
@@ -48,7 +48,7 @@ export function requestInfo(
       exchange: m.exchange,
       routing_key: m.routingKey,
       priority: m.priority,
-      redelivered: m.envelope.properties?.redelivered === true,
+      redelivered: m.redelivered,
     },
     worker_pid: started === null ? null : pid,
   };

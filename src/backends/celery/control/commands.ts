@@ -1,16 +1,22 @@
 // Celery's remote control commands (celery/worker/control.py) for the supervisor's node: the replies a Python
-// prefork worker gives, built from the pool's snapshot and the children's answers. No Redis here: the node
-// (control/index.ts) passes everything in through NodeEnv, so tests can drive it without a broker.
+// prefork worker gives, built from the pool's snapshot and the children's answers. No broker here: the node
+// (control/node.ts) passes everything in through NodeEnv, so tests can drive it without one. A command this pool
+// cannot honour answers an error, the way Celery does; never a success that changed nothing.
 import os from 'node:os';
 import { redactUrl } from '../../../config/redact.js';
 import type { WorkerConfig } from '../../../config/types.js';
-import type { PoolSignal } from '../../../supervisor/types.js';
+import type { PoolSignal } from '../../../supervisor/api.js';
+import { queuesOf } from '../../registry.js';
 import type { EventPublisher } from '../events.js';
 import { SW_IDENT, SW_SYS, SW_VER } from '../events.js';
+import { parseRate, PyError } from '../limits.js';
+import type { NodeLimits } from '../node-limits.js';
 
 /** The pool as the node sees it (a subset of the supervisor's PoolSnapshot). */
 export interface PoolView {
   target: number;
+  /** Autoscale bounds; null or absent when the pool runs without --autoscale. */
+  autoscale?: { max: number; min: number } | null;
   children: {
     index: number;
     gen: number;
@@ -29,12 +35,19 @@ export interface ChildAnswer {
 
 export interface NodeEnv {
   nodename: string;
-  config: WorkerConfig;
+  /** The broker transport's name (redis, amqp), as `inspect stats` and `report` show it. */
+  transport: string;
+  /** The config children forked now get (add_consumer/cancel_consumer change its queues). */
+  config(): WorkerConfig;
   startedAt: number;
   now(): number;
   clock(): number;
   pool(): PoolView;
   signal(sig: PoolSignal): void;
+  /** New autoscale bounds (the pool ignores it without --autoscale; commands check first). */
+  setAutoscale(max: number | null, min: number | null): void;
+  /** Per-task rate and time limits for the whole node. */
+  limits: Pick<NodeLimits, 'set' | 'table'>;
   /** Ask every ready child; answers that do not come within the node's timeout are left out. */
   ask(what: string, args?: Record<string, unknown>): Promise<ChildAnswer[]>;
   /** Add ids to the revoked set every child's fetch checks (tbw.revoked). */
@@ -58,10 +71,6 @@ const ids = (v: unknown): string[] =>
 /** A URL with its secrets replaced (the same redaction as every other output of the program). */
 export function maskUrl(url: string | null): string | null {
   return url === null ? null : redactUrl(url);
-}
-
-function queuesOf(config: WorkerConfig): string[] {
-  return config.queues && config.queues.length > 0 ? config.queues : ['celery'];
 }
 
 const flatLists = (answers: ChildAnswer[]): unknown[] => answers.flatMap((a) => (Array.isArray(a.data) ? a.data : []));
@@ -99,7 +108,7 @@ function queueInfo(name: string): Record<string, unknown> {
 }
 
 async function stats(env: NodeEnv): Promise<Record<string, unknown>> {
-  const cfg = env.config;
+  const cfg = env.config();
   const pool = env.pool();
   const totals: Record<string, number> = {};
   for (const a of await env.ask('totals')) {
@@ -131,7 +140,7 @@ async function stats(env: NodeEnv): Promise<Record<string, unknown>> {
       port: Number(broker.port || 6379),
       insist: false,
       ssl: broker.protocol === 'rediss:',
-      transport: 'redis',
+      transport: env.transport,
       connect_timeout: 4,
       transport_options: { visibility_timeout: cfg.celery.visibilityTimeoutS },
       login_method: null,
@@ -164,7 +173,7 @@ async function stats(env: NodeEnv): Promise<Record<string, unknown>> {
 }
 
 function conf(env: NodeEnv): Record<string, unknown> {
-  const c = env.config;
+  const c = env.config();
   return {
     broker_url: maskUrl(c.celery.brokerUrl),
     result_backend: maskUrl(c.celery.resultBackend),
@@ -178,7 +187,7 @@ function conf(env: NodeEnv): Record<string, unknown> {
     worker_max_tasks_per_child: c.maxTasksPerChild,
     worker_max_memory_per_child: c.maxMemoryPerChildKiB,
     broker_transport_options: { visibility_timeout: c.celery.visibilityTimeoutS },
-    task_queues: queuesOf(c),
+    task_queues: queuesOf(c, 'celery'),
     include: c.taskModules,
   };
 }
@@ -186,17 +195,125 @@ function conf(env: NodeEnv): Record<string, unknown> {
 function report(env: NodeEnv): string {
   const p = env.pool();
   return [
-    `software -> ${SW_IDENT}:${SW_VER} (node ${process.version}) kombu:redis`,
+    `software -> ${SW_IDENT}:${SW_VER} (node ${process.version}) kombu:${env.transport}`,
     `platform -> system:${SW_SYS} arch:${os.arch()} release:${os.release()}`,
     `node -> ${env.nodename} pid:${process.pid}`,
-    `pool -> ${p.target} children x ${env.config.childConcurrency} slots`,
-    `broker -> ${maskUrl(env.config.celery.brokerUrl) ?? ''}`,
-    `queues -> ${queuesOf(env.config).join(', ')}`,
+    `pool -> ${p.target} children x ${env.config().childConcurrency} slots`,
+    `broker -> ${maskUrl(env.config().celery.brokerUrl) ?? ''}`,
+    `queues -> ${queuesOf(env.config(), 'celery').join(', ')}`,
   ].join('\n');
+}
+
+/** The names of the tasks the children run (the first answer that lists any: every child loads the same modules). */
+async function taskNames(env: NodeEnv): Promise<string[]> {
+  const names = new Set(flatLists(await env.ask('registered')).filter((n): n is string => typeof n === 'string'));
+  return [...names].sort();
+}
+
+/** Python's str() of a task attribute: a time limit is a float (`10.0`), a rate limit its string. */
+const pyAttr = (v: number | string): string =>
+  typeof v === 'number' && Number.isInteger(v) ? v.toFixed(1) : String(v);
+
+/**
+ * inspect registered [attr ...]: names, each with the attributes asked for (Celery's default: exchange,
+ * routing_key, rate_limit) that are set, as `name [rate_limit=2/m]`.
+ */
+async function registered(env: NodeEnv, args: Record<string, unknown>): Promise<string[]> {
+  const asked = Array.isArray(args.taskinfoitems) ? args.taskinfoitems.filter((x) => typeof x === 'string') : [];
+  const items = asked.length > 0 ? asked : ['exchange', 'routing_key', 'rate_limit'];
+  const table = env.limits.table();
+  return (await taskNames(env)).map((name) => {
+    const l = table[name];
+    const attrs: Record<string, number | string | null | undefined> = {
+      rate_limit: l?.rateLimit,
+      time_limit: l?.time?.hardS,
+      soft_time_limit: l?.time?.softS,
+    };
+    const info = items.flatMap((k) => {
+      const v = attrs[k];
+      return v === null || v === undefined ? [] : [`${k}=${pyAttr(v)}`];
+    });
+    return info.length > 0 ? `${name} [${info.join(' ')}]` : name;
+  });
+}
+
+/** celery control rate_limit: Celery's token bucket per task name for the whole node (node-limits.ts). */
+async function rateLimit(env: NodeEnv, args: Record<string, unknown>): Promise<Reply> {
+  const name = typeof args.task_name === 'string' ? args.task_name : '';
+  const limit = args.rate_limit;
+  try {
+    parseRate(limit);
+  } catch (e) {
+    if (!(e instanceof PyError)) throw e;
+    // Celery checks for ValueError only; a KeyError (unknown unit) escapes to kombu's pidbox, which replies repr().
+    return e.pyType === 'ValueError' ? nok(`Invalid rate limit string: ${e.repr}`) : nok(e.repr);
+  }
+  if (!(await taskNames(env)).includes(name)) return nok('unknown task');
+  const set = limit !== null && limit !== undefined && limit !== '' && limit !== false;
+  env.limits.set(name, { rateLimit: set ? String(limit) : null });
+  return ok(set ? 'new rate limit set successfully' : 'rate limit disabled successfully');
+}
+
+/** celery control time_limit: soft and hard limits (seconds; absent = none) for later runs of that task name. */
+async function timeLimit(env: NodeEnv, args: Record<string, unknown>): Promise<Reply> {
+  const name = typeof args.task_name === 'string' ? args.task_name : '';
+  if (!(await taskNames(env)).includes(name)) return nok('unknown task');
+  const secs = (v: unknown): number | null => {
+    const n = typeof v === 'string' ? Number(v) : v;
+    return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : null;
+  };
+  env.limits.set(name, { time: { softS: secs(args.soft), hardS: secs(args.hard) } });
+  return ok('time limits set successfully');
+}
+
+/** celery control autoscale: new bounds for an autoscaled pool; Celery's own error for a fixed one. */
+function autoscale(env: NodeEnv, args: Record<string, unknown>): Reply {
+  if (!env.pool().autoscale) return nok(new PyError('ValueError', 'Autoscale not enabled').repr);
+  const bound = (v: unknown): number | null => (v === null || v === undefined ? null : Math.max(1, num(v, 1)));
+  env.setAutoscale(bound(args.max), bound(args.min));
+  const now = env.pool().autoscale;
+  return ok(`autoscale now max=${now?.max} min=${now?.min}`);
 }
 
 function resize(env: NodeEnv, by: number): void {
   for (let i = 0; i < Math.abs(by); i++) env.signal(by > 0 ? 'TTIN' : 'TTOU');
+}
+
+async function revoke(env: NodeEnv, args: Record<string, unknown>): Promise<Reply> {
+  const list = ids(args.task_id);
+  if (list.length === 0) return nok('no task id given');
+  await env.revoke(list);
+  if (args.terminate === true) {
+    const hit = (await env.ask('terminate', { ids: list, signal: args.signal ?? 'SIGTERM' })).flatMap((a) =>
+      Array.isArray(a.data) ? (a.data as string[]) : [],
+    );
+    return ok(hit.length > 0 ? `terminate: ${hit.join(', ')}` : 'terminate: tasks unknown');
+  }
+  return ok(`tasks ${list.join(', ')} flagged as revoked`);
+}
+
+/** add_consumer / cancel_consumer: the queue list of children forked from now on (a rolling restart follows). */
+function consumers(env: NodeEnv, method: string, args: Record<string, unknown>): Reply {
+  const q = typeof args.queue === 'string' ? args.queue : '';
+  const qs = queuesOf(env.config(), 'celery');
+  if (method === 'add_consumer') {
+    if (q === '') return nok('no queue given');
+    if (qs.includes(q)) return ok(`already consuming from ${JSON.stringify(q)}`);
+    env.setQueues([...qs, q]);
+    return ok(`add consumer ${q}`);
+  }
+  if (!qs.includes(q)) return nok(`not consuming from ${q}`);
+  if (qs.length === 1) return nok('cannot cancel the last queue');
+  env.setQueues(qs.filter((x) => x !== q));
+  return ok(`no longer consuming from ${q}`);
+}
+
+async function taskEvents(env: NodeEnv, on: boolean): Promise<Reply> {
+  const was = env.events?.enabled ?? false;
+  if (env.events) env.events.enabled = on;
+  await env.ask(on ? 'enable_events' : 'disable_events');
+  if (on === was) return ok(`task events already ${on ? 'enabled' : 'disabled'}`);
+  return ok(`task events ${on ? 'enabled' : 'disabled'}`);
 }
 
 /** Run one command; null = no reply (Celery's own no-reply commands, e.g. a peer's heartbeat). */
@@ -216,12 +333,10 @@ export async function runCommand(method: string, args: Record<string, unknown>, 
     case 'reserved':
     case 'scheduled':
       return flatLists(await env.ask(method));
-    case 'registered': {
-      const names = new Set(flatLists(await env.ask('registered')).filter((n): n is string => typeof n === 'string'));
-      return [...names].sort();
-    }
+    case 'registered':
+      return registered(env, args);
     case 'active_queues':
-      return queuesOf(env.config).map(queueInfo);
+      return queuesOf(env.config(), 'celery').map(queueInfo);
     case 'report':
       return ok(report(env));
     case 'conf':
@@ -238,58 +353,20 @@ export async function runCommand(method: string, args: Record<string, unknown>, 
     case 'pool_restart':
       env.signal('HUP');
       return ok('reload started');
-    case 'autoscale': {
-      const max = num(args.max, env.pool().target);
-      const min = Math.min(max, num(args.min, 1));
-      const target = env.pool().target;
-      if (target > max) resize(env, max - target);
-      else if (target < min) resize(env, min - target);
-      return ok(`autoscale now max=${max} min=${min}`);
-    }
-    case 'revoke': {
-      const list = ids(args.task_id);
-      if (list.length === 0) return nok('no task id given');
-      await env.revoke(list);
-      if (args.terminate === true) {
-        const hit = (await env.ask('terminate', { ids: list, signal: args.signal ?? 'SIGTERM' })).flatMap((a) =>
-          Array.isArray(a.data) ? (a.data as string[]) : [],
-        );
-        return ok(hit.length > 0 ? `terminate: ${hit.join(', ')}` : 'terminate: tasks unknown');
-      }
-      return ok(`tasks ${list.join(', ')} flagged as revoked`);
-    }
-    case 'add_consumer': {
-      const q = typeof args.queue === 'string' ? args.queue : '';
-      if (q === '') return nok('no queue given');
-      const qs = queuesOf(env.config);
-      if (qs.includes(q)) return ok(`already consuming from ${JSON.stringify(q)}`);
-      env.setQueues([...qs, q]);
-      return ok(`add consumer ${q}`);
-    }
-    case 'cancel_consumer': {
-      const q = typeof args.queue === 'string' ? args.queue : '';
-      const qs = queuesOf(env.config);
-      if (!qs.includes(q)) return nok(`not consuming from ${q}`);
-      if (qs.length === 1) return nok('cannot cancel the last queue');
-      env.setQueues(qs.filter((x) => x !== q));
-      return ok(`no longer consuming from ${q}`);
-    }
-    case 'time_limit':
-    case 'rate_limit': {
-      const name = typeof args.task_name === 'string' ? args.task_name : '';
-      const known = flatLists(await env.ask('registered')).includes(name);
-      if (!known) return nok('unknown task');
-      return ok(method === 'time_limit' ? 'time limits set successfully' : 'new rate limit set successfully');
-    }
+    case 'autoscale':
+      return autoscale(env, args);
+    case 'revoke':
+      return revoke(env, args);
+    case 'add_consumer':
+    case 'cancel_consumer':
+      return consumers(env, method, args);
     case 'enable_events':
-    case 'disable_events': {
-      const on = method === 'enable_events';
-      const was = env.events?.enabled ?? false;
-      if (env.events) env.events.enabled = on;
-      await env.ask(method);
-      if (on === was) return ok(`task events already ${on ? 'enabled' : 'disabled'}`);
-      return ok(`task events ${on ? 'enabled' : 'disabled'}`);
-    }
+    case 'disable_events':
+      return taskEvents(env, method === 'enable_events');
+    case 'rate_limit':
+      return rateLimit(env, args);
+    case 'time_limit':
+      return timeLimit(env, args);
     default:
       return nok(`No such control command: ${method}`);
   }

@@ -3,8 +3,8 @@
 // and one script run for many tasks instead of two per task; still atomic per task (never acked without its
 // result, never a result without the ack), in the same order the slow path uses (store, then ack).
 import type { Redis } from 'ioredis';
-import { TASK_KEY_PREFIX } from './results.js';
-import { UNACKED, UNACKED_INDEX } from './transport.js';
+import { TASK_KEY_PREFIX } from '../results/redis.js';
+import { UNACKED, UNACKED_INDEX } from './redis-broker.js';
 
 // KEYS: unacked, unacked_index, held set, then one result key per task. ARGV: ttl, then (meta, tag) per task.
 // A stored SUCCESS is never overwritten (the same guard as ResultStore.store / Celery's _store_result).

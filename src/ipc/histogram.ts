@@ -1,5 +1,5 @@
-// A cumulative task-duration histogram a child keeps and ships in its heartbeats (optional `durations` field);
-// the supervisor sums them across children for the Prometheus `tbw_task_duration_seconds` histogram.
+// Heartbeat wire format: a cumulative task-duration histogram a child keeps and ships in its heartbeats (optional
+// `durations` field); the supervisor sums them across children for the Prometheus `tbw_task_duration_seconds`.
 
 /** Upper bounds in seconds (Prometheus client defaults, stretched for long tasks). */
 export const DEFAULT_BUCKETS: readonly number[] = [

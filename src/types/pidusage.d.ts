@@ -1,4 +1,4 @@
-// Minimal types for pidusage 4 (the package ships none): only the call this project makes.
+// Minimal types for pidusage 4 (the package ships none): the one call the supervisor and the status command make.
 declare module 'pidusage' {
   interface PidStat {
     /** CPU use in percent since the previous call for this pid (100 = one core). */

@@ -1,5 +1,29 @@
-// pm2 copies its app options into the environment of the process it starts (args, status, autorestart,
-// env_*, the app's own name as a key, ...). The supervisor must not pass them on to its children.
+// The children's environment: the supervisor's own, minus what belongs to the supervisor's manager. systemd's
+// notify/watchdog/socket variables would let a child speak for the service; pm2 copies its app options into the
+// environment of the process it starts (args, status, autorestart, env_*, the app's own name as a key, ...).
+// The one place these rules live.
+
+/** Variables of this process's service manager (systemd) or of its own start-up that must never reach children. */
+const STRIPPED_ENV: readonly RegExp[] = [
+  /^NOTIFY_SOCKET$/,
+  /^WATCHDOG_(USEC|PID)$/,
+  /^LISTEN_(FDS|PID|FDNAMES)$/,
+  /^PM2_/i,
+  /^pm_/,
+  /^NODE_APP_INSTANCE$/,
+  /^name$/,
+  /^NODE_CHANNEL_/,
+  /^TBW_WORKER_ENTRY$/,
+];
+
+/** Pure: the environment children get from a supervisor started with `env`. */
+export function childEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  // Under pm2 the environment also carries pm2's app options (status, autorestart, the app name...).
+  const pm2 = pm2InjectedKeys(env);
+  for (const [k, v] of Object.entries(env)) if (!STRIPPED_ENV.some((re) => re.test(k)) && !pm2.has(k)) out[k] = v;
+  return out;
+}
 
 /** Keys of pm2's app schema (pm2 6 lib/API/schema.json) plus the runtime fields it adds. */
 const PM2_KEYS: readonly string[] = [

@@ -1,0 +1,27 @@
+// Broker URL scheme → transport part. A new transport is a new file in this directory plus one line here; its
+// module loads only when its scheme is used (a Redis worker never loads an AMQP client).
+import { SchemeTable, type SchemePart } from '../schemes.js';
+import type { Transport, TransportOptions } from '../transport.js';
+import { redisUrlProblem } from './redis-url.js';
+
+type Opener = (url: string, o: TransportOptions) => Promise<Transport>;
+
+const redis: SchemePart<Opener> = {
+  problem: redisUrlProblem,
+  open: async () => (await import('./redis.js')).openRedisTransport,
+};
+
+const TRANSPORTS = new SchemeTable<Opener>({
+  'redis:': redis,
+  'rediss:': redis,
+});
+
+/** Why `url` cannot be a broker URL here (unknown scheme, bad parameters), or null. */
+export function transportProblem(url: string): string | null {
+  return TRANSPORTS.problem(url);
+}
+
+/** Connect to the broker at `url` (throws when it cannot: a retryable boot failure in a child). */
+export async function openTransport(url: string, o: TransportOptions): Promise<Transport> {
+  return (await TRANSPORTS.load(url, 'broker URL'))(url, o);
+}

@@ -1,0 +1,315 @@
+// kombu's Redis transport as a Transport: a fetch loop that pops and holds up to `prefetch` messages in one Lua
+// call (never blocking, with an idle backoff), settle operations on the held set, publishing, and the upkeep only
+// Redis needs (refresh our holds, give back holds orphaned by a lost reply, a dead child's or a timed-out one's).
+import type { Redis } from 'ioredis';
+import type { ResultStore } from '../results.js';
+import { RedisResultStore } from '../results/redis.js';
+import { Broker, type Fetched } from './redis-broker.js';
+import { closeRedis, connectRedis, openRedis } from './redis-connection.js';
+import { dbOf, RedisControlChannel, RedisEventChannel } from './redis-control.js';
+import { consumeKeys, decodeEnvelope, encodeEnvelope, keyOf, queueOfKey } from './redis-envelope.js';
+import { Settler } from './redis-settle.js';
+import type {
+  ConsumeOptions,
+  ControlChannel,
+  DeadLetter,
+  Delivery,
+  EventChannel,
+  OutboundMessage,
+  SettleableDelivery,
+  Subscription,
+  Transport,
+  TransportOptions,
+} from '../transport.js';
+
+/** Empty-fetch backoff bounds (the fetch is a non-blocking script; issue 21 makes it wait on the broker). */
+const POLL_MIN_MS = 1;
+const POLL_MAX_MS = 50;
+
+/** Where a held message came from, to push it back or dead-letter it as it was. */
+interface Held {
+  key: string;
+  raw: string;
+}
+
+export class RedisTransport implements Transport {
+  readonly name = 'redis';
+  readonly broker: Broker;
+  readonly #held = new Map<string, Held>();
+  #sub: RedisSubscription | null = null;
+  #maint: NodeJS.Timeout | null = null;
+  #maintBusy = false;
+  #settler: Settler | null = null;
+  #events: RedisEventChannel | null = null;
+
+  constructor(
+    readonly url: string,
+    readonly redis: Redis,
+    private readonly o: TransportOptions,
+  ) {
+    this.broker = new Broker(redis, {
+      hostname: o.nodename,
+      index: o.index,
+      pid: o.pid,
+      deadLetterKey: o.cfg.deadLetterKey,
+      visibilityTimeoutS: o.cfg.visibilityTimeoutS,
+    });
+  }
+
+  async consume(c: ConsumeOptions): Promise<Subscription> {
+    if (this.#sub !== null) throw new Error('redis transport: one consumer per transport');
+    await this.broker.register(this.o.now());
+    // A previous incarnation of this slot (or any dead child of this node) may have died holding messages.
+    const restored = await this.broker.restoreDeadHolders(this.o.isAlive);
+    if (restored > 0) this.o.logger.warn({ restored }, 'restored messages held by a dead child');
+    const sub = (this.#sub = new RedisSubscription(this, c, this.o));
+    // Upkeep runs while anything may be held: through a drain too, until close().
+    const vtMs = this.o.cfg.visibilityTimeoutS * 1000;
+    this.#maint = setInterval(
+      () => void this.#maintenance(() => sub.fetching, sub.active),
+      Math.max(250, Math.min(vtMs / 4, 10_000)),
+    );
+    return sub;
+  }
+
+  /** Called by the subscription for each fetched entry: hold it, then hand it over. */
+  delivery(f: Fetched): Delivery {
+    const queue = queueOfKey(f.key);
+    if (f.flag === 'dead') return { kind: 'dead-lettered', queue, reason: 'not a kombu envelope with a delivery_tag' };
+    this.#held.set(f.tag, { key: f.key, raw: f.raw });
+    const d = decodeEnvelope(f.raw);
+    if (!d.ok) return { kind: 'undecodable', tag: f.tag, queue, reason: d.reason, id: d.id, task: d.task, raw: f.raw };
+    return { kind: 'message', tag: f.tag, queue, message: d.message, revoked: f.flag === 'revoked' };
+  }
+
+  get unsettled(): number {
+    return this.#held.size;
+  }
+
+  /** Tags handed over and not settled yet: our live holds. */
+  holding(tag: string): boolean {
+    return this.#held.has(tag);
+  }
+
+  heldTags(): string[] {
+    return [...this.#held.keys()];
+  }
+
+  #settled(tags: readonly string[]): void {
+    for (const t of tags) this.#held.delete(t);
+    this.#sub?.wake();
+  }
+
+  async ack(ds: readonly SettleableDelivery[]): Promise<void> {
+    const tags = ds.map((d) => d.tag);
+    await this.broker.ack(tags);
+    this.#settled(tags);
+  }
+
+  async restore(d: SettleableDelivery): Promise<boolean> {
+    try {
+      return await this.broker.restore(d.tag);
+    } finally {
+      this.#settled([d.tag]);
+    }
+  }
+
+  async requeue(d: SettleableDelivery): Promise<void> {
+    const h = this.#held.get(d.tag);
+    if (h === undefined) return;
+    await this.broker.pushAndAck(d.tag, h.key, h.raw, 'L');
+    this.#settled([d.tag]);
+  }
+
+  async republish(d: SettleableDelivery, out: OutboundMessage): Promise<void> {
+    await this.broker.pushAndAck(d.tag, await this.#key(out), encodeEnvelope(out), 'L');
+    this.#settled([d.tag]);
+  }
+
+  async deadLetter(d: SettleableDelivery, why: DeadLetter): Promise<void> {
+    const entry = JSON.stringify({
+      reason: why.reason,
+      queue: d.queue,
+      task_id: why.taskId,
+      task: why.task,
+      message: this.#held.get(d.tag)?.raw ?? null,
+      worker: why.worker,
+      at: why.at,
+    });
+    await this.broker.pushAndAck(d.tag, this.o.cfg.deadLetterKey, entry, 'L');
+    this.#settled([d.tag]);
+  }
+
+  async publish(out: OutboundMessage): Promise<void> {
+    await this.broker.push(await this.#key(out), encodeEnvelope(out));
+  }
+
+  /** The list a message goes to: the default exchange routes by queue name; any other by kombu's bindings. */
+  async #key(out: OutboundMessage): Promise<string> {
+    if (out.exchange === '') return keyOf(out);
+    const [first] = await this.broker.targets(out.exchange, out.routingKey, out.priority);
+    return first ?? keyOf(out);
+  }
+
+  settleWithResult(store: ResultStore): ((d: SettleableDelivery, id: string, meta: string) => Promise<void>) | null {
+    // Only a Redis store on this very connection: the script stores and acks in one step.
+    if (!(store instanceof RedisResultStore) || store.redis !== this.redis) return null;
+    const settler = (this.#settler ??= new Settler(this.redis, this.broker.heldKey, store.expiresS));
+    return async (d, id, meta) => {
+      await settler.settle(id, meta, d.tag);
+      this.#settled([d.tag]);
+    };
+  }
+
+  control(nodename: string): ControlChannel {
+    return new RedisControlChannel(this.redis, dbOf(this.url), nodename, () =>
+      connectRedis(this.url, this.o.logger, 'control', { lazy: false, quiet: true }),
+    );
+  }
+
+  events(): EventChannel {
+    return (this.#events ??= new RedisEventChannel(this.redis, dbOf(this.url)));
+  }
+
+  async #maintenance(fetching: () => boolean, consuming: boolean): Promise<void> {
+    if (this.#maintBusy) return;
+    this.#maintBusy = true;
+    try {
+      await this.#maintain(fetching, consuming);
+    } catch (err) {
+      this.o.logger.debug({ err: (err as Error).message }, 'maintenance skipped');
+    } finally {
+      this.#maintBusy = false;
+    }
+  }
+
+  /** Our own upkeep: keep our holds fresh, give back what nobody holds any more. */
+  async #maintain(fetching: () => boolean, consuming: boolean): Promise<void> {
+    const now = this.o.now();
+    await this.broker.refresh(this.heldTags(), now);
+    // A fetch whose reply was lost with the connection left holds we never saw: give them back.
+    if (!fetching() && consuming) {
+      let back = 0;
+      for (const tag of await this.broker.heldTags()) {
+        if (!fetching() && !this.#held.has(tag) && (await this.broker.restore(tag))) back++;
+      }
+      if (back > 0) this.o.logger.warn({ restored: back }, 'restored holds orphaned by a lost connection');
+    }
+    const dead = await this.broker.restoreDeadHolders(this.o.isAlive);
+    if (dead > 0) this.o.logger.warn({ restored: dead }, 'restored messages held by a dead child');
+    const visible = await this.broker.restoreVisible(now);
+    if (visible > 0) this.o.logger.warn({ restored: visible }, 'restored messages past the visibility timeout');
+  }
+
+  async close(): Promise<void> {
+    await this.#sub?.cancel();
+    if (this.#maint) clearInterval(this.#maint);
+    if (this.#sub !== null) await this.broker.unregister().catch(() => undefined);
+    await closeRedis(this.redis);
+  }
+}
+
+/** The fetch loop of one consumer: bounded by the prefetch, woken by every settle. */
+class RedisSubscription implements Subscription {
+  lastPollAt: number | null = null;
+  prefetch: number;
+  readonly #base: number;
+  readonly #keys: string[];
+  active = true;
+  /** True from a fetch call until its messages are handed over: their tags are in Redis but not yet held here. */
+  fetching = false;
+  #errors = 0;
+  #wake: (() => void) | null = null;
+  readonly #loop: Promise<void>;
+
+  constructor(
+    private readonly t: RedisTransport,
+    private readonly c: ConsumeOptions,
+    private readonly o: TransportOptions,
+  ) {
+    this.prefetch = this.#base = Math.max(1, c.prefetch);
+    this.#keys = consumeKeys(c.queues);
+    this.#loop = this.#run();
+  }
+
+  wake(): void {
+    const w = this.#wake;
+    this.#wake = null;
+    w?.();
+  }
+
+  setPrefetch(n: number): void {
+    this.prefetch = Math.max(1, n);
+    this.wake();
+  }
+
+  async cancel(): Promise<void> {
+    this.active = false;
+    this.wake();
+    await this.#loop;
+  }
+
+  #sleep(ms: number | null): Promise<void> {
+    return new Promise((resolve) => {
+      const t = ms === null ? undefined : setTimeout(() => this.wake(), ms);
+      this.#wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+
+  async #run(): Promise<void> {
+    let idle = POLL_MIN_MS;
+    while (this.active) {
+      const free = this.prefetch - this.t.unsettled;
+      // Refill in batches (a quarter of the base prefetch) while work is in flight: one fetch per finished task
+      // would serialise the pool on fetch round trips. In flight = held beyond what the prefetch was raised for.
+      const batch = Math.max(1, Math.ceil(this.#base / 4));
+      const inFlight = this.t.unsettled - (this.prefetch - this.#base);
+      if (free <= 0 || (free < batch && inFlight > 0)) {
+        await this.#sleep(null);
+        continue;
+      }
+      let got: Fetched[];
+      this.fetching = true;
+      try {
+        got = await this.t.broker.fetch(this.#keys, free, this.o.now());
+        this.lastPollAt = this.o.now();
+        this.#errors = 0;
+      } catch (err) {
+        this.fetching = false;
+        if (this.#errors++ === 0) this.o.logger.warn({ err: (err as Error).message }, 'fetch failed, retrying');
+        await this.#sleep(Math.min(100 * this.#errors, 2000));
+        continue;
+      }
+      if (got.length === 0) {
+        this.fetching = false;
+        await this.#sleep(idle);
+        idle = Math.min(POLL_MAX_MS, idle * 2);
+        continue;
+      }
+      idle = POLL_MIN_MS;
+      for (const f of got) await this.c.onDelivery(this.t.delivery(f));
+      this.fetching = false;
+    }
+  }
+}
+
+/** Open the broker connection (or fail: the child reports a retryable boot failure); reconnects are automatic. */
+export async function openRedisTransport(url: string, o: TransportOptions): Promise<RedisTransport> {
+  if (o.connectTimeoutMs === null) {
+    // A client's command fails after a few reconnects (the caller hears it); the node's waits for the broker.
+    const retries = o.role === 'client' ? 3 : null;
+    const redis = connectRedis(url, o.logger, o.role, { lazy: false, quiet: true, maxRetriesPerRequest: retries });
+    return new RedisTransport(url, redis, o);
+  }
+  const redis = connectRedis(url, o.logger, o.role);
+  try {
+    await openRedis(redis, o.connectTimeoutMs);
+  } catch (err) {
+    redis.disconnect();
+    throw err; // retryable: the broker may come up later
+  }
+  return new RedisTransport(url, redis, o);
+}

@@ -1,0 +1,144 @@
+// Every backend's parts, by name: its child entry, its pool extension, default queues, settings rules and health
+// hints. Pure: imports no SDK and no broker client; the pool extension loads lazily (import()) when the CLI picks
+// it. The CLI/ops layer chooses from here; the supervisor only ever sees a worker entry path and extensions.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../config/errors.js';
+import type { CreateClient } from '../client/types.js';
+import type { ConfigKey } from '../config/table-types.js';
+import type { BackendName, WorkerConfig } from '../config/types.js';
+import { EXIT } from '../exit-codes.js';
+import type { PoolExtension } from '../supervisor/api.js';
+import { parseToken } from './hatchet/connection.js';
+
+export interface SettingsCheckOptions {
+  /** False for commands that never connect (config, list-tasks, dev): credentials may be missing then. */
+  requireCredentials: boolean;
+}
+
+export interface BackendEntry {
+  readonly name: BackendName;
+  /** The compiled child entry, relative to the package root. */
+  readonly entry: string;
+  /** Queues consumed when -Q is not given. */
+  defaultQueues(config: WorkerConfig): string[];
+  /** Rules only this backend has; throws ConfigError naming the setting and where it came from. */
+  checkSettings(config: WorkerConfig, sources: Record<ConfigKey, string>, o: SettingsCheckOptions): void;
+  /**
+   * A ready child that has not polled its broker/server for this long counts as stalled (/healthz, systemd
+   * watchdog). Temporal and Hatchet long-poll for up to a minute, so they get more room.
+   */
+  readonly stallMs: number;
+  /** The pool-side half of the backend (loaded only when chosen), or none. */
+  poolExtension?(config: WorkerConfig): Promise<PoolExtension>;
+  /** Its client (submit, result), loaded only when chosen: a Celery client never loads an SDK. */
+  client(): Promise<CreateClient>;
+}
+
+function checkTemporal(config: WorkerConfig, sources: Record<ConfigKey, string>): void {
+  const { clientCertPath: cert, clientKeyPath: key } = config.temporal.tls;
+  if ((cert === null) === (key === null)) return;
+  const missing: ConfigKey = cert === null ? 'temporal.tls.clientCertPath' : 'temporal.tls.clientKeyPath';
+  const other: ConfigKey = cert === null ? 'temporal.tls.clientKeyPath' : 'temporal.tls.clientCertPath';
+  throw new ConfigError({
+    setting: missing,
+    source: sources[missing],
+    value: null,
+    accepted: `both TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH (${other} is set by ${sources[other]})`,
+  });
+}
+
+function checkHatchet(config: WorkerConfig, sources: Record<ConfigKey, string>, o: SettingsCheckOptions): void {
+  if (!o.requireCredentials || config.backend !== 'hatchet') return;
+  const token = config.hatchet.token;
+  if (token === null) {
+    throw new ConfigError({
+      setting: 'hatchet.token',
+      source: sources['hatchet.token'],
+      value: null,
+      exitCode: EXIT.CONFIG,
+      accepted: 'HATCHET_CLIENT_TOKEN to be set: the hatchet backend needs an API token',
+    });
+  }
+  // The token's shape and expiry are checked before any child starts (exit 78, never the token itself); whether
+  // the server accepts it is the child's BootError. parseToken is pure: no SDK is loaded.
+  try {
+    parseToken(token);
+  } catch (e) {
+    throw new ConfigError({
+      setting: 'hatchet.token',
+      source: sources['hatchet.token'],
+      value: '***',
+      exitCode: EXIT.CONFIG,
+      accepted: `a valid Hatchet API token (${e instanceof Error ? e.message : String(e)})`,
+    });
+  }
+}
+
+export const BACKEND_REGISTRY: Readonly<Record<BackendName, BackendEntry>> = {
+  celery: {
+    name: 'celery',
+    entry: 'dist/workers/celery.js',
+    defaultQueues: () => ['celery'],
+    checkSettings: () => undefined,
+    stallMs: 30_000,
+    async poolExtension(config) {
+      return (await import('./celery/extension.js')).celeryPoolExtension(config);
+    },
+    client: async () => (await import('./celery/client.js')).createClient,
+  },
+  temporal: {
+    name: 'temporal',
+    entry: 'dist/workers/temporal.js',
+    defaultQueues: (config) => [config.temporal.taskQueue],
+    checkSettings: checkTemporal,
+    stallMs: 90_000,
+    client: async () => (await import('./temporal/client.js')).createClient,
+  },
+  hatchet: {
+    name: 'hatchet',
+    entry: 'dist/workers/hatchet.js',
+    defaultQueues: () => ['default'],
+    checkSettings: checkHatchet,
+    stallMs: 90_000,
+    client: async () => (await import('./hatchet/client.js')).createClient,
+  },
+};
+
+export function backendEntry(name: BackendName): BackendEntry {
+  return BACKEND_REGISTRY[name];
+}
+
+/**
+ * Every backend's settings rules that apply to this config: the Temporal TLS pair holds whatever the backend (a
+ * half-configured pair is a mistake to report early), the Hatchet token only when hatchet runs.
+ */
+export function checkBackendSettings(
+  config: WorkerConfig,
+  sources: Record<ConfigKey, string>,
+  o: SettingsCheckOptions,
+): void {
+  for (const entry of Object.values(BACKEND_REGISTRY)) entry.checkSettings(config, sources, o);
+}
+
+/** The package root: the nearest directory above this module holding package.json (works from src/ and dist/). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  return dir;
+}
+
+/** The child entry to fork for `backend` (env TBW_WORKER_ENTRY overrides it: tests only). */
+export function workerEntryPath(backend: BackendName, env: NodeJS.ProcessEnv = process.env): string {
+  return env.TBW_WORKER_ENTRY || join(packageRoot(), backendEntry(backend).entry);
+}
+
+/** The queues a pool of this config consumes: -Q, else the backend's default. */
+export function queuesOf(config: WorkerConfig, backend: BackendName = config.backend): string[] {
+  return config.queues && config.queues.length > 0 ? config.queues : backendEntry(backend).defaultQueues(config);
+}

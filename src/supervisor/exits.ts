@@ -1,0 +1,110 @@
+// The reducer's answer to a child's exit: why it went (reason, hint), and what follows — nothing while stopping,
+// a restart with backoff, or giving up (boot errors, repeated boot failures, a crash loop). Pure, like state.ts.
+import { CHILD_EXIT, childExitHint, EXIT } from '../exit-codes.js';
+import {
+  childFields,
+  type Cx,
+  emit,
+  finishIfEmpty,
+  findChild,
+  giveUp,
+  isStopping,
+  log,
+  scheduleRestart,
+} from './pool-ops.js';
+import { advanceRolling } from './scaling.js';
+import type { ChildRecord, ExitReason } from './types.js';
+
+/** Why a child probably died, for the log line: an operator's first guess, not a verdict. */
+function exitHint(c: ChildRecord, code: number | null, signal: string | null): string | undefined {
+  if (c.killReason === 'heartbeat-timeout') return 'no heartbeat in time: the event loop was blocked or the child hung';
+  if (c.killReason === 'ready-timeout') return 'not ready in time: broker/server unreachable or slow start';
+  if (signal === 'SIGKILL') return 'killed by SIGKILL from outside: perhaps out of memory (OOM killer)?';
+  if (signal !== null) return `terminated by ${signal}`;
+  return code === CHILD_EXIT.OK ? undefined : childExitHint(code);
+}
+
+/** Why a child went, for metrics and events (its record just before the exit is reduced). */
+function exitReason(c: ChildRecord, poolStopping: boolean): ExitReason {
+  if (c.killReason !== null) return c.killReason;
+  if (c.retireReason !== null) return c.retireReason;
+  if (c.fatal !== null || c.phase === 'starting') return 'boot-failure';
+  if (poolStopping) return 'shutdown';
+  return 'crash';
+}
+
+export function onExit(cx: Cx, id: number, code: number | null, signal: string | null): void {
+  const s = cx.s;
+  const c = findChild(s, id);
+  if (!c) {
+    log(cx, 'warn', 'exit of unknown child ignored', { gen: id, code, signal });
+    return;
+  }
+  s.children = s.children.filter((x) => x !== c);
+  const fields = { ...childFields(c), code, signal, phase: c.phase };
+  const slot = s.slots.find((sl) => sl.index === c.slot && sl.current === c.id);
+  const reason = exitReason(c, isStopping(s));
+  const hint = exitHint(c, code, signal);
+  const upMs = c.readyAt === null ? null : cx.now - c.readyAt;
+  const planned = c.retireReason !== null || c.killReason === 'stop-timeout' || isStopping(s);
+  emit(cx, {
+    type: 'childExited',
+    id: c.id,
+    slot: c.slot,
+    pid: c.pid,
+    code,
+    signal,
+    reason,
+    upMs,
+    hint: planned ? null : (hint ?? null),
+  });
+  if (isStopping(s) || (c.retireReason !== null && !slot)) {
+    log(cx, 'info', 'child exited', { ...fields, reason: c.retireReason, killed: c.killReason });
+    advanceRolling(cx);
+    finishIfEmpty(cx);
+    return;
+  }
+  if (!slot) {
+    log(cx, 'warn', 'child exited', { ...fields, reason: 'not in a slot' });
+    return;
+  }
+  if (code === CHILD_EXIT.BOOT_ERROR || (c.fatal !== null && !c.fatal.retryable)) {
+    log(cx, 'error', 'child cannot boot', { ...fields, err: c.fatal?.error });
+    const why = c.fatal ? `${c.fatal.error.name}: ${c.fatal.error.message}` : `exit code ${code}`;
+    giveUp(cx, EXIT.BOOT_FAILURE, `child ${c.slot} cannot boot (${why})`);
+    return;
+  }
+  if (c.readyAt === null) {
+    if (code === CHILD_EXIT.RETRYABLE_BOOT) {
+      // Broker/server not reachable yet: retried with backoff for as long as it takes, never a boot failure.
+      log(cx, 'warn', 'child could not reach its backend, retrying', { ...fields, err: c.fatal?.error });
+      scheduleRestart(cx, slot, null, 'retryable-boot', reason);
+      return;
+    }
+    s.bootFailures += 1;
+    log(cx, 'error', 'child failed to boot', {
+      ...fields,
+      hint,
+      bootFailures: s.bootFailures,
+      maxBootFailures: s.opts.maxBootFailures,
+    });
+    if (s.bootFailures >= s.opts.maxBootFailures) {
+      giveUp(
+        cx,
+        EXIT.BOOT_FAILURE,
+        `${s.bootFailures} consecutive boot failures (last: child ${c.slot}, ${hint ?? `exit code ${code}`})`,
+      );
+      return;
+    }
+    scheduleRestart(cx, slot, null, 'boot-failure', reason);
+    return;
+  }
+  log(cx, 'error', 'child exited unexpectedly', { ...fields, hint, upMs });
+  const { max, windowMs } = s.opts.crashLoop;
+  s.crashTimes = [...s.crashTimes.filter((t) => t > cx.now - windowMs), cx.now];
+  if (max !== null && s.crashTimes.length >= max) {
+    giveUp(cx, EXIT.CRASH_LOOP, `${s.crashTimes.length} child crashes within ${windowMs} ms`);
+    return;
+  }
+  scheduleRestart(cx, slot, upMs, c.killReason ?? 'crash', reason);
+}
