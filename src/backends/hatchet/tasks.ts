@@ -77,7 +77,15 @@ export async function runOne(
       def,
       args,
       kwargs,
-      { taskId, taskName: def.name, attempt, logger, backend: 'hatchet', workerName: hooks.workerName },
+      {
+        taskId,
+        taskName: def.name,
+        attempt,
+        redelivered: false,
+        logger,
+        backend: 'hatchet',
+        workerName: hooks.workerName,
+      },
       signal,
     );
     hooks.onEnd(true, took());
