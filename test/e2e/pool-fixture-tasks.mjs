@@ -1,23 +1,20 @@
-// Tasks for the Temporal pool tests: each writes a marker file when it starts (which child pid, which attempt), so
-// a test can wait for work to be in flight and kill exactly the child that holds it. Imports the BUILT package.
+// Tasks for the Temporal and Hatchet pool tests. Each writes "<pid> <attempt>" to <dir>/<key> when it starts, so a
+// test can wait for work to be in flight and kill exactly the child that holds it. Imports the BUILT package.
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bind, defineTask } from '../../dist/src/tasks/index.js';
 
-const SIG = {
-  name: 'temporal_marked_sleep',
-  params: [{ name: 'dir' }, { name: 'key' }, { name: 'ms', type: 'number' }],
-};
+const MARKED = { name: 'marked_sleep', params: [{ name: 'dir' }, { name: 'key' }, { name: 'ms', type: 'number' }] };
+const WAITING = { name: 'wait_abort', params: [{ name: 'dir' }, { name: 'key' }] };
 
 export const markedSleep = defineTask({
-  name: 'temporal_marked_sleep',
-  description: 'appends "<pid> <attempt>" to <dir>/<key>, sleeps ms (abortable), returns {pid, attempt}',
-  // Short limit: a SIGKILLed child's attempt is timed out by the server after ~3 s and retried.
-  timeout: 2000,
-  retries: 2,
-  retryBackoff: { initialMs: 100, factor: 1, maxMs: 100 },
+  name: 'marked_sleep',
+  description: 'marks its start in <dir>/<key>, sleeps ms (abortable), returns {pid, attempt, redelivered}',
+  // A short limit and no retries: a killed child must still not fail the task (a lost worker is not a failure).
+  timeout: 4000,
+  retries: 0,
   async run(args, kwargs, ctx) {
-    const { dir, key, ms } = bind(args, kwargs, SIG);
+    const { dir, key, ms } = bind(args, kwargs, MARKED);
     appendFileSync(join(dir, key), `${process.pid} ${ctx.attempt}\n`);
     await new Promise((resolve, reject) => {
       const timer = setTimeout(resolve, ms);
@@ -26,6 +23,21 @@ export const markedSleep = defineTask({
         reject(ctx.signal.reason);
       });
     });
-    return { pid: process.pid, attempt: ctx.attempt };
+    return { pid: process.pid, attempt: ctx.attempt, redelivered: ctx.redelivered };
+  },
+});
+
+export const waitAbort = defineTask({
+  name: 'wait_abort',
+  description: 'marks its start in <dir>/<key>, waits for ctx.signal and appends its epoch ms to <dir>/<key>.abort',
+  async run(args, kwargs, ctx) {
+    const { dir, key } = bind(args, kwargs, WAITING);
+    appendFileSync(join(dir, key), `${process.pid} ${ctx.attempt}\n`);
+    await new Promise((_, reject) => {
+      ctx.signal.addEventListener('abort', () => {
+        appendFileSync(join(dir, `${key}.abort`), `${Date.now()}\n`);
+        reject(ctx.signal.reason);
+      });
+    });
   },
 });
