@@ -4,12 +4,13 @@
 // the running task within about a second; lost workers follow the delivery limit (conformance cases); a warm
 // shutdown under load finishes in-flight work.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { runConformance } from '../conformance/cases.js';
+import { cancelLatencies, killAndAwaitRerun, median } from '../helpers/lost-worker.js';
 import { marks, taskArgs, timedAtLeast } from '../helpers/pool.js';
 import { createClient } from '../../src/backends/temporal/client.js';
 import {
@@ -26,8 +27,6 @@ import {
 const execFileP = promisify(execFile);
 const QUEUE = 'tbw-pool';
 const TASKS = taskArgs('test/e2e/pool-fixture-tasks.mjs');
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 void t.test('temporal pool under the supervisor', async (t) => {
   const server = await startTemporalDevServer();
@@ -86,19 +85,9 @@ void t.test('temporal pool under the supervisor', async (t) => {
 
   await t.test("a 4 s limit and retries 0: a SIGKILLed child's task completes on the other child", async (t) => {
     const running = python(['run', 'marked_sleep', JSON.stringify([dir, 'kill', 2500])]);
-    await waitFor('the activity to start', () => marks(dir, 'kill').length === 1);
-    const victim = (marks(dir, 'kill')[0] as { pid: number }).pid;
-    process.kill(victim, 'SIGKILL');
-    const killedAt = Date.now();
-    const out = (await running) as { ok: boolean; value: { pid: number; attempt: number }; done_at: number };
-    t.match(out, { ok: true, value: { attempt: 1, redelivered: true } }, 'not a retry: attempt 1, redelivered');
-    t.not(out.value.pid, victim, 'finished on another child');
-    t.equal(marks(dir, 'kill').length, 2, 'ran twice: the killed run and the rerun');
-    const ms = Math.round(out.done_at * 1000 - killedAt);
-    t.comment(`temporal: SIGKILL → task completed on another child in ${ms} ms (2.5 s of it the rerun itself)`);
     // Start-to-close (limit + 1 s) notices the dead worker; the workflow task then leaves the dead child's sticky
     // queue (a few seconds); then the 2.5 s rerun.
-    t.ok(ms < 15_000, `kill → completion ${ms} ms < 15 s`);
+    await killAndAwaitRerun(t, { backend: 'temporal', dir, key: 'kill', running, boundMs: 15_000 });
     await waitFor('the supervisor to replace the killed child', () => pool.readyPids().length >= 3, 30_000);
   });
 
@@ -107,16 +96,7 @@ void t.test('temporal pool under the supervisor', async (t) => {
       samples: { key: string; cancel_at: number; outcome: string }[];
     };
     // The workflow is cancelled at once; its activity learns it with its next heartbeat.
-    const aborted = (key: string): boolean => existsSync(join(dir, `${key}.abort`));
-    await waitFor('every task to see its abort', () => out.samples.every((s) => aborted(s.key)), 10_000);
-    const latencies = out.samples.map((s) => {
-      const abortAt = Number(
-        readFileSync(join(dir, `${s.key}.abort`), 'utf8')
-          .trim()
-          .split('\n')[0],
-      );
-      return Math.round(abortAt - s.cancel_at * 1000);
-    });
+    const latencies = await cancelLatencies(dir, out.samples);
     t.same(
       out.samples.map((s) => s.outcome),
       out.samples.map(() => 'CancelledError'),
