@@ -220,6 +220,18 @@ export const SETTINGS: readonly Setting[] = [
     description: 'The window in which --crash-loop-max crashes make the pool give up.',
   },
   {
+    key: 'deliveryLimit',
+    flag: '--delivery-limit <n>',
+    env: ['TASK_DELIVERY_LIMIT'],
+    group: 'ops',
+    type: { kind: 'int', min: 0 },
+    default: 2,
+    description:
+      'How many times a task whose child died while running it (killed, out of memory, heap limit, heartbeat ' +
+      'timeout, hard time limit) is given to the pool again. When it dies once more after that, it fails with ' +
+      'WorkerLostError naming the reason. A rerun after a lost worker is not a retry: ctx.attempt stays the same.',
+  },
+  {
     key: 'heartbeatIntervalMs',
     flag: '--heartbeat-interval <duration>',
     env: ['TASK_HEARTBEAT_INTERVAL'],

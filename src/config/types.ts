@@ -91,6 +91,8 @@ export interface WorkerConfig {
   /** Give up (exit CRASH_LOOP) after this many crashes of ready children within crashLoopWindowMs; null = never. */
   crashLoopMax?: number | null;
   crashLoopWindowMs?: number;
+  /** Reruns of a task whose child died while running it; one more death fails it with WorkerLostError. */
+  deliveryLimit: number;
   heartbeatTimeoutMs: number;
   /** How often a child sends a heartbeat. */
   heartbeatIntervalMs: number;

@@ -27,6 +27,8 @@ export interface RunOptions {
   logger?: Logger;
   backend?: BackendName;
   workerName?: string;
+  /** The run follows a lost worker: its first attempt sees ctx.redelivered (a retry is not a redelivery). */
+  redelivered?: boolean;
   /** Seam for the wait between retries. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
@@ -93,6 +95,7 @@ function baseContext(def: TaskDefinition, opts: RunOptions, attempt: number): Om
     taskId,
     taskName: def.name,
     attempt,
+    redelivered: attempt === 1 && opts.redelivered === true,
     logger: (opts.logger ?? pino({ level: 'silent' })).child({ task: def.name, taskId, attempt }),
     backend: opts.backend ?? 'celery',
     workerName: opts.workerName ?? 'local@localhost',

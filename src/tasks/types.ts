@@ -14,8 +14,13 @@ export interface TaskContext {
   /** The backend's id for this execution (Celery task id, Temporal activity id, Hatchet step run id). */
   readonly taskId: string;
   readonly taskName: string;
-  /** 1 on the first try, 2 on the first retry, ... */
+  /**
+   * 1 on the first try, 2 on the first retry, ...: 1 + the retries the task asked for or was given after a failure
+   * (Celery's request.retries + 1). A rerun after a lost worker is not a retry and leaves it unchanged.
+   */
   readonly attempt: number;
+  /** True when this run follows a lost worker (its child died or was stopped while running the task). */
+  readonly redelivered: boolean;
   /** Aborted on soft time limit, cold shutdown or revoke; reason says which. */
   readonly signal: AbortSignal;
   readonly logger: Logger;

@@ -29,5 +29,12 @@ void t.test('conformance suite on the celery backend', async (t) => {
     w.lines.some((l) => String(l.msg).startsWith('child exited')),
     'no child exited',
   );
+  // Then a task that kills its own child once: the message comes back and runs again, with the same attempt.
+  await runConformance(t, client, {
+    backend: 'celery',
+    resultTimeoutMs: 60_000,
+    only: ['lost worker: rerun on another child'],
+    childKills: ['once'],
+  });
   t.equal(await w.stop(), 0, 'warm shutdown exits 0');
 });

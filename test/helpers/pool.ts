@@ -30,6 +30,7 @@ export function baseWorkerConfig(over: BaseConfigOverrides = {}): WorkerConfig {
     maxMemoryPerChildKiB: null,
     autoscale: null,
     shutdownTimeoutMs: 10_000,
+    deliveryLimit: 2,
     heartbeatTimeoutMs: 30_000,
     heartbeatIntervalMs: 1000,
     readyTimeoutMs: 30_000,

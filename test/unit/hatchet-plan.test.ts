@@ -6,6 +6,7 @@ import { workerName } from '../../src/backends/hatchet/index.js';
 import { runFailure, runResult } from '../../src/backends/hatchet/client.js';
 import {
   DEFAULT_QUEUE,
+  ENGINE_TIMEOUT_GRACE_S,
   NO_LIMIT_TIMEOUT,
   RESULT_NODE,
   decodeInput,
@@ -14,6 +15,7 @@ import {
   parseFailure,
   planWorkflow,
   registryQueues,
+  retryExtension,
   taskOptions,
   workerLabels,
 } from '../../src/backends/hatchet/plan.js';
@@ -73,7 +75,7 @@ void t.test('client settings: explicit beats the token; addresses validated', as
   t.equal(normalizeNamespace('x_'), 'x_');
 });
 
-void t.test('task options map retries, backoff, timeouts and queue labels', async (t) => {
+void t.test('task options: no Hatchet retries, an engine timeout well past the task limit, queue labels', async (t) => {
   const noop = () => null;
   const plain = defineTask({ name: 'a', run: noop });
   t.same(taskOptions(plain), {
@@ -82,6 +84,7 @@ void t.test('task options map retries, backoff, timeouts and queue labels', asyn
     scheduleTimeout: '86400s',
     desiredWorkerLabels: { [`queue:${DEFAULT_QUEUE}`]: { value: 1, required: true } },
   });
+  t.equal(retryExtension(plain, 5000), null, 'no limit, nothing to move');
   const rich = defineTask({
     name: 'b',
     run: noop,
@@ -91,14 +94,13 @@ void t.test('task options map retries, backoff, timeouts and queue labels', asyn
     retryBackoff: { initialMs: 500, factor: 3, maxMs: 30_500 },
   });
   t.same(taskOptions(rich), {
-    retries: 3,
-    executionTimeout: '7s',
+    retries: 0,
+    executionTimeout: `${2 + ENGINE_TIMEOUT_GRACE_S}s`,
     scheduleTimeout: '86400s',
     desiredWorkerLabels: { 'queue:files': { value: 1, required: true } },
-    backoff: { factor: 3, maxSeconds: 31 },
   });
-  const constant = defineTask({ name: 'c', run: noop, retries: 2, retryBackoff: { factor: 1 } });
-  t.notOk('backoff' in taskOptions(constant), 'factor 1 → immediate retry, no backoff');
+  t.ok(ENGINE_TIMEOUT_GRACE_S > 30, "past the engine's 30 s lost-worker detection");
+  t.equal(retryExtension(rich, 600), '3s', 'a retry moves the engine timeout by its wait plus one attempt');
   t.same(taskOptions(rich, 'wfq').desiredWorkerLabels, { 'queue:wfq': { value: 1, required: true } });
 });
 

@@ -15,6 +15,7 @@ function ctx(signal: AbortSignal = new AbortController().signal): TaskContext {
     taskId: 'id-1',
     taskName: 'x',
     attempt: 1,
+    redelivered: false,
     signal,
     logger: pino({ level: 'silent' }),
     backend: 'celery',

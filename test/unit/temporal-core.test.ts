@@ -10,10 +10,16 @@ import { ApplicationFailure, CancelledFailure, noopMetricMeter } from '@temporal
 import { pino } from 'pino';
 import t from 'tap';
 import { BootError } from '../../src/backends/contract.js';
-import { createActivities, lazyChild, toApplicationFailure } from '../../src/backends/temporal/activities.js';
+import { createActivities, lazyChild, runInfo, toApplicationFailure } from '../../src/backends/temporal/activities.js';
 import { injectMeta } from '../../src/backends/temporal/bundle.js';
 import { connectionSettings, describeConnection } from '../../src/backends/temporal/connection.js';
-import { activityOptionsFor, registryMeta, HEARTBEAT_TIMEOUT_MS } from '../../src/backends/temporal/meta.js';
+import { FIRST_RUN, backoffMs, decide, type AttemptPolicy } from '../../src/backends/temporal/attempts.js';
+import {
+  DEFAULT_LOST_WORKER,
+  MIN_HEARTBEAT_TIMEOUT_MS,
+  activityOptionsFor,
+  registryMeta,
+} from '../../src/backends/temporal/meta.js';
 import { taskQueues, workerIdentity } from '../../src/backends/temporal/names.js';
 import { levelGate, sdkLogger } from '../../src/backends/temporal/runtime.js';
 import { runSteps, type CallTask } from '../../src/backends/temporal/steps.js';
@@ -24,47 +30,85 @@ import { temporalTestConfig } from '../helpers/temporal.js';
 
 const noop = (): null => null;
 
-void t.test('activity options follow the task policy', async (t) => {
-  const fast = activityOptionsFor({
-    retries: 2,
-    retryBackoff: { initialMs: 100, factor: 1, maxMs: 100 },
-    timeoutMs: 2000,
-  });
-  t.match(fast, {
-    startToCloseTimeout: 3000,
-    retry: { maximumAttempts: 3, initialInterval: 100, backoffCoefficient: 1, maximumInterval: 100 },
-  });
-  t.equal(fast.heartbeatTimeout, undefined, 'no heartbeat timeout under a short limit');
-  const open = activityOptionsFor({
-    retries: 0,
-    retryBackoff: { initialMs: 1000, factor: 2, maxMs: 60_000 },
-    timeoutMs: null,
-  });
-  t.equal(open.retry?.maximumAttempts, 1, 'retries 0 → one attempt');
-  t.equal(open.heartbeatTimeout, HEARTBEAT_TIMEOUT_MS, 'long tasks heartbeat so a dead worker is noticed');
+void t.test('activity options: one attempt each, a start-to-close after the local limit, heartbeats', async (t) => {
+  const lostWorker = { deliveryLimit: 2, heartbeatTimeoutMs: 5000 };
+  const fast = activityOptionsFor(
+    { retries: 2, retryBackoff: { initialMs: 100, factor: 1, maxMs: 100 }, timeoutMs: 4000 },
+    lostWorker,
+  );
+  t.same(fast.retry, { maximumAttempts: 1 }, 'the workflow runs the retries, not the server');
+  t.equal(fast.startToCloseTimeout, 5000, 'server limit a second after the local one');
+  t.equal(fast.heartbeatTimeout, undefined, 'no heartbeat timeout at or above start-to-close');
+  const open = activityOptionsFor(
+    { retries: 0, retryBackoff: { initialMs: 1000, factor: 2, maxMs: 60_000 }, timeoutMs: null },
+    lostWorker,
+  );
+  t.equal(open.heartbeatTimeout, 5000, 'the pool heartbeat timeout: a dead worker is noticed after it');
   t.ok((open.startToCloseTimeout as number) > 3600_000);
-  const odd = activityOptionsFor({
-    retries: 1,
-    retryBackoff: { initialMs: 500, factor: 0.5, maxMs: 10 },
-    timeoutMs: 60_000,
-  });
-  t.equal(odd.retry?.backoffCoefficient, 1, 'coefficient clamped to Temporal’s minimum');
-  t.equal(odd.retry?.maximumInterval, 500, 'maximum interval never below the initial one');
-  t.equal(odd.startToCloseTimeout, 66_000, 'server limit a little after the local one');
+  const long = activityOptionsFor(
+    { retries: 1, retryBackoff: { initialMs: 500, factor: 0.5, maxMs: 10 }, timeoutMs: 60_000 },
+    { deliveryLimit: 0, heartbeatTimeoutMs: 100 },
+  );
+  t.equal(long.startToCloseTimeout, 66_000, 'a tenth of a long limit as the margin');
+  t.equal(long.heartbeatTimeout, MIN_HEARTBEAT_TIMEOUT_MS, 'never below a few heartbeats');
 });
 
-void t.test('registry metadata carries policies and steps, not code', async (t) => {
+void t.test('registry metadata carries policies, steps and the lost-worker policy, not code', async (t) => {
   const r = new Registry()
     .add(defineTask({ name: 'a', run: noop, retries: 2, timeout: 500 }))
     .add(defineWorkflow({ name: 'w', steps: [{ task: 'a' }, { parallel: [{ task: 'a', args: [1] }] }] }));
-  const meta = registryMeta(r);
+  const meta = registryMeta(r, { deliveryLimit: 4, heartbeatTimeoutMs: 1000 });
   t.same(meta.tasks.a, { retries: 2, retryBackoff: { initialMs: 1000, factor: 2, maxMs: 60_000 }, timeoutMs: 500 });
   t.same(meta.workflows.w, [{ task: 'a' }, { parallel: [{ task: 'a', args: [1] }] }]);
+  t.same(meta.lostWorker, { deliveryLimit: 4, heartbeatTimeoutMs: MIN_HEARTBEAT_TIMEOUT_MS });
+  t.same(registryMeta(r).lostWorker, DEFAULT_LOST_WORKER, 'defaults: delivery limit 2, heartbeat timeout 30 s');
   t.same(JSON.parse(JSON.stringify(meta)), meta, 'plain JSON');
 });
 
+void t.test(
+  'after a failed attempt: retries follow the task policy, lost workers follow the delivery limit',
+  async (t) => {
+    const policy: AttemptPolicy = {
+      retries: 2,
+      retryBackoff: { initialMs: 100, factor: 2, maxMs: 300 },
+      deliveryLimit: 2,
+    };
+    const retryable = { kind: 'failed', retryable: true, countdownMs: undefined } as const;
+    const lost = { kind: 'lost', reason: 'no heartbeat for 30 s' } as const;
+    let d = decide('t', retryable, FIRST_RUN, policy);
+    t.same(d, { kind: 'run', state: { attempt: 2, lost: 0, redelivered: false }, delayMs: 100 }, 'first retry');
+    d = decide('t', retryable, { attempt: 2, lost: 0, redelivered: false }, policy);
+    t.match(d, { kind: 'run', state: { attempt: 3 }, delayMs: 200 }, 'backoff grows');
+    t.same(decide('t', retryable, { attempt: 3, lost: 0, redelivered: false }, policy), { kind: 'rethrow' });
+    t.same(decide('t', { ...retryable, retryable: false }, FIRST_RUN, policy), { kind: 'rethrow' }, 'non-retryable');
+    t.match(decide('t', { ...retryable, countdownMs: 7 }, FIRST_RUN, policy), { delayMs: 7 }, 'a countdown wins');
+
+    d = decide('t', lost, { attempt: 2, lost: 0, redelivered: false }, policy);
+    t.same(d, { kind: 'run', state: { attempt: 2, lost: 1, redelivered: true }, delayMs: 0 }, 'attempt unchanged');
+    d = decide('t', lost, { attempt: 2, lost: 2, redelivered: true }, policy);
+    t.same(d, {
+      kind: 'workerLost',
+      message: 'worker lost while running t (no heartbeat for 30 s), 3 times; the delivery limit is 2',
+    });
+    t.match(decide('t', lost, FIRST_RUN, { ...policy, deliveryLimit: 0 }), { kind: 'workerLost', message: /once/ });
+    t.same(
+      decide('t', { kind: 'handedBack' }, { attempt: 1, lost: 2, redelivered: false }, policy),
+      { kind: 'run', state: { attempt: 1, lost: 2, redelivered: true }, delayMs: 0 },
+      'a cold stop hands back without counting a lost worker',
+    );
+    t.same(decide('t', { kind: 'other' }, FIRST_RUN, policy), { kind: 'rethrow' }, 'cancellation propagates');
+    t.equal(backoffMs({ initialMs: 1000, factor: 2, maxMs: 60_000 }, 10), 60_000, 'capped');
+  },
+);
+
+void t.test('the run info the workflow passes, and its absence from an older workflow', async (t) => {
+  t.same(runInfo({ attempt: 3, redelivered: true }, 1), { attempt: 3, redelivered: true });
+  t.same(runInfo(undefined, 2), { attempt: 2, redelivered: false });
+  t.same(runInfo({ attempt: 0 }, 1), { attempt: 1, redelivered: false });
+});
+
 void t.test('injectMeta fills the one slot and rejects a bundle without exactly one', async (t) => {
-  const meta = { tasks: {}, workflows: { w: [{ task: 'it\'s $& "quoted"' }] } };
+  const meta = { tasks: {}, workflows: { w: [{ task: 'it\'s $& "quoted"' }] }, lostWorker: DEFAULT_LOST_WORKER };
   const code = "const META = JSON.parse('__TBW_REGISTRY_META__');";
   const out = injectMeta(code, meta);
   const parsed = new Function(`${out}; return META;`)() as unknown;
@@ -149,7 +193,11 @@ void t.test('task errors map to ApplicationFailure with the caller-visible type'
   named.name = 'KeyError';
   t.match(toApplicationFailure(named, task, 1), { type: 'KeyError' });
   t.match(toApplicationFailure('str', task, 1), { type: 'Exception', message: 'str' });
-  t.match(toApplicationFailure(new RetryTask('again', 250), task, 1), { type: 'Retry', nextRetryDelay: 250 });
+  t.match(toApplicationFailure(new RetryTask('again', 250), task, 1), {
+    type: 'Retry',
+    nextRetryDelay: 250,
+    details: [{ countdownMs: 250 }],
+  });
   t.match(toApplicationFailure(new RetryTask('again'), task, 2), {
     type: 'MaxRetriesExceededError',
     nonRetryable: true,

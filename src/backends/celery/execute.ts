@@ -181,6 +181,7 @@ export class Execution {
       taskId: msg.id,
       taskName: msg.task,
       attempt: msg.retries + 1,
+      redelivered: false, // not reported by the Celery transport yet (docs/tasks.md)
       get signal(): AbortSignal {
         return self.controller.signal;
       },

@@ -151,6 +151,7 @@ export class HatchetBackend implements WorkerBackend {
       logger,
       workerName: workerName(ctx.config.hostname || osHostname(), ctx.index),
       coldSignal: this.#cold.signal,
+      deliveryLimit: ctx.config.deliveryLimit,
       onStart: () => {
         this.#stats.active++;
         this.#stats.lastPollAt = this.deps.now();

@@ -1,4 +1,4 @@
-// Pure mapping from the registry's model onto Hatchet's: task options (retries, backoff, timeouts, queue labels),
+// Pure mapping from the registry's model onto Hatchet's: task options (timeouts, queue labels),
 // workflows as DAGs (sequential and parallel steps become parents), and the wire format of inputs, outputs and
 // failures. No SDK imports here, so all of it is unit-tested without a server.
 import { dagSinks } from '../../tasks/local-runner.js';
@@ -13,8 +13,13 @@ export const RESULT_NODE = '__result__';
 export const NO_LIMIT_TIMEOUT: Seconds = '86400s';
 /** How long a run may wait for a free slot before Hatchet fails it (Hatchet's default is 5 min: too short under load). */
 export const SCHEDULE_TIMEOUT: Seconds = '86400s';
-/** Hatchet's own execution timeout sits this far beyond ours, so our soft limit (TimeLimitExceeded) fires first. */
-const HARD_LIMIT_GRACE_S = 5;
+/**
+ * Hatchet's own execution timeout sits this far beyond the task's limit. A live worker always reports the limit
+ * itself (TimeLimitExceeded); the engine's timeout only matters when the worker is gone, and then the engine must
+ * notice the dead worker first: it reassigns the runs of a worker silent for 30 s (checked about every second
+ * while runs are active), which a timeout only 5 s away used to beat ("Task exceeded timeout").
+ */
+export const ENGINE_TIMEOUT_GRACE_S = 60;
 
 /** Hatchet durations are Go-style strings; we only ever write whole seconds. */
 export type Seconds = `${number}s`;
@@ -72,32 +77,33 @@ export function desiredLabels(queue: string | undefined): Record<string, { value
 
 export interface HatchetTaskOptions {
   retries: number;
-  backoff?: { factor: number; maxSeconds: number };
   executionTimeout: Seconds;
   scheduleTimeout: Seconds;
   desiredWorkerLabels: Record<string, { value: number; required: true }>;
 }
 
 /**
- * Hatchet's backoff is factor^retry seconds capped at maxSeconds; ours is initialMs * factor^(retry-1) capped at
- * maxMs. The factor and cap carry over exactly; initialMs does not exist on Hatchet (docs/hatchet.md). A constant
- * backoff (factor 1) becomes Hatchet's immediate retry.
+ * Hatchet options of a task. Retries are 0 on Hatchet: the worker runs the task's retries itself, inside one
+ * Hatchet run (tasks.ts), because Hatchet's retry counter also counts the reassignments after lost workers and a
+ * run could not tell one from the other. Hatchet's counter then counts lost workers only (the delivery limit).
  */
 export function taskOptions(def: TaskDefinition, queueOverride?: string): HatchetTaskOptions {
-  const opts: HatchetTaskOptions = {
-    retries: def.retries,
+  return {
+    retries: 0,
     executionTimeout:
-      def.timeoutMs === undefined ? NO_LIMIT_TIMEOUT : `${Math.ceil(def.timeoutMs / 1000) + HARD_LIMIT_GRACE_S}s`,
+      def.timeoutMs === undefined ? NO_LIMIT_TIMEOUT : `${Math.ceil(def.timeoutMs / 1000) + ENGINE_TIMEOUT_GRACE_S}s`,
     scheduleTimeout: SCHEDULE_TIMEOUT,
     desiredWorkerLabels: desiredLabels(queueOverride ?? def.queue),
   };
-  if (def.retries > 0 && def.retryBackoff.factor > 1) {
-    opts.backoff = {
-      factor: def.retryBackoff.factor,
-      maxSeconds: Math.max(1, Math.ceil(def.retryBackoff.maxMs / 1000)),
-    };
-  }
-  return opts;
+}
+
+/**
+ * How far the engine's timeout moves out before an in-process retry waits `delayMs`: the wait plus one more
+ * attempt, so the run's deadline stays the same distance ahead of it. Null for tasks without a limit.
+ */
+export function retryExtension(def: TaskDefinition, delayMs: number): Seconds | null {
+  if (def.timeoutMs === undefined) return null;
+  return `${Math.ceil((Math.max(0, delayMs) + def.timeoutMs) / 1000)}s`;
 }
 
 /** Where a node's input comes from (the registry semantics of src/tasks/types.ts). */

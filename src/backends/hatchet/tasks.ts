@@ -1,11 +1,13 @@
 // Registers the registry with Hatchet: every task as a standalone Hatchet task of its name, every workflow as a
-// Hatchet workflow whose tasks form the DAG from plan.ts. Each run goes through runAttempt (time limit, abort),
-// its failure is reported as "Type: message", and a cold stop leaves the run unreported so the server reassigns it.
+// Hatchet workflow whose tasks form the DAG from plan.ts. Each run goes through runTask (time limit, abort, the
+// task's retries in-process), its failure is reported as "Type: message", and a cold stop leaves the run
+// unreported so the server reassigns it.
 import type { Logger } from 'pino';
 import type { Context, HatchetClient, JsonObject } from '@hatchet-dev/typescript-sdk/v1/index.js';
 import type { BaseWorkflowDeclaration } from '@hatchet-dev/typescript-sdk/v1/declaration.js';
-import { errorMessage, errorType, isRetryRequest, isRetryable } from '../../tasks/errors.js';
-import { runAttempt, stepInput } from '../../tasks/local-runner.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { errorMessage, errorType } from '../../tasks/errors.js';
+import { runTask, stepInput } from '../../tasks/local-runner.js';
 import type { Registry } from '../../tasks/registry.js';
 import type { TaskDefinition, TaskStep, WorkflowDefinition } from '../../tasks/types.js';
 import {
@@ -16,6 +18,7 @@ import {
   failureMessage,
   gatherInput,
   planWorkflow,
+  retryExtension,
   taskOptions,
   type PlanNode,
   type WireOutput,
@@ -33,6 +36,8 @@ export interface RunHooks {
   workerName: string;
   /** Aborted on cold stop: running tasks are abandoned (left for the server to reassign). */
   coldSignal: AbortSignal;
+  /** Reassignments after lost workers a run may have had; past it, the run fails with WorkerLostError. */
+  deliveryLimit: number;
   /** Called when a run starts, and with its outcome when it settles (not called for abandoned runs). */
   onStart(): void;
   /** `seconds`: the run's wall time (tbw_task_duration_seconds). */
@@ -44,20 +49,27 @@ export interface RunHooks {
 /** Never settles: a cold-stopped run must not be reported failed, or the server would not run it again. */
 const ABANDONED = new Promise<never>(() => undefined);
 
-function failure(err: unknown, def: TaskDefinition, attempt: number, hooks: RunHooks): Error {
-  if (isRetryRequest(err) && attempt > def.retries) {
-    return hooks.nonRetryable(
-      failureMessage('MaxRetriesExceededError', `task ${def.name} asked to retry after ${def.retries} retries`),
-    );
-  }
+/** Hatchet retries are 0 (plan.ts): every failure the worker reports is final, with the original trace. */
+function failure(err: unknown, hooks: RunHooks): Error {
   const text = failureMessage(errorType(err), errorMessage(err));
-  if (!isRetryable(err)) return hooks.nonRetryable(text);
-  const e = new Error(text);
+  const e = hooks.nonRetryable(text);
   if (err instanceof Error && err.stack) e.stack = `${text}\n${err.stack.split('\n').slice(1).join('\n')}`;
   return e;
 }
 
-/** Run one attempt of `def` for a Hatchet action; resolves with the wire output or rejects with the failure. */
+/** The failure of a run whose workers were lost more often than the delivery limit allows. */
+export function workerLostText(task: string, lost: number, limit: number): string {
+  return failureMessage(
+    'WorkerLostError',
+    `worker lost while running ${task} (no heartbeat from it for 30 s: killed, out of memory or hung), ` +
+      `${lost === 1 ? 'once' : `${lost} times`}; the delivery limit is ${limit}`,
+  );
+}
+
+/**
+ * Run `def` for a Hatchet action, its retries included; resolves with the wire output or rejects with the
+ * failure. Hatchet's retry count is the number of lost workers before this run (plan.ts: no Hatchet retries).
+ */
 export async function runOne(
   def: TaskDefinition,
   args: unknown[],
@@ -65,21 +77,34 @@ export async function runOne(
   ctx: AnyContext,
   hooks: RunHooks,
 ): Promise<WireOutput> {
-  const attempt = ctx.retryCount() + 1;
+  const lost = ctx.retryCount();
   const taskId = ctx.taskRunExternalId();
-  const logger = hooks.logger.child({ task: def.name, taskId, attempt });
+  const logger = hooks.logger.child({ task: def.name, taskId });
+  if (lost > hooks.deliveryLimit) {
+    logger.warn({ lost, deliveryLimit: hooks.deliveryLimit }, 'task failed: worker lost too often');
+    throw hooks.nonRetryable(workerLostText(def.name, lost, hooks.deliveryLimit));
+  }
   const signal = AbortSignal.any([hooks.coldSignal, ctx.abortController.signal]);
   hooks.onStart();
   const started = performance.now();
   const took = (): number => (performance.now() - started) / 1000;
+  // Before a retry waits, the engine's timeout moves out by the wait plus one attempt (plan.ts).
+  const wait = async (ms: number, s: AbortSignal): Promise<void> => {
+    const by = retryExtension(def, ms);
+    if (by !== null)
+      await ctx.refreshTimeout(by).catch((e: unknown) => logger.warn({ err: String(e) }, 'timeout refresh failed'));
+    await sleep(ms, undefined, { signal: s });
+  };
   try {
-    const value = await runAttempt(
-      def,
-      args,
-      kwargs,
-      { taskId, taskName: def.name, attempt, logger, backend: 'hatchet', workerName: hooks.workerName },
+    const value = await runTask(def, args, kwargs, {
+      taskId,
       signal,
-    );
+      logger: hooks.logger,
+      backend: 'hatchet',
+      workerName: hooks.workerName,
+      redelivered: lost > 0,
+      sleep: wait,
+    });
     hooks.onEnd(true, took());
     return encodeOutput(value);
   } catch (err) {
@@ -89,7 +114,7 @@ export async function runOne(
     }
     hooks.onEnd(false, took());
     logger.warn({ type: errorType(err), err: errorMessage(err) }, 'task failed');
-    throw failure(err, def, attempt, hooks);
+    throw failure(err, hooks);
   }
 }
 

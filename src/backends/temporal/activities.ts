@@ -1,6 +1,6 @@
 // Every registry task as a Temporal activity of its name: one attempt of task.run(args, kwargs, ctx) per activity
-// attempt (Temporal owns the retries), and what it throws becomes an ApplicationFailure whose type is the error's
-// caller-visible name, the exception type a Python caller sees.
+// (the workflow owns the retries and tells the attempt its number), and what it throws becomes an
+// ApplicationFailure whose type is the error's caller-visible name, the exception type a Python caller sees.
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
@@ -9,7 +9,8 @@ import { runAttempt } from '../../tasks/local-runner.js';
 import type { Registry } from '../../tasks/registry.js';
 import type { TaskDefinition } from '../../tasks/types.js';
 import { type DurationHistogram, observe } from '../../ipc/histogram.js';
-import { HEARTBEAT_TIMEOUT_MS } from './meta.js';
+import type { RunInfo } from './attempts.js';
+import { HEARTBEAT_CADENCE_MS } from './meta.js';
 
 export interface ActivityCounters {
   active: number;
@@ -27,7 +28,7 @@ export interface ActivityDeps {
   counters: ActivityCounters;
 }
 
-export type TaskActivity = (args?: unknown, kwargs?: unknown) => Promise<unknown>;
+export type TaskActivity = (args?: unknown, kwargs?: unknown, run?: unknown) => Promise<unknown>;
 
 /** Pure mapping of what one attempt threw to the failure Temporal records. */
 export function toApplicationFailure(err: unknown, task: TaskDefinition, attempt: number): ApplicationFailure {
@@ -41,7 +42,8 @@ export function toApplicationFailure(err: unknown, task: TaskDefinition, attempt
     return ApplicationFailure.create({
       message: err.message,
       type: 'Retry',
-      ...(countdown !== undefined ? { nextRetryDelay: countdown } : {}),
+      // The workflow reads the countdown from the details: nextRetryDelay does not survive the way back.
+      ...(countdown !== undefined ? { nextRetryDelay: countdown, details: [{ countdownMs: countdown }] } : {}),
     });
   }
   return ApplicationFailure.create({
@@ -88,8 +90,37 @@ export function lazyChild(parent: Logger, bindings: Record<string, unknown>): Lo
   });
 }
 
+/**
+ * The run's attempt number and redelivery flag from the workflow (attempts.ts). A workflow started by an older
+ * worker passes none: then Temporal's own attempt counter is the best there is.
+ */
+export function runInfo(raw: unknown, serverAttempt: number): RunInfo {
+  const r = (typeof raw === 'object' && raw !== null ? raw : {}) as Partial<RunInfo>;
+  return {
+    attempt: typeof r.attempt === 'number' && r.attempt >= 1 ? r.attempt : serverAttempt,
+    redelivered: r.redelivered === true,
+  };
+}
+
+/**
+ * Heartbeats after the first second of a run, then every HEARTBEAT_CADENCE_MS: they tell the server the worker
+ * lives (see activityOptionsFor) and bring back a cancellation within about a second. Runs shorter than a second
+ * send none, so the common short task costs the server nothing extra.
+ */
+function startHeartbeats(beat: () => void): () => void {
+  let interval: NodeJS.Timeout | undefined;
+  const first = setTimeout(() => {
+    beat();
+    interval = setInterval(beat, HEARTBEAT_CADENCE_MS);
+  }, HEARTBEAT_CADENCE_MS);
+  return () => {
+    clearTimeout(first);
+    if (interval) clearInterval(interval);
+  };
+}
+
 function taskActivity(task: TaskDefinition, deps: ActivityDeps): TaskActivity {
-  return async (rawArgs?: unknown, rawKwargs?: unknown): Promise<unknown> => {
+  return async (rawArgs?: unknown, rawKwargs?: unknown, rawRun?: unknown): Promise<unknown> => {
     const actx = Context.current();
     const { info } = actx;
     const args = rawArgs ?? [];
@@ -107,16 +138,14 @@ function taskActivity(task: TaskDefinition, deps: ActivityDeps): TaskActivity {
     else cancel.addEventListener('abort', onCancel, { once: true });
     if (deps.coldSignal.aborted) onCold();
     else deps.coldSignal.addEventListener('abort', onCold, { once: true });
-    // Heartbeats let the server notice a dead worker (see HEARTBEAT_TIMEOUT_MS); the SDK throttles them.
-    const beat =
-      (task.timeoutMs ?? Infinity) > HEARTBEAT_TIMEOUT_MS
-        ? setInterval(() => actx.heartbeat(), HEARTBEAT_TIMEOUT_MS / 4)
-        : undefined;
+    const { attempt, redelivered } = runInfo(rawRun, info.attempt);
+    const stopBeats = startHeartbeats(() => actx.heartbeat());
     const ctx = {
       taskId: info.activityId,
       taskName: task.name,
-      attempt: info.attempt,
-      logger: lazyChild(deps.logger, { task: task.name, taskId: info.activityId, attempt: info.attempt }),
+      attempt,
+      redelivered,
+      logger: lazyChild(deps.logger, { task: task.name, taskId: info.activityId, attempt }),
       backend: 'temporal' as const,
       workerName: deps.workerName,
     };
@@ -133,12 +162,12 @@ function taskActivity(task: TaskDefinition, deps: ActivityDeps): TaskActivity {
         // Cancelled by the server or the workflow: report a cancellation, not a task failure.
         throw reason instanceof CancelledFailure ? reason : new CancelledFailure(String(reason));
       }
-      throw toApplicationFailure(err, task, info.attempt);
+      throw toApplicationFailure(err, task, attempt);
     } finally {
       deps.counters.active--;
       deps.counters.processed++;
       observe(deps.counters.durations, (performance.now() - started) / 1000);
-      if (beat) clearInterval(beat);
+      stopBeats();
       cancel.removeEventListener('abort', onCancel);
       deps.coldSignal.removeEventListener('abort', onCold);
     }

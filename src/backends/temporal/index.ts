@@ -9,7 +9,7 @@ import { emptyHistogram } from '../../ipc/histogram.js';
 import { createActivities, type ActivityCounters } from './activities.js';
 import { loadWorkflowBundle } from './bundle.js';
 import { connectionSettings, describeConnection } from './connection.js';
-import { registryMeta } from './meta.js';
+import { HEARTBEAT_CADENCE_MS, registryMeta } from './meta.js';
 import { taskQueues, workerIdentity } from './names.js';
 import { installRuntime } from './runtime.js';
 
@@ -22,6 +22,13 @@ const NEXT: Record<State, readonly State[]> = {
   stopping: ['stopped'],
   stopped: [],
 };
+
+/**
+ * How long a workflow task waits for the child that ran the workflow before (its sticky queue) before any child
+ * takes it and replays the history. A live child picks it up in milliseconds; 3 s only passes for a dead or
+ * overloaded one.
+ */
+const STICKY_SCHEDULE_TO_START_MS = 3000;
 
 /** Temporal names errors from a bad namespace/permission; those will not heal by retrying the connect. */
 function isPermanent(err: unknown): boolean {
@@ -62,7 +69,8 @@ export class TemporalBackend implements WorkerBackend {
     try {
       ctx.coldSignal.addEventListener('abort', () => this.#cold.abort(ctx.coldSignal.reason), { once: true });
       const settings = connectionSettings(config.temporal);
-      const workflowBundle = loadWorkflowBundle(registryMeta(ctx.registry));
+      const lostWorker = { deliveryLimit: config.deliveryLimit, heartbeatTimeoutMs: config.heartbeatTimeoutMs };
+      const workflowBundle = loadWorkflowBundle(registryMeta(ctx.registry, lostWorker));
       installRuntime(logger);
       const identity = workerIdentity(config.hostname, ctx.index);
       const queues = taskQueues(config);
@@ -87,6 +95,13 @@ export class TemporalBackend implements WorkerBackend {
             maxConcurrentActivityTaskExecutions: config.childConcurrency,
             maxConcurrentWorkflowTaskExecutions: config.childConcurrency,
             maxCachedWorkflows: config.temporal.maxCachedWorkflows,
+            // Core throttles heartbeats to 80 % of the heartbeat timeout (30 s without one); a cancellation only
+            // comes back with a heartbeat, so both bounds are the activities' own cadence (activities.ts).
+            maxHeartbeatThrottleInterval: HEARTBEAT_CADENCE_MS,
+            defaultHeartbeatThrottleInterval: HEARTBEAT_CADENCE_MS,
+            // A workflow task for a child that was just killed waits this long on its sticky queue before any
+            // child may take it (SDK default 10 s): it is on the path from a lost worker to the rerun.
+            stickyQueueScheduleToStartTimeout: STICKY_SCHEDULE_TO_START_MS,
             workflowThreadPoolSize: 1,
             // drain() enforces the exact deadline itself; this is the SDK's own backstop.
             shutdownGraceTime: config.shutdownTimeoutMs,

@@ -9,9 +9,18 @@ export interface TaskMeta {
   timeoutMs: number | null;
 }
 
+/** How the workflow treats lost workers; from the child's config, the same on every child of a pool. */
+export interface LostWorkerPolicy {
+  /** Reruns after a lost worker; the next loss fails the task with WorkerLostError (--delivery-limit). */
+  deliveryLimit: number;
+  /** An activity silent this long is lost (Temporal's heartbeat timeout): the pool's --heartbeat-timeout. */
+  heartbeatTimeoutMs: number;
+}
+
 export interface RegistryMeta {
   tasks: Record<string, TaskMeta>;
   workflows: Record<string, WorkflowSteps>;
+  lostWorker: LostWorkerPolicy;
 }
 
 /** The subset of a Registry this module reads (keeps the sandbox free of the registry class). */
@@ -20,8 +29,27 @@ export interface RegistryLike {
   workflows(): { name: string; steps: WorkflowSteps }[];
 }
 
-export function registryMeta(registry: RegistryLike): RegistryMeta {
-  const meta: RegistryMeta = { tasks: {}, workflows: {} };
+/** A running activity heartbeats this often (activities.ts): a cancellation reaches it within about this long. */
+export const HEARTBEAT_CADENCE_MS = 1000;
+/**
+ * Floor of the heartbeat timeout: a few beats, so a busy event loop that delays one beat is not a lost worker.
+ * The pool's heartbeat timeout (30 s by default) is normally far above it.
+ */
+export const MIN_HEARTBEAT_TIMEOUT_MS = 3 * HEARTBEAT_CADENCE_MS;
+/** Start-to-close for tasks without their own timeout: generous, since heartbeats catch lost workers. */
+export const DEFAULT_START_TO_CLOSE_MS = 24 * 3600_000;
+
+export const DEFAULT_LOST_WORKER: LostWorkerPolicy = { deliveryLimit: 2, heartbeatTimeoutMs: 30_000 };
+
+export function registryMeta(registry: RegistryLike, lostWorker: LostWorkerPolicy = DEFAULT_LOST_WORKER): RegistryMeta {
+  const meta: RegistryMeta = {
+    tasks: {},
+    workflows: {},
+    lostWorker: {
+      deliveryLimit: lostWorker.deliveryLimit,
+      heartbeatTimeoutMs: Math.max(MIN_HEARTBEAT_TIMEOUT_MS, lostWorker.heartbeatTimeoutMs),
+    },
+  };
   for (const t of registry.tasks()) {
     meta.tasks[t.name] = {
       retries: t.retries,
@@ -34,30 +62,26 @@ export function registryMeta(registry: RegistryLike): RegistryMeta {
 }
 
 /**
- * A running activity heartbeats (see activities.ts) so a worker that dies is noticed after this long, not after
- * the start-to-close timeout; the workflow re-runs such an attempt even when the task allows no retries.
+ * One activity attempt per scheduled activity: the workflow runs the task's retries itself (attempts.ts), so a
+ * rerun after a lost worker neither uses up the task's retries nor counts as an attempt.
+ *
+ * The worker enforces the task's own limit (TimeLimitExceeded, like Celery); the server's start-to-close is a
+ * little later, so it only fires when the worker could not report: the worker was lost. Every activity has a
+ * heartbeat timeout too, so a lost worker is noticed that long after its last beat even under a long limit.
  */
-export const HEARTBEAT_TIMEOUT_MS = 20_000;
-/** Start-to-close for tasks without their own timeout: generous, since heartbeats catch lost workers. */
-export const DEFAULT_START_TO_CLOSE_MS = 24 * 3600_000;
-
-/** retries → maximumAttempts = retries + 1; retryBackoff → initialInterval/backoffCoefficient/maximumInterval. */
-export function activityOptionsFor(task: TaskMeta, taskQueue?: string): ActivityOptions {
-  // The worker enforces the task's own limit (TimeLimitExceeded, like Celery); the server's start-to-close is a
-  // little later, so it only fires when the worker is gone and the local limit could not report.
+export function activityOptionsFor(
+  task: TaskMeta,
+  lostWorker: LostWorkerPolicy = DEFAULT_LOST_WORKER,
+  taskQueue?: string,
+): ActivityOptions {
   const timeout =
     task.timeoutMs === null ? DEFAULT_START_TO_CLOSE_MS : task.timeoutMs + Math.max(1000, task.timeoutMs / 10);
+  const heartbeat = Math.max(MIN_HEARTBEAT_TIMEOUT_MS, lostWorker.heartbeatTimeoutMs);
   return {
     ...(taskQueue ? { taskQueue } : {}),
     startToCloseTimeout: timeout,
-    // A heartbeat timeout above start-to-close would never fire; below it, it only detects lost workers.
-    ...(timeout > HEARTBEAT_TIMEOUT_MS ? { heartbeatTimeout: HEARTBEAT_TIMEOUT_MS } : {}),
-    retry: {
-      maximumAttempts: task.retries + 1,
-      initialInterval: Math.max(1, task.retryBackoff.initialMs),
-      // Temporal rejects coefficients below 1; a factor of 1 means a constant delay.
-      backoffCoefficient: Math.max(1, task.retryBackoff.factor),
-      maximumInterval: Math.max(task.retryBackoff.initialMs, task.retryBackoff.maxMs, 1),
-    },
+    // A heartbeat timeout at or above start-to-close would never fire first.
+    ...(heartbeat < timeout ? { heartbeatTimeout: heartbeat } : {}),
+    retry: { maximumAttempts: 1 },
   };
 }

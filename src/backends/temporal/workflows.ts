@@ -7,33 +7,60 @@ import {
   ApplicationFailure,
   TimeoutFailure,
   scheduleActivity,
+  sleep,
   workflowInfo,
 } from '@temporalio/workflow';
+import { FIRST_RUN, decide, type AttemptFailure, type RunInfo } from './attempts.js';
 import { activityOptionsFor, type RegistryMeta } from './meta.js';
 import { runSteps } from './steps.js';
 
 // Replaced by bundle.ts with the JSON of registryMeta(registry); the literal below must stay a plain string.
 const META: RegistryMeta = JSON.parse('__TBW_REGISTRY_META__') as RegistryMeta;
 
-/** Re-runs of one step after its worker died, beyond the task's own retries (a lost worker is not a task failure). */
-const MAX_LOST_WORKER_RERUNS = 5;
+function seconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`;
+}
 
-function workerWasLost(err: unknown): boolean {
-  if (!(err instanceof ActivityFailure)) return false;
+/** What a failed scheduleActivity means for the task (attempts.ts decides what follows). */
+function classify(err: unknown, startToCloseMs: number): AttemptFailure {
+  if (!(err instanceof ActivityFailure)) return { kind: 'other' };
   const cause = err.cause;
-  if (cause instanceof TimeoutFailure) return cause.timeoutType === 'HEARTBEAT';
-  return cause instanceof ApplicationFailure && cause.type === 'WorkerShutdown';
+  if (cause instanceof TimeoutFailure) {
+    // The worker reports the task's own limit before start-to-close, and heartbeats all along: either timeout
+    // means nobody was left to report (SIGKILL, out of memory, heap limit, a hung event loop).
+    if (cause.timeoutType === 'HEARTBEAT') {
+      return { kind: 'lost', reason: `no heartbeat for ${seconds(META.lostWorker.heartbeatTimeoutMs)}` };
+    }
+    if (cause.timeoutType === 'START_TO_CLOSE') {
+      return { kind: 'lost', reason: `no result within ${seconds(startToCloseMs)}` };
+    }
+    return { kind: 'other' };
+  }
+  if (!(cause instanceof ApplicationFailure)) return { kind: 'other' };
+  if (cause.type === 'WorkerShutdown') return { kind: 'handedBack' };
+  // The failure converter drops nextRetryDelay on the way in; activities.ts repeats a countdown in the details.
+  const detail = cause.details?.[0] as { countdownMs?: unknown } | undefined;
+  const countdownMs = typeof detail?.countdownMs === 'number' ? detail.countdownMs : undefined;
+  return { kind: 'failed', retryable: !cause.nonRetryable, countdownMs };
 }
 
 async function callTask(task: string, args: unknown[], kwargs: Record<string, unknown>): Promise<unknown> {
   const meta = META.tasks[task];
   if (!meta) throw ApplicationFailure.nonRetryable(`task ${task} is not registered on this worker`, 'NotRegistered');
-  const options = activityOptionsFor(meta);
-  for (let rerun = 0; ; rerun++) {
+  const options = activityOptionsFor(meta, META.lostWorker);
+  const policy = { ...meta, deliveryLimit: META.lostWorker.deliveryLimit };
+  for (let state = FIRST_RUN; ;) {
     try {
-      return await scheduleActivity(task, [args, kwargs], options);
+      const run: RunInfo = { attempt: state.attempt, redelivered: state.redelivered };
+      return await scheduleActivity(task, [args, kwargs, run], options);
     } catch (err) {
-      if (workerWasLost(err) && rerun < MAX_LOST_WORKER_RERUNS) continue;
+      const decision = decide(task, classify(err, options.startToCloseTimeout as number), state, policy);
+      if (decision.kind === 'workerLost') throw ApplicationFailure.nonRetryable(decision.message, 'WorkerLostError');
+      if (decision.kind === 'run') {
+        if (decision.delayMs > 0) await sleep(decision.delayMs);
+        state = decision.state;
+        continue;
+      }
       // Fail the workflow with the task's own error, so callers see ApplicationError(type, message) directly.
       if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) throw err.cause;
       throw err;
