@@ -55,6 +55,8 @@ function normalise(v: { kind: unknown }): Definition {
       timeout: d.timeoutMs,
       queue: d.queue,
       description: d.description,
+      // A definition made without checking stays so; a checked run() carries its signature with it.
+      ...(d.signature === null ? { checkArgs: false } : {}),
     });
   }
   const w = v as Partial<WorkflowDefinition>;
