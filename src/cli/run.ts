@@ -8,6 +8,7 @@ import { EXIT } from '../exit-codes.js';
 import type { BackendName } from '../tasks/types.js';
 import { registerConfigCommand } from './config-command.js';
 import { buildProgram, resolveCommand, type CliIo } from './program.js';
+import { taskModulesError } from './task-modules-error.js';
 
 export interface CliDeps {
   runSupervisor: (config: WorkerConfig) => Promise<number>;
@@ -108,13 +109,7 @@ export async function runCli(argv: readonly string[], io: CliIo, deps: Partial<C
       await d.checkTasks(config);
     } catch (err) {
       if (err instanceof ConfigError) throw err;
-      throw new ConfigError({
-        setting: 'taskModules',
-        source: sources.taskModules,
-        value: config.taskModules.join(','),
-        exitCode: EXIT.CONFIG,
-        accepted: `loadable task modules (${oneLine((err as Error).message)})`,
-      });
+      throw taskModulesError(err, sources.taskModules, config.taskModules);
     }
     code = await d.runSupervisor(config);
   });

@@ -3,7 +3,7 @@
 // flag > environment > env file > default. Any bad value throws ConfigError naming setting, source and what is accepted.
 import { parseToken } from '../backends/hatchet/connection.js';
 import path from 'node:path';
-import { ConfigError } from './errors.js';
+import { ConfigError, settingName, sourceNote } from './errors.js';
 import {
   ParseFailure,
   parseAutoscale,
@@ -214,12 +214,15 @@ function validate(
   const interval = values.get('heartbeatIntervalMs') as number;
   const timeout = values.get('heartbeatTimeoutMs') as number;
   if (timeout <= interval) {
-    const key: ConfigKey = sources.heartbeatTimeoutMs === 'default' ? 'heartbeatIntervalMs' : 'heartbeatTimeoutMs';
+    const blameInterval = sources.heartbeatTimeoutMs === 'default';
+    const key: ConfigKey = blameInterval ? 'heartbeatIntervalMs' : 'heartbeatTimeoutMs';
+    const other: ConfigKey = blameInterval ? 'heartbeatTimeoutMs' : 'heartbeatIntervalMs';
+    const otherMs = values.get(other) as number;
     throw new ConfigError({
       setting: key,
       source: sources[key],
       value: `${values.get(key) as number}ms`,
-      accepted: `heartbeat timeout (${timeout}ms) greater than heartbeat interval (${interval}ms)`,
+      accepted: `${blameInterval ? 'less' : 'more'} than ${settingName(other, sources[other])} (${otherMs}ms)`,
     });
   }
   const cert = values.get('temporal.tls.clientCertPath');
@@ -231,7 +234,7 @@ function validate(
       setting: missing,
       source: sources[missing],
       value: null,
-      accepted: `both TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH (${other} is set by ${sources[other]})`,
+      accepted: `it together with ${settingName(other, sources[other])}${sourceNote(other, sources[other])}`,
     });
   }
   if (requireCredentials && values.get('backend') === 'hatchet' && values.get('hatchet.token') === null) {
@@ -240,7 +243,7 @@ function validate(
       source: sources['hatchet.token'],
       value: null,
       exitCode: 78,
-      accepted: 'HATCHET_CLIENT_TOKEN to be set: the hatchet backend needs an API token',
+      accepted: 'an API token: the hatchet backend needs one',
     });
   }
   const token = values.get('hatchet.token');

@@ -70,7 +70,10 @@ void t.test('list-tasks --json with a task module, and --no-builtins', async (t)
 void t.test('a bad task module is a config error (78) in one line', async (t) => {
   const r = await cli(['list-tasks', '--tasks', badModule]);
   t.equal(r.code, 78);
-  t.match(r.err, /task module .*throws\.mjs: failed to import: Error: database unreachable at import time/);
+  t.equal(
+    r.err,
+    `task-backend-worker: task module ${badModule}:1:7 (from --tasks): failed to import: Error: database unreachable at import time\n`,
+  );
   t.equal(r.err.trimEnd().split('\n').length, 1);
 });
 
