@@ -1,6 +1,7 @@
 // `task-backend-worker list-tasks [--json]`: the registry a worker with these settings would run (built-ins
 // plus --tasks modules), so users can see names, queues and limits without starting a pool.
 import type { Command } from 'commander';
+import type { CompiledSettings } from '../config/compile.js';
 import type { WorkerConfig } from '../config/types.js';
 import { loadRegistry } from '../tasks/loader.js';
 import type { Registry } from '../tasks/registry.js';
@@ -12,10 +13,11 @@ import { taskModulesError } from './task-modules-error.js';
 export async function commandRegistry(
   cmd: Command,
   opts: { requireCredentials?: boolean } = {},
-): Promise<{ config: WorkerConfig; registry: Registry }> {
+): Promise<{ config: WorkerConfig; sources: CompiledSettings['sources']; registry: Registry }> {
   const { config, sources } = await resolveCommand(cmd, opts);
   try {
-    return { config, registry: await loadRegistry({ taskModules: config.taskModules, builtins: config.builtins }) };
+    const registry = await loadRegistry({ taskModules: config.taskModules, builtins: config.builtins });
+    return { config, sources, registry };
   } catch (err) {
     throw taskModulesError(err, sources.taskModules, config.taskModules);
   }

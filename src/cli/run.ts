@@ -72,6 +72,11 @@ export const defaultDeps: CliDeps = {
   },
 };
 
+/** An error that says which exit code it means (ConfigError, SubmitError, StatusError). */
+function hasExitCode(err: unknown): err is Error & { exitCode: number } {
+  return err instanceof Error && typeof (err as { exitCode?: unknown }).exitCode === 'number';
+}
+
 /** One line, no stack: what went wrong and how to see what is accepted. */
 function oneLine(text: string): string {
   return text
@@ -129,8 +134,9 @@ export async function runCli(argv: readonly string[], io: CliIo, deps: Partial<C
       io.stderr(`${PROG}: ${message} (see ${PROG} --help)\n`);
       return EXIT.USAGE;
     }
-    if (err instanceof ConfigError) {
-      io.stderr(`${PROG}: ${err.message}\n`);
+    if (err instanceof ConfigError || hasExitCode(err)) {
+      // A subcommand's own refusal (submit: unknown task 64, unreachable broker 69; status: no pool 69).
+      io.stderr(`${PROG}: ${oneLine(err.message)}\n`);
       return err.exitCode;
     }
     io.stderr(`${PROG}: ${oneLine((err as Error).message ?? String(err))}\n`);

@@ -1,20 +1,12 @@
 // The one line every command prints for task modules that do not load (worker, list-tasks, submit, dev):
 // `task module /srv/tasks.mjs:3:7 (from --tasks): failed to import: SyntaxError: Unexpected identifier 'x'`.
-import { ConfigError, settingName } from '../config/errors.js';
+import { ConfigError, whereSet } from '../config/errors.js';
 import { EXIT } from '../exit-codes.js';
 import { TaskLoadError } from '../tasks/loader.js';
 
-/** How the user named the task modules, e.g. "--tasks" or "TASK_MODULES in env file .env". */
-function fromWhere(source: string): string {
-  const name = settingName('taskModules', source);
-  const file = /^env file (.*) \(/.exec(source);
-  if (file !== null) return `${name} in env file ${file[1] as string}`;
-  return source.startsWith('env ') ? `${name} in the environment` : name;
-}
-
 /** A task-module failure as a ConfigError (exit 78) naming the file, line and column when known. */
 export function taskModulesError(err: unknown, source: string, modules: readonly string[]): ConfigError {
-  const from = fromWhere(source);
+  const from = whereSet('taskModules', source);
   const message =
     err instanceof TaskLoadError
       ? `task module ${err.location} (from ${from}): ${err.problem}`

@@ -45,6 +45,19 @@ export function sourceNote(setting: string, source: string): string {
   return '';
 }
 
+/**
+ * Where a setting's value was set, in the user's words: `--broker`, `CELERY_BROKER_URL in the environment`,
+ * `CELERY_BROKER_URL in env file .env`, or `the default of --broker/CELERY_BROKER_URL`.
+ */
+export function whereSet(setting: string, source: string): string {
+  const name = settingName(setting, source);
+  const file = /^env file (.*) \([^)]+\)$/.exec(source);
+  if (file !== null) return `${name} in env file ${file[1] as string}`;
+  if (source.startsWith('env ')) return `${name} in the environment`;
+  if (source.startsWith('flag ')) return name;
+  return `the default of ${name}`;
+}
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
   readonly setting: string;

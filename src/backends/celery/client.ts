@@ -2,6 +2,8 @@
 // the way AsyncResult does (subscribe to the result key's channel, with a GET for results already stored).
 import { Redis } from 'ioredis';
 import type { BackendClient, ResultOptions, SubmitOptions } from '../../client/types.js';
+import { BackendUnavailableError, connectionReason } from '../../client/unavailable.js';
+import { redactUrl } from '../../config/redact.js';
 import type { WorkerConfig } from '../../config/types.js';
 import { remoteError } from '../../tasks/errors.js';
 import { buildMessage } from './protocol.js';
@@ -25,16 +27,57 @@ export interface CeleryClient extends BackendClient {
   revoke(id: string): Promise<void>;
 }
 
+/** Connection attempts before a client that never connected gives up (about 1 s against a refused port). */
+const FIRST_CONNECT_ATTEMPTS = 3;
+
+/**
+ * An ioredis connection for a client: it never prints ioredis's "Unhandled error event" (the last error is kept),
+ * gives up after FIRST_CONNECT_ATTEMPTS when it never connected (commands then fail, see `unavailable`), and
+ * reconnects with backoff once it has been connected (a broker restart during `--wait`).
+ */
+function clientRedis(
+  url: string,
+  what: string,
+  setting: string,
+): { redis: Redis; unavailable: (err: unknown) => unknown } {
+  let lastError: unknown;
+  let connected = false;
+  let attempts = 1;
+  const retryStrategy = (times: number): number | null => {
+    attempts = times + 1;
+    if (!connected && times >= FIRST_CONNECT_ATTEMPTS) return null;
+    return Math.min(times * 200, 2000);
+  };
+  const opts = { maxRetriesPerRequest: null, connectTimeout: 4000, retryStrategy };
+  const t = redisTarget(url);
+  const redis = new Redis(t.url, t.tls ? { ...opts, tls: t.tls } : opts);
+  redis.on('error', (e: unknown) => (lastError = e));
+  redis.on('ready', () => (connected = true));
+  return {
+    redis,
+    unavailable: (err) =>
+      connected || lastError === undefined
+        ? err
+        : new BackendUnavailableError(
+            what,
+            redactUrl(url),
+            connectionReason(lastError),
+            Math.min(attempts, FIRST_CONNECT_ATTEMPTS),
+            setting,
+          ),
+  };
+}
+
 export function createClient(config: WorkerConfig): CeleryClient {
   const cfg = config.celery;
-  const opts = { maxRetriesPerRequest: 3, lazyConnect: false };
-  const connect = (url: string): Redis => {
-    const t = redisTarget(url);
-    return new Redis(t.url, t.tls ? { ...opts, tls: t.tls } : opts);
-  };
-  const broker = connect(cfg.brokerUrl);
+  const brokerConn = clientRedis(cfg.brokerUrl, 'the Celery broker', 'celery.brokerUrl');
+  const broker = brokerConn.redis;
   const resultUrl = cfg.resultBackend ?? cfg.brokerUrl;
-  const results = resultUrl === cfg.brokerUrl ? broker : connect(resultUrl);
+  const resultsConn =
+    resultUrl === cfg.brokerUrl
+      ? brokerConn
+      : clientRedis(resultUrl, 'the Celery result backend', 'celery.resultBackend');
+  const results = resultsConn.redis;
   const subs: Redis[] = [];
   const defaultQueue = config.queues?.[0] ?? 'celery';
 
@@ -47,13 +90,16 @@ export function createClient(config: WorkerConfig): CeleryClient {
         queue: o.queue ?? defaultQueue,
         etaMs: o.countdownMs !== undefined && o.countdownMs > 0 ? Date.now() + o.countdownMs : null,
       });
-      await broker.lpush(m.key, m.raw);
+      await broker.lpush(m.key, m.raw).catch((e: unknown) => {
+        throw brokerConn.unavailable(e);
+      });
       return { id: m.id };
     },
 
     async result(id: string, ro: ResultOptions = {}): Promise<unknown> {
       const key = TASK_KEY_PREFIX + id;
       const sub = results.duplicate();
+      sub.on('error', () => undefined); // reported through `results` (same server), never by ioredis itself
       subs.push(sub);
       try {
         const outcome = await new Promise<{ ok: boolean; value: unknown }>((resolve, reject) => {
@@ -78,7 +124,7 @@ export function createClient(config: WorkerConfig): CeleryClient {
             .subscribe(key)
             .then(() => results.get(key))
             .then((raw) => void done(raw))
-            .catch(reject);
+            .catch((e: unknown) => reject(resultsConn.unavailable(e)));
         });
         if (!outcome.ok) throw outcome.value;
         return outcome.value;
@@ -89,7 +135,9 @@ export function createClient(config: WorkerConfig): CeleryClient {
     },
 
     async revoke(id: string): Promise<void> {
-      await broker.sadd(REVOKED_KEY, id);
+      await broker.sadd(REVOKED_KEY, id).catch((e: unknown) => {
+        throw brokerConn.unavailable(e);
+      });
     },
 
     async close(): Promise<void> {
