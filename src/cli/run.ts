@@ -72,7 +72,7 @@ export const defaultDeps: CliDeps = {
   },
 };
 
-/** An error that says which exit code it means (ConfigError, SubmitError, StatusError). */
+/** An error that says which exit code it means (ConfigError, CommandError). */
 function hasExitCode(err: unknown): err is Error & { exitCode: number } {
   return err instanceof Error && typeof (err as { exitCode?: unknown }).exitCode === 'number';
 }

@@ -6,6 +6,7 @@ import { whereSet } from '../config/errors.js';
 import { EXIT } from '../exit-codes.js';
 import { ControlUnavailable, queryControl } from '../ops/control-socket.js';
 import { formatStatusTable, type StatusDocument } from '../ops/status.js';
+import { CommandError } from './command-error.js';
 import { commandIo, resolveCommand } from './program.js';
 
 interface StatusOptions {
@@ -13,17 +14,6 @@ interface StatusOptions {
   ping?: boolean;
   socket?: string;
   timeout?: string;
-}
-
-/** A status failure with the exit code runCli returns (printed as one line). */
-export class StatusError extends Error {
-  override name = 'StatusError';
-  constructor(
-    message: string,
-    readonly exitCode: number,
-  ) {
-    super(message);
-  }
 }
 
 export function register(program: Command): void {
@@ -45,9 +35,9 @@ export function register(program: Command): void {
         reply = await queryControl(path, opts.ping === true ? { cmd: 'ping' } : { cmd: 'status' }, timeoutMs);
       } catch (e) {
         if (!(e instanceof ControlUnavailable)) throw e;
-        throw new StatusError(`${e.message} (socket set by ${from}); is the worker running?`, EXIT.UNAVAILABLE);
+        throw new CommandError(`${e.message} (socket set by ${from}); is the worker running?`, EXIT.UNAVAILABLE);
       }
-      if (!reply.ok) throw new StatusError(`the pool refused: ${reply.error}`, EXIT.FAILURE);
+      if (!reply.ok) throw new CommandError(`the pool refused: ${reply.error}`, EXIT.FAILURE);
       if (reply.cmd === 'ping') {
         io.stdout(opts.json === true ? `${JSON.stringify(reply)}\n` : `pong from pid ${reply.pid}\n`);
         return;

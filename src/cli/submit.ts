@@ -9,6 +9,7 @@ import type { WorkerConfig } from '../config/types.js';
 import { EXIT } from '../exit-codes.js';
 import type { Registry } from '../tasks/registry.js';
 import { commandRegistry } from './list-tasks.js';
+import { CommandError } from './command-error.js';
 import { commandIo } from './program.js';
 
 interface SubmitFlags {
@@ -18,17 +19,6 @@ interface SubmitFlags {
   wait?: boolean;
   timeout?: number;
   anyName?: boolean;
-}
-
-/** A client-side refusal or failure with the exit code runCli should return (printed as one line). */
-export class SubmitError extends Error {
-  override name = 'SubmitError';
-  constructor(
-    message: string,
-    readonly exitCode: number,
-  ) {
-    super(message);
-  }
 }
 
 /** A positional argument: JSON when it parses (5, "x", [1], {"a":1}, true, null), else the plain string. */
@@ -93,7 +83,7 @@ export function makeRegister(deps: Partial<ClientDeps> = {}): (program: Command)
         const io = commandIo(cmd);
         const { config, sources, registry } = await commandRegistry(cmd);
         if (!registry.has(name) && flags.anyName !== true) {
-          throw new SubmitError(unknownTaskMessage(name, registry, config), EXIT.USAGE);
+          throw new CommandError(unknownTaskMessage(name, registry, config), EXIT.USAGE);
         }
         const client = createTaskClient(config, { ...deps, loadRegistry: () => Promise.resolve(registry) });
         try {
@@ -120,7 +110,7 @@ export function makeRegister(deps: Partial<ClientDeps> = {}): (program: Command)
           if (!isBackendUnavailable(err)) throw err;
           const source = (sources as Record<string, string | undefined>)[err.setting ?? ''];
           const set = err.setting !== undefined ? ` (set by ${whereSet(err.setting, source ?? 'default')})` : '';
-          throw new SubmitError(`${err.message}; is it running?${set}`, EXIT.UNAVAILABLE);
+          throw new CommandError(`${err.message}; is it running?${set}`, EXIT.UNAVAILABLE);
         } finally {
           await client.close();
         }
