@@ -182,6 +182,28 @@ void t.test('submit and status with nothing to talk to: one line naming it, exit
   ]);
 });
 
+void t.test('submit to a dead Temporal or Hatchet server: one line, exit 69, no SDK output', async (t) => {
+  const port = await deadPort();
+  // A well-formed Hatchet token whose claims point at the dead port (no server ever sees it).
+  const b64 = (o: object): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const token = `${b64({ alg: 'HS256' })}.${b64({ sub: 'tenant-1', grpc_broadcast_address: `127.0.0.1:${port}`, server_url: `http://127.0.0.1:${port}` })}.c2ln`; // prettier-ignore
+  const [temporal, hatchet] = await Promise.all([
+    run(['submit', 'add_numbers', '2', '3', '--backend', 'temporal', '--temporal-address', `127.0.0.1:${port}`]),
+    run(['submit', 'add_numbers', '2', '3', '--backend', 'hatchet'], {
+      env: { HATCHET_CLIENT_TOKEN: token, HATCHET_CLIENT_TLS_STRATEGY: 'none' },
+    }),
+  ]);
+  t.equal(temporal.code, EXIT.UNAVAILABLE);
+  t.same(lines(temporal.stderr), [
+    `task-backend-worker: cannot reach the Temporal server at 127.0.0.1:${port} (Failed to connect before the deadline); is it running? (set by --temporal-address)`,
+  ]);
+  t.equal(hatchet.code, EXIT.UNAVAILABLE);
+  t.same(lines(hatchet.stderr), [
+    `task-backend-worker: cannot reach the Hatchet engine at 127.0.0.1:${port} (ECONNREFUSED); is it running? (set by HATCHET_CLIENT_TOKEN in the environment)`,
+  ]);
+  t.notMatch(hatchet.stderr, /tenant-1|c2ln/, 'never the token');
+});
+
 void t.test('submit of a name this client does not know says how to make it known', async (t) => {
   const r = await run(['submit', 'multiply', '6', '7']);
   t.equal(r.code, EXIT.USAGE);

@@ -32,8 +32,9 @@ const FIRST_CONNECT_ATTEMPTS = 3;
 
 /**
  * An ioredis connection for a client: it never prints ioredis's "Unhandled error event" (the last error is kept),
- * gives up after FIRST_CONNECT_ATTEMPTS when it never connected (commands then fail, see `unavailable`), and
- * reconnects with backoff once it has been connected (a broker restart during `--wait`).
+ * gives up after FIRST_CONNECT_ATTEMPTS when it never connected, and reconnects with backoff once it has been
+ * connected (a broker restart during `--wait`). A command that fails while it is not connected is reported by
+ * `unavailable` as the one BackendUnavailableError naming the URL (password redacted), not ioredis's own error.
  */
 function clientRedis(
   url: string,
@@ -42,27 +43,31 @@ function clientRedis(
 ): { redis: Redis; unavailable: (err: unknown) => unknown } {
   let lastError: unknown;
   let connected = false;
-  let attempts = 1;
+  let failures = 0;
   const retryStrategy = (times: number): number | null => {
-    attempts = times + 1;
+    failures = times;
     if (!connected && times >= FIRST_CONNECT_ATTEMPTS) return null;
     return Math.min(times * 200, 2000);
   };
-  const opts = { maxRetriesPerRequest: null, connectTimeout: 4000, retryStrategy };
+  // maxRetriesPerRequest: a command waits for at most 3 reconnects (ioredis's default) before it fails.
+  const opts = { maxRetriesPerRequest: 3, connectTimeout: 4000, retryStrategy };
   const t = redisTarget(url);
   const redis = new Redis(t.url, t.tls ? { ...opts, tls: t.tls } : opts);
   redis.on('error', (e: unknown) => (lastError = e));
-  redis.on('ready', () => (connected = true));
+  redis.on('ready', () => {
+    connected = true;
+    failures = 0;
+  });
   return {
     redis,
     unavailable: (err) =>
-      connected || lastError === undefined
+      redis.status === 'ready' || lastError === undefined
         ? err
         : new BackendUnavailableError(
             what,
             redactUrl(url),
             connectionReason(lastError),
-            Math.min(attempts, FIRST_CONNECT_ATTEMPTS),
+            Math.max(failures, 1),
             setting,
           ),
   };
