@@ -10,6 +10,8 @@ export const EXIT = {
   CRASH_LOOP: 4,
   /** Bad command line (EX_USAGE). */
   USAGE: 64,
+  /** `submit` / `status` only: the broker, server or pool cannot be reached (EX_UNAVAILABLE). Never the worker. */
+  UNAVAILABLE: 69,
   /** Bad configuration: settings, env file, task modules, missing token (EX_CONFIG). */
   CONFIG: 78,
 } as const;

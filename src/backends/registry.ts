@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError, settingName, sourceNote } from '../config/errors.js';
 import type { CreateClient } from '../client/types.js';
 import type { ConfigKey } from '../config/table-types.js';
 import type { BackendName, WorkerConfig } from '../config/types.js';
@@ -45,7 +45,7 @@ function checkTemporal(config: WorkerConfig, sources: Record<ConfigKey, string>)
     setting: missing,
     source: sources[missing],
     value: null,
-    accepted: `both TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH (${other} is set by ${sources[other]})`,
+    accepted: `it together with ${settingName(other, sources[other])}${sourceNote(other, sources[other])}`,
   });
 }
 
@@ -58,7 +58,7 @@ function checkHatchet(config: WorkerConfig, sources: Record<ConfigKey, string>, 
       source: sources['hatchet.token'],
       value: null,
       exitCode: EXIT.CONFIG,
-      accepted: 'HATCHET_CLIENT_TOKEN to be set: the hatchet backend needs an API token',
+      accepted: 'an API token: the hatchet backend needs one',
     });
   }
   // The token's shape and expiry are checked before any child starts (exit 78, never the token itself); whether

@@ -1,10 +1,27 @@
 // `task-backend-worker config [--json]`: the settings the worker would run with, where each value came from,
-// secrets redacted. The first thing to run when a worker does not behave as configured.
+// secrets redacted. The first thing to run when a worker does not behave as configured. The listing uses the
+// names the user types (environment names, in env-file syntax) so a line can be pasted into an env file.
 import type { Command } from 'commander';
-import { redactValue } from '../config/redact.js';
+import { formatDuration, formatSize } from '../config/parse.js';
+import { redact, redactValue } from '../config/redact.js';
 import { SETTINGS } from '../config/settings.js';
+import type { Setting } from '../config/table-types.js';
 import { commandIo, resolveCommand } from './program.js';
-import { redact } from '../config/redact.js';
+
+/** A setting's value as it would be written in the environment: 30s, 512MiB, a,b, 10,3, none. */
+export function envText(row: Setting, value: unknown): string {
+  if (value === null || value === undefined) return 'none';
+  const t = row.type;
+  if (row.envInverted === true && typeof value === 'boolean') return String(!value);
+  if (t.kind === 'duration' && typeof value === 'number') return formatDuration(t.unit === 'ms' ? value : value * 1000);
+  if (t.kind === 'size' && typeof value === 'number') return formatSize(t.unit === 'B' ? value : value * 1024);
+  if (t.kind === 'autoscale' && typeof value === 'object') {
+    const a = value as { max: number; min: number };
+    return `${a.max},${a.min}`;
+  }
+  if (Array.isArray(value)) return value.join(',');
+  return String(value);
+}
 
 export function registerConfigCommand(program: Command): void {
   program
@@ -20,8 +37,8 @@ export function registerConfigCommand(program: Command): void {
         return;
       }
       const lines = SETTINGS.map((row) => {
-        const v = row.key.split('.').reduce<unknown>((o, p) => (o as Record<string, unknown>)[p], config);
-        return [row.key, JSON.stringify(redactValue(row.key, v)), sources[row.key]] as const;
+        const v = row.key.split('.').reduce<unknown>((o, p) => (o as Record<string, unknown>)?.[p], config);
+        return [row.env[0] ?? row.key, envText(row, redactValue(row.key, v)), sources[row.key]] as const;
       });
       const w0 = Math.max(...lines.map((l) => l[0].length));
       const w1 = Math.max(...lines.map((l) => l[1].length));

@@ -24,6 +24,7 @@ export const EXIT_CODE_DOCS: Record<keyof typeof EXIT, string> = {
   BOOT_FAILURE: 'children cannot boot (bad task module, bad credentials, ...): not worth restarting',
   CRASH_LOOP: 'gave up after repeated crashes within the crash window',
   USAGE: 'bad command line: unknown flag, bad flag value',
+  UNAVAILABLE: 'submit / status only: the broker, server or running pool cannot be reached',
   CONFIG: 'bad configuration: environment or env file value, unreadable env file, task modules',
 };
 

@@ -1,31 +1,25 @@
 // `task-backend-worker list-tasks [--json]`: the registry a worker with these settings would run (built-ins
 // plus --tasks modules), so users can see names, queues and limits without starting a pool.
 import type { Command } from 'commander';
-import { ConfigError } from '../config/errors.js';
+import type { CompiledSettings } from '../config/compile.js';
 import type { WorkerConfig } from '../config/types.js';
-import { EXIT } from '../exit-codes.js';
-import { TaskLoadError, loadRegistry } from '../tasks/loader.js';
+import { loadRegistry } from '../tasks/loader.js';
 import type { Registry } from '../tasks/registry.js';
 import type { Definition } from '../tasks/types.js';
 import { commandIo, resolveCommand } from './program.js';
+import { taskModulesError } from './task-modules-error.js';
 
 /** Settings + registry for a subcommand; a bad task module is a config error (exit 78), as for the worker. */
 export async function commandRegistry(
   cmd: Command,
   opts: { requireCredentials?: boolean } = {},
-): Promise<{ config: WorkerConfig; registry: Registry }> {
+): Promise<{ config: WorkerConfig; sources: CompiledSettings['sources']; registry: Registry }> {
   const { config, sources } = await resolveCommand(cmd, opts);
   try {
-    return { config, registry: await loadRegistry({ taskModules: config.taskModules, builtins: config.builtins }) };
+    const registry = await loadRegistry({ taskModules: config.taskModules, builtins: config.builtins });
+    return { config, sources, registry };
   } catch (err) {
-    if (!(err instanceof TaskLoadError)) throw err;
-    throw new ConfigError({
-      setting: 'taskModules',
-      source: sources.taskModules,
-      value: null,
-      exitCode: EXIT.CONFIG,
-      accepted: `loadable task modules (${err.message})`,
-    });
+    throw taskModulesError(err, sources.taskModules, config.taskModules);
   }
 }
 

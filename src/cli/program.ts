@@ -6,7 +6,10 @@ import { Command, Option } from 'commander';
 import { checkBackendSettings } from '../backends/registry.js';
 import { compileSettings, type CompiledSettings, type FlagValue } from '../config/compile.js';
 import type { EnvFileInput } from '../config/compile.js';
+import { describeUnknown, unknownEnvNames, type UnknownEnvName } from '../config/env-names.js';
+import { ConfigError, settingName, sourceNote } from '../config/errors.js';
 import { ENV_FILE_VAR, readEnvFile } from '../config/load.js';
+import { EXIT } from '../exit-codes.js';
 import { SETTINGS } from '../config/settings.js';
 import type { ConfigKey, HostInfo } from '../config/table-types.js';
 import { afterHelp, flagHelp } from './help.js';
@@ -64,6 +67,9 @@ export function buildProgram(io: CliIo): Command {
       '--env-file <path>',
       `read settings from this env file [env: ${ENV_FILE_VAR}] (default: ./.env when it exists)`,
     )
+    // Node 20 claims any `--env-file` argument itself (exit 9) when this CLI is started by node directly (pm2,
+    // `node dist/src/cli/main.js`, some npx set-ups); `--env` is never Node's.
+    .option('--env <path>', 'the same as --env-file, a name Node never takes for itself (npx, node directly)')
     .allowExcessArguments(false)
     .showSuggestionAfterError(true)
     .addHelpText('after', afterHelp());
@@ -107,24 +113,54 @@ export async function resolveCommand(
   if (io === undefined) throw new Error('resolveCommand: command was not built by buildProgram');
   // bin/task-backend-worker hands `--env-file` over as TBW_ENV_FILE_FLAG (Node 20 would take the flag itself).
   const launcherFlag = io.env[LAUNCHER_ENV_FILE_VAR];
-  const flagPath = root.opts<{ envFile?: string }>().envFile ?? (launcherFlag !== '' ? launcherFlag : undefined);
+  const rootOpts = root.opts<{ envFile?: string; env?: string }>();
+  const flagPath = rootOpts.envFile ?? (launcherFlag !== undefined && launcherFlag !== '' ? launcherFlag : undefined);
+  const flag = flagPath !== undefined ? 'flag --env-file' : 'flag --env';
   const envPath = io.env[ENV_FILE_VAR];
   const given =
-    flagPath !== undefined
-      ? { path: flagPath, source: 'flag --env-file' }
+    (flagPath ?? rootOpts.env) !== undefined
+      ? { path: (flagPath ?? rootOpts.env) as string, source: flag }
       : envPath !== undefined && envPath !== ''
         ? { path: envPath, source: `env ${ENV_FILE_VAR}` }
         : undefined;
   const envFile = await readEnvFile(given, io.host.cwd, io.readFile);
-  const compiled = compileSettings({
-    flags: typedFlags(root),
-    env: io.env,
-    envFile,
-    host: io.host,
-    requireCredentials: opts.requireCredentials ?? true,
-    check: checkBackendSettings,
-  });
+  const unknown = unknownEnvNames(io.env, envFile);
+  const warn = (): void => {
+    for (const u of unknown) io.stderr(`task-backend-worker: warning: ${describeUnknown(u)}\n`);
+  };
+  let compiled: CompiledSettings;
+  try {
+    compiled = compileSettings({
+      flags: typedFlags(root),
+      env: io.env,
+      envFile,
+      host: io.host,
+      requireCredentials: opts.requireCredentials ?? true,
+      check: checkBackendSettings,
+    });
+  } catch (err) {
+    warn(); // a typo may be why a value is missing or wrong: say it before the error
+    throw err;
+  }
+  if (compiled.config.strictEnv === true && unknown.length > 0) throw strictEnvError(unknown, compiled.sources);
+  warn();
   return { ...compiled, envFile };
+}
+
+/** --strict-env: every unknown name in one line, exit 78. */
+function strictEnvError(unknown: UnknownEnvName[], sources: CompiledSettings['sources']): ConfigError {
+  const source = sources.strictEnv ?? 'default';
+  const list = unknown.map((u) => describeUnknown(u, true)).join(', ');
+  const by = `${settingName('strictEnv', source)}${sourceNote('strictEnv', source)}`;
+  const message = `unknown names refused by ${by}: ${list}`;
+  return new ConfigError({
+    setting: 'strictEnv',
+    source,
+    value: null,
+    accepted: 'only known names',
+    exitCode: EXIT.CONFIG,
+    message,
+  });
 }
 
 /** For subcommands (list-tasks, submit, status): the WorkerConfig the worker would run with. */

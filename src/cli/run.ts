@@ -8,6 +8,7 @@ import { EXIT } from '../exit-codes.js';
 import type { BackendName } from '../config/types.js';
 import { registerConfigCommand } from './config-command.js';
 import { buildProgram, resolveCommand, type CliIo } from './program.js';
+import { taskModulesError } from './task-modules-error.js';
 
 export interface CliDeps {
   runSupervisor: (config: WorkerConfig) => Promise<number>;
@@ -71,6 +72,11 @@ export const defaultDeps: CliDeps = {
   },
 };
 
+/** An error that says which exit code it means (ConfigError, CommandError). */
+function hasExitCode(err: unknown): err is Error & { exitCode: number } {
+  return err instanceof Error && typeof (err as { exitCode?: unknown }).exitCode === 'number';
+}
+
 /** One line, no stack: what went wrong and how to see what is accepted. */
 function oneLine(text: string): string {
   return text
@@ -108,13 +114,7 @@ export async function runCli(argv: readonly string[], io: CliIo, deps: Partial<C
       await d.checkTasks(config);
     } catch (err) {
       if (err instanceof ConfigError) throw err;
-      throw new ConfigError({
-        setting: 'taskModules',
-        source: sources.taskModules,
-        value: config.taskModules.join(','),
-        exitCode: EXIT.CONFIG,
-        accepted: `loadable task modules (${oneLine((err as Error).message)})`,
-      });
+      throw taskModulesError(err, sources.taskModules, config.taskModules);
     }
     code = await d.runSupervisor(config);
   });
@@ -134,8 +134,9 @@ export async function runCli(argv: readonly string[], io: CliIo, deps: Partial<C
       io.stderr(`${PROG}: ${message} (see ${PROG} --help)\n`);
       return EXIT.USAGE;
     }
-    if (err instanceof ConfigError) {
-      io.stderr(`${PROG}: ${err.message}\n`);
+    if (err instanceof ConfigError || hasExitCode(err)) {
+      // A subcommand's own refusal (submit: unknown task 64, unreachable broker 69; status: no pool 69).
+      io.stderr(`${PROG}: ${oneLine(err.message)}\n`);
       return err.exitCode;
     }
     io.stderr(`${PROG}: ${oneLine((err as Error).message ?? String(err))}\n`);

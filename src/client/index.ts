@@ -7,6 +7,7 @@ import type { Registry } from '../tasks/registry.js';
 import type { BackendClient, CreateClient } from './types.js';
 
 export type { BackendClient, CreateClient, ResultOptions, SubmitOptions } from './types.js';
+export { BackendUnavailableError, isBackendUnavailable } from './unavailable.js';
 export { createLocalClient } from './local.js';
 
 /** Caller-facing options, Celery-style units (seconds). */
@@ -17,6 +18,8 @@ export interface SubmitParams {
   queue?: string;
   /** Seconds to wait before the task may run. */
   countdown?: number;
+  /** Send even when the local registry does not know the name (the worker may; Celery's send_task never checks). */
+  anyName?: boolean;
 }
 
 export interface ResultParams {
@@ -71,9 +74,9 @@ export function createTaskClient(config: WorkerConfig, deps: Partial<ClientDeps>
     async submit(name, params = {}) {
       const reg = await getRegistry();
       const def = reg.get(name);
-      if (!def) throw new UnknownTaskError(name, reg.names());
+      if (!def && params.anyName !== true) throw new UnknownTaskError(name, reg.names());
       const countdownMs = seconds('countdown', params.countdown);
-      const queue = params.queue ?? def.queue;
+      const queue = params.queue ?? def?.queue;
       return (await getBackend()).submit(name, {
         args: params.args ?? [],
         kwargs: params.kwargs ?? {},

@@ -2,7 +2,7 @@
 // Pure: everything it reads (env, env file contents, host facts) is passed in. Precedence per setting:
 // flag > environment > env file > default. Any bad value throws ConfigError naming setting, source and what is accepted.
 import path from 'node:path';
-import { ConfigError } from './errors.js';
+import { ConfigError, settingName } from './errors.js';
 import {
   ParseFailure,
   parseAutoscale,
@@ -216,12 +216,15 @@ function validate(values: Map<ConfigKey, unknown>, sources: Record<ConfigKey, st
   const interval = values.get('heartbeatIntervalMs') as number;
   const timeout = values.get('heartbeatTimeoutMs') as number;
   if (timeout <= interval) {
-    const key: ConfigKey = sources.heartbeatTimeoutMs === 'default' ? 'heartbeatIntervalMs' : 'heartbeatTimeoutMs';
+    const blameInterval = sources.heartbeatTimeoutMs === 'default';
+    const key: ConfigKey = blameInterval ? 'heartbeatIntervalMs' : 'heartbeatTimeoutMs';
+    const other: ConfigKey = blameInterval ? 'heartbeatTimeoutMs' : 'heartbeatIntervalMs';
+    const otherMs = values.get(other) as number;
     throw new ConfigError({
       setting: key,
       source: sources[key],
       value: `${values.get(key) as number}ms`,
-      accepted: `heartbeat timeout (${timeout}ms) greater than heartbeat interval (${interval}ms)`,
+      accepted: `${blameInterval ? 'less' : 'more'} than ${settingName(other, sources[other])} (${otherMs}ms)`,
     });
   }
 }

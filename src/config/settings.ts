@@ -136,6 +136,17 @@ export const SETTINGS: readonly Setting[] = [
     description: 'json = one NDJSON object per line (pino); pretty = human-readable.',
   },
   {
+    key: 'strictEnv',
+    flag: '--strict-env',
+    env: ['TASK_STRICT_ENV'],
+    group: 'ops',
+    type: { kind: 'bool' },
+    default: false,
+    description:
+      'Refuse to start (exit 78) when the environment or the env file has a TASK_, CELERY_, TEMPORAL_ or HATCHET_ ' +
+      'name that is not a setting (a typo such as CELERY_BROKER_ULR); without it, one warning line each.',
+  },
+  {
     key: 'maxTasksPerChild',
     flag: '--max-tasks-per-child <n>',
     env: ['TASK_MAX_TASKS_PER_CHILD'],

@@ -82,6 +82,8 @@ export interface WorkerConfig {
   hostname: string;
   logLevel: LogLevel;
   logFormat: LogFormat;
+  /** Unknown TASK_/CELERY_/TEMPORAL_/HATCHET_ names are a boot error instead of a warning. Optional: older configs. */
+  strictEnv?: boolean;
   maxTasksPerChild: number | null;
   maxMemoryPerChildKiB: number | null;
   /** V8 old-space limit per child, MiB (--max-old-space-size); null = auto (src/supervisor/heap.ts). Optional: older configs. */

@@ -1,9 +1,12 @@
 // defineTask / defineWorkflow: normalise user options into frozen definitions, rejecting bad ones early.
+import { bindCall, type Signature } from './params.js';
+import { declaredSignature, inferSignature } from './signature.js';
 import type {
   Definition,
   RetryBackoff,
   TaskDefinition,
   TaskOptions,
+  TaskRun,
   WorkflowDefinition,
   WorkflowOptions,
 } from './types.js';
@@ -18,9 +21,45 @@ function checkName(kind: string, name: unknown): string {
   return name;
 }
 
+/**
+ * Marks a run() that checks its arguments, and keeps what it wraps: a definition passed through defineTask
+ * again (the loader re-validates exports, maybe from another copy of this package) is not wrapped twice.
+ */
+const CHECKED = Symbol.for('task-backend-worker.checkedRun');
+interface CheckedRun {
+  [CHECKED]?: { run: TaskRun<unknown>; signature: Signature };
+}
+
+/** run() that binds each call to `signature` first (Python's TypeError on a wrong call) and gets it normalised. */
+function checkedRun<R>(run: TaskRun<R>, signature: Signature): TaskRun<R> {
+  const checked: TaskRun<R> = (args, kwargs, ctx) => {
+    const call = bindCall(args, kwargs, signature);
+    return run(call.args, call.kwargs, ctx);
+  };
+  (checked as CheckedRun)[CHECKED] = { run: run as TaskRun<unknown>, signature };
+  return checked;
+}
+
+function taskSignature<R>(name: string, opts: TaskOptions<R>): { run: TaskRun<R>; signature: Signature | null } {
+  const inner = (opts.run as CheckedRun)[CHECKED];
+  const run = (inner?.run ?? opts.run) as TaskRun<R>;
+  if (opts.checkArgs === false) return { run, signature: null };
+  const signature =
+    opts.params !== undefined
+      ? declaredSignature(name, opts.params)
+      : inner !== undefined
+        ? { ...inner.signature, name }
+        : inferSignature(name, run);
+  return signature === null ? { run, signature } : { run: checkedRun(run, signature), signature };
+}
+
 export function defineTask<R>(opts: TaskOptions<R>): TaskDefinition<R> {
   const name = checkName('task', opts.name);
   if (typeof opts.run !== 'function') throw new TypeError(`task ${name}: run must be a function`);
+  if (opts.params !== undefined && !Array.isArray(opts.params)) {
+    throw new TypeError(`task ${name}: params must be an array of parameter names or specs`);
+  }
+  const { run, signature } = taskSignature(name, opts);
   const retries = opts.retries ?? 0;
   if (!Number.isInteger(retries) || retries < 0) throw new TypeError(`task ${name}: retries must be an integer >= 0`);
   if (opts.timeout !== undefined && !(opts.timeout > 0)) throw new TypeError(`task ${name}: timeout must be > 0 ms`);
@@ -28,12 +67,13 @@ export function defineTask<R>(opts: TaskOptions<R>): TaskDefinition<R> {
   return Object.freeze({
     kind: 'task' as const,
     name,
-    run: opts.run,
+    run,
     retries,
     retryBackoff: Object.freeze(retryBackoff),
     timeoutMs: opts.timeout,
     queue: opts.queue,
     description: opts.description,
+    signature,
   });
 }
 

@@ -22,7 +22,9 @@ export type {
   WorkflowSteps,
 } from './types.js';
 export { Registry } from './registry.js';
-export { bind } from './params.js';
+export { bind, bindCall } from './params.js';
+export { declaredSignature, inferSignature, formatSignature } from './signature.js';
+export type { ParamDecl } from './signature.js';
 export type { ParamSpec, ParamType, Signature } from './params.js';
 export { pyStr, pyRepr, pyTypeName } from './pyfmt.js';
 export {

@@ -4,18 +4,24 @@ import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BUILTIN_TASKS } from './builtins.js';
+import { errorLocation } from './load-location.js';
 import { defineTask, defineWorkflow } from './define.js';
 import { Registry } from './registry.js';
 import type { Definition, TaskDefinition, TaskStep, WorkflowDefinition } from './types.js';
 
 export class TaskLoadError extends Error {
   override name = 'TaskLoadError';
+  /** Where: `file:line:col` when the problem has a place in a file, else the module path. */
+  readonly location: string;
   constructor(
     /** The module path (or "builtin"). */
     readonly module: string,
-    problem: string,
+    /** What is wrong, one line. */
+    readonly problem: string,
+    location?: string,
   ) {
-    super(`task module ${module}: ${problem}`);
+    super(`task module ${location ?? module}: ${problem}`);
+    this.location = location ?? module;
   }
 }
 
@@ -55,6 +61,8 @@ function normalise(v: { kind: unknown }): Definition {
       timeout: d.timeoutMs,
       queue: d.queue,
       description: d.description,
+      // A definition made without checking stays so; a checked run() carries its signature with it.
+      ...(d.signature === null ? { checkArgs: false } : {}),
     });
   }
   const w = v as Partial<WorkflowDefinition>;
@@ -120,9 +128,17 @@ async function importModule(path: string): Promise<Record<string, unknown>> {
   } catch (e) {
     const err = e as Error;
     const first = String(err?.message ?? err).split('\n')[0];
-    throw new TaskLoadError(path, `failed to import: ${err?.name ?? 'Error'}: ${first}`);
+    const hint =
+      TS_EXT.test(path) && (err as NodeJS.ErrnoException)?.code === 'ERR_UNKNOWN_FILE_EXTENSION' ? TS_HINT : '';
+    const where = errorLocation(err, path) ?? undefined;
+    throw new TaskLoadError(path, `failed to import: ${err?.name ?? 'Error'}: ${first}${hint}`, where);
   }
 }
+
+const TS_EXT = /\.[mc]?tsx?$/;
+const TS_HINT =
+  ' (Node cannot import TypeScript by itself: compile it with tsc and pass the .js file, or start node with a ' +
+  'TypeScript loader such as --import tsx)';
 
 function stepTasks(wf: WorkflowDefinition): TaskStep[] {
   if (Array.isArray(wf.steps)) return wf.steps.flatMap((s) => ('parallel' in s ? s.parallel : [s]));

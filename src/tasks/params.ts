@@ -16,7 +16,14 @@ export interface ParamSpec {
 export interface Signature {
   /** The function name used in messages: "<name>() missing …". */
   name: string;
+  /** Positional-or-keyword parameters, in order. */
   params: readonly ParamSpec[];
+  /** Keyword-only parameters (Python's after `*` or `*args`). */
+  kwOnly?: readonly ParamSpec[];
+  /** Extra positional arguments are accepted (Python's `*args`). */
+  varArgs?: boolean;
+  /** Extra keyword arguments are accepted (Python's `**kwargs`). */
+  varKwargs?: boolean;
 }
 
 const TYPE_LABEL: Record<ParamType, string> = {
@@ -71,11 +78,33 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
+interface Bound {
+  /** Parameter name → value, for every parameter (defaults filled in). */
+  values: Record<string, unknown>;
+  /** Positional arguments beyond the parameters (only with varArgs). */
+  extraArgs: unknown[];
+  /** Keyword arguments that name no parameter (only with varKwargs). */
+  extraKwargs: Kwargs;
+}
+
+function tooMany(fn: string, params: readonly ParamSpec[], given: number, kwOnlyGiven: number): TaskError {
+  const required = params.filter((p) => !('default' in p)).length;
+  const takes = required === params.length ? `${params.length}` : `from ${required} to ${params.length}`;
+  const word = required === params.length && params.length === 1 ? 'positional argument' : 'positional arguments';
+  // CPython adds the keyword-only arguments given, so "2 were given" is not read as counting them.
+  const kw =
+    kwOnlyGiven > 0
+      ? ` positional argument${given === 1 ? '' : 's'} (and ${plural(kwOnlyGiven, 'keyword-only argument')})`
+      : '';
+  const was = given === 1 && kwOnlyGiven === 0 ? 'was' : 'were';
+  return typeError(`${fn} takes ${takes} ${word} but ${given}${kw} ${was} given`);
+}
+
 /**
- * Bind positional and keyword arguments to a signature. Checks run in CPython's order: keyword problems
- * (unexpected, multiple values), then too many positionals, then missing ones, then the simple type checks.
+ * The core of binding, in CPython's order of checks: keyword problems (unexpected, multiple values), then too
+ * many positionals, then missing positionals, then missing keyword-only ones, then the simple type checks.
  */
-export function bind(args: Args, kwargs: Kwargs | undefined, sig: Signature): Record<string, unknown> {
+function bindAll(args: Args, kwargs: Kwargs | undefined, sig: Signature): Bound {
   const fn = `${sig.name}()`;
   if (!Array.isArray(args)) throw typeError(`${fn} positional arguments must be a list, not ${pyTypeName(args)}`);
   const kw = kwargs ?? {};
@@ -83,40 +112,69 @@ export function bind(args: Args, kwargs: Kwargs | undefined, sig: Signature): Re
     throw typeError(`${fn} keyword arguments must be a dict, not ${pyTypeName(kw)}`);
   }
   const params = sig.params;
-  const bound: Record<string, unknown> = {};
+  const kwOnly = sig.kwOnly ?? [];
+  const values: Record<string, unknown> = {};
+  const extraKwargs: Kwargs = {};
   const given = new Set<string>();
   params.forEach((p, i) => {
     if (i < args.length) {
-      bound[p.name] = args[i];
+      values[p.name] = args[i];
       given.add(p.name);
     }
   });
   for (const [key, value] of Object.entries(kw)) {
-    const p = params.find((q) => q.name === key);
-    if (!p) throw typeError(`${fn} got an unexpected keyword argument '${key}'`);
-    if (given.has(key)) throw typeError(`${fn} got multiple values for argument '${key}'`);
-    bound[key] = value;
-    given.add(key);
-  }
-  if (args.length > params.length) {
-    const required = params.filter((p) => !('default' in p)).length;
-    const takes = required === params.length ? `${params.length}` : `from ${required} to ${params.length}`;
-    const word = params.length === 1 && required === 1 ? 'positional argument' : 'positional arguments';
-    const was = args.length === 1 ? 'was' : 'were';
-    throw typeError(`${fn} takes ${takes} ${word} but ${args.length} ${was} given`);
-  }
-  const missing = params.filter((p) => !given.has(p.name) && !('default' in p)).map((p) => p.name);
-  if (missing.length > 0) {
-    throw typeError(`${fn} missing ${plural(missing.length, 'required positional argument')}: ${nameList(missing)}`);
-  }
-  for (const p of params) {
-    if (!given.has(p.name)) {
-      bound[p.name] = p.default;
+    const p = params.find((q) => q.name === key) ?? kwOnly.find((q) => q.name === key);
+    if (!p) {
+      if (sig.varKwargs !== true) throw typeError(`${fn} got an unexpected keyword argument '${key}'`);
+      extraKwargs[key] = value;
       continue;
     }
-    if (p.type && !matches(p.type, bound[p.name])) {
-      throw typeError(`${fn} argument '${p.name}' must be ${TYPE_LABEL[p.type]}, not ${pyTypeName(bound[p.name])}`);
+    if (given.has(key)) throw typeError(`${fn} got multiple values for argument '${key}'`);
+    values[key] = value;
+    given.add(key);
+  }
+  if (args.length > params.length && sig.varArgs !== true) {
+    throw tooMany(fn, params, args.length, kwOnly.filter((p) => given.has(p.name)).length);
+  }
+  for (const [list, kind] of [
+    [params, 'positional'],
+    [kwOnly, 'keyword-only'],
+  ] as const) {
+    const missing = list.filter((p) => !given.has(p.name) && !('default' in p)).map((p) => p.name);
+    if (missing.length > 0) {
+      throw typeError(`${fn} missing ${plural(missing.length, `required ${kind} argument`)}: ${nameList(missing)}`);
     }
   }
-  return bound;
+  for (const p of [...params, ...kwOnly]) {
+    if (!given.has(p.name)) {
+      values[p.name] = p.default;
+      continue;
+    }
+    if (p.type && !matches(p.type, values[p.name])) {
+      throw typeError(`${fn} argument '${p.name}' must be ${TYPE_LABEL[p.type]}, not ${pyTypeName(values[p.name])}`);
+    }
+  }
+  return { values, extraArgs: sig.varArgs === true ? args.slice(params.length) : [], extraKwargs };
+}
+
+/** Bind positional and keyword arguments to a signature: parameter name → value. Throws CPython's TypeErrors. */
+export function bind(args: Args, kwargs: Kwargs | undefined, sig: Signature): Record<string, unknown> {
+  const b = bindAll(args, kwargs, sig);
+  return sig.varKwargs === true ? { ...b.values, ...b.extraKwargs } : b.values;
+}
+
+/**
+ * Bind a call and give it back normalised, the shape a checked task's run() receives: `args` = one value per
+ * positional parameter in order (a keyword that named one moves here; an omitted optional one is its default,
+ * `undefined` for a default written in the function, so JavaScript's own default applies), then the `*args`
+ * extras; `kwargs` = the keyword-only values and the `**kwargs` extras.
+ */
+export function bindCall(args: Args, kwargs: Kwargs | undefined, sig: Signature): { args: Args; kwargs: Kwargs } {
+  const b = bindAll(args, kwargs, sig);
+  const outKwargs: Kwargs = {};
+  for (const p of sig.kwOnly ?? []) if (b.values[p.name] !== undefined) outKwargs[p.name] = b.values[p.name];
+  return {
+    args: [...sig.params.map((p) => b.values[p.name]), ...b.extraArgs],
+    kwargs: Object.assign(outKwargs, b.extraKwargs),
+  };
 }

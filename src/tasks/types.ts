@@ -2,6 +2,7 @@
 // calling convention: run(args, kwargs, ctx), the way a Python caller sends positional and keyword arguments.
 import type { Logger } from 'pino';
 import type { BackendName } from '../config/types.js';
+import type { ParamSpec, Signature } from './params.js';
 
 export { BACKENDS, type BackendName } from '../config/types.js';
 
@@ -50,6 +51,14 @@ export interface TaskOptions<R = unknown> {
   timeout?: number;
   queue?: string;
   description?: string;
+  /**
+   * The parameters, written as Python writes them: `['a', { name: 'b', default: 2 }, '*', 'flag', '**rest']`
+   * ('*' = keyword-only from here, '*name' = extra positionals, '**name' = extra keywords). Default: read from
+   * run() when its first parameter is an array pattern (`run([a, b = 2], { flag }, ctx)`) or it has none.
+   */
+  params?: readonly (string | ParamSpec)[];
+  /** false: no argument checking, run() gets args and kwargs as sent (call bind() yourself). Default true. */
+  checkArgs?: boolean;
 }
 
 export interface TaskDefinition<R = unknown> {
@@ -61,6 +70,11 @@ export interface TaskDefinition<R = unknown> {
   readonly timeoutMs: number | undefined;
   readonly queue: string | undefined;
   readonly description: string | undefined;
+  /**
+   * What calls are checked against (declared or read from run), or null: run() takes the call as it comes.
+   * `run` itself checks: a wrong call fails with Python's TypeError before the task's own code runs.
+   */
+  readonly signature?: Signature | null;
 }
 
 /**

@@ -138,6 +138,76 @@ export const cases: readonly ConformanceCase[] = [
     args: [[1, 2]],
     expect: typeError("process_data() argument 'data' must be dict, not list"),
   },
+  // Argument checking by default for JavaScript tasks: parameters read from run()'s own destructuring
+  // (`run([a, b])`, `run([text, times = 2], { sep = '-' })`), or declared (`params`), or turned off.
+  { id: 'checked positional', task: 'conformance_checked_add', args: [2, 3], expect: { value: 5 } },
+  {
+    id: 'checked keywords bind to positional names',
+    task: 'conformance_checked_add',
+    kwargs: { b: 3, a: 2 },
+    expect: { value: 5 },
+  },
+  {
+    id: 'checked missing argument',
+    task: 'conformance_checked_add',
+    args: [2],
+    expect: typeError("conformance_checked_add() missing 1 required positional argument: 'b'"),
+  },
+  {
+    id: 'checked too many arguments',
+    task: 'conformance_checked_add',
+    args: [1, 2, 3],
+    expect: typeError('conformance_checked_add() takes 2 positional arguments but 3 were given'),
+  },
+  {
+    id: 'checked unexpected keyword',
+    task: 'conformance_checked_add',
+    args: [1, 2],
+    kwargs: { c: 3 },
+    expect: typeError("conformance_checked_add() got an unexpected keyword argument 'c'"),
+  },
+  {
+    id: 'checked multiple values',
+    task: 'conformance_checked_add',
+    args: [1, 2],
+    kwargs: { a: 3 },
+    expect: typeError("conformance_checked_add() got multiple values for argument 'a'"),
+  },
+  { id: 'checked defaults', task: 'conformance_checked_repeat', args: ['ab'], expect: { value: 'ab-ab' } },
+  {
+    id: 'checked keyword-only',
+    task: 'conformance_checked_repeat',
+    args: ['ab', 3],
+    kwargs: { sep: '+' },
+    expect: { value: 'ab+ab+ab' },
+  },
+  {
+    id: 'checked unknown keyword-only',
+    task: 'conformance_checked_repeat',
+    args: ['ab'],
+    kwargs: { sepp: '+' },
+    expect: typeError("conformance_checked_repeat() got an unexpected keyword argument 'sepp'"),
+  },
+  {
+    id: 'declared params',
+    task: 'conformance_declared',
+    args: [1],
+    kwargs: { z: 5 },
+    expect: { value: { a: 1, b: 10, extra: { z: 5 } } },
+  },
+  {
+    id: 'declared missing keyword-only',
+    task: 'conformance_declared_kwonly',
+    args: [],
+    expect: typeError("conformance_declared_kwonly() missing 1 required keyword-only argument: 'mode'"),
+  },
+  {
+    id: 'unchecked takes the call as sent',
+    task: 'conformance_unchecked',
+    args: [1, 2, 3],
+    kwargs: { extra: true },
+    expect: { value: { a: 1, b: 2, kwargs: { extra: true } } },
+  },
   // Failures, retries, time limits (fixture tasks).
   {
     id: 'typed error',

@@ -136,14 +136,17 @@ void t.test('systemd, status socket and metrics around a real pool', async (t) =
   t.ok(lines.some((l) => l.msg === 'metrics server listening'));
 });
 
-void t.test('status with no pool running: one line, non-zero exit', async (t) => {
+void t.test('status with no pool running: one line naming the socket, exit 69', async (t) => {
   const path = join(tmp(), 'none.sock');
   const r = await run(process.execPath, [BIN, 'status', '--socket', path]).then(
     () => ({ code: 0, stderr: '' }),
     (e: { code: number; stderr: string }) => e,
   );
-  t.equal(r.code, EXIT.FAILURE);
-  t.equal(r.stderr, `task-backend-worker: no pool is running (nothing listens on ${path})\n`);
+  t.equal(r.code, EXIT.UNAVAILABLE);
+  t.equal(
+    r.stderr,
+    `task-backend-worker: no pool is running (nothing listens on ${path}) (socket set by --socket); is the worker running?\n`,
+  );
 });
 
 void t.test('a metrics port already taken is a configuration error before any child starts', async (t) => {

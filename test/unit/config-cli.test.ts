@@ -124,7 +124,7 @@ void t.test('env file: ./.env by default, --env-file, TASK_ENV_FILE; variables e
   t.equal(missing.code, 78);
   t.equal(
     missing.err,
-    'task-backend-worker: invalid env-file "nope.env" (from flag --env-file): expected a readable env file (ENOENT)\n',
+    'task-backend-worker: invalid env file "nope.env" (from --env-file): expected a readable env file (ENOENT)\n',
   );
   t.equal(missing.config, null, 'the supervisor never starts');
   const dirAsFile = await run(['--env-file', dir], { cwd: dir });
@@ -134,7 +134,7 @@ void t.test('env file: ./.env by default, --env-file, TASK_ENV_FILE; variables e
   t.equal(bad.code, 78);
   t.match(
     bad.err,
-    /^task-backend-worker: invalid env-file "bad.env" \(from flag --env-file\): expected KEY=VALUE lines \(line 2: expected KEY=VALUE\)\n$/,
+    /^task-backend-worker: invalid env file "bad.env" \(from --env-file\): expected KEY=VALUE lines \(line 2: expected KEY=VALUE\)\n$/,
   );
   t.equal((await run([], { cwd: '/nonexistent-dir' })).code, 0, 'no ./.env is fine');
 });
@@ -146,11 +146,8 @@ void t.test('usage errors: one line, exit 64', async (t) => {
       /^task-backend-worker: unknown option '--concurency' \(Did you mean --concurrency\?\) \(see task-backend-worker --help\)\n$/,
     ],
     [['-c'], /^task-backend-worker: option '-c, --concurrency <n>' argument missing/],
-    [
-      ['-c', 'zero'],
-      /^task-backend-worker: invalid concurrency "zero" \(from flag --concurrency\): expected an integer/,
-    ],
-    [['--autoscale', '2,5'], /invalid autoscale "2,5" \(from flag --autoscale\)/],
+    [['-c', 'zero'], /^task-backend-worker: invalid --concurrency "zero": expected an integer/],
+    [['--autoscale', '2,5'], /invalid --autoscale "2,5": expected max,min/],
     [['stray'], /^task-backend-worker: unknown command or argument "stray" \(see task-backend-worker --help\)\n$/],
   ];
   for (const [argv, re] of cases) {
@@ -168,7 +165,10 @@ const WELL_FORMED_JWT = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ0ZW5hbn
 void t.test('config errors: exit 78; missing worker entry and bad task modules refused before any child', async (t) => {
   const env = await run([], { env: { TASK_BACKEND_TYPE: 'sqs' } });
   t.equal(env.code, 78);
-  t.match(env.err, /invalid backend "sqs" \(from env TASK_BACKEND_TYPE\): expected one of celery, temporal, hatchet/);
+  t.match(
+    env.err,
+    /invalid TASK_BACKEND_TYPE "sqs" \(from the environment\): expected one of celery, temporal, hatchet/,
+  );
   const noEntry = await run(['--backend', 'hatchet'], {
     env: { HATCHET_CLIENT_TOKEN: WELL_FORMED_JWT },
     deps: { workerEntryExists: () => false },
@@ -176,7 +176,7 @@ void t.test('config errors: exit 78; missing worker entry and bad task modules r
   t.equal(noEntry.code, 78);
   t.match(
     noEntry.err,
-    /invalid backend "hatchet" \(from flag --backend\): expected a backend built into this install \(no worker entry workers\/hatchet.js\)/,
+    /invalid --backend "hatchet": expected a backend built into this install \(no worker entry workers\/hatchet.js\)/,
   );
   t.equal(noEntry.config, null);
   const badTasks = await run(['--tasks', 'broken.js'], {
@@ -189,7 +189,7 @@ void t.test('config errors: exit 78; missing worker entry and bad task modules r
   t.equal(badTasks.code, 78);
   t.match(
     badTasks.err,
-    /^task-backend-worker: invalid taskModules "\/nonexistent-dir\/broken.js" \(from flag --tasks\): expected loadable task modules \(cannot load broken.js: SyntaxError\)\n$/,
+    /^task-backend-worker: task modules \/nonexistent-dir\/broken.js \(from --tasks\) did not load: Error: cannot load broken.js: SyntaxError\n$/,
   );
   const boom = await run([], {
     deps: {
@@ -218,8 +218,10 @@ void t.test('--help, --version, config subcommand', async (t) => {
     env: { HATCHET_CLIENT_TOKEN: 'supersecret', CELERY_BROKER_URL: 'redis://:pw123@r/0' },
   });
   t.equal(cfg.code, 0, cfg.err);
-  t.match(cfg.out, /^concurrency\s+= 2\s+# flag --concurrency$/m);
-  t.match(cfg.out, /^hatchet.token\s+= "\[REDACTED\]"\s+# env HATCHET_CLIENT_TOKEN$/m);
+  t.match(cfg.out, /^TASK_WORKER_CONCURRENCY\s+= 2\s+# flag --concurrency$/m);
+  t.match(cfg.out, /^HATCHET_CLIENT_TOKEN\s+= \[REDACTED\]\s+# env HATCHET_CLIENT_TOKEN$/m);
+  t.match(cfg.out, /^TASK_SHUTDOWN_TIMEOUT\s+= 30s\s+# default$/m, 'values as they are written in an env file');
+  t.notMatch(cfg.out, /celery\.brokerUrl|shutdownTimeoutMs/, 'no internal field paths');
   t.notMatch(cfg.out, /supersecret|pw123/);
   t.equal(cfg.config, null, 'config does not start the pool');
   const json = await run(['config', '--json', '--backend', 'hatchet']);

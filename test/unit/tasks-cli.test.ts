@@ -70,7 +70,10 @@ void t.test('list-tasks --json with a task module, and --no-builtins', async (t)
 void t.test('a bad task module is a config error (78) in one line', async (t) => {
   const r = await cli(['list-tasks', '--tasks', badModule]);
   t.equal(r.code, 78);
-  t.match(r.err, /task module .*throws\.mjs: failed to import: Error: database unreachable at import time/);
+  t.equal(
+    r.err,
+    `task-backend-worker: task module ${badModule}:1:7 (from --tasks): failed to import: Error: database unreachable at import time\n`,
+  );
   t.equal(r.err.trimEnd().split('\n').length, 1);
 });
 
@@ -108,9 +111,26 @@ void t.test('submit failures and refusals', async (t) => {
   t.equal(failed.code, 1);
   t.match(failed.err, /conformance_fail_typed [0-9a-f-]+ failed: ValueError: bad value: x/);
 
-  const unknown = await cli(['submit', 'no_such_task']);
+  // The task usually exists in a module this client was not told about: say how to make it known.
+  const unknown = await cli(['submit', 'multiply', '6', '7']);
   t.equal(unknown.code, 64);
-  t.match(unknown.err, /unknown task "no_such_task"; known tasks: add_numbers, concat_with_number, echo/);
+  t.equal(
+    unknown.err,
+    'task-backend-worker: unknown task "multiply": without --tasks this client knows only the built-in tasks; ' +
+      'pass --tasks ./tasks.mjs (or TASK_MODULES) naming the module that defines it, or --any-name to send it ' +
+      'anyway (the worker may know it)\n',
+  );
+  const withModules = await cli(['--tasks', fixture, 'submit', 'multiply']);
+  t.equal(withModules.code, 64);
+  t.match(
+    withModules.err,
+    /^task-backend-worker: unknown task "multiply": neither the built-ins nor .*conformance\.mjs define it \(known: add_numbers, .*\); check the name, or --any-name to send it anyway/,
+  );
+  // --any-name sends it anyway, as Celery's send_task does; here the in-process worker does not know it either.
+  const anyName = await cli(['submit', 'multiply', '6', '7', '--any-name', '--wait']);
+  t.equal(anyName.code, 1, anyName.err);
+  t.match(anyName.out, /^[0-9a-f-]{36}\n$/, 'sent: an id is printed');
+  t.match(anyName.err, /multiply [0-9a-f-]+ failed: NotRegistered/);
 
   const badKw = await cli(['submit', 'echo', '--kwargs', '[1]']);
   t.equal(badKw.code, 64);

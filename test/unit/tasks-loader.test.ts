@@ -82,10 +82,26 @@ void t.test('every problem is one TaskLoadError line naming the module', async (
     const e = await loadError(modules);
     const last = modules[modules.length - 1] as string;
     t.match(e.message, re, re.source);
-    t.ok(e.message.startsWith(`task module ${last}: `), 'names the module');
+    t.ok(e.location.startsWith(last), 'names the module');
+    t.ok(e.message.startsWith(`task module ${e.location}: `), 'names the place');
     t.notMatch(e.message, /\n/, 'one line');
     t.equal(e.module, last);
   }
+});
+
+void t.test('a module that fails to load is shown with its file, line and column', async (t) => {
+  const cases: [string, string, RegExp][] = [
+    ['throws.mjs', ':1:7', /^failed to import: Error: database unreachable at import time$/],
+    ['throws-helper.mjs', ':4:33', /^failed to import: Error: TBW_TEST_SURELY_UNSET_DATABASE_URL is not set$/],
+    ['syntax-error.mjs', ':1:18', /^failed to import: SyntaxError: Unexpected token ';'$/],
+    ['bad-import.mjs', ':2:10', /^failed to import: SyntaxError: The requested module '.\/plain.mjs' does not provide/],
+  ];
+  for (const [file, at, problem] of cases) {
+    const e = await loadError([fx(file)]);
+    t.equal(e.location, `${fx(file)}${at}`, file);
+    t.match(e.problem, problem);
+  }
+  // The TypeScript hint needs a node without a TypeScript loader: test/process/operator-cli.test.ts.
 });
 
 void t.test('a workflow step may rely on a built-in only when built-ins are loaded', async (t) => {

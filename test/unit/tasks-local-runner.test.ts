@@ -296,7 +296,8 @@ void t.test('DAG branches run concurrently; a failing node fails the workflow', 
   r.add(
     defineTask({
       name: 'bad',
-      run: () => {
+      // Takes the parent's output (a task with no parameters would fail its call with TypeError instead).
+      run: ([_parent]) => {
         throw new TaskError('nope', 'KeyError');
       },
     }),

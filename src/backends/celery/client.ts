@@ -2,6 +2,8 @@
 // broker's transport part) and reads results the way AsyncResult does (through the result store part).
 import { pino } from 'pino';
 import type { BackendClient, ResultOptions, SubmitOptions } from '../../client/types.js';
+import { BackendUnavailableError, connectionReason } from '../../client/unavailable.js';
+import { redactUrl } from '../../config/redact.js';
 import type { WorkerConfig } from '../../config/types.js';
 import { remoteError } from '../../tasks/errors.js';
 import { buildTask } from './protocol.js';
@@ -27,6 +29,26 @@ export function createClient(config: WorkerConfig): CeleryClient {
   const cfg = config.celery;
   // Client connections log nothing of their own: a failing command is the caller's error.
   const logger = pino({ level: 'silent' });
+  // The broker's last connection error: a command that fails while it is unreachable becomes ONE error naming the
+  // URL (password redacted) and the setting that chose it, never the connection library's own output.
+  let trouble: { err: Error; attempts: number } | null = null;
+  const unavailable = (err: unknown): unknown =>
+    trouble === null
+      ? err
+      : new BackendUnavailableError(
+          'the Celery broker',
+          redactUrl(cfg.brokerUrl),
+          connectionReason(trouble.err),
+          trouble.attempts,
+          'celery.brokerUrl',
+        );
+  const guard = async <T>(op: () => Promise<T>): Promise<T> => {
+    try {
+      return await op();
+    } catch (e) {
+      throw unavailable(e);
+    }
+  };
   const transport: Promise<Transport> = openTransport(cfg.brokerUrl, {
     logger,
     role: 'client',
@@ -37,6 +59,7 @@ export function createClient(config: WorkerConfig): CeleryClient {
     connectTimeoutMs: null,
     now: Date.now,
     isAlive: () => true,
+    onConnectionError: (err, attempts) => (trouble = { err, attempts }),
   });
   const resultUrl = cfg.resultBackend ?? cfg.brokerUrl;
   let store: Promise<ResultStore> | null = null;
@@ -60,7 +83,7 @@ export function createClient(config: WorkerConfig): CeleryClient {
         queue: o.queue ?? defaultQueue,
         etaMs: o.countdownMs !== undefined && o.countdownMs > 0 ? Date.now() + o.countdownMs : null,
       });
-      await (await transport).publish(m.message);
+      await guard(async () => (await transport).publish(m.message));
       return { id: m.id };
     },
 
@@ -70,7 +93,7 @@ export function createClient(config: WorkerConfig): CeleryClient {
         meta = await (await results()).waitReady(id, ro.timeoutMs);
       } catch (e) {
         if ((e as Error).name === 'TimeoutError') throw remoteError('TimeoutError', (e as Error).message);
-        throw e;
+        throw unavailable(e);
       }
       const r = outcome(meta);
       if (!r.ok) throw r.value;
@@ -78,7 +101,7 @@ export function createClient(config: WorkerConfig): CeleryClient {
     },
 
     async revoke(id: string): Promise<void> {
-      await (await transport).control(config.hostname).revoke([id]);
+      await guard(async () => (await transport).control(config.hostname).revoke([id]));
     },
 
     async close(): Promise<void> {

@@ -153,4 +153,9 @@ export interface TransportOptions {
   now(): number;
   /** Is this pid alive (a dead child's held messages go back at once)? */
   isAlive(pid: number): boolean;
+  /**
+   * Clients only: told of every failed connection attempt (the client names the last one in its one error line);
+   * a client that never connected gives up after a few attempts instead of reconnecting forever.
+   */
+  onConnectionError?: (err: Error, attempts: number) => void;
 }

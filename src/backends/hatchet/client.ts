@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { HatchetClient, JsonObject } from '@hatchet-dev/typescript-sdk/v1/index.js';
 import type { BackendClient, ResultOptions, SubmitOptions } from '../../client/types.js';
+import { BackendUnavailableError } from '../../client/unavailable.js';
 import type { WorkerConfig } from '../../config/types.js';
 import { remoteError } from '../../tasks/errors.js';
 import { clientSettings } from './connection.js';
@@ -55,6 +56,9 @@ export function closeStreams(hatchet: HatchetClient | null): void {
   if (holder) holder.pooledListener = undefined;
 }
 
+const quiet = (): void => undefined;
+const SILENT = { debug: quiet, info: quiet, green: quiet, warn: quiet, error: quiet, util: quiet };
+
 class HatchetBackendClient implements BackendClient {
   #hatchet: Promise<HatchetClient> | null = null;
 
@@ -64,12 +68,35 @@ class HatchetBackendClient implements BackendClient {
     this.#hatchet ??= (async () => {
       const settings = clientSettings(this.config.hatchet);
       const sdk = await loadSdk();
-      return sdk.HatchetClient.init({ ...settings, log_level: 'ERROR' });
+      this.#hostPort = settings.host_port;
+      // A silent logger: the SDK would print its own ERROR line for each retry (its 'OFF' level lets everything
+      // through), and every failure reaches the caller as an error anyway.
+      return sdk.HatchetClient.init({ ...settings, log_level: 'ERROR', logger: () => SILENT });
     })();
     return this.#hatchet;
   }
 
+  #hostPort = '';
+
+  /** A gRPC UNAVAILABLE (engine down or unreachable) as the client's one "cannot reach" error. */
+  #unavailable(e: unknown): unknown {
+    const text = e instanceof Error ? e.message : String(e);
+    if ((e as { code?: unknown })?.code !== 14 && !/\bUNAVAILABLE\b/.test(text)) return e;
+    const reason = /connect (E[A-Z]+)/.exec(text)?.[1] ?? 'UNAVAILABLE';
+    // The address is HATCHET_CLIENT_HOST_PORT's, or else the token's.
+    const setting = this.config.hatchet.hostPort !== null ? 'hatchet.hostPort' : 'hatchet.token';
+    return new BackendUnavailableError('the Hatchet engine', this.#hostPort, reason, 1, setting);
+  }
+
   async submit(name: string, opts: SubmitOptions): Promise<{ id: string }> {
+    try {
+      return await this.#submit(name, opts);
+    } catch (e) {
+      throw this.#unavailable(e);
+    }
+  }
+
+  async #submit(name: string, opts: SubmitOptions): Promise<{ id: string }> {
     const hatchet = await this.#client();
     // Arguments must be JSON to cross the wire; the SDK serialises them as such.
     const input = { args: opts.args ?? [], kwargs: opts.kwargs ?? {} } as unknown as JsonObject;

@@ -12,6 +12,7 @@ import {
   WorkflowFailedError,
 } from '@temporalio/client';
 import type { BackendClient, ResultOptions, SubmitOptions } from '../../client/types.js';
+import { BackendUnavailableError, connectionReason } from '../../client/unavailable.js';
 import type { WorkerConfig } from '../../config/types.js';
 import { remoteError } from '../../tasks/errors.js';
 import { connectionSettings } from './connection.js';
@@ -40,7 +41,12 @@ class TemporalClient implements BackendClient {
   #get(): Promise<Client> {
     this.#client ??= (async () => {
       const { address, tls, apiKey } = connectionSettings(this.config.temporal);
-      const connection = await Connection.connect({ address, tls, ...(apiKey ? { apiKey } : {}) });
+      const connection = await Connection.connect({ address, tls, ...(apiKey ? { apiKey } : {}) }).catch(
+        (e: unknown) => {
+          // The SDK retries the connect itself until its deadline; what it left is one reason, named with the address.
+          throw new BackendUnavailableError('the Temporal server', address, connectionReason(e), 1, 'temporal.address');
+        },
+      );
       return new Client({ connection, namespace: this.config.temporal.namespace });
     })();
     return this.#client;

@@ -11,6 +11,10 @@ export interface ConnectOptions {
   maxRetriesPerRequest?: number | null;
   /** Log state changes at debug only (the remote-control node: its broker troubles show in the children's logs). */
   quiet?: boolean;
+  /** Give up (no more reconnects) after this many failed attempts while never connected (clients). */
+  giveUpAfter?: number;
+  /** Told of every connection error with the number of attempts so far (clients report the last one). */
+  onError?: (err: Error, attempts: number) => void;
 }
 
 /**
@@ -19,13 +23,27 @@ export interface ConnectOptions {
  */
 export function connectRedis(url: string, logger: Logger, role: string, o: ConnectOptions = {}): Redis {
   const target = redisTarget(url);
+  let everConnected = false;
+  /** Failed connection attempts since the last time it was up. */
+  let failures = 0;
   const redis = new Redis(target.url, {
     ...(target.tls ? { tls: target.tls } : {}),
     lazyConnect: o.lazy ?? true,
     maxRetriesPerRequest: o.maxRetriesPerRequest === undefined ? null : o.maxRetriesPerRequest,
     enableAutoPipelining: true,
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), 5000) + Math.floor(Math.random() * 100),
+    retryStrategy: (times) => {
+      if (!everConnected && o.giveUpAfter !== undefined && times >= o.giveUpAfter) return null;
+      return Math.min(50 * 2 ** Math.min(times, 10), 5000) + Math.floor(Math.random() * 100);
+    },
   });
+  redis.on('ready', () => {
+    everConnected = true;
+    failures = 0;
+  });
+  if (o.onError) {
+    const report = o.onError;
+    redis.on('error', (err: Error) => report(err, ++failures));
+  }
   if (o.quiet === true) {
     redis.on('error', (err: Error) => logger.debug({ role, err: err.message }, 'redis connection error'));
     return redis;

@@ -300,8 +300,14 @@ class RedisSubscription implements Subscription {
 export async function openRedisTransport(url: string, o: TransportOptions): Promise<RedisTransport> {
   if (o.connectTimeoutMs === null) {
     // A client's command fails after a few reconnects (the caller hears it); the node's waits for the broker.
-    const retries = o.role === 'client' ? 3 : null;
-    const redis = connectRedis(url, o.logger, o.role, { lazy: false, quiet: true, maxRetriesPerRequest: retries });
+    const client = o.role === 'client';
+    const redis = connectRedis(url, o.logger, o.role, {
+      lazy: false,
+      quiet: true,
+      maxRetriesPerRequest: client ? 3 : null,
+      ...(client ? { giveUpAfter: 3 } : {}),
+      ...(o.onConnectionError ? { onError: o.onConnectionError } : {}),
+    });
     return new RedisTransport(url, redis, o);
   }
   const redis = connectRedis(url, o.logger, o.role);
