@@ -168,8 +168,13 @@ function onMessage(cx: Cx, id: number, msg: ChildMessage): void {
         advanceRolling(cx);
       }
       return;
+    case 'busy':
+      c.active = msg.active;
+      c.idleSince = null;
+      return;
     case 'heartbeat':
       c.lastHeartbeatAt = cx.now;
+      c.active = msg.active;
       c.heartbeat = {
         active: msg.active,
         processed: msg.processed,

@@ -26,6 +26,8 @@ export interface ActivityDeps {
   /** Aborted on a cold stop (or a warm drain past its deadline): running tasks are told to give up. */
   coldSignal: AbortSignal;
   counters: ActivityCounters;
+  /** Tells the supervisor tasks run (BackendContext.busy): a child dying under them is a lost worker. */
+  busy?: (active: number) => void;
 }
 
 export type TaskActivity = (args?: unknown, kwargs?: unknown, run?: unknown) => Promise<unknown>;
@@ -150,6 +152,7 @@ function taskActivity(task: TaskDefinition, deps: ActivityDeps): TaskActivity {
       workerName: deps.workerName,
     };
     deps.counters.active++;
+    deps.busy?.(deps.counters.active);
     const started = performance.now();
     try {
       return await runAttempt(task, args, kwargs as Record<string, unknown>, ctx, outer.signal);

@@ -81,6 +81,7 @@ export class TemporalBackend implements WorkerBackend {
         workerName: identity,
         coldSignal: this.#cold.signal,
         counters: this.#counters,
+        busy: ctx.busy,
       });
       for (const taskQueue of queues) {
         this.#workers.push(
