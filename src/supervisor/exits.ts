@@ -23,6 +23,9 @@ function exitHint(c: ChildRecord, code: number | null, signal: string | null): s
   // V8 aborts the process when the heap limit is reached ("JavaScript heap out of memory" on stderr just before).
   if (signal === 'SIGABRT') return 'aborted: most likely the V8 heap limit (--child-max-heap) was reached';
   if (signal !== null) return `terminated by ${signal}`;
+  // 3 means "cannot boot" only before ready; from a running child it is some task's process.exit(3).
+  if (code === CHILD_EXIT.BOOT_ERROR && c.readyAt !== null)
+    return 'exit code 3 while running: did a task call process.exit?';
   return code === CHILD_EXIT.OK ? undefined : childExitHint(code);
 }
 

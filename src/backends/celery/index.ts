@@ -138,6 +138,8 @@ class CeleryBackend implements WorkerBackend {
         now: this.deps.now,
         maxEtaHeld: 1000,
         hardGraceMs: 2000,
+        deliveryLimit: ctx.config.deliveryLimit,
+        busy: (n) => ctx.busy(n),
         limits: this.#limits as ChildLimits,
         onHardLimit: (held) => {
           const err = new Error(`task ${held.msg.task} (${held.msg.id}) ignored its hard time limit`);

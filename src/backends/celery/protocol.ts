@@ -122,7 +122,11 @@ export function parseMessage(m: InboundMessage, maxBytes = Infinity): ParseResul
     redelivered: m.redelivered,
     inbound: m,
   };
-  return htask !== null ? parseV2(headers, body, common) : parseV1(body, common);
+  const parsed = htask !== null ? parseV2(headers, body, common) : parseV1(body, common);
+  // A rejection still names the task by the correlation id when the id itself is unusable (e.g. a number), so the
+  // client waiting on that id gets its FAILURE.
+  if (!parsed.ok && parsed.id === null && hid !== null) return { ...parsed, id: hid };
+  return parsed;
 }
 
 type Common = Pick<TaskMessage, 'deliveryTag' | 'exchange' | 'routingKey' | 'priority' | 'redelivered' | 'inbound'>;
@@ -140,15 +144,32 @@ function times(
   return { eta, exp };
 }
 
+/** Celery's timelimit header [hard, soft], seconds; 0 or less means none (as 0/None does in Celery). */
 function limits(v: unknown): [number | null, number | null] {
   if (!Array.isArray(v)) return [null, null];
-  return [num(v[0]), num(v[1])];
+  const positive = (x: unknown): number | null => {
+    const n = num(x);
+    return n !== null && n > 0 ? n : null;
+  };
+  return [positive(v[0]), positive(v[1])];
+}
+
+/** The retries header: how many times the task was retried so far, an integer >= 0 (anything else counts as 0). */
+function retriesOf(v: unknown): number {
+  const n = num(v);
+  return n !== null && n > 0 ? Math.min(Math.floor(n), Number.MAX_SAFE_INTEGER) : 0;
 }
 
 function parseV2(h: Record<string, unknown>, body: unknown, c: Common): ParseResult {
   const task = h.task as string;
   const id = str(h.id);
-  if (id === null) return reject('InvalidTaskError', 'protocol 2 message without an id header', null, task);
+  if (id === null) {
+    const why =
+      h.id === undefined || h.id === null
+        ? 'without an id header'
+        : `whose id header is not a string: ${JSON.stringify(h.id)}`;
+    return reject('InvalidTaskError', `protocol 2 message ${why}`, null, task);
+  }
   if (!Array.isArray(body) || body.length < 2)
     return reject('InvalidTaskError', 'protocol 2 body must be [args, kwargs, embed]', id, task);
   const [args, kwargs, embedRaw] = body as [unknown, unknown, unknown];
@@ -166,7 +187,7 @@ function parseV2(h: Record<string, unknown>, body: unknown, c: Common): ParseRes
       task,
       args,
       kwargs,
-      retries: num(h.retries) ?? 0,
+      retries: retriesOf(h.retries),
       etaMs: t.eta,
       expiresMs: t.exp,
       softLimitS: soft,
@@ -206,7 +227,7 @@ function parseV1(body: unknown, c: Common): ParseResult {
       task,
       args,
       kwargs,
-      retries: num(body.retries) ?? 0,
+      retries: retriesOf(body.retries),
       etaMs: t.eta,
       expiresMs: t.exp,
       softLimitS: soft,

@@ -19,6 +19,8 @@ export interface ControlOptions {
   heartbeatMs: number;
   /** Aborted when the pool exits before the node is up (a broker that is down must not hold the exit). */
   signal?: AbortSignal;
+  /** The supervisor's broker connection (the pool extension owns and closes it); opened here when absent. */
+  transport?: Transport;
 }
 
 export interface ControlNode {
@@ -109,20 +111,24 @@ export async function startControlNode(
   const o: ControlOptions = { askTimeoutMs: 600, heartbeatMs: HEARTBEAT_FREQ_S * 1000, ...opts };
   const log: Logger = pool.logger.child({ component: 'celery-control' });
   const nodename = config.hostname;
-  const transport: Transport = await openTransport(config.celery.brokerUrl, {
-    logger: log,
-    role: 'control',
-    cfg: config.celery,
-    nodename,
-    index: -1,
-    pid: process.pid,
-    // Never waits: commands queue until the broker is reachable, however long that takes.
-    connectTimeoutMs: null,
-    now: Date.now,
-    isAlive: () => true,
-  });
+  const owned = opts.transport === undefined;
+  const transport: Transport =
+    opts.transport ??
+    (await openTransport(config.celery.brokerUrl, {
+      logger: log,
+      role: 'control',
+      cfg: config.celery,
+      nodename,
+      index: -1,
+      pid: process.pid,
+      // Never waits: commands queue until the broker is reachable, however long that takes.
+      connectTimeoutMs: null,
+      now: Date.now,
+      isAlive: () => true,
+    }));
+  const closeTransport = (): Promise<void> => (owned ? transport.close() : Promise.resolve());
   const channel = transport.control(nodename);
-  opts.signal?.addEventListener('abort', () => void channel.close().then(() => transport.close()), { once: true });
+  opts.signal?.addEventListener('abort', () => void channel.close().then(closeTransport), { once: true });
   let clock = 0;
   const events = new EventPublisher({
     channel: transport.events(),
@@ -171,7 +177,7 @@ export async function startControlNode(
         await events.send('worker-offline', workerFields());
         children.close();
         await channel.close();
-        await transport.close();
+        await closeTransport();
       })();
       return closing;
     },
