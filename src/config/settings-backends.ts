@@ -11,7 +11,9 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     group: 'celery',
     type: { kind: 'url', protocols: ['redis:', 'rediss:'] },
     default: 'redis://127.0.0.1:6379/0',
-    description: 'Redis broker URL (a password in it is never printed).',
+    description:
+      'Redis broker URL (a password in it is never printed). Give a URL with a password in CELERY_BROKER_URL or ' +
+      'the env file, not as a flag: other users can read a command line in ps.',
   },
   {
     key: 'celery.resultBackend',
@@ -21,7 +23,7 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     type: { kind: 'url', protocols: ['redis:', 'rediss:'] },
     nullable: true,
     default: computed('the broker URL', (get) => get('celery.brokerUrl')),
-    description: 'Redis result backend URL; "none" disables results.',
+    description: 'Redis result backend URL; "none" disables results. A password: as for --broker.',
   },
   {
     key: 'celery.resultExpiresS',

@@ -72,6 +72,8 @@ export interface PoolSnapshot {
   /** Stopping or exited: nothing is respawned any more. */
   stopping: boolean;
   target: number;
+  /** The most children the pool may grow to (TTIN, pool_grow, autoscale). */
+  ceiling: number;
   /** Autoscale bounds now; null when the pool runs without --autoscale. */
   autoscale: { max: number; min: number } | null;
   children: ChildSnapshot[];
@@ -82,6 +84,7 @@ export function snapshotOf(s: PoolState): PoolSnapshot {
     phase: s.phase,
     stopping: isStoppingPhase(s.phase),
     target: s.slots.length,
+    ceiling: s.opts.maxChildren,
     autoscale: s.autoscale === null ? null : { ...s.autoscale },
     children: s.children.map((c) => {
       const slot = s.slots.find((sl) => sl.index === c.slot);

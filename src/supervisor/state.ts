@@ -298,6 +298,10 @@ function onSignal(cx: Cx, signal: PoolSignal): void {
       return;
     case 'TTIN':
       if (isStopping(s)) break;
+      if (s.slots.length >= s.opts.maxChildren) {
+        log(cx, 'warn', 'pool at its ceiling, not growing', { children: s.slots.length, ceiling: s.opts.maxChildren });
+        return;
+      }
       if (s.autoscale) s.autoscale.max = Math.max(s.autoscale.max, s.slots.length + 1);
       addSlot(cx, 'SIGTTIN');
       return;

@@ -107,6 +107,11 @@ export interface PoolOptions {
   /** Crashes of ready children within windowMs before the pool gives up with EXIT.CRASH_LOOP. */
   /** max null = never give up on crashes of ready children. */
   crashLoop: { max: number | null; windowMs: number };
+  /**
+   * The most children the pool ever runs: TTIN, Celery's pool_grow and autoscale bounds stop here (twice the
+   * configured size, so a broker client cannot fork the machine to death; see poolCeiling).
+   */
+  maxChildren: number;
 }
 
 export interface PoolState {

@@ -165,6 +165,14 @@ export interface EventChannel {
   publish(routingKey: string, body: Record<string, unknown>, headers: Record<string, unknown>): Promise<void>;
 }
 
+/**
+ * The broker (or result store) refused our credentials (Redis WRONGPASS/NOAUTH, AMQP ACCESS_REFUSED): not worth a
+ * retry. The child reports it as a boot error (exit 3); the message names the URL with its password masked.
+ */
+export class AuthenticationError extends Error {
+  override name = 'AuthenticationError';
+}
+
 export interface TransportOptions {
   logger: Logger;
   /** What this connection is for, in its log lines: broker, control, client. */

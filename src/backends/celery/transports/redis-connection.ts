@@ -2,6 +2,8 @@
 // the client), so TLS, reconnect and logging behave the same everywhere.
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { redactUrl } from '../../../config/redact.js';
+import { AuthenticationError } from '../transport.js';
 import { redisTarget } from './redis-url.js';
 
 export interface ConnectOptions {
@@ -64,16 +66,36 @@ export function connectRedis(url: string, logger: Logger, role: string, o: Conne
   return redis;
 }
 
-/** Connect now or fail (the child reports a retryable boot failure); reconnects are automatic afterwards. */
-export async function openRedis(redis: Redis, timeoutMs: number): Promise<void> {
+/** Redis's answers to wrong or missing credentials (Redis 6+ ACL, and the older requirepass wording). */
+const AUTH_FAILURE = /^(WRONGPASS|NOAUTH)\b|^ERR (invalid (username-)?password|AUTH .*without any password)/;
+
+/**
+ * Connect now or fail (the child reports a retryable boot failure); reconnects are automatic afterwards. Refused
+ * credentials fail at once with AuthenticationError naming `what` and the URL (password masked): retrying cannot
+ * help, so the child reports a boot error instead of "Connection is closed." forever.
+ */
+export async function openRedis(
+  redis: Redis,
+  timeoutMs: number,
+  target: { url: string; what: string } = { url: 'redis://', what: 'redis' },
+): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
+  let refused: ((err: Error) => void) | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`redis not reachable within ${timeoutMs} ms`)), timeoutMs);
+    refused = reject;
   });
+  const onError = (err: Error): void => {
+    if (!AUTH_FAILURE.test(err.message)) return;
+    const why = `${target.what} ${redactUrl(target.url)}: authentication failed (${err.message.trim()})`;
+    refused?.(new AuthenticationError(why));
+  };
+  redis.on('error', onError);
   try {
     await Promise.race([redis.connect(), timeout]);
   } finally {
     clearTimeout(timer);
+    redis.off('error', onError);
   }
 }
 

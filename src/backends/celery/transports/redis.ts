@@ -349,7 +349,7 @@ export async function openRedisTransport(url: string, o: TransportOptions): Prom
   }
   const redis = connectRedis(url, o.logger, o.role);
   try {
-    await openRedis(redis, o.connectTimeoutMs);
+    await openRedis(redis, o.connectTimeoutMs, { url, what: 'broker' });
   } catch (err) {
     redis.disconnect();
     throw err; // retryable: the broker may come up later
