@@ -11,7 +11,7 @@ import { emptyHistogram, observe } from '../../ipc/histogram.js';
 import type { Registry } from '../../tasks/registry.js';
 import { Canvas } from './canvas.js';
 import { internalTask } from './dag.js';
-import { EtaHold } from './eta.js';
+import { EtaHold, OVER_CAP_BATCH } from './eta.js';
 import { Execution, type ExecEnv, type Held, type Outcome } from './execute.js';
 import { lostTooOften, recoverSettle, rejectUnrunnable, type EndingsEnv, type Unrunnable } from './endings.js';
 import type { TaskLimitsView } from './limits.js';
@@ -175,7 +175,8 @@ export class Consumer {
   /** One prefetch rule: the slots plus what waits for its ETA; nothing new while a rerun waits or over the ETA cap. */
   #syncPrefetch(): void {
     const paused = this.#suspects.size > 0 || this.#eta.paused;
-    this.#sub?.setPrefetch(paused ? 1 : this.o.slots + this.#eta.size);
+    const past = this.#eta.full ? OVER_CAP_BATCH : 0;
+    this.#sub?.setPrefetch(paused ? 1 : this.o.slots + this.#eta.size + past);
   }
 
   /** Waiting, not running: tell the broker, so a lost worker does not charge it (no wait for the reply). */
@@ -200,6 +201,7 @@ export class Consumer {
 
   /** Ready to run: now, or once the node grants a token of the task's rate limit. */
   #due(held: Held): void {
+    this.#eta.flowing();
     if (held.lost > 0 && !this.#suspects.has(held)) {
       this.#suspects.add(held);
       this.#syncPrefetch();

@@ -125,12 +125,13 @@ export class Execution {
     await results.store(this.held.msg.id, this.#meta(state, result, traceback));
   }
 
-  /** Run to the end and settle the message. Never throws. */
+  /** Run to the end and settle the message. Throws only when settling failed (the consumer recovers). */
   async run(): Promise<Outcome> {
     const { msg } = this.held;
     const env = this.env;
     const def = env.registry.task(msg.task);
     const wf = def ? undefined : env.registry.workflow(msg.task);
+    let value: unknown;
     try {
       // acks_late off: ack on receipt (at-most-once), as Celery does; a later ack is a harmless no-op.
       if (!env.cfg.acksLate) await env.transport.ack([this.held.delivery]);
@@ -143,13 +144,15 @@ export class Execution {
       // (no SUCCESS ever replaces it), so it is not stored (Celery: track_started and not ignore_result).
       if (env.cfg.trackStarted && !msg.ignoreResult)
         await this.store('STARTED', { pid: process.pid, hostname: env.worker });
-      const value = await this.#invoke(def);
-      return await this.#succeed(value);
+      value = await this.#invoke(def);
     } catch (err) {
       return await this.#fail(err, def);
     } finally {
       for (const clear of this.#timers) clear();
     }
+    // The task succeeded: a result that cannot be stored or a chain that cannot be sent is not the task's failure
+    // (the caller's recovery stores an EncodeError naming why).
+    return await this.#succeed(value);
   }
 
   async #invoke(def: TaskDefinition | undefined): Promise<unknown> {
