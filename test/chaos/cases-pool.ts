@@ -133,6 +133,10 @@ export async function killChildrenCase(t: Test, o: KillOpts): Promise<void> {
     `kill-child: ${o.tasks} tasks, ${kills} kills in ${took} ms, ${c.duplicates} duplicate executions (at-least-once)`,
   );
   t.ok(c.duplicates <= kills * o.childConcurrency, 'duplicates bounded by what the killed children held');
+  t.notOk(
+    w.lines.some((l) => JSON.stringify(l).includes('MaxListenersExceededWarning')),
+    `no MaxListenersExceededWarning with ${o.childConcurrency} tasks per child`,
+  );
 }
 
 /** SIGKILL of the supervisor: every child is gone within 1 s; a new pool then finishes what was held. */

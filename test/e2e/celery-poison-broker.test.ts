@@ -146,3 +146,47 @@ void t.test('a wrong broker password stops the pool at once with exit 3, naming 
   t.match(fatal?.reason, /redis:\/\/:\*\*\*@127\.0\.0\.1/, 'and the URL with its password masked');
   t.notOk(JSON.stringify(w.lines).includes('wrong-secret'), 'the password is never printed');
 });
+
+void t.test(
+  'after the broker lost its data, children register again; a dead child\u2019s ETA message goes back at once',
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'tbw-flush-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const redis = await startRedis();
+    t.teardown(() => redis.stop());
+    const r = new Redis(redis.url);
+    t.teardown(() => void r.disconnect());
+    // visibility 4 s: the maintenance tick (a quarter of it) re-registers every second.
+    const w = startWorker(redis.url, ['-c', '2'], { TASK_MODULES: POISON_TASKS, CELERY_VISIBILITY_TIMEOUT: '4' });
+    t.teardown(async () => void (await w.stop('SIGKILL')));
+    await w.waitFor((l) => l.msg === 'pool state changed' && l.to === 'running', 30_000, 'pool running');
+    const key = (await r.keys('tbw.holders.*'))[0] as string;
+    t.equal(await r.hlen(key), 2, 'both children registered');
+    await r.flushall();
+    await until(async () => (await r.hlen(key)) === 2, 5000, 'registered again');
+    t.pass('both children registered again after FLUSHALL');
+    const m = buildMessage({ task: 'poison.ok', args: [join(dir, 'eta')], etaMs: Date.now() + 3_600_000 });
+    await r.lpush(m.key, m.raw);
+    const held = await until(async () => (await r.keys('tbw.parked.*')).find(Boolean) ?? null, 10_000, 'parked');
+    const pid = Number(held.split('.').pop());
+    process.kill(pid, 'SIGKILL');
+    const t0 = Date.now();
+    await until(
+      async () =>
+        (await r.llen('celery')) === 1 ||
+        ((await r.hlen('unacked')) === 1 && (await r.keys(`tbw.held.*.${pid}`)).length === 0),
+      10_000,
+      'given back',
+    );
+    t.ok(
+      Date.now() - t0 < 4000,
+      `given back ${Date.now() - t0} ms after its child died (not after the visibility timeout)`,
+    );
+    const back = JSON.parse((await r.lindex('celery', 0)) ?? (await r.hvals('unacked'))[0] ?? '{}') as {
+      headers?: Record<string, unknown>;
+    };
+    const env = Array.isArray(back) ? (back[0] as { headers?: Record<string, unknown> }) : back;
+    t.equal(env.headers?.tbw_lost, undefined, 'it was waiting, not running: not charged');
+    t.equal(await w.stop(), 0);
+  },
+);
