@@ -15,6 +15,7 @@ import { EtaHold, OVER_CAP_BATCH } from './eta.js';
 import { Execution, type ExecEnv, type Held, type Outcome } from './execute.js';
 import { lostTooOften, recoverSettle, rejectUnrunnable, type EndingsEnv, type Unrunnable } from './endings.js';
 import type { TaskLimitsView } from './limits.js';
+import { Parking } from './parking.js';
 import { parseMessage } from './protocol.js';
 import { excInfo, type ResultStore } from './results.js';
 import type { Delivery, SettleableDelivery, Subscription, Transport } from './transport.js';
@@ -57,8 +58,8 @@ export class Consumer {
   readonly #suspects = new Set<Held>();
   /** The rerun running alone now, if any. */
   #alone: Held | null = null;
-  /** Waiting marks on their way to the broker: a task starts only once they are there (a task may kill the child). */
-  readonly #parking = new Set<Promise<void>>();
+  /** Which held messages wait rather than run, as the broker knows it. */
+  readonly #parking: Parking;
   /** Rate-limited messages waiting for their token (they keep their prefetch slot, as in Celery). */
   readonly #waiting = new Set<Held>();
   readonly #canvases = new Map<string, Canvas>();
@@ -75,11 +76,12 @@ export class Consumer {
     /** Result + ack in one step for plain successes, when the transport offers it for this store. */
     private readonly settle: ((d: SettleableDelivery, id: string, meta: string) => Promise<void>) | null,
   ) {
+    this.#parking = new Parking(transport, o.logger);
     this.#eta = new EtaHold({
       max: o.maxEtaHeld,
       due: (held) => this.#due(held),
       requeue: (held) => transport.requeue(held.delivery),
-      park: (held) => this.#park(held),
+      park: (held) => this.#parking.park(held),
       changed: () => this.#syncPrefetch(),
     });
   }
@@ -179,26 +181,6 @@ export class Consumer {
     this.#sub?.setPrefetch(paused ? 1 : this.o.slots + this.#eta.size + past);
   }
 
-  /** Waiting, not running: tell the broker, so a lost worker does not charge it (no wait for the reply). */
-  #park(held: Held): void {
-    if (held.parked || !this.transport.setWaiting) return;
-    held.parked = true;
-    const p = this.transport.setWaiting(held.delivery, true).catch((err: unknown) => {
-      this.o.logger.debug({ taskId: held.msg.id, err: (err as Error)?.message }, 'could not mark a message waiting');
-    });
-    this.#parking.add(p);
-    void p.then(() => this.#parking.delete(p));
-  }
-
-  /** About to run: the broker must know before the task's code does (a death from here on is charged to it). */
-  async #unpark(held: Held): Promise<void> {
-    if (!held.parked) return;
-    held.parked = false;
-    await this.transport.setWaiting?.(held.delivery, false).catch((err: unknown) => {
-      this.o.logger.debug({ taskId: held.msg.id, err: (err as Error)?.message }, 'could not mark a message running');
-    });
-  }
-
   /** Ready to run: now, or once the node grants a token of the task's rate limit. */
   #due(held: Held): void {
     this.#eta.flowing();
@@ -213,7 +195,7 @@ export class Consumer {
       return;
     }
     this.#waiting.add(held);
-    this.#park(held);
+    this.#parking.park(held);
     void token.then((granted) => {
       if (!this.#waiting.delete(held) || !granted || held.released) return;
       this.#ready.push(held);
@@ -301,12 +283,12 @@ export class Consumer {
       if (next.lost > 0) {
         this.#alone = next;
         // Marked waiting before it starts (the launch waits for the marks): a death now is charged to it only.
-        for (const h of this.#ready) this.#park(h);
+        for (const h of this.#ready) this.#parking.park(h);
       }
       this.#launch(next);
     }
     // Whatever waits behind a rerun is not running: a death while the rerun runs must not be charged to it.
-    if (this.#alone !== null || (this.#ready[0]?.lost ?? 0) > 0) for (const h of this.#ready) this.#park(h);
+    if (this.#alone !== null || (this.#ready[0]?.lost ?? 0) > 0) for (const h of this.#ready) this.#parking.park(h);
   }
 
   #launch(held: Held): void {
@@ -316,12 +298,9 @@ export class Consumer {
     this.o.busy(this.#running.size);
     this.o.onTaskEvent?.('started', held, ex);
     // Rare (ETA, rate limits, reruns): the common path starts the task in this turn, with no round trip.
-    const run =
-      held.parked || this.#parking.size > 0
-        ? Promise.all([...this.#parking, this.#unpark(held)]).then((): Promise<Outcome> | Outcome =>
-            held.released ? 'abandoned' : ex.run(),
-          )
-        : ex.run();
+    const run = this.#parking.mustWait(held)
+      ? this.#parking.ready(held).then((): Promise<Outcome> | Outcome => (held.released ? 'abandoned' : ex.run()))
+      : ex.run();
     void run
       .catch((err: unknown): Promise<Outcome> => recoverSettle(held, ex, err, this.#endings()))
       .then((outcome) => this.#finished(held, ex, outcome));
