@@ -140,6 +140,12 @@ void t.test('Celery database result backend: Python Celery and our worker on one
   t.equal(cf?.[0], 'FAILURE', 'the chord body is marked FAILURE');
   t.equal(cf?.[1], 'ChordError');
   t.match(cf?.[2] ?? '', /Dependency .+ raised ValueError\('bad part'\)/);
+  const pyf = by.get('py_unlock_failure')?.value as [string, string, string] | undefined;
+  t.same(pyf?.slice(0, 2), ['FAILURE', 'ChordError'], 'the same chord unlocked by Python fails the same way');
+  // Python's chord_unlock means to say "Dependency <id> raised ..." too, but on this backend its culprit lookup
+  // only sees cached (successful) results, so it says only the repr; ours names the part (docs/celery-results.md).
+  t.equal(pyf?.[2], "ValueError('bad part')", 'Python’s message');
+  t.ok(cf?.[2].endsWith(` raised ${pyf?.[2]}`), 'ours ends with the same repr and names the failed part');
   ok('workflow', 33);
   ok('hybrid', 'hybrid');
   ok('protocol1_no_id', 'v1');

@@ -102,9 +102,9 @@ def hybrid(protocol):
         return f.read()
 
 
-def chord_failure():
+def chord_failure(body=None):
     res = chord([signature("add_numbers", args=[1, 1]), signature("tbw_test.raise", args=["ValueError", "bad part"])],
-                signature("tbw_test.sum")).apply_async()
+                body or signature("tbw_test.sum")).apply_async()
     deadline = time.time() + T
     while res.state != "FAILURE" and time.time() < deadline:
         time.sleep(0.1)
@@ -148,3 +148,5 @@ report("mixed_py_unlock", lambda: chord([signature("add_numbers", args=[i, i]) f
 # A chord OUR worker applies (the chain's second step), unlocked by Python (body on "py"):
 report("mixed_our_chord", lambda: (signature("add_numbers", args=[1, 2]) | chord([signature("add_numbers", args=[10]), signature("add_numbers", args=[20])], signature("py.sum", options={"queue": "py"}))).apply_async().get(timeout=T))
 report("mixed_py_failure", lambda: chord([signature("py.add", args=[1, 1]), signature("py.raise", args=["py part"])], signature("tbw_test.sum")).apply_async().get(timeout=T))
+# The same failing chord with its chord_unlock run by Python (body on "py"): Celery's own ChordError, to compare.
+report("py_unlock_failure", lambda: chord_failure(signature("py.sum", options={"queue": "py"})))
