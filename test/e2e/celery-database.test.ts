@@ -42,7 +42,7 @@ void t.test('Celery database result backend: Python Celery and our worker on one
   const python = ours.replace('db+postgresql://', 'db+postgresql+psycopg://');
   const tmp = mkdtempSync(join(tmpdir(), 'tbw-db-'));
   t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
-  const env = { CELERY_RESULT_BACKEND: ours, CELERY_RESULT_EXTENDED: 'true' };
+  const env = { CELERY_RESULT_BACKEND: ours, CELERY_RESULT_EXTENDED: 'true', CELERY_TRACK_STARTED: 'true' };
 
   const w = startWorker(broker.url, ['-c', '2', '-Q', 'celery', '--tasks', FIXTURE_TASKS], env);
   t.teardown(async () => void (await w.stop('SIGKILL')));
@@ -121,6 +121,14 @@ void t.test('Celery database result backend: Python Celery and our worker on one
     },
     'extended columns as Python reads them',
   );
+  ok('states', {
+    pending: 'PENDING',
+    started: 'STARTED',
+    started_pid: true,
+    retry: 'RETRY',
+    revoked: ['REVOKED', 'TaskRevokedError'],
+    date_done_utc: true,
+  });
   const fs = by.get('failure_state')?.value as [string, string, string, boolean] | undefined;
   t.same(fs?.slice(0, 2), ['FAILURE', 'KeyError'], 'FAILURE with the exception type');
   t.equal(fs?.[3], true, 'the traceback text is stored');

@@ -111,6 +111,35 @@ def chord_failure(body=None):
     return [res.state, type(res.result).__name__, str(res.result)]
 
 
+def states():
+    """PENDING (no row), STARTED (track_started), RETRY, REVOKED (expired), SUCCESS with date_done in UTC."""
+    from datetime import datetime, timedelta, timezone
+    seen = {"pending": app.AsyncResult("never-sent-1").state}
+    r = send("tbw_test.sleep", args=[1])
+    deadline = time.time() + T
+    while r.state == "PENDING" and time.time() < deadline:
+        time.sleep(0.02)
+    seen["started"] = r.state
+    seen["started_pid"] = isinstance((r.info or {}).get("pid"), int)
+    r.get(timeout=T)
+    r = send("tbw_test.retry_request")
+    deadline = time.time() + T
+    while r.state not in ("RETRY", "SUCCESS") and time.time() < deadline:
+        time.sleep(0.01)
+    seen["retry"] = r.state
+    r.get(timeout=T)
+    r = send("add_numbers", args=[1, 1], expires=datetime.now(timezone.utc) - timedelta(seconds=5))
+    try:
+        r.get(timeout=T)
+    except Exception as e:  # noqa: BLE001
+        seen["revoked"] = [r.state, type(e).__name__]
+    r = send("add_numbers", args=[1, 1])
+    r.get(timeout=T)
+    done = app.AsyncResult(r.id).date_done
+    seen["date_done_utc"] = abs((done.replace(tzinfo=timezone.utc) - datetime.now(timezone.utc)).total_seconds()) < 30
+    return seen
+
+
 def chunks_task():
     r = send("celery.chunks", kwargs={"task": signature("add_numbers"), "it": [[i, i] for i in range(5)], "n": 2})
     return result_from_tuple(r.get(timeout=T), app=app).get(timeout=T)
@@ -123,6 +152,7 @@ report("custom_error", lambda: send("tbw_test.raise", args=["KeyError", "missing
 report("domain_error", lambda: send("tbw_test.raise", args=["PaymentDeclined", "no money"]).get(timeout=T))
 report("values", lambda: send("tbw_test.args", args=[None, True, 1.5, -7, 2 ** 40, "é☃", [1, [2]], {"k": {"n": None}}]).get(timeout=T))
 report("extended", extended)
+report("states", states)
 report("failure_state", failure_state)
 report("forget", forget)
 report("group", group_roundtrip)
