@@ -42,7 +42,7 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
         ...DB_PARTS.map((p) => `CELERY_BACKEND_DB_${p}`),
         ...DB_PARTS.filter((p) => p !== 'SCHEMA').map((p) => `DB_${p}`),
       ],
-      doc: 'CELERY_BACKEND_DB_HOST/PORT/NAME/USER/PASSWORD/SCHEMA (each falling back to DB_HOST/...)',
+      doc: 'CELERY_BACKEND_DB_HOST/_PORT/_NAME/_USER/_PASSWORD/_SCHEMA, each else DB_HOST/_PORT/...',
       build: databaseUrlFromParts,
     },
     type: {
