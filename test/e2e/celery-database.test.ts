@@ -14,7 +14,7 @@ import { currentHost } from '../../src/config/load.js';
 import { pino } from 'pino';
 import { startPostgres } from '../helpers/postgres.js';
 import { startRedis } from '../helpers/redis.js';
-import { FIXTURE_TASKS, PYTHON, runPython, startWorker, type PyCheck } from './celery-harness.js';
+import { FIXTURE_TASKS, PYTHON, runPython, startWorker, checksOf } from './celery-harness.js';
 import { startPythonWorker } from './py-worker.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -87,18 +87,7 @@ void t.test('Celery database result backend: Python Celery and our worker on one
 
   Object.assign(process.env, pyEnv);
   const checks = await runPython('db_checks.py', [], 240_000);
-  const by = new Map<string, PyCheck>(checks.map((c) => [c.check, c]));
-  const ok = (name: string, value: unknown): void => {
-    const c = by.get(name);
-    t.ok(c?.ok, `${name} succeeded ${JSON.stringify(c)}`);
-    t.same(c?.value, value, `${name} value`);
-  };
-  const raises = (name: string, type: string, message?: RegExp): void => {
-    const c = by.get(name);
-    t.equal(c?.ok, false, `${name} raised ${JSON.stringify(c)}`);
-    t.equal(c?.error, type, `${name} exception type`);
-    if (message) t.match(c?.message ?? '', message, `${name} message`);
-  };
+  const { by, ok, raises } = checksOf(t, checks);
 
   ok('args', 5);
   ok('kwargs', 42);

@@ -1,7 +1,6 @@
 """Python Celery 5 on the database result backend as the real client of our worker (and, for the mixed checks, of a
 Python worker on queue "py"): every check prints one JSON line {check, ok, value|error}. argv: the checks to run
 (none = all); TBW_BROKER_URL, TBW_DB_BACKEND_URL and TBW_TMP come from the environment."""
-import json
 import os
 import sys
 import time
@@ -11,23 +10,12 @@ from celery.canvas import chunks, xmap, xstarmap
 from celery.result import GroupResult, result_from_tuple
 
 from db_app import app
+from pycheck import reporter
 
 only = set(sys.argv[1:])
 T = 30
 TMP = os.environ.get("TBW_TMP", "/tmp")
-
-
-def report(name, fn):
-    if only and name not in only:
-        return
-    t0 = time.time()
-    try:
-        value = fn()
-        out = {"check": name, "ok": True, "value": value}
-    except Exception as e:  # noqa: BLE001 - the point is to report the type
-        out = {"check": name, "ok": False, "error": type(e).__name__, "module": type(e).__module__, "message": str(e)}
-    out["seconds"] = round(time.time() - t0, 3)
-    print(json.dumps(out, default=str), flush=True)
+report = reporter(only)
 
 
 send = app.send_task

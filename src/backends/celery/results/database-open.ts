@@ -69,10 +69,7 @@ export async function openDatabaseResults(url: string, o: ResultStoreOptions): P
   const where = redactUrl(url);
   // An idle connection that breaks (server restart) is dropped by the pool; the next query opens a new one.
   pool.on('error', (err: Error & { code?: string }) =>
-    o.logger.warn(
-      { url: where, code: err.code ?? null, err: err.message, nextDelayMs: 0 },
-      'result backend connection lost',
-    ),
+    o.logger.warn({ url: where, code: err.code ?? null, err: err.message }, 'result backend connection lost'),
   );
   try {
     await ensureTables(pool, s.layout);
@@ -87,5 +84,7 @@ export async function openDatabaseResults(url: string, o: ResultStoreOptions): P
     expiresS: o.expiresS,
     pollMs: 20,
     now: Date.now,
+    logger: o.logger,
+    where,
   });
 }

@@ -103,9 +103,3 @@ export function databaseTarget(url: string, readFile: (path: string) => Buffer =
     applicationName: q.get('application_name') ?? undefined,
   };
 }
-
-/** The schema a `-csearch_path=<schema>` option selects (first entry), or null: for the log line at start. */
-export function searchPathOf(options: string | undefined): string | null {
-  const m = /(?:^|\s)-c\s*search_path=([^\s,]+)/.exec(options ?? '');
-  return m ? m[1]!.replace(/^"(.*)"$/, '$1') : null;
-}

@@ -4,6 +4,7 @@
 // Celery's celery.chord_unlock), and waits by polling, as Python's AsyncResult.get() does on this backend — batched:
 // one query per tick for every id being waited on.
 import type { Pool, QueryResultRow } from 'pg';
+import type { Logger } from 'pino';
 import { type ResultMeta, type ResultStore } from '../results.js';
 import { type Statements, utcTimestamp } from './database-sql.js';
 import { dumps, dumpsGroupResult, PyTuple } from './pickle-write.js';
@@ -18,6 +19,19 @@ export interface DatabaseStoreOptions {
   /** How often waitReady looks, ms. */
   pollMs: number;
   now(): number;
+  logger: Logger;
+  /** The URL with its password redacted, for log lines. */
+  where: string;
+}
+
+/** Connection trouble worth another attempt (Celery retries its database operations 3 times too). */
+const TRANSIENT = /^(08|57P0[123]|53300)/;
+const RETRY_DELAYS_MS = [100, 400, 1600];
+
+function transient(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string') return false;
+  return TRANSIENT.test(code) || ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH'].includes(code);
 }
 
 interface Waiter {
@@ -60,8 +74,26 @@ export class DatabaseResultStore implements ResultStore {
     private readonly o: DatabaseStoreOptions,
   ) {}
 
+  /**
+   * One named statement; connection trouble (server restart, refused, too many connections) is retried after
+   * 0.1, 0.4 and 1.6 s with one WARN line per attempt, as Celery's backend retries; other errors are the caller's.
+   */
   async #q<R extends QueryResultRow>(name: keyof Statements, values: unknown[]): Promise<R[]> {
-    return (await this.pool.query<R>({ name, text: this.o.statements[name], values })).rows;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return (await this.pool.query<R>({ name, text: this.o.statements[name], values })).rows;
+      } catch (err) {
+        const delay = RETRY_DELAYS_MS[attempt];
+        if (delay === undefined || !transient(err) || this.#closed) throw err;
+        const e = err as Error & { code?: string };
+        this.o.logger.warn(
+          { url: this.o.where, code: e.code, attempt: attempt + 1, nextDelayMs: delay },
+          'result backend unreachable, retrying',
+        );
+        this.o.logger.debug({ err: e.stack }, 'result backend error');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
   }
 
   async store(id: string, meta: ResultMeta): Promise<void> {
