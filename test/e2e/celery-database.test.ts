@@ -42,7 +42,12 @@ void t.test('Celery database result backend: Python Celery and our worker on one
   const python = ours.replace('db+postgresql://', 'db+postgresql+psycopg://');
   const tmp = mkdtempSync(join(tmpdir(), 'tbw-db-'));
   t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
-  const env = { CELERY_RESULT_BACKEND: ours, CELERY_RESULT_EXTENDED: 'true', CELERY_TRACK_STARTED: 'true' };
+  const env = {
+    CELERY_RESULT_BACKEND: ours,
+    CELERY_RESULT_EXTENDED: 'true',
+    CELERY_TRACK_STARTED: 'true',
+    CELERY_RESULT_CLEANUP_INTERVAL: '2s', // the pool's cleanup job, first run after one interval
+  };
 
   const w = startWorker(broker.url, ['-c', '2', '-Q', 'celery', '--tasks', FIXTURE_TASKS], env);
   t.teardown(async () => void (await w.stop('SIGKILL')));
@@ -182,6 +187,12 @@ void t.test('Celery database result backend: Python Celery and our worker on one
       await pg.psql("SELECT string_agg(task_id, ',') FROM celery_taskmeta WHERE task_id IN ('old-1','new-1')"),
       'new-1',
     );
+  });
+
+  await t.test('the pool runs the cleanup job on one child', async (t) => {
+    const line = await w.waitFor((l) => l.msg === 'expired results deleted', 10_000, 'the cleanup job');
+    t.type(line.tasks, 'number');
+    t.equal(line.expiresS, 86_400);
   });
 
   await t.test('a stored pickle that would run code is refused, and nothing runs', async (t) => {

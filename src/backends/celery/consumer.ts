@@ -132,7 +132,10 @@ export class Consumer {
     const msg = parsed.msg;
     if (msg.anonymous) {
       this.withoutId++;
-      this.o.logger.debug({ queue: d.queue, task: msg.task }, 'message without a task id: runs, stores no result');
+      this.o.logger.debug(
+        { queue: d.queue, task: msg.task, count: this.withoutId },
+        'message without a task id: runs, stores no result',
+      );
     }
     if (!this.o.registry.has(msg.task) && !internalTask(msg.task) && !celeryBuiltin(msg.task)) {
       return this.#reject(d, {
