@@ -10,7 +10,7 @@ import { startSupervisor, type SupervisorDeps } from '../supervisor/index.js';
 import { startControlServer } from './control-socket.js';
 import { opsEventsOf, viewOf, type PoolMeta } from './from-pool.js';
 import { MetricsCollector, startMetricsServer } from './metrics.js';
-import { openNotifier, watchdogIntervalMs, type Notifier } from './sd-notify.js';
+import { openNotifier, watchdogIntervalMs, type Notifier, type NotifyFields } from './sd-notify.js';
 import { buildStatus, sampleUsage } from './status.js';
 import { SystemdReporter } from './systemd.js';
 import { defaultStallMs, type PoolView } from './view.js';
@@ -21,7 +21,7 @@ export interface OpsDeps {
   now: () => number;
   /** A ready pool whose child has not polled for this long is unhealthy (/healthz 503, no WATCHDOG=1). */
   stallMs: number;
-  openNotifier: (env: NodeJS.ProcessEnv) => Promise<Notifier>;
+  openNotifier: (env: NodeJS.ProcessEnv, onError: (fields: NotifyFields, error: string) => void) => Notifier;
   /** Called once the pool is started, with a way to read its view (tests, the dev command). */
   onStarted: (view: () => PoolView) => void;
 }
@@ -43,7 +43,7 @@ export async function runPool(
     env: deps.env ?? process.env,
     now: deps.now ?? Date.now,
     stallMs: defaultStallMs(config.backend),
-    openNotifier: (env) => openNotifier({ env }),
+    openNotifier: (env, onError) => openNotifier({ env, onError }),
     onStarted: () => undefined,
     ...partialOps,
   };
@@ -77,10 +77,13 @@ export async function runPool(
 
   let notifier: Notifier | null = null;
   try {
-    notifier = await ops.openNotifier(ops.env);
+    notifier = ops.openNotifier(ops.env, (fields, error) =>
+      log.warn({ fields: Object.keys(fields), error }, 'sd_notify message not delivered'),
+    );
+    if (notifier.transport !== 'none') log.debug({ transport: notifier.transport }, 'notifying systemd');
   } catch (e) {
     // systemd will time the start out; say why in the journal.
-    log.error({ error: errMessage(e) }, 'cannot notify systemd (needs python3 >= 3.9 or OpenFile=)');
+    log.error({ error: errMessage(e) }, 'cannot notify systemd (needs systemd-notify, or OpenFile= on systemd >= 253)');
   }
   const wdMs = watchdogIntervalMs(ops.env, process.pid);
   const reporter =
@@ -91,7 +94,8 @@ export async function runPool(
           view: () => view(),
           stallMs: ops.stallMs,
           watchdogMs: wdMs,
-          statusEveryMs: 2000,
+          // Each message may cost a systemd-notify process: refresh STATUS= at most every 5 s.
+          statusEveryMs: 5000,
           stopBudgetMs: config.shutdownTimeoutMs + KILL_GRACE_MS,
           stopMarginMs: 5000,
           now: ops.now,
