@@ -13,7 +13,11 @@ HATCHET_TAG="${HATCHET_TAG:-v0.104.7}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="${HATCHET_STATE_DIR:-$ROOT/.tbw/hatchet}"
 BIN="${HATCHET_BIN_DIR:-$ROOT/.tbw/hatchet/bin}"
-PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+# The newest PostgreSQL the distribution installed (15 on Debian 12, 16 on Ubuntu 24.04, 17 on Debian 13).
+PG_BIN="${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin/ 2>/dev/null | sort -V | tail -n 1)}"
+PG_BIN="${PG_BIN%/}"
+# The Go toolchain scripts/provision.sh fetched when the distribution's is older than Hatchet needs.
+[[ -x "$ROOT/.tbw/go/bin/go" ]] && PATH="$ROOT/.tbw/go/bin:$PATH"
 
 log() { printf '[hatchet-server] %s\n' "$*" >&2; }
 
@@ -29,13 +33,13 @@ build() {
   # `go install pkg@tag` is what we want, but it asks the proxy for the module's version list (deprecation check),
   # which the reachable proxy refuses; so fetch the pinned module zip through the same proxy and build from it.
   local src
-  src="$(go mod download -json "github.com/hatchet-dev/hatchet@$HATCHET_TAG" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  src="$(GOTOOLCHAIN=local go mod download -json "github.com/hatchet-dev/hatchet@$HATCHET_TAG" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
   [[ -d "$src" ]] || { log "go mod download of hatchet@$HATCHET_TAG failed"; exit 1; }
   for cmd in hatchet-migrate hatchet-admin hatchet-lite; do
     log "go build $cmd@$HATCHET_TAG"
     # main.Version is what the dispatcher's GetVersion reports; unstamped builds say v0.1.0-alpha.0 and
     # the TypeScript SDK then falls back to its legacy worker path.
-    (cd "$src" && GOFLAGS=-mod=readonly go build -trimpath \
+    (cd "$src" && GOFLAGS=-mod=readonly GOTOOLCHAIN=local go build -trimpath \
       -ldflags "-s -w -X main.Version=$HATCHET_TAG" -o "$BIN/$cmd" "./cmd/$cmd")
   done
   echo "$HATCHET_TAG" >"$stamp"
@@ -68,6 +72,7 @@ wait_for() {
 }
 
 start_postgres() {
+  [[ -x "$PG_BIN/initdb" ]] || { log "no PostgreSQL under /usr/lib/postgresql: run scripts/provision.sh test"; exit 1; }
   mkdir -p "$RUN/pgsock"
   chown postgres:postgres "$RUN/pgsock"
   if [[ ! -f "$PGDATA/PG_VERSION" ]]; then
