@@ -72,6 +72,8 @@ void t.test('unit and pm2 file agree with the program: exit codes, timeouts, rea
   // systemd-notify (run by the supervisor) sends the messages: only NotifyAccess=all accepts them.
   t.equal(directive(text, 'NotifyAccess'), 'all');
   t.equal(directive(text, 'KillMode'), 'mixed');
+  // Only what every Debian/Ubuntu base system has (/bin/kill comes with procps, absent from minimal images).
+  t.equal(directive(text, 'ExecReload'), `/bin/sh -c 'kill -HUP "$MAINPID"'`);
   t.equal(directive(text, 'OOMPolicy'), 'continue');
   t.equal(directive(text, 'Restart'), 'on-failure');
   t.equal(directive(text, 'EnvironmentFile'), '-/etc/task-backend-worker.env');
