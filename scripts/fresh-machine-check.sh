@@ -128,9 +128,14 @@ wait "$dev_pid"
 dev_rc=$?
 set -e
 dev_pid=""
-record "Ctrl-C: the run command exited $dev_rc; last lines:"
-tail -n 4 "$WORK/run.log" | cut -c1-200 >&2
-[[ "$(tail -n1 <<<"$submit_out")" == 5 && $dev_rc == 0 ]] || { record "FAIL: run command"; exit 1; }
+# npm itself reports a Ctrl-C as 130 (SIGINT) whatever its script did; the pool's own verdict is its last log
+# line, and the private redis-server must be gone with it.
+pool_exit=$(sed -n 's/.*"exitCode":\([0-9]*\),"msg":"supervisor exiting".*/\1/p' "$WORK/run.log" | tail -n1)
+left=$(for m in /proc/[0-9]*; do [[ "$(readlink "$m/root" 2>/dev/null)" == "$R" ]] && cat "$m/comm"; done | sort -u | tr '\n' ' ' || true)
+record "Ctrl-C: the run command exited $dev_rc (npm's code for SIGINT is 130), the pool with ${pool_exit:-?}; still running inside: ${left:-nothing}"
+tail -n 2 "$WORK/run.log" | cut -c1-200 >&2
+[[ "$(tail -n1 <<<"$submit_out")" == 5 && ($dev_rc == 0 || $dev_rc == 130) && "$pool_exit" == 0 && -z "$left" ]] \
+  || { record "FAIL: run command"; exit 1; }
 after_setup=$(chroot "$R" dpkg-query -W -f='${Package}\n' | sort)
 record "installed by the run command: $(comm -13 <(echo "$base_pkgs") <(echo "$after_setup") | wc -l) packages (asked: $(grep -o 'installing .*' "$WORK/run.log" | head -n1 || echo nothing))"
 
