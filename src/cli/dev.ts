@@ -7,7 +7,7 @@ import { connect, createServer } from 'node:net';
 import { dirname, isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
 import { missingSdk } from '../backends/sdk.js';
 import type { WorkerConfig } from '../config/types.js';
 import { EXIT } from '../exit-codes.js';
@@ -112,6 +112,8 @@ type Server = ResultPromise<{ stdio: ['ignore', 'ignore', 'pipe']; detached: tru
  * subprocess is itself a promise (of its exit), which an async function would otherwise wait for.
  */
 async function startServer(bin: string, args: string[], port: number, timeoutMs: number): Promise<{ proc: Server }> {
+  // Loaded here, not with the module: list-tasks, submit and status load this file too and never spawn.
+  const { execa } = await import('execa');
   // Own process group: Ctrl-C goes to the pool, which stops; the server is stopped after it, not before.
   const proc = execa(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, reject: false });
   let err = '';
