@@ -48,6 +48,27 @@ build() {
 
 RUN="$STATE/run"
 PGDATA="$STATE/pg"
+PGSOCK="$RUN/pgsock"
+PGPASS="$RUN/pgpass.tmp"
+
+# PostgreSQL runs as the postgres user, which must reach its files. A state directory it cannot reach (a root
+# clone under /root, mode 0700) gets the cluster under /var/tmp instead; the choice is remembered in
+# $STATE/pg-home so start and stop agree.
+pg_layout() {
+  local home=""
+  id -u postgres >/dev/null 2>&1 || return 0 # not installed: start_postgres says so
+  if [[ -f "$STATE/pg-home" ]]; then
+    home=$(cat "$STATE/pg-home")
+  elif ! runuser -u postgres -- test -x "$STATE" 2>/dev/null; then
+    home="/var/tmp/tbw-hatchet-pg.$(printf '%s' "$STATE" | sha256sum | cut -c1-16)"
+    echo "$home" >"$STATE/pg-home"
+  fi
+  [[ -n "$home" ]] || return 0
+  mkdir -p "$home"
+  chown postgres:postgres "$home"
+  chmod 700 "$home"
+  PGDATA="$home/pg" PGSOCK="$home/sock" PGPASS="$home/pgpass.tmp"
+}
 CONF="$STATE/config"
 ENV_FILE="$STATE/env"
 PG_USER_PASS=hatchet
@@ -73,13 +94,14 @@ wait_for() {
 
 start_postgres() {
   [[ -x "$PG_BIN/initdb" ]] || { log "no PostgreSQL under /usr/lib/postgresql: run scripts/provision.sh test"; exit 1; }
-  mkdir -p "$RUN/pgsock"
-  chown postgres:postgres "$RUN/pgsock"
+  pg_layout
+  mkdir -p "$PGSOCK"
+  chown postgres:postgres "$PGSOCK"
   if [[ ! -f "$PGDATA/PG_VERSION" ]]; then
     mkdir -p "$PGDATA"
     chown postgres:postgres "$PGDATA"
     chmod 700 "$PGDATA"
-    local pw="$RUN/pgpass.tmp"
+    local pw="$PGPASS"
     echo "$PG_USER_PASS" >"$pw"
     chown postgres "$pw"
     # postgres refuses to run as root, so the cluster belongs to the Debian postgres user.
@@ -89,14 +111,15 @@ start_postgres() {
   fi
   PG_PORT=$(free_port)
   # A throwaway test database: durability settings off for speed.
-  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$RUN/pgsock/postgres.log" -w -t 60 start 9>&- \
-    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $RUN/pgsock -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" >/dev/null
-  runuser -u postgres -- "$PG_BIN/psql" -h "$RUN/pgsock" -p "$PG_PORT" -U hatchet -d postgres -tAc \
+  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PGSOCK/postgres.log" -w -t 60 start 9>&- \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PGSOCK -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" >/dev/null
+  runuser -u postgres -- "$PG_BIN/psql" -h "$PGSOCK" -p "$PG_PORT" -U hatchet -d postgres -tAc \
     "SELECT 1 FROM pg_database WHERE datname='hatchet'" | grep -q 1 \
-    || runuser -u postgres -- "$PG_BIN/createdb" -h "$RUN/pgsock" -p "$PG_PORT" -U hatchet hatchet
+    || runuser -u postgres -- "$PG_BIN/createdb" -h "$PGSOCK" -p "$PG_PORT" -U hatchet hatchet
 }
 
 stop_postgres() {
+  pg_layout
   if [[ -f "$PGDATA/postmaster.pid" ]]; then
     runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w -t 30 stop >/dev/null 2>&1 || true
   fi

@@ -1,7 +1,7 @@
 // scripts/provision.sh, the installer behind the README's two commands: a no-op (exit 0) when everything is
 // there, and, as a user who can neither be root nor use sudo, the exact commands to run and exit 78.
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -33,6 +33,10 @@ void t.test('a missing package without root or sudo: the exact commands, exit 78
   const dir = mkdtempSync(join(tmpdir(), 'tbw-prov-'));
   chmodSync(dir, 0o755);
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // A copy of the script nobody can read (the clone may live under /root, mode 0700); in dev mode it stops at the
+  // package check, before it needs anything else of the repository.
+  mkdirSync(join(dir, 'scripts'));
+  copyFileSync(SCRIPT, join(dir, 'scripts', 'provision.sh'));
   // A dpkg-query that knows no package.
   writeFileSync(join(dir, 'dpkg-query'), '#!/bin/sh\nexit 1\n');
   chmodSync(join(dir, 'dpkg-query'), 0o755);
@@ -41,7 +45,7 @@ void t.test('a missing package without root or sudo: the exact commands, exit 78
   // As nobody: not root, and sudo (if installed at all) cannot run without a password or a terminal.
   const r = await run(
     '/usr/sbin/runuser',
-    ['-u', 'nobody', '--', 'env', `PATH=${path}`, `HOME=${dir}`, 'bash', SCRIPT, 'dev'],
+    ['-u', 'nobody', '--', 'env', `PATH=${path}`, `HOME=${dir}`, 'bash', join(dir, 'scripts', 'provision.sh'), 'dev'],
     env,
   );
   t.equal(r.code, EXIT.CONFIG);
