@@ -26,8 +26,10 @@ case "$MODE" in
 esac
 
 # --- Node ---------------------------------------------------------------------------------------------------------
-node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
-((node_major >= 20)) || die "Node.js >= 20 is required (found: $(node --version 2>/dev/null || echo none))"
+node_version=$(node --version 2>/dev/null || echo none) # v20.20.2 (no script: works in any cwd)
+node_major=${node_version#v}
+node_major=${node_major%%.*}
+[[ "$node_major" =~ ^[0-9]+$ ]] && ((node_major >= 20)) || die "Node.js >= 20 is required (found: $node_version)"
 
 # --- What is missing ----------------------------------------------------------------------------------------------
 packages=(redis-server)

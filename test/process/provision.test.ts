@@ -13,8 +13,8 @@ const execFileP = promisify(execFile);
 const SCRIPT = join(ROOT, 'scripts', 'provision.sh');
 const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS'));
 
-function run(cmd: string, args: string[], env: Record<string, string | undefined>) {
-  return execFileP(cmd, args, { env, timeout: 120_000 }).then(
+function run(cmd: string, args: string[], env: Record<string, string | undefined>, cwd?: string) {
+  return execFileP(cmd, args, { env, cwd, timeout: 120_000 }).then(
     (r) => ({ code: 0, stderr: r.stderr }),
     (e: { code: number; stderr: string }) => e,
   );
@@ -47,6 +47,7 @@ void t.test('a missing package without root or sudo: the exact commands, exit 78
     '/usr/sbin/runuser',
     ['-u', 'nobody', '--', 'env', `PATH=${path}`, `HOME=${dir}`, 'bash', join(dir, 'scripts', 'provision.sh'), 'dev'],
     env,
+    dir,
   );
   t.equal(r.code, EXIT.CONFIG);
   t.equal(
