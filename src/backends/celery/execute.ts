@@ -6,6 +6,7 @@ import { isRetryable, isRetryRequest, TimeLimitExceeded } from '../../tasks/erro
 import type { Registry } from '../../tasks/registry.js';
 import type { TaskDefinition } from '../../tasks/types.js';
 import { setLongTimeout } from '../../util/timers.js';
+import { celeryBuiltin } from './builtins.js';
 import type { Canvas } from './canvas.js';
 import { internalTask } from './dag.js';
 import type { TaskLimitsView } from './limits.js';
@@ -55,10 +56,10 @@ export function backoffMs(def: TaskDefinition, retries: number): number {
   return Math.max(0, Math.min(b.maxMs, b.initialMs * b.factor ** Math.max(0, retries)));
 }
 
-/** A retry's delay: the task's countdown when it gave a usable one (negative = now), else its backoff. */
-export function retryDelayMs(countdownMs: unknown, def: TaskDefinition, retries: number): number {
+/** A retry's delay: the task's countdown when it gave a usable one (negative = now), else `fallbackMs`. */
+export function retryDelayMs(countdownMs: unknown, fallbackMs: number): number {
   if (typeof countdownMs === 'number' && !Number.isNaN(countdownMs)) return Math.max(0, countdownMs);
-  return backoffMs(def, retries);
+  return fallbackMs;
 }
 
 /** Celery's default max_retries for a task that calls retry() without declaring any. */
@@ -72,12 +73,18 @@ export class Execution {
   value: unknown = undefined;
   error: unknown = undefined;
   #timers: (() => void)[] = [];
+  /**
+   * No state of this run is stored: the message carried no task id (nobody could ask for it), or it is a Celery
+   * built-in declared ignore_result (chord_unlock: not even RETRY or FAILURE, as Celery's tracer does).
+   */
+  readonly #storesNothing: boolean;
 
   constructor(
     readonly held: Held,
     private readonly env: ExecEnv,
   ) {
     this.started = env.now();
+    this.#storesNothing = held.msg.anonymous || celeryBuiltin(held.msg.task)?.ignoreResult === true;
   }
 
   /** Created on first use: a no-op task that never looks at its signal costs no AbortController. */
@@ -120,7 +127,7 @@ export class Execution {
 
   async store(state: State, result: unknown, traceback: string | null = null): Promise<void> {
     const { results } = this.env;
-    if (!results) return;
+    if (!results || this.#storesNothing) return;
     if (state === 'SUCCESS' && this.held.msg.ignoreResult) return;
     await results.store(this.held.msg.id, this.#meta(state, result, traceback));
   }
@@ -160,6 +167,19 @@ export class Execution {
     if (!def) {
       const internal = internalTask(msg.task);
       if (internal) return internal(msg.args, msg.kwargs);
+      const builtin = celeryBuiltin(msg.task);
+      if (builtin) {
+        const env = this.env;
+        return builtin.run({
+          msg,
+          registry: env.registry,
+          results: env.results,
+          canvas: env.canvas(this.held.queue),
+          queue: this.held.queue,
+          ctx: this.#context(),
+          chordRetryIntervalS: env.cfg.chordRetryIntervalS ?? 1,
+        });
+      }
       throw Object.assign(new Error(`Task of kind '${msg.task}' never registered, please make sure it's imported.`), {
         name: 'NotRegistered',
       });
@@ -187,11 +207,19 @@ export class Execution {
         this.#timers.push(setLongTimeout(() => reject(hardLimit(msg.task, hardMs)), hardMs)),
       );
     }
+    const ctx = this.#context();
+    const running = Promise.resolve().then(() => def.run(msg.args, msg.kwargs, ctx));
+    return await (limitHit ? Promise.race([running, limitHit]) : running);
+  }
+
+  /** The task's context (ctx); its logger and signal are made on first use. */
+  #context() {
+    const { msg } = this.held;
     const env = this.env;
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the getters below need this Execution
     const self = this;
     let logger: Logger | undefined;
-    const ctx = {
+    return {
       taskId: msg.id,
       taskName: msg.task,
       attempt: msg.retries + 1,
@@ -207,8 +235,6 @@ export class Execution {
       backend: 'celery' as const,
       workerName: env.worker,
     };
-    const running = Promise.resolve().then(() => def.run(msg.args, msg.kwargs, ctx));
-    return await (limitHit ? Promise.race([running, limitHit]) : running);
   }
 
   async #succeed(value: unknown): Promise<Outcome> {
@@ -253,15 +279,19 @@ export class Execution {
       env.onHardLimit(this.held);
       return 'abandoned';
     }
-    if (!hard && def && this.#shouldRetry(err, def)) {
-      const countdown = retryDelayMs(isRetryRequest(err) ? err.countdownMs : undefined, def, msg.retries);
+    const builtinRetry = !def && isRetryRequest(err) && celeryBuiltin(msg.task)?.unlimitedRetries === true;
+    if (!hard && (builtinRetry || (def && this.#shouldRetry(err, def)))) {
+      // A built-in without a countdown (chord_unlock always gives one) waits the chord retry interval, never 0.
+      const fallback = def ? backoffMs(def, msg.retries) : (env.cfg.chordRetryIntervalS ?? 1) * 1000;
+      const countdown = retryDelayMs(isRetryRequest(err) ? err.countdownMs : undefined, fallback);
       const next = retryMessage(msg, env.now() + countdown, this.held.queue);
       await this.store(
         'RETRY',
         excInfo('Retry', `Retry in ${Math.round(countdown / 1000)}s: ${(err as Error)?.message ?? String(err)}`),
       );
       await env.transport.republish(this.held.delivery, next);
-      env.logger.info(
+      // chord_unlock polls by retrying (every second by default): that is routine, not news.
+      env.logger[builtinRetry ? 'debug' : 'info'](
         { taskId: msg.id, task: msg.task, retries: msg.retries + 1, countdownMs: countdown },
         'task retry scheduled',
       );
