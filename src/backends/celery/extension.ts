@@ -40,21 +40,12 @@ function brokerOf(
   return {
     get() {
       opened ??= (async () => {
-        const { openTransport } = await import('./transports/index.js');
+        const { nonConsumerOptions, openTransport } = await import('./transports/index.js');
         const p = pool();
         if (p === null) throw new Error('celery extension not attached');
-        return openTransport(config.celery.brokerUrl, {
-          logger: p.logger.child({ component: 'celery-control' }),
-          role: 'control',
-          cfg: config.celery,
-          nodename: config.hostname,
-          index: -1,
-          pid: process.pid,
-          // Never waits: commands queue until the broker is reachable, however long that takes.
-          connectTimeoutMs: null,
-          now: Date.now,
-          isAlive: () => true,
-        });
+        // Never waits: commands queue until the broker is reachable, however long that takes.
+        const log = p.logger.child({ component: 'celery-control' });
+        return openTransport(config.celery.brokerUrl, nonConsumerOptions(config, log, 'control'));
       })();
       return opened;
     },
@@ -112,7 +103,7 @@ export function celeryPoolExtension(config: WorkerConfig): PoolExtension {
       node = (async () => {
         try {
           const { startControlNode } = await import('./control/node.js');
-          return await startControlNode(config, p, l, { signal, transport: await broker.get() });
+          return await startControlNode(config, p, l, await broker.get(), { signal });
         } catch (e) {
           // The pool runs on without remote control, loudly.
           if (!signal.aborted) p.logger.error({ err: serializeError(e) }, 'celery remote control unavailable');
