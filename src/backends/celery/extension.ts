@@ -12,6 +12,9 @@ import { TOPIC_RATE } from './limits.js';
 import { NodeLimits } from './node-limits.js';
 import type { Transport } from './transport.js';
 
+/** How long close() waits for restores still under way (the supervisor bounds the whole close at 2 s). */
+const CLOSE_WAIT_MS = 1000;
+
 interface Closable {
   close(): Promise<void>;
 }
@@ -65,8 +68,9 @@ export function celeryPoolExtension(config: WorkerConfig): PoolExtension {
 
   /** A child is gone: whatever it still holds goes back now (charged when it died running it). */
   const onExit = (p: PoolHandle, e: PoolEventMap['childExited']): void => {
-    if (e.pid === null) return;
     const reason = lostReason(e);
+    // A clean planned exit gave everything back itself (drain, stop); the next pool restores any leftover.
+    if (e.pid === null || (reason === null && e.code === 0)) return;
     const job = broker
       .get()
       .then(async (t) => {
@@ -114,7 +118,9 @@ export function celeryPoolExtension(config: WorkerConfig): PoolExtension {
     },
     async close() {
       limits?.close();
-      await Promise.all([...pending]);
+      // Restores of the last exits finish first, unless the broker is unreachable: closing the connection then
+      // fails them (a sibling or the next pool restores those holds).
+      await Promise.race([Promise.all([...pending]), new Promise((r) => setTimeout(r, CLOSE_WAIT_MS).unref())]);
       await (await node)?.close();
       await broker.close();
     },
