@@ -5,6 +5,7 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 import type PinoPretty from 'pino-pretty';
 import type { LogFormat, LogLevel } from '../config/types.js';
 import { redactUrl, REDACTED } from '../config/redact.js';
+import { prettyLineOptions } from './pretty.js';
 
 /** Fields never logged as they are. URL-valued ones keep everything but the password. */
 const SECRET_FIELDS = ['token', 'apiKey', 'api_key', 'password', 'secret', 'authorization', 'Authorization'];
@@ -86,6 +87,7 @@ export function createLogger(opts: LoggerOptions): Logger {
     // Loaded only when asked for: pino-pretty costs ~100 ms of startup that JSON (production) logging never needs.
     const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
     const stream = pretty({
+      ...prettyLineOptions(),
       colorize: opts.colorize ?? process.stdout.isTTY === true,
       translateTime: 'SYS:HH:MM:ss.l',
       ignore: 'hostname',
