@@ -60,6 +60,8 @@ export class Execution {
   /** How it ended, for task events: the return value or the error. */
   value: unknown = undefined;
   error: unknown = undefined;
+  /** When it was retried: the countdown before the next run (for its log line). */
+  retryInMs: number | undefined = undefined;
   #timers: NodeJS.Timeout[] = [];
 
   constructor(
@@ -242,15 +244,11 @@ export class Execution {
         excInfo('Retry', `Retry in ${Math.round(countdown / 1000)}s: ${(err as Error)?.message ?? String(err)}`),
       );
       await env.transport.republish(this.held.delivery, next);
-      env.logger.info(
-        { taskId: msg.id, task: msg.task, retries: msg.retries + 1, countdownMs: countdown },
-        'task retry scheduled',
-      );
+      this.retryInMs = countdown; // the consumer's task line says it
       return 'retried';
     }
     const exc: ExcInfo = errorInfo(err);
     const traceback = err instanceof Error && err.stack ? err.stack : null;
-    env.logger.warn({ taskId: msg.id, task: msg.task, type: exc.exc_type, err: exc.exc_message[0] }, 'task failed');
     // A task terminated by remote revoke ends REVOKED, as in Celery.
     await this.store(exc.exc_type === 'TaskRevokedError' ? 'REVOKED' : 'FAILURE', exc, traceback);
     const canvas = env.canvas(this.held.queue);

@@ -13,6 +13,7 @@ import { clientSettings, HatchetConfigError } from './connection.js';
 import { sendPythonStyleFailures } from './failures.js';
 import { registryQueues, workerLabels } from './plan.js';
 import { declarations, type RunHooks } from './tasks.js';
+import { taskLines } from '../../tasks/task-log.js';
 
 type Sdk = typeof import('@hatchet-dev/typescript-sdk/v1/index.js');
 
@@ -187,6 +188,7 @@ export class HatchetBackend implements WorkerBackend {
         observe(this.#durations, seconds);
       },
       nonRetryable: (message) => new sdk.NonRetryableError(message),
+      lines: taskLines(logger, ctx.config.logTasks !== false),
     };
     const labels = workerLabels(
       ctx.config.queues,

@@ -6,6 +6,7 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { BootError, type BackendContext, type BackendStats, type WorkerBackend } from '../contract.js';
 import { emptyHistogram } from '../../ipc/histogram.js';
+import { taskLines } from '../../tasks/task-log.js';
 import { createActivities, type ActivityCounters } from './activities.js';
 import { loadWorkflowBundle } from './bundle.js';
 import { BackendUnavailableError } from '../../client/unavailable.js';
@@ -99,6 +100,7 @@ export class TemporalBackend implements WorkerBackend {
         workerName: identity,
         coldSignal: this.#cold.signal,
         counters: this.#counters,
+        lines: taskLines(logger, config.logTasks !== false),
       });
       for (const taskQueue of queues) {
         this.#workers.push(
