@@ -2,6 +2,7 @@
 // ETA), succeeded in N s with a short repr of the result, retry with the countdown, revoked; failures at ERROR.
 // With --no-log-tasks the INFO ones go to debug (a high-throughput pool skips their cost; -l debug still shows them).
 import type { Logger } from 'pino';
+import { unredacted } from '../log/logger.js';
 import { TASK_MSG } from '../log/task-lines.js';
 import { errorMessage, errorType } from './errors.js';
 import { pyShortRepr } from './pyfmt.js';
@@ -29,7 +30,8 @@ export const RESULT_REPR_MAX = 1024;
 const micro = (s: number): number => Math.round(s * 1e6) / 1e6;
 
 /** `enabled` false: the INFO lines are written at debug instead (failures stay at ERROR). */
-export function taskLines(logger: Logger, enabled: boolean): TaskLines {
+export function taskLines(parent: Logger, enabled: boolean): TaskLines {
+  const logger = unredacted(parent); // see unredacted(): their fields never carry a secret, and it is 6x cheaper
   const level = enabled ? 'info' : 'debug';
   // Asked before anything is built: a disabled line costs no repr of the result.
   const on = (): boolean => logger.isLevelEnabled(level);

@@ -7,7 +7,7 @@ import t from 'tap';
 import { taskLineSink } from '../../src/backends/celery/task-lines.js';
 import type { Execution, Held } from '../../src/backends/celery/execute.js';
 import { connectionCode, ConnectionReporter } from '../../src/log/connection.js';
-import { createLogger } from '../../src/log/logger.js';
+import { createLogger, REDACT_OPTIONS, unredacted } from '../../src/log/logger.js';
 import { pyShortRepr } from '../../src/tasks/pyfmt.js';
 import { taskLines } from '../../src/tasks/task-log.js';
 import { TaskError } from '../../src/tasks/types.js';
@@ -209,4 +209,27 @@ void t.test('pretty mode: task and connection lines as sentences, one line per r
     'WARN (' + process.pid + '): celery event not published: Connection is closed. {"child":2}',
     'INFO (' + process.pid + '): anything else {"from":"a"}',
   ]); // prettier-ignore
+});
+
+void t.test('unredacted(): the same stream, level and fields, without the (costly) redaction pass', async (t) => {
+  const lines: Line[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Line);
+      cb();
+    },
+  });
+  const parent = pino({ level: 'info', base: { pid: 1 }, redact: REDACT_OPTIONS }, stream).child({ child: 3 });
+  const plain = unredacted(parent);
+  plain.info({ task: 'a' }, 'one');
+  parent.info({ token: 's3cret' }, 'two');
+  plain.info({ task: 'b' }, 'three');
+  plain.debug('below the level');
+  await new Promise((r) => setImmediate(r));
+  t.match(lines, [
+    { pid: 1, child: 3, task: 'a', msg: 'one' },
+    { pid: 1, child: 3, token: '[REDACTED]', msg: 'two' },
+    { pid: 1, child: 3, task: 'b', msg: 'three' },
+  ], 'in order, on the one stream'); // prettier-ignore
+  t.equal(lines.length, 3, "the level is the parent's");
 });
