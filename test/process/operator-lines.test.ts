@@ -1,6 +1,7 @@
-// What an operator sees while the broker is down, read from the real binary's output at the default level, in
-// pretty and in JSON format: ONE line per connection attempt (naming the URL with its password redacted, the error
-// code and the next delay), no stack, no library output, and "restored" once per connection when it is back.
+// What an operator sees, read from the real binary's output at the default level, in pretty and in JSON format:
+// while the broker (or a separate result backend) is down, ONE line per connection attempt (naming the URL with its
+// password redacted, the error code and the next delay), no stack, no library output, and "restored" once per
+// connection when it is back; and one line per task event, as a Celery worker writes them (--no-log-tasks: none).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import { startRedis } from '../helpers/redis.js';
 import { ROOT, until } from './_helpers.js';
 
 const MAIN = join(ROOT, 'dist', 'src', 'cli', 'main.js');
-const dir = mkdtempSync(join(tmpdir(), 'tbw-connlines-'));
+const dir = mkdtempSync(join(tmpdir(), 'tbw-oplines-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 interface Worker {
@@ -191,3 +192,62 @@ for (const format of ['pretty', 'json'] as const) {
     t.equal(await w.stop(), 0);
   });
 }
+
+void t.test('json: a result backend on its own server, lost while running → its own lines', async (t) => {
+  const [broker, results] = await Promise.all([startRedis(), startRedis({ password: 'hunter2' })]);
+  t.teardown(() => Promise.all([broker.stop(), results.stop()]));
+  const w = worker('results', 'json', ['-c', '2', '-b', broker.url, '--result-backend', results.url]);
+  t.teardown(() => void w.stop());
+  await until(() => w.out.some((l) => l.includes('celery control node ready')), 30_000, 'pool running');
+  const before = w.out.length;
+  await results.kill();
+  const lines = (): Record<string, unknown>[] => w.out.slice(before).map((l) => JSON.parse(l) as Record<string, unknown>); // prettier-ignore
+  const attempts = (): Record<string, unknown>[] => lines().filter((l) => String(l.msg).startsWith('connection ') && l.level === 40); // prettier-ignore
+  await until(() => [0, 1].every((c) => attempts().filter((l) => l.child === c).length >= 3), 30_000, 'three attempts per child'); // prettier-ignore
+  await results.start();
+  await until(() => lines().filter((l) => l.msg === 'connection restored').length >= 2, 30_000, 'restored');
+  for (const c of [0, 1]) {
+    const mine = attempts().filter((l) => l.child === c);
+    t.same(
+      mine.map((l) => l.attempt),
+      mine.map((_, i) => i + 1),
+      `child ${c}: one line per attempt`,
+    );
+  }
+  t.ok(attempts().every((l) => l.role === 'results' && l.url === results.url.replace(':hunter2@', ':***@')), "the result backend's connection, named"); // prettier-ignore
+  t.equal(lines().length, attempts().length + 2, 'nothing else: the broker never went away');
+  t.equal(await w.stop(), 0);
+});
+
+void t.test('pretty: one line per task event, as a Celery worker writes them; --no-log-tasks: none', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const submit = (args: string[]): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const p = spawn(process.execPath, [MAIN, 'submit', ...args, '-b', redis.url, '--wait'], { stdio: ['ignore', 'pipe', 'inherit'] }); // prettier-ignore
+      let out = '';
+      p.stdout?.setEncoding('utf8').on('data', (s: string) => (out += s));
+      p.once('exit', (code) => (code === 0 ? resolve(out.split('\n')[0] ?? '') : reject(new Error(`submit exit ${code}`)))); // prettier-ignore
+    });
+  for (const off of [false, true]) {
+    const w = worker(`tasks-${String(off)}`, 'pretty', ['-c', '1', '-b', redis.url, ...(off ? ['--no-log-tasks'] : [])]); // prettier-ignore
+    t.teardown(() => void w.stop());
+    await until(() => w.out.some((l) => l.includes('celery control node ready')), 30_000, 'pool running');
+    const id = await submit(['add_numbers', '2', '3']);
+    const late = await submit(['echo', 'hi', '--countdown', '1']);
+    await until(() => off || w.out.some((l) => l.includes(`echo[${late}] succeeded`)), 20_000, 'the ETA task ran');
+    t.equal(await w.stop(), 0);
+    const about = (taskId: string): string[] =>
+      w.out.filter((l) => l.includes(`[${taskId}]`)).map((l) => l.replace(/^\[[\d:.]+\] /, ''));
+    if (off) {
+      t.same([...about(id), ...about(late)], [], '--no-log-tasks: no task lines at the default level');
+      continue;
+    }
+    t.match(about(id), [
+      /^INFO \(\d+\): Task add_numbers\[[-\w]+\] received \{"child":0,"backend":"celery"\}$/,
+      /^INFO \(\d+\): Task add_numbers\[[-\w]+\] succeeded in \d+\.?\d*s: 5 \{"child":0,"backend":"celery"\}$/,
+    ], 'received, then succeeded with the runtime and the result'); // prettier-ignore
+    t.equal(about(id).length, 2, 'one line each');
+    t.match(about(late), [/Task echo\[[-\w]+\] received \(eta \d{4}-\d\d-\d\dT[\d:.]+Z\)/, /Task echo\[[-\w]+\] succeeded in .*s: 'Echo: hi'/]); // prettier-ignore
+  }
+});
