@@ -10,6 +10,7 @@ import type { ConfigKey } from '../config/table-types.js';
 import type { BackendName, WorkerConfig } from '../config/types.js';
 import { EXIT } from '../exit-codes.js';
 import type { PoolExtension } from '../supervisor/api.js';
+import { parseTablePairs } from './celery/results/database-sql.js';
 import { parseToken } from './hatchet/connection.js';
 
 export interface SettingsCheckOptions {
@@ -49,6 +50,24 @@ function checkTemporal(config: WorkerConfig, sources: Record<ConfigKey, string>)
   });
 }
 
+/** CELERY_DATABASE_TABLE_NAMES / _SCHEMAS are `task=<name>,group=<name>`. */
+function checkCelery(config: WorkerConfig, sources: Record<ConfigKey, string>): void {
+  for (const key of ['celery.databaseTableNames', 'celery.databaseTableSchemas'] as const) {
+    const items =
+      key === 'celery.databaseTableNames' ? config.celery.databaseTableNames : config.celery.databaseTableSchemas;
+    try {
+      parseTablePairs(items ?? [], settingName(key, sources[key]));
+    } catch {
+      throw new ConfigError({
+        setting: key,
+        source: sources[key],
+        value: (items ?? []).join(','),
+        accepted: 'task=<name>,group=<name> (either may be left out)',
+      });
+    }
+  }
+}
+
 function checkHatchet(config: WorkerConfig, sources: Record<ConfigKey, string>, o: SettingsCheckOptions): void {
   if (!o.requireCredentials || config.backend !== 'hatchet') return;
   const token = config.hatchet.token;
@@ -81,7 +100,7 @@ export const BACKEND_REGISTRY: Readonly<Record<BackendName, BackendEntry>> = {
     name: 'celery',
     entry: 'dist/workers/celery.js',
     defaultQueues: () => ['celery'],
-    checkSettings: () => undefined,
+    checkSettings: checkCelery,
     stallMs: 30_000,
     async poolExtension(config) {
       return (await import('./celery/extension.js')).celeryPoolExtension(config);

@@ -2,6 +2,25 @@
 // settings.ts, which spreads them into SETTINGS. Same rules: a computed default may only read settings above it.
 import { computed, type Setting } from './table-types.js';
 
+const DB_PARTS = ['HOST', 'PORT', 'NAME', 'USER', 'PASSWORD', 'SCHEMA'] as const;
+
+/**
+ * The platform's workers build their result backend from CELERY_BACKEND_DB_* (each falling back to DB_*):
+ * db+postgresql://USER:PASSWORD@HOST:PORT/NAME, with a schema as libpq's search_path option.
+ */
+export function databaseUrlFromParts(v: Record<string, string | undefined>): string {
+  const part = (p: (typeof DB_PARTS)[number]): string | undefined => v[`CELERY_BACKEND_DB_${p}`] ?? v[`DB_${p}`];
+  const user = part('USER') ?? 'postgres';
+  const password = part('PASSWORD');
+  const auth = encodeURIComponent(user) + (password !== undefined ? `:${encodeURIComponent(password)}` : '');
+  const host = part('HOST') ?? 'localhost';
+  const url = `db+postgresql://${auth}@${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${
+    part('PORT') ?? '5432'
+  }/${encodeURIComponent(part('NAME') ?? user)}`;
+  const schema = v.CELERY_BACKEND_DB_SCHEMA;
+  return schema === undefined ? url : `${url}?options=${encodeURIComponent(`-csearch_path=${schema}`)}`;
+}
+
 export const BACKEND_SETTINGS: readonly Setting[] = [
   // ── celery ────────────────────────────────────────────────────────────────────────────────────────────
   {
@@ -18,10 +37,23 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     flag: '--result-backend <url>',
     env: ['CELERY_RESULT_BACKEND'],
     group: 'celery',
-    type: { kind: 'url', protocols: ['redis:', 'rediss:'] },
+    compose: {
+      env: [
+        ...DB_PARTS.map((p) => `CELERY_BACKEND_DB_${p}`),
+        ...DB_PARTS.filter((p) => p !== 'SCHEMA').map((p) => `DB_${p}`),
+      ],
+      doc: 'CELERY_BACKEND_DB_HOST/_PORT/_NAME/_USER/_PASSWORD/_SCHEMA, each else DB_HOST/_PORT/...',
+      build: databaseUrlFromParts,
+    },
+    type: {
+      kind: 'url',
+      protocols: ['redis:', 'rediss:', 'db+postgresql:', 'db+postgresql+psycopg2:', 'db+postgresql+psycopg:'],
+    },
     nullable: true,
     default: computed('the broker URL', (get) => get('celery.brokerUrl')),
-    description: 'Redis result backend URL; "none" disables results.',
+    description:
+      "Result backend URL: redis[s]:// or db+postgresql[+psycopg2|+psycopg]:// (Celery's database backend); " +
+      '"none" disables results.',
   },
   {
     key: 'celery.resultExpiresS',
@@ -38,6 +70,51 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     type: { kind: 'bool' },
     default: false,
     description: 'Store name, args, kwargs, worker, retries and queue with each result (Celery result_extended).',
+  },
+  {
+    key: 'celery.resultCleanupIntervalS',
+    env: ['CELERY_RESULT_CLEANUP_INTERVAL'],
+    group: 'celery',
+    type: { kind: 'duration', unit: 's', minMs: 1000 },
+    nullable: true,
+    zeroIsNull: true,
+    default: 3600,
+    description:
+      'How often the pool deletes expired rows of the database result backend (celery.backend_cleanup); 0 = never.',
+  },
+  {
+    key: 'celery.chordRetryIntervalS',
+    env: ['CELERY_RESULT_CHORD_RETRY_INTERVAL'],
+    group: 'celery',
+    type: { kind: 'duration', unit: 's', minMs: 10 },
+    default: 1,
+    description: "How often celery.chord_unlock looks at a chord's header again (Celery result_chord_retry_interval).",
+  },
+  {
+    key: 'celery.databasePoolSize',
+    env: ['CELERY_DATABASE_POOL_SIZE'],
+    group: 'celery',
+    type: { kind: 'int', min: 1, max: 100 },
+    default: 4,
+    description: 'Connections each child keeps to the database result backend, at most.',
+  },
+  {
+    key: 'celery.databaseTableNames',
+    env: ['CELERY_DATABASE_TABLE_NAMES'],
+    group: 'celery',
+    type: { kind: 'list' },
+    default: [],
+    example: 'task=myapp_taskmeta,group=myapp_groupmeta',
+    description: 'Table names of the database result backend (Celery database_table_names).',
+  },
+  {
+    key: 'celery.databaseTableSchemas',
+    env: ['CELERY_DATABASE_TABLE_SCHEMAS'],
+    group: 'celery',
+    type: { kind: 'list' },
+    default: [],
+    example: 'task=celery,group=celery',
+    description: 'Schemas of those tables (Celery database_table_schemas); default: the search_path.',
   },
   {
     key: 'celery.acksLate',

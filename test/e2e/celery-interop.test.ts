@@ -1,7 +1,7 @@
 // Python Celery 5.5 (real client, from the venv) against our worker binary at -c 2 on a real redis-server.
 import t from 'tap';
 import { startRedis } from '../helpers/redis.js';
-import { FIXTURE_TASKS, runPython, startWorker, type PyCheck } from './celery-harness.js';
+import { FIXTURE_TASKS, runPython, startWorker, checksOf } from './celery-harness.js';
 
 void t.test('Python Celery client ↔ our celery worker', async (t) => {
   const redis = await startRedis();
@@ -11,18 +11,7 @@ void t.test('Python Celery client ↔ our celery worker', async (t) => {
   await w.waitFor((l) => l.msg === 'pool state changed' && l.to === 'running', 20_000, 'pool running');
 
   const checks = await runPython('celery_interop.py', [redis.url]);
-  const by = new Map<string, PyCheck>(checks.map((c) => [c.check, c]));
-  const ok = (name: string, value: unknown): void => {
-    const c = by.get(name);
-    t.ok(c?.ok, `${name} succeeded ${JSON.stringify(c)}`);
-    t.same(c?.value, value, `${name} value`);
-  };
-  const raises = (name: string, type: string, message?: RegExp): void => {
-    const c = by.get(name);
-    t.equal(c?.ok, false, `${name} raised ${JSON.stringify(c)}`);
-    t.equal(c?.error, type, `${name} exception type`);
-    if (message) t.match(c?.message ?? '', message, `${name} message`);
-  };
+  const { by, ok, raises } = checksOf(t, checks);
 
   ok('args', 5);
   ok('kwargs', 42);

@@ -29,7 +29,9 @@ void t.test('dev runs the pool on a private redis and the printed submit command
     process.execPath,
     [MAIN, 'dev', '-c', '1', '--log-format', 'json', '-n', `dev-test-${process.pid}@localhost`],
     {
-      env: { ...baseEnv, TASK_CONTROL_SOCKET: join(ROOT, '.tbw', `dev-test-${process.pid}.sock`) },
+      // As `npm run dev` runs it from the clone's root (npm sets INIT_CWD to where the user typed the command).
+      cwd: ROOT,
+      env: { ...baseEnv, INIT_CWD: ROOT, TASK_CONTROL_SOCKET: join(ROOT, '.tbw', `dev-test-${process.pid}.sock`) },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
@@ -43,7 +45,7 @@ void t.test('dev runs the pool on a private redis and the printed submit command
     const timer = setTimeout(() => reject(new Error(`no submit line: ${err}`)), 20_000);
     proc.stderr.on('data', (d: Buffer) => {
       err += d.toString();
-      const m = /^ {2}(CELERY_BROKER_URL=\S+ task-backend-worker submit add_numbers 2 3 --wait)$/m.exec(err);
+      const m = /^ {2}(CELERY_BROKER_URL=\S+ \S*task-backend-worker submit add_numbers 2 3 --wait)$/m.exec(err);
       if (m?.[1] !== undefined) {
         clearTimeout(timer);
         resolve(m[1]);
@@ -62,9 +64,11 @@ void t.test('dev runs the pool on a private redis and the printed submit command
   const end = Date.now() + 30_000;
   while (!out.includes('"msg":"pool state changed"') && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
   t.ok(out.includes('"msg":"pool state changed"'), 'the dev pool came up within 30 s');
-  // The printed command, run as printed (with this checkout's binary).
-  const r = await execFileP(process.execPath, [MAIN, 'submit', 'add_numbers', '2', '3', '--wait'], {
-    env: { ...baseEnv, CELERY_BROKER_URL: url },
+  // The printed command, run as printed by a shell in the directory the user typed `dev` in.
+  t.match(line, /^CELERY_BROKER_URL=\S+ \.\/bin\/task-backend-worker submit/, 'a path that works from a clone');
+  const r = await execFileP('sh', ['-c', line], {
+    cwd: ROOT,
+    env: baseEnv,
     timeout: 30_000,
   });
   t.match(r.stdout, /^5$/m, 'the task ran on the dev pool');

@@ -4,6 +4,7 @@ import t, { type Test } from 'tap';
 import { checkBackendSettings } from '../../src/backends/registry.js';
 import { compileConfig, compileSettings, type CompileInput } from '../../src/config/compile.js';
 import { ConfigError } from '../../src/config/errors.js';
+import { redact } from '../../src/config/redact.js';
 import { defaultControlSocket, fnv1a64, SETTINGS } from '../../src/config/settings.js';
 import type { HostInfo } from '../../src/config/table-types.js';
 
@@ -58,6 +59,11 @@ void t.test('defaults', async (t) => {
     resultBackend: 'redis://127.0.0.1:6379/0',
     resultExpiresS: 86_400,
     resultExtended: false,
+    resultCleanupIntervalS: 3600,
+    chordRetryIntervalS: 1,
+    databasePoolSize: 4,
+    databaseTableNames: [],
+    databaseTableSchemas: [],
     acksLate: true,
     visibilityTimeoutS: 3600,
     trackStarted: false,
@@ -312,6 +318,35 @@ void t.test(
     );
   },
 );
+
+void t.test('the platform’s CELERY_BACKEND_DB_* / DB_* build the database result backend URL', async (t) => {
+  const url = (env: Record<string, string>) => compile({ env }).celery.resultBackend;
+  t.equal(
+    url({ DB_HOST: 'pg', DB_PORT: '6432', DB_NAME: 'app', DB_USER: 'svc', DB_PASSWORD: 'p@ss/w:rd' }),
+    'db+postgresql://svc:p%40ss%2Fw%3Ard@pg:6432/app',
+    'DB_* alone, the password percent-encoded',
+  );
+  t.equal(
+    url({ CELERY_BACKEND_DB_HOST: 'results', DB_HOST: 'pg', DB_USER: 'svc', CELERY_BACKEND_DB_SCHEMA: 'celery' }),
+    'db+postgresql://svc@results:5432/svc?options=-csearch_path%3Dcelery',
+    'CELERY_BACKEND_DB_* first, DB_* for the rest; the schema as libpq’s search_path option',
+  );
+  t.equal(
+    url({ CELERY_RESULT_BACKEND: 'redis://r:1/0', DB_HOST: 'pg' }),
+    'redis://r:1/0',
+    'a result backend URL wins over the parts',
+  );
+  const { sources, config } = compileSettings({ host, env: { CELERY_BACKEND_DB_PASSWORD: 'sekret', DB_HOST: 'pg' } });
+  t.equal(sources['celery.resultBackend'], 'env CELERY_BACKEND_DB_PASSWORD');
+  t.notOk(JSON.stringify(redact(config)).includes('sekret'), 'the password never printed');
+  t.equal(compile({ env: { CELERY_DATABASE_TABLE_NAMES: 'task=t1,group=g1' } }).celery.databaseTableNames?.length, 2);
+  const bad = configError(t, () => compile({ env: { CELERY_DATABASE_TABLE_NAMES: 'tasks=t1' } }));
+  t.match(bad.message, /CELERY_DATABASE_TABLE_NAMES/);
+  t.match(bad.message, /task=<name>,group=<name>/);
+  const scheme = configError(t, () => compile({ env: { CELERY_RESULT_BACKEND: 'db+mysql://u:pw@h/db' } }));
+  t.match(scheme.message, /db\+postgresql:\/\//);
+  t.notOk(scheme.message.includes(':pw@'), 'the password of a rejected URL is not shown');
+});
 
 void t.test('secrets never appear in errors', async (t) => {
   const err1 = configError(t, () => compile({ env: { CELERY_BROKER_URL: 'http://user:hunter2@redis:6379' } }));

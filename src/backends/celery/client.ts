@@ -8,7 +8,7 @@ import type { WorkerConfig } from '../../config/types.js';
 import { remoteError } from '../../tasks/errors.js';
 import { buildTask } from './protocol.js';
 import type { ResultMeta, ResultStore } from './results.js';
-import { openResultStore } from './results/index.js';
+import { databaseSettings, openResultStore } from './results/index.js';
 import type { Transport } from './transport.js';
 import { openTransport } from './transports/index.js';
 
@@ -70,6 +70,7 @@ export function createClient(config: WorkerConfig): CeleryClient {
         expiresS: cfg.resultExpiresS,
         connectTimeoutMs: 10_000,
         broker: { url: cfg.brokerUrl, transport: t },
+        database: databaseSettings(cfg),
       }),
     ));
   const defaultQueue = config.queues?.[0] ?? 'celery';

@@ -1,20 +1,27 @@
 // The consumer's task events as the per-task log lines (src/tasks/task-log.ts), where a Celery worker logs them:
 // received (with the ETA it waits for), succeeded in N s, raised, retry in N s, discarded as revoked.
 import type { TaskLines } from '../../tasks/task-log.js';
+import { celeryBuiltin } from './builtins.js';
 import type { TaskEventType } from './consumer.js';
 import type { Execution, Held } from './execute.js';
 
+/**
+ * `routine`: the lines of a polling built-in (celery.chord_unlock retries every second until the chord is done):
+ * its received and retry lines are routine, not news, so they go there (at debug).
+ */
 export function taskLineSink(
   lines: TaskLines,
   now: () => number,
+  routine: TaskLines = lines,
 ): (type: TaskEventType, held: Held, ex?: Execution) => void {
   return (type, held, ex) => {
     const m = held.msg;
     const ref = { task: m.task, taskId: m.id };
     const runtime = ex ? (now() - ex.started) / 1000 : 0;
+    const polls = celeryBuiltin(m.task)?.unlimitedRetries === true;
     switch (type) {
       case 'received':
-        lines.received(ref, m.etaMs !== null && m.etaMs > now() ? m.etaMs : null);
+        (polls ? routine : lines).received(ref, m.etaMs !== null && m.etaMs > now() ? m.etaMs : null);
         return;
       case 'started':
         return;
@@ -27,7 +34,7 @@ export function taskLineSink(
         else lines.failed(ref, runtime, ex?.error);
         return;
       case 'retried':
-        lines.retried(ref, ex?.retryInMs ?? 0, ex?.error, m.retries + 1);
+        (polls ? routine : lines).retried(ref, ex?.retryInMs ?? 0, ex?.error, m.retries + 1);
         return;
       case 'revoked':
         lines.revoked(ref, m.expiresMs !== null && m.expiresMs <= now() ? 'expired' : 'revoked');
