@@ -251,3 +251,24 @@ void t.test('pretty: one line per task event, as a Celery worker writes them; --
     t.match(about(late), [/Task echo\[[-\w]+\] received \(eta \d{4}-\d\d-\d\dT[\d:.]+Z\)/, /Task echo\[[-\w]+\] succeeded in .*s: 'Echo: hi'/]); // prettier-ignore
   }
 });
+
+void t.test("json: a database result backend down at start → the supervisor's one line per attempt", async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const dead = await startRedis();
+  const port = dead.port;
+  await dead.stop();
+  const url = `db+postgresql://tbw:hunter2@127.0.0.1:${port}/tbw`;
+  const w = worker('db-down', 'json', ['-c', '1', '-b', redis.url, '--result-backend', url]);
+  t.teardown(() => void w.stop());
+  const retries = (): Record<string, unknown>[] =>
+    w.out.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'child could not reach its backend, retrying'); // prettier-ignore
+  await until(() => retries().length >= 3, 30_000, 'three attempts');
+  t.equal(await w.stop(), 0);
+  t.match(retries()[0], {
+    reason: `cannot reach the Celery result backend at db+postgresql://tbw:***@127.0.0.1:${port}/tbw (ECONNREFUSED)`,
+    code: 'ECONNREFUSED',
+  });
+  t.same(retries().map((l) => l.attempt), [1, 2, 3].concat(retries().slice(3).map((_, i) => i + 4)), 'one line per attempt'); // prettier-ignore
+  noNoise(t, w.out, 'database down');
+});

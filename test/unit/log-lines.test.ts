@@ -4,6 +4,8 @@
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import t from 'tap';
+import { DatabaseResultStore } from '../../src/backends/celery/results/database.js';
+import { DEFAULT_LAYOUT, statements } from '../../src/backends/celery/results/database-sql.js';
 import { taskLineSink } from '../../src/backends/celery/task-lines.js';
 import type { Execution, Held } from '../../src/backends/celery/execute.js';
 import { connectionCode, ConnectionReporter } from '../../src/log/connection.js';
@@ -169,6 +171,23 @@ void t.test("the Celery consumer's task events as task lines", async (t) => {
     ],
   );
   t.equal(lines.length, 8, '"started" writes no line');
+
+  // celery.chord_unlock polls by retrying every second: its received and retry lines are routine.
+  const routine = capture('debug');
+  const polls = taskLineSink(taskLines(logger, true), () => now, taskLines(routine.logger, false));
+  const unlock = held({ task: 'celery.chord_unlock', etaMs: now + 1000 });
+  polls('received', unlock);
+  polls('retried', unlock, ex({ error: new Error('not ready'), retryInMs: 1000 }));
+  polls('succeeded', unlock, ex({ value: null }));
+  t.match(
+    routine.lines,
+    [
+      { level: 20, msg: 'task received' },
+      { level: 20, msg: 'task retry' },
+    ],
+    'its polls at debug',
+  );
+  t.match(lines.at(-1), { level: 30, msg: 'task succeeded', task: 'celery.chord_unlock' }, 'its success at INFO');
 });
 
 void t.test('pretty mode: task and connection lines as sentences, one line per record', async (t) => {
@@ -232,4 +251,36 @@ void t.test('unredacted(): the same stream, level and fields, without the (costl
     { pid: 1, child: 3, task: 'b', msg: 'three' },
   ], 'in order, on the one stream'); // prettier-ignore
   t.equal(lines.length, 3, "the level is the parent's");
+});
+
+void t.test('the database result store says its connection trouble in the same shape', async (t) => {
+  const { logger, lines } = capture('info');
+  let failing = 2;
+  const pool = {
+    query: async () => {
+      if (failing-- > 0)
+        throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+      return { rows: [] };
+    },
+  };
+  const store = new DatabaseResultStore(pool as never, {
+    statements: statements(DEFAULT_LAYOUT),
+    extended: false,
+    expiresS: 60,
+    pollMs: 20,
+    now: Date.now,
+    logger,
+    where: 'postgresql://u:***@db/celery',
+  });
+  await store.store('id-1', { status: 'SUCCESS', result: 1 });
+  const at = { role: 'results', url: 'postgresql://u:***@db/celery', code: 'ECONNREFUSED' };
+  t.match(lines, [
+    { level: 40, msg: 'connection lost, reconnecting', ...at, attempt: 1, retryInMs: 100 },
+    { level: 40, msg: 'connection failed, retrying', ...at, attempt: 2, retryInMs: 400 },
+    { level: 30, msg: 'connection restored', role: 'results', attempts: 2 },
+  ]);
+  t.equal(lines.length, 3, 'one line per attempt, "restored" once');
+  store.connectionLost(new Error('terminating connection due to administrator command'));
+  store.connectionLost(new Error('terminating connection due to administrator command'));
+  t.equal(lines.length, 4, 'the pool losing idle connections: one line, not one per connection');
 });
