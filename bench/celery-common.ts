@@ -55,8 +55,9 @@ export async function drain(
 }
 
 /** Our pool; results go to `resultUrl` (default: the broker, Redis). */
+/** Our pool at -l warn (as the Python worker's -l warning: neither writes per-task lines), or with `logs`. */
 export const ours =
-  (url: string, c = 2, resultUrl = url) =>
+  (url: string, c = 2, resultUrl = url, logs: string[] = ['-l', 'warn']) =>
   (): ChildProcess =>
     spawn(
       process.execPath,
@@ -66,8 +67,7 @@ export const ours =
         'celery',
         '-c',
         String(c),
-        '-l',
-        'warn',
+        ...logs,
         '--log-format',
         'json',
       ],

@@ -44,7 +44,9 @@ async function main(): Promise<void> {
       p: number[] = [],
       c: number[] = [],
       oi: number[] = [],
-      pi: number[] = [];
+      pi: number[] = [],
+      lon: number[] = [],
+      loff: number[] = [];
     for (let k = 1; k <= ROUNDS; k++) {
       console.log(`round ${k}/${ROUNDS}`);
       o.push(await run('ours -c 2 (no-op)', N, 'health_check', [], ours(redis.url), 120_000));
@@ -52,6 +54,29 @@ async function main(): Promise<void> {
       c.push(await run('celery-node (no-op)', N, 'health_check', [], celeryNode(redis.url), 300_000));
       // For reading the -c 2 figure on small machines: one child (+ Redis) is what fits 2 cores without contention.
       await run('ours -c 1 (no-op, for reference)', N, 'health_check', [], ours(redis.url, 1), 120_000);
+      // The cost of the per-task log lines at the default level (-l info): two lines per task, through the
+      // supervisor's relay to stdout (here /dev/null), against the same pool with --no-log-tasks.
+      const info = (extra: string[]): string[] => ['-l', 'info', ...extra];
+      lon.push(
+        await run(
+          'ours -c 2 (no-op, -l info)',
+          N,
+          'health_check',
+          [],
+          ours(redis.url, 2, redis.url, info([])),
+          120_000,
+        ),
+      );
+      loff.push(
+        await run(
+          'ours -c 2 (no-op, -l info, --no-log-tasks)',
+          N,
+          'health_check',
+          [],
+          ours(redis.url, 2, redis.url, info(['--no-log-tasks'])),
+          120_000,
+        ),
+      );
       oi.push(await run('ours -c 2 (100 ms I/O)', IO_N, 'simulate_work', ['0.1'], ours(redis.url), 120_000));
       pi.push(
         await run(
@@ -65,8 +90,9 @@ async function main(): Promise<void> {
       );
     }
     const [mo, mp, mc, moi, mpi] = [med(o), med(p), med(c), med(oi), med(pi)];
+    const [mlon, mloff] = [med(lon), med(loff)];
     console.log(
-      `medians of ${ROUNDS}: no-op ours/python ${(mo / mp).toFixed(1)}x, ours/celery-node ${(mo / mc).toFixed(2)}x; I/O ours/python ${(moi / mpi).toFixed(1)}x`,
+      `medians of ${ROUNDS}: no-op ours/python ${(mo / mp).toFixed(1)}x, ours/celery-node ${(mo / mc).toFixed(2)}x; I/O ours/python ${(moi / mpi).toFixed(1)}x; task lines on/off ${(mlon / mloff).toFixed(2)}x`,
     );
     const { writeResult } = await import('./report.js');
     const tps = (v: number): number => Math.round(v);
@@ -88,6 +114,14 @@ async function main(): Promise<void> {
           runs: runs(o),
           anchor: { name: 'celery-node', value: tps(mc) },
           target: 1,
+        },
+        {
+          // The price of the per-task INFO lines (TASK_LOG_TASKS): the same pool with and without them.
+          name: 'no-op tasks/s -c 2 at -l info, task lines on vs off',
+          unit: 'tasks/s',
+          value: tps(mlon),
+          runs: runs(lon),
+          anchor: { name: 'ours -c 2 -l info --no-log-tasks', value: tps(mloff) },
         },
         {
           name: '100 ms I/O tasks/s vs Python prefork',

@@ -108,6 +108,8 @@ export interface WorkerConfig {
   logFormat: LogFormat;
   /** Unknown TASK_/CELERY_/TEMPORAL_/HATCHET_ names are a boot error instead of a warning. Optional: older configs. */
   strictEnv?: boolean;
+  /** Per-task INFO lines (received, succeeded, retry, revoked); false = at debug. Optional: older configs (true). */
+  logTasks?: boolean;
   maxTasksPerChild: number | null;
   maxMemoryPerChildKiB: number | null;
   /** V8 old-space limit per child, MiB (--max-old-space-size); null = auto (src/supervisor/heap.ts). Optional: older configs. */

@@ -151,10 +151,7 @@ export function drainOutgoing(cx: Cx, slotIndex: number): void {
  * Schedule the restart of a slot whose child died unexpectedly. `upMs` = how long it had been ready (null: never).
  * The policy's immediate restarts apply to children that were ready (a worker that died, replaced at once like
  * Celery and gunicorn do); a child that never booted waits from the first retry, since an instant retry of a boot
- * that just failed (broker down, bad code) mostly fails again.
- */
-/**
- * Restart a slot after its child went. `healthy`: the child had served tasks (or died running them), which is
+ * that just failed (broker down, bad code) mostly fails again. `healthy`: the child had served tasks (or died running them), which is
  * evidence the slot can work, so its backoff starts over (the first restart is immediate) — a child killed from
  * outside every second is replaced at once each time, not after a backoff grown to 30 s.
  */
@@ -165,7 +162,7 @@ export function scheduleRestart(
   cause: string,
   reason: ExitReason,
   healthy = false,
-): void {
+): { attempt: number; delayMs: number } {
   const policy = upMs === null ? { ...cx.s.opts.backoff, immediate: 0 } : cx.s.opts.backoff;
   if (healthy) slot.attempts = 0;
   const attempt = nextAttempt(policy, slot.attempts, upMs);
@@ -174,7 +171,10 @@ export function scheduleRestart(
   slot.current = null;
   slot.restartAt = cx.now + delayMs;
   slot.restartReason = reason;
-  log(cx, 'info', 'child restart scheduled', { child: slot.index, attempt: attempt + 1, delayMs, cause });
+  // An unreachable backend's retry is said in ONE line by the caller (with this delay): this one at debug.
+  const level = cause === 'retryable-boot' ? 'debug' : 'info';
+  log(cx, level, 'child restart scheduled', { child: slot.index, attempt: attempt + 1, delayMs, cause });
+  return { attempt: attempt + 1, delayMs };
 }
 
 /** Stop the whole pool. Idempotent: a second warm request escalates to cold; cold stays cold. */

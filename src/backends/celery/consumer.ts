@@ -220,8 +220,7 @@ export class Consumer {
   }
 
   async #revoke(held: Held, why: 'revoked' | 'expired'): Promise<void> {
-    this.o.logger.info({ taskId: held.msg.id, task: held.msg.task, why }, 'task revoked');
-    this.o.onTaskEvent?.('revoked', held);
+    this.o.onTaskEvent?.('revoked', held); // its log line: the task lines (task-lines.ts)
     const ex = new Execution(held, this.#env());
     await ex.store('REVOKED', excInfo('TaskRevokedError', why));
     if (held.msg.chord)

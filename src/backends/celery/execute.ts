@@ -72,6 +72,8 @@ export class Execution {
   /** How it ended, for task events: the return value or the error. */
   value: unknown = undefined;
   error: unknown = undefined;
+  /** When it was retried: the countdown before the next run (for its log line). */
+  retryInMs: number | undefined = undefined;
   #timers: (() => void)[] = [];
   /**
    * No state of this run is stored: the message carried no task id (nobody could ask for it), or it is a Celery
@@ -290,16 +292,11 @@ export class Execution {
         excInfo('Retry', `Retry in ${Math.round(countdown / 1000)}s: ${(err as Error)?.message ?? String(err)}`),
       );
       await env.transport.republish(this.held.delivery, next);
-      // chord_unlock polls by retrying (every second by default): that is routine, not news.
-      env.logger[builtinRetry ? 'debug' : 'info'](
-        { taskId: msg.id, task: msg.task, retries: msg.retries + 1, countdownMs: countdown },
-        'task retry scheduled',
-      );
+      this.retryInMs = countdown; // the consumer's task line says it (chord_unlock's polls at debug)
       return 'retried';
     }
     const exc: ExcInfo = errorInfo(err);
     const traceback = err instanceof Error && err.stack ? err.stack : null;
-    env.logger.warn({ taskId: msg.id, task: msg.task, type: exc.exc_type, err: exc.exc_message[0] }, 'task failed');
     await this.recordFailure(exc, traceback);
     if (env.cfg.acksLate && !env.cfg.acksOnFailureOrTimeout) {
       // Celery rejects it without requeue: our dead-letter list keeps it (AMQP: the queue's dead-letter exchange).

@@ -12,6 +12,8 @@ import type { ResultStore } from './results.js';
 import { databaseSettings, openResultStore, resultStoreProblem } from './results/index.js';
 import { AuthenticationError, type Transport } from './transport.js';
 import { openTransport, transportProblem } from './transports/index.js';
+import { taskLines } from '../../tasks/task-log.js';
+import { taskLineSink } from './task-lines.js';
 
 export interface CeleryBackendDeps {
   now(): number;
@@ -85,7 +87,16 @@ class CeleryBackend implements WorkerBackend {
       pid: this.deps.pid,
       onError: (err) => ctx.logger.warn({ err: err.message }, 'celery event not published'),
     });
-    const c = (this.#consumer = this.#consumerFor(ctx, t, taskEventSink(events, this.deps.pid, totals)));
+    const toEvents = taskEventSink(events, this.deps.pid, totals);
+    const toLines = taskLineSink(
+      taskLines(ctx.logger, ctx.config.logTasks !== false),
+      this.deps.now,
+      taskLines(ctx.logger, false),
+    );
+    const c = (this.#consumer = this.#consumerFor(ctx, t, (type, held, ex) => {
+      toLines(type, held, ex);
+      toEvents(type, held, ex);
+    }));
     const known = { registry: ctx.registry, events, hostname, pid: this.deps.pid, totals };
     this.#control = (what, args) =>
       childControl({ ...known, view: () => c.snapshot(), terminate: (ids) => c.terminate(ids) }, what, args);

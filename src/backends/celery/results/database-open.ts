@@ -4,7 +4,9 @@
 import pg from 'pg';
 import { redactUrl } from '../../../config/redact.js';
 import type { ResultStoreOptions } from './index.js';
-import { DatabaseResultStore } from './database.js';
+import { BackendUnavailableError } from '../../../client/unavailable.js';
+import { connectionCode } from '../../../log/connection.js';
+import { DatabaseResultStore, transient } from './database.js';
 import { DEFAULT_LAYOUT, groupTableDdl, statements, sqlNames, taskTableDdl, type TableLayout } from './database-sql.js';
 import { databaseTarget } from './database-url.js';
 
@@ -68,17 +70,18 @@ export async function openDatabaseResults(url: string, o: ResultStoreOptions): P
   });
   const where = redactUrl(url);
   // An idle connection that breaks (server restart) is dropped by the pool; the next query opens a new one.
-  pool.on('error', (err: Error & { code?: string }) =>
-    o.logger.warn({ url: where, code: err.code ?? null, err: err.message }, 'result backend connection lost'),
-  );
+  let store: DatabaseResultStore | null = null;
+  pool.on('error', (err: Error) => store?.connectionLost(err));
   try {
     await ensureTables(pool, s.layout);
   } catch (err) {
     await pool.end().catch(() => undefined);
+    // Not reachable (yet): the child's retryable boot failure, in the client's words; anything else as it is.
+    if (transient(err)) throw new BackendUnavailableError('the Celery result backend', where, connectionCode(err), 1);
     const e = err as Error & { code?: string };
     throw Object.assign(new Error(`result backend ${where}: ${e.message}`), { code: e.code });
   }
-  return new DatabaseResultStore(pool, {
+  return (store = new DatabaseResultStore(pool, {
     statements: statements(s.layout),
     extended: s.extended,
     expiresS: o.expiresS,
@@ -86,5 +89,5 @@ export async function openDatabaseResults(url: string, o: ResultStoreOptions): P
     now: Date.now,
     logger: o.logger,
     where,
-  });
+  }));
 }

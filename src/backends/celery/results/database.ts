@@ -5,6 +5,7 @@
 // one query per tick for every id being waited on.
 import type { Pool, QueryResultRow } from 'pg';
 import type { Logger } from 'pino';
+import { ConnectionReporter } from '../../../log/connection.js';
 import { type ResultMeta, type ResultStore } from '../results.js';
 import { type Statements, utcTimestamp } from './database-sql.js';
 import { dumps, dumpsGroupResult, PyTuple } from './pickle-write.js';
@@ -28,7 +29,8 @@ export interface DatabaseStoreOptions {
 const TRANSIENT = /^(08|57P0[123]|53300)/;
 const RETRY_DELAYS_MS = [100, 400, 1600];
 
-function transient(err: unknown): boolean {
+/** Connection trouble (refused, reset, the server restarting, too many connections): worth another attempt. */
+export function transient(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   if (typeof code !== 'string') return false;
   return TRANSIENT.test(code) || ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH'].includes(code);
@@ -69,10 +71,21 @@ export class DatabaseResultStore implements ResultStore {
   #polling: NodeJS.Timeout | null = null;
   #closed = false;
 
+  /** Its connection trouble, in the shape every connection says it (src/log/connection.ts). */
+  readonly #report: ConnectionReporter;
+
   constructor(
     readonly pool: Pool,
     private readonly o: DatabaseStoreOptions,
-  ) {}
+  ) {
+    this.#report = new ConnectionReporter(o.logger, { role: 'results', url: o.where });
+    this.#report.up();
+  }
+
+  /** The pool lost an idle connection (server restart): said once; the next query's attempts say the rest. */
+  connectionLost(err: unknown): void {
+    if (this.#report.failures === 0) this.#report.failed(err, 0);
+  }
 
   /**
    * One named statement; connection trouble (server restart, refused, too many connections) is retried after
@@ -81,16 +94,13 @@ export class DatabaseResultStore implements ResultStore {
   async #q<R extends QueryResultRow>(name: keyof Statements, values: unknown[]): Promise<R[]> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return (await this.pool.query<R>({ name, text: this.o.statements[name], values })).rows;
+        const rows = (await this.pool.query<R>({ name, text: this.o.statements[name], values })).rows;
+        if (this.#report.failures > 0) this.#report.up();
+        return rows;
       } catch (err) {
         const delay = RETRY_DELAYS_MS[attempt];
         if (delay === undefined || !transient(err) || this.#closed) throw err;
-        const e = err as Error & { code?: string };
-        this.o.logger.warn(
-          { url: this.o.where, code: e.code, attempt: attempt + 1, nextDelayMs: delay },
-          'result backend unreachable, retrying',
-        );
-        this.o.logger.debug({ err: e.stack }, 'result backend error');
+        this.#report.failed(err, delay);
         await new Promise((r) => setTimeout(r, delay));
       }
     }
