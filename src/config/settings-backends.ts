@@ -30,7 +30,9 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     group: 'celery',
     type: { kind: 'url', protocols: ['redis:', 'rediss:'] },
     default: 'redis://127.0.0.1:6379/0',
-    description: 'Redis broker URL (a password in it is never printed).',
+    description:
+      'Redis broker URL (a password in it is never printed). Give a URL with a password in CELERY_BROKER_URL or ' +
+      'the env file, not as a flag: other users can read a command line in ps.',
   },
   {
     key: 'celery.resultBackend',
@@ -53,7 +55,7 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     default: computed('the broker URL', (get) => get('celery.brokerUrl')),
     description:
       "Result backend URL: redis[s]:// or db+postgresql[+psycopg2|+psycopg]:// (Celery's database backend); " +
-      '"none" disables results.',
+      '"none" disables results. A password: as for --broker.',
   },
   {
     key: 'celery.resultExpiresS',
@@ -125,6 +127,28 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     description: 'Acknowledge a message after its task finishes (a crash redelivers it), not on receipt.',
   },
   {
+    key: 'celery.rejectOnWorkerLost',
+    env: ['CELERY_TASK_REJECT_ON_WORKER_LOST'],
+    group: 'celery',
+    type: { kind: 'bool' },
+    default: false,
+    description:
+      "Celery's task_reject_on_worker_lost. A task whose child died under it runs again up to --delivery-limit " +
+      'times either way; at the limit it fails with WorkerLostError and goes to the dead-letter list (false), or ' +
+      'goes to the dead-letter list with no result stored, as a broker delivery limit would drop it (true).',
+  },
+  {
+    key: 'celery.acksOnFailureOrTimeout',
+    env: ['CELERY_TASK_ACKS_ON_FAILURE_OR_TIMEOUT'],
+    group: 'celery',
+    type: { kind: 'bool' },
+    default: true,
+    description:
+      "Celery's task_acks_on_failure_or_timeout: a failed or timed-out task's message is acknowledged. false: it " +
+      'is rejected instead (kept in the dead-letter list), and a task killed at its hard time limit is given back ' +
+      'and rerun like a lost worker, up to --delivery-limit.',
+  },
+  {
     key: 'celery.visibilityTimeoutS',
     env: ['CELERY_VISIBILITY_TIMEOUT'],
     group: 'celery',
@@ -165,7 +189,17 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     group: 'celery',
     type: { kind: 'string' },
     default: 'tbw.dead_letter',
-    description: 'Redis list that receives messages that cannot be run (undecodable, too large).',
+    description:
+      'Redis list that receives messages that cannot be run (undecodable, too large, lost workers past the ' +
+      'delivery limit). Each entry keeps the headers and the first 64 KiB of the body.',
+  },
+  {
+    key: 'celery.deadLetterMax',
+    env: ['CELERY_DEAD_LETTER_MAX'],
+    group: 'celery',
+    type: { kind: 'int', min: 0 },
+    default: 10_000,
+    description: 'Most entries the dead-letter list keeps (the newest); 0 = no cap.',
   },
   // ── temporal ──────────────────────────────────────────────────────────────────────────────────────────
   {

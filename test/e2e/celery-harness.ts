@@ -3,13 +3,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Test } from 'tap';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const PYTHON = join(ROOT, '.tbw', 'venv', 'bin', 'python');
 export const FIXTURE_TASKS = join(ROOT, 'test', 'e2e', 'celery-fixture-tasks.mjs');
+/** Tasks that stop or stall their child (test/e2e/celery-poison*.test.ts, the chaos poison case). */
+export const POISON_TASKS = join(ROOT, 'test', 'e2e', 'celery-poison-tasks.mjs');
 const MAIN = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 
 export interface Worker {
@@ -148,4 +150,23 @@ export function checksOf(t: Test, checks: PyCheck[]) {
       if (message) t.match(c?.message ?? '', message, `${name} message`);
     },
   };
+}
+
+/** One task's end as Python's AsyncResult.get() saw it (py/reliability.py). */
+export interface Outcome {
+  name: string;
+  id: string;
+  state: string;
+  value?: unknown;
+  type?: string;
+  message?: string;
+}
+
+/** Runs recorded by a poison task (celery-poison-tasks.mjs): one line per run, "<id> <pid> <redelivered> <attempt>". */
+export function runsIn(path: string): string[] {
+  try {
+    return readFileSync(path, 'utf8').split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
 }

@@ -65,11 +65,14 @@ void t.test('defaults', async (t) => {
     databaseTableNames: [],
     databaseTableSchemas: [],
     acksLate: true,
+    rejectOnWorkerLost: false,
+    acksOnFailureOrTimeout: true,
     visibilityTimeoutS: 3600,
     trackStarted: false,
     sendEvents: false,
     maxMessageBytes: 10 * 1024 * 1024,
     deadLetterKey: 'tbw.dead_letter',
+    deadLetterMax: 10_000,
   });
   t.same(c.temporal, {
     address: '127.0.0.1:7233',
