@@ -44,13 +44,13 @@ const CREATE_ALL =
   'from celery.backends.database.session import ResultModelBase as B; ' +
   'B.metadata.create_all(create_engine(sys.argv[1]))';
 
-/** Every Python at hand, each once, with its Celery version. */
+/** Every Celery at hand (TBW_TEST_PYTHON's, the venv's), each version once, with its Python. */
 async function pythons(): Promise<{ python: string; celery: string }[]> {
   const out: { python: string; celery: string }[] = [];
   for (const python of new Set([PYTHON, VENV_PYTHON])) {
     if (python !== PYTHON && !existsSync(python)) continue; // the harness's own Python must exist (it fails loudly)
     const { stdout } = await run(python, ['-c', 'import celery; print(celery.__version__)']);
-    out.push({ python, celery: stdout.trim() });
+    if (!out.some((o) => o.celery === stdout.trim())) out.push({ python, celery: stdout.trim() });
   }
   return out;
 }
