@@ -67,7 +67,10 @@ for (const { python, celery } of await pythons()) {
   );
 }
 
-/** Python Celery and our worker on one PostgreSQL. */
+/**
+ * Python Celery and our worker on one PostgreSQL. One long function on purpose: every check shares the one worker,
+ * broker, database and Python worker it starts (starting them per check would multiply the run time).
+ */
 async function scenario(t: Test, python: string, legacy: boolean): Promise<void> {
   const broker = await startRedis();
   t.teardown(() => broker.stop());
@@ -215,6 +218,28 @@ async function scenario(t: Test, python: string, legacy: boolean): Promise<void>
     const group = await pg.psql("SELECT get_byte(result, 0) FROM celery_tasksetmeta WHERE taskset_id = 'grp-ours-1'");
     t.equal(group, legacy ? '128' : String('['.charCodeAt(0)), 'the group row too (a pickle, or its JSON tuple)');
   });
+
+  if (!legacy) {
+    await t.test('Celery 5.7 reads a pickled row too (pickle mode, older Celery), with a warning', async (t) => {
+      const pickler = await openResultStore(ours, {
+        logger: pino({ level: 'silent' }),
+        expiresS: 86_400,
+        connectTimeoutMs: 5000,
+        broker: null,
+        database: { ...databaseSettings(compileConfig({ env, host: currentHost(env) }).celery), format: 'pickle' },
+      });
+      await pickler.store('pickled-1', { status: 'SUCCESS', result: { a: [1, 'é'] } });
+      await pickler.close();
+      const { stdout, stderr } = await run(python, [
+        '-c',
+        'import sys, json, logging; from celery import Celery; logging.basicConfig(); ' +
+          "print(json.dumps(Celery(backend=sys.argv[1]).AsyncResult('pickled-1').get(timeout=10)))",
+        pyUrl,
+      ]);
+      t.same(JSON.parse(stdout), { a: [1, 'é'] });
+      t.match(stderr, /falling back to pickle/, 'Celery 5.7 warns');
+    });
+  }
 
   await t.test('nothing is stored for a message without a task id; both ran on our worker', async (t) => {
     t.equal(
