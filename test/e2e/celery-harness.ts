@@ -8,14 +8,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-/** The venv's Python (test/e2e/celery-database.test.ts also runs an older Celery from it when both exist). */
-export const VENV_PYTHON = join(ROOT, '.tbw', 'venv', 'bin', 'python');
 /** The venv's Python; TBW_TEST_PYTHON points the Celery e2e tests at another (e.g. the newest Celery release). */
-export const PYTHON = process.env.TBW_TEST_PYTHON ?? VENV_PYTHON;
+export const PYTHON = process.env.TBW_TEST_PYTHON ?? join(ROOT, '.tbw', 'venv', 'bin', 'python');
 export const FIXTURE_TASKS = join(ROOT, 'test', 'e2e', 'celery-fixture-tasks.mjs');
 /** Tasks that stop or stall their child (test/e2e/celery-poison*.test.ts, the chaos poison case). */
 export const POISON_TASKS = join(ROOT, 'test', 'e2e', 'celery-poison-tasks.mjs');
 const MAIN = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+/** The venv's Python even when TBW_TEST_PYTHON is set (the database e2e also runs its Celery when it differs). */
+export const VENV_PYTHON = join(ROOT, '.tbw', 'venv', 'bin', 'python');
 
 export interface Worker {
   proc: ChildProcess;
