@@ -28,6 +28,8 @@ export interface CeleryConfig {
   databaseTableNames?: readonly string[];
   /** `task=<schema>` / `group=<schema>` (database_table_schemas). */
   databaseTableSchemas?: readonly string[];
+  /** Write the database backend's results as pickles (Celery ≤ 5.6 clients) instead of JSON (Celery 5.7). */
+  databasePickleResults?: boolean;
   /** Ack after the task finishes (default) instead of on receipt. */
   acksLate: boolean;
   /**

@@ -1,5 +1,6 @@
-// Result-backend options against the real binary, read back by Python Celery 5.5: ignore_result leaves no meta
-// (even with track_started), STARTED while running, result_extended fields, result expiry, results on another db.
+// Result-backend options against the real binary, read back by Python Celery (the venv's, 5.7): ignore_result
+// leaves no meta (even with track_started), STARTED while running, result_extended fields, result expiry, results
+// on another db.
 import t from 'tap';
 import { startRedis } from '../helpers/redis.js';
 import { FIXTURE_TASKS, runPython, startWorker, type PyCheck } from './celery-harness.js';

@@ -64,6 +64,7 @@ void t.test('defaults', async (t) => {
     databasePoolSize: 4,
     databaseTableNames: [],
     databaseTableSchemas: [],
+    databasePickleResults: false,
     acksLate: true,
     rejectOnWorkerLost: false,
     acksOnFailureOrTimeout: true,
