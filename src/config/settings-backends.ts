@@ -178,6 +178,15 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     description: 'Report the STARTED state (Celery task_track_started).',
   },
   {
+    key: 'celery.storeErrorsEvenIfIgnored',
+    env: ['CELERY_TASK_STORE_ERRORS_EVEN_IF_IGNORED'],
+    group: 'celery',
+    type: { kind: 'bool' },
+    default: false,
+    description:
+      'Store FAILURE and RETRY of a task sent with ignore_result=True (Celery task_store_errors_even_if_ignored).',
+  },
+  {
     key: 'celery.sendEvents',
     flag: '-E, --events',
     env: ['CELERY_SEND_EVENTS'],

@@ -47,6 +47,8 @@ export interface CeleryConfig {
   visibilityTimeoutS: number;
   /** Report STARTED (task_track_started). */
   trackStarted: boolean;
+  /** Celery task_store_errors_even_if_ignored: FAILURE/RETRY stored even when the message says ignore_result. */
+  storeErrorsEvenIfIgnored: boolean;
   /** Send Celery events (-E). */
   sendEvents: boolean;
   /** Largest message body accepted, bytes; larger → FAILURE + dead letter. */
