@@ -70,6 +70,7 @@ void t.test('defaults', async (t) => {
     acksOnFailureOrTimeout: true,
     visibilityTimeoutS: 3600,
     trackStarted: false,
+    storeErrorsEvenIfIgnored: false,
     sendEvents: false,
     maxMessageBytes: 10 * 1024 * 1024,
     deadLetterKey: 'tbw.dead_letter',
