@@ -24,6 +24,10 @@ import {
 } from '../helpers/hatchet.js';
 import { checkTaskLines } from '../helpers/task-lines.js';
 
+// Real pools on a real Hatchet: lost workers wait out the engine's timeouts (~30 s per kill), so this file runs
+// about three minutes alone and more on a loaded machine; the suite's 180 s default would cut it mid-case.
+t.setTimeout(480_000);
+
 const execFileP = promisify(execFile);
 const TASKS = taskArgs('test/e2e/pool-fixture-tasks.mjs');
 /** The engine reassigns the runs of a worker silent for 30 s; one rerun keeps the poison case near a minute. */
