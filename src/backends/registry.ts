@@ -76,12 +76,34 @@ function checkHatchet(config: WorkerConfig, sources: Record<ConfigKey, string>, 
   }
 }
 
+/** Celery rules across settings: rpc:// results travel on a RabbitMQ broker; quorum queues have no priorities. */
+function checkCelery(config: WorkerConfig, sources: Record<ConfigKey, string>): void {
+  const c = config.celery;
+  const amqpBroker = /^(amqps?|pyamqp):/i.test(c.brokerUrl);
+  if (c.resultBackend !== null && /^rpc:/i.test(c.resultBackend) && !amqpBroker) {
+    throw new ConfigError({
+      setting: 'celery.resultBackend',
+      source: sources['celery.resultBackend'],
+      value: c.resultBackend,
+      accepted: `a Redis URL or none: rpc:// needs a RabbitMQ ${settingName('celery.brokerUrl', sources['celery.brokerUrl'])} (amqp://...)${sourceNote('celery.brokerUrl', sources['celery.brokerUrl'])}`,
+    });
+  }
+  if (c.queueMaxPriority !== null && c.queueType === 'quorum') {
+    throw new ConfigError({
+      setting: 'celery.queueMaxPriority',
+      source: sources['celery.queueMaxPriority'],
+      value: String(c.queueMaxPriority),
+      accepted: `none with quorum queues (${settingName('celery.queueType', sources['celery.queueType'])}${sourceNote('celery.queueType', sources['celery.queueType'])}): RabbitMQ quorum queues have no priorities`,
+    });
+  }
+}
+
 export const BACKEND_REGISTRY: Readonly<Record<BackendName, BackendEntry>> = {
   celery: {
     name: 'celery',
     entry: 'dist/workers/celery.js',
     defaultQueues: () => ['celery'],
-    checkSettings: () => undefined,
+    checkSettings: checkCelery,
     stallMs: 30_000,
     async poolExtension(config) {
       return (await import('./celery/extension.js')).celeryPoolExtension(config);

@@ -2,6 +2,18 @@
 // settings.ts, which spreads them into SETTINGS. Same rules: a computed default may only read settings above it.
 import { computed, type Setting } from './table-types.js';
 
+/**
+ * The platform's split broker URL: CELERY_BROKER_BASE_URL (`amqp://host:5672//`) with CELERY_BROKER_USER and
+ * CELERY_BROKER_PASS spliced in, percent-encoded (a user part already in the base is replaced).
+ */
+export function spliceCredentials(base: string, user: string | undefined, pass: string | undefined): string {
+  if (user === undefined && pass === undefined) return base;
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)(?:[^/?#@]*@)?(.*)$/is.exec(base.trim());
+  if (m === null) return base;
+  const userinfo = `${encodeURIComponent(user ?? '')}${pass !== undefined ? `:${encodeURIComponent(pass)}` : ''}`;
+  return `${m[1]}${userinfo}@${m[2]}`;
+}
+
 export const BACKEND_SETTINGS: readonly Setting[] = [
   // ── celery ────────────────────────────────────────────────────────────────────────────────────────────
   {
@@ -9,19 +21,33 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     flag: '-b, --broker <url>',
     env: ['CELERY_BROKER_URL'],
     group: 'celery',
-    type: { kind: 'url', protocols: ['redis:', 'rediss:'] },
+    // The platform's split form: the base URL with the user and password spliced in (never printed).
+    compose: {
+      env: ['CELERY_BROKER_BASE_URL', 'CELERY_BROKER_USER', 'CELERY_BROKER_PASS'],
+      doc: 'CELERY_BROKER_BASE_URL with CELERY_BROKER_USER and CELERY_BROKER_PASS spliced in',
+      build: (v) => spliceCredentials(v.CELERY_BROKER_BASE_URL ?? '', v.CELERY_BROKER_USER, v.CELERY_BROKER_PASS),
+    },
+    type: { kind: 'url', protocols: ['redis:', 'rediss:', 'amqp:', 'amqps:', 'pyamqp:'] },
     default: 'redis://127.0.0.1:6379/0',
-    description: 'Redis broker URL (a password in it is never printed).',
+    description:
+      'Broker URL: Redis (redis://, rediss://) or RabbitMQ (amqp://, amqps://, pyamqp://; `//` is the vhost "/"). ' +
+      'TLS options go in the query (ssl_ca_certs, ssl_certfile, ssl_keyfile, ssl_cert_reqs, ssl_check_hostname); ' +
+      'a password in it is never printed.',
   },
   {
     key: 'celery.resultBackend',
     flag: '--result-backend <url>',
     env: ['CELERY_RESULT_BACKEND'],
     group: 'celery',
-    type: { kind: 'url', protocols: ['redis:', 'rediss:'] },
+    type: { kind: 'url', protocols: ['redis:', 'rediss:', 'rpc:'] },
     nullable: true,
-    default: computed('the broker URL', (get) => get('celery.brokerUrl')),
-    description: 'Redis result backend URL; "none" disables results.',
+    default: computed('the broker URL (Redis), rpc:// (RabbitMQ)', (get) => {
+      const broker = String(get('celery.brokerUrl'));
+      return /^(amqps?|pyamqp):/i.test(broker) ? 'rpc://' : broker;
+    }),
+    description:
+      "Result backend URL: Redis, or rpc:// (results sent to the caller's reply queue; needs a RabbitMQ broker); " +
+      '"none" disables results.',
   },
   {
     key: 'celery.resultExpiresS',
@@ -46,6 +72,78 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     type: { kind: 'bool' },
     default: true,
     description: 'Acknowledge a message after its task finishes (a crash redelivers it), not on receipt.',
+  },
+  {
+    key: 'celery.acksOnFailureOrTimeout',
+    env: ['CELERY_ACKS_ON_FAILURE_OR_TIMEOUT'],
+    group: 'celery',
+    type: { kind: 'bool' },
+    default: true,
+    description:
+      'With acks late, acknowledge the message of a task that failed or timed out; false rejects it without ' +
+      "requeue (RabbitMQ: to the queue's dead-letter exchange). Celery task_acks_on_failure_or_timeout.",
+  },
+  {
+    key: 'celery.prefetchMultiplier',
+    env: ['CELERY_PREFETCH_MULTIPLIER', 'CELERY_WORKER_PREFETCH_MULTIPLIER'],
+    group: 'celery',
+    type: { kind: 'int', min: 1, max: 1000 },
+    default: 1,
+    description:
+      'Unacknowledged messages a child holds = its slots × this (RabbitMQ basic.qos prefetch). ' +
+      'Celery worker_prefetch_multiplier.',
+  },
+  {
+    key: 'celery.queueType',
+    env: ['CELERY_QUEUE_TYPE', 'CELERY_DEFAULT_QUEUE_TYPE'],
+    group: 'celery',
+    compose: {
+      env: ['RABBITMQ_HA_ENABLED'],
+      doc: 'RABBITMQ_HA_ENABLED=true → quorum',
+      build: (v) => (/^(1|true|yes|on)$/i.test((v.RABBITMQ_HA_ENABLED ?? '').trim()) ? 'quorum' : 'classic'),
+    },
+    type: { kind: 'enum', choices: ['classic', 'quorum'] },
+    default: 'classic',
+    description:
+      'RabbitMQ: type of the queues this worker declares (Celery task_default_queue_type). quorum also sets up ' +
+      "native delayed delivery, as Celery's workers do.",
+  },
+  {
+    key: 'celery.queueMaxPriority',
+    env: ['CELERY_QUEUE_MAX_PRIORITY'],
+    group: 'celery',
+    type: { kind: 'int', min: 1, max: 255 },
+    default: null,
+    nullable: true,
+    example: '10',
+    description:
+      'RabbitMQ: x-max-priority of the classic queues this worker declares (Celery task_queue_max_priority).',
+  },
+  {
+    key: 'celery.exchangeType',
+    env: ['CELERY_DEFAULT_EXCHANGE_TYPE'],
+    group: 'celery',
+    type: { kind: 'enum', choices: ['direct', 'topic', 'fanout'] },
+    default: 'direct',
+    description:
+      'RabbitMQ: type of the exchange declared per queue (Celery task_default_exchange_type). ' +
+      'Native delayed delivery needs topic or fanout.',
+  },
+  {
+    key: 'celery.brokerHeartbeatS',
+    env: ['CELERY_BROKER_HEARTBEAT'],
+    group: 'celery',
+    type: { kind: 'int', min: 0, max: 3600 },
+    default: 120,
+    description: 'RabbitMQ: AMQP heartbeat, seconds; 0 turns it off (Celery broker_heartbeat).',
+  },
+  {
+    key: 'celery.brokerConnectTimeoutS',
+    env: ['CELERY_BROKER_CONNECTION_TIMEOUT'],
+    group: 'celery',
+    type: { kind: 'duration', unit: 's', minMs: 100 },
+    default: 4,
+    description: 'RabbitMQ: how long one connection attempt may take (Celery broker_connection_timeout).',
   },
   {
     key: 'celery.visibilityTimeoutS',
@@ -88,7 +186,9 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     group: 'celery',
     type: { kind: 'string' },
     default: 'tbw.dead_letter',
-    description: 'Redis list that receives messages that cannot be run (undecodable, too large).',
+    description:
+      'Redis list that receives messages that cannot be run (undecodable, too large). RabbitMQ rejects them ' +
+      "without requeue instead: to the queue's dead-letter exchange, if it has one.",
   },
   // ── temporal ──────────────────────────────────────────────────────────────────────────────────────────
   {

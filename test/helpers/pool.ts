@@ -50,6 +50,13 @@ export function baseWorkerConfig(over: BaseConfigOverrides = {}): WorkerConfig {
       sendEvents: false,
       maxMessageBytes: 1 << 20,
       deadLetterKey: 'tbw.dead',
+      acksOnFailureOrTimeout: true,
+      prefetchMultiplier: 1,
+      queueType: 'classic',
+      queueMaxPriority: null,
+      exchangeType: 'direct',
+      brokerHeartbeatS: 120,
+      brokerConnectTimeoutS: 4,
       ...celery,
     },
     temporal: {

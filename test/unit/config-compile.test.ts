@@ -64,6 +64,13 @@ void t.test('defaults', async (t) => {
     sendEvents: false,
     maxMessageBytes: 10 * 1024 * 1024,
     deadLetterKey: 'tbw.dead_letter',
+    acksOnFailureOrTimeout: true,
+    prefetchMultiplier: 1,
+    queueType: 'classic',
+    queueMaxPriority: null,
+    exchangeType: 'direct',
+    brokerHeartbeatS: 120,
+    brokerConnectTimeoutS: 4,
   });
   t.same(c.temporal, {
     address: '127.0.0.1:7233',
@@ -223,6 +230,44 @@ void t.test('aliases and composed names', async (t) => {
 });
 
 void t.test(
+  "RabbitMQ: the platform's split broker URL, rpc:// results by default, quorum from RABBITMQ_HA_ENABLED",
+  async (t) => {
+    const env = {
+      CELERY_BROKER_BASE_URL: 'amqp://unstract-rabbitmq:5672//',
+      CELERY_BROKER_USER: 'admin',
+      CELERY_BROKER_PASS: 'p@ss:w/rd',
+    };
+    const c = compile({ env });
+    t.equal(
+      c.celery.brokerUrl,
+      'amqp://admin:p%40ss%3Aw%2Frd@unstract-rabbitmq:5672//',
+      'credentials spliced in, encoded',
+    );
+    t.equal(c.celery.resultBackend, 'rpc://', 'an AMQP broker defaults to rpc:// results');
+    t.equal(
+      compile({ env: { ...env, CELERY_BROKER_BASE_URL: 'amqp://old:old@rabbit:5672/vh' } }).celery.brokerUrl,
+      'amqp://admin:p%40ss%3Aw%2Frd@rabbit:5672/vh',
+      'a user part already in the base is replaced',
+    );
+    t.equal(
+      compile({ env: { ...env, CELERY_BROKER_URL: 'amqp://x:y@other//' } }).celery.brokerUrl,
+      'amqp://x:y@other//',
+      'CELERY_BROKER_URL wins over the split form',
+    );
+    const { sources } = compileSettings({ host, env });
+    t.equal(sources['celery.brokerUrl'], 'env CELERY_BROKER_BASE_URL');
+    t.equal(compile({ env: { RABBITMQ_HA_ENABLED: 'true' } }).celery.queueType, 'quorum');
+    t.equal(compile({ env: { RABBITMQ_HA_ENABLED: 'false' } }).celery.queueType, 'classic');
+    t.equal(
+      compile({ env: { RABBITMQ_HA_ENABLED: 'true', CELERY_QUEUE_TYPE: 'classic' } }).celery.queueType,
+      'classic',
+    );
+    t.equal(compile({ env: { CELERY_WORKER_PREFETCH_MULTIPLIER: '4' } }).celery.prefetchMultiplier, 4, 'alias');
+    t.equal(compile({ flags: { 'celery.resultBackend': 'rpc://' }, env }).celery.resultBackend, 'rpc://');
+  },
+);
+
+void t.test(
   'validation: one line naming setting, source and what is accepted; exit 64 for flags, 78 otherwise',
   async (t) => {
     const cases: [Partial<CompileInput>, string | RegExp, number][] = [
@@ -254,8 +299,8 @@ void t.test(
       ],
       [{ flags: { maxMemoryPerChildKiB: 'lots' } }, /^invalid --max-memory-per-child "lots": expected a size/, 64],
       [
-        { env: { CELERY_BROKER_URL: 'amqp://guest:guest@rabbit//' } },
-        'invalid CELERY_BROKER_URL "amqp://guest:***@rabbit//" (from the environment): expected a URL starting with redis:// or rediss://',
+        { env: { CELERY_BROKER_URL: 'kafka://guest:guest@rabbit//' } },
+        'invalid CELERY_BROKER_URL "kafka://guest:***@rabbit//" (from the environment): expected a URL starting with redis:// or rediss:// or amqp:// or amqps:// or pyamqp://',
         78,
       ],
       [
