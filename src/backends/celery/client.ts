@@ -76,7 +76,10 @@ export function createClient(config: WorkerConfig): CeleryClient {
 
   return {
     async submit(name: string, o: SubmitOptions): Promise<{ id: string }> {
+      // rpc:// results come back to a reply queue of ours: it must exist before the task is sent.
+      const replyTo = /^rpc:/i.test(resultUrl) ? await guard(async () => (await results()).replyQueue?.()) : undefined;
       const m = buildTask({
+        ...(replyTo !== undefined ? { replyTo } : {}),
         task: name,
         args: o.args ?? [],
         kwargs: o.kwargs ?? {},

@@ -11,7 +11,7 @@ import { internalTask } from './dag.js';
 import { Execution, type ExecEnv, type Held, type Outcome } from './execute.js';
 import type { TaskLimitsView } from './limits.js';
 import { parseMessage } from './protocol.js';
-import { buildMeta, excInfo, type ResultStore } from './results.js';
+import { buildMeta, excInfo, replyToOf, type ResultStore } from './results.js';
 import type { Delivery, SettleableDelivery, Subscription, Transport } from './transport.js';
 
 export type Mode = 'idle' | 'running' | 'draining' | 'stopped';
@@ -91,8 +91,10 @@ export class Consumer {
     this.#setMode('running');
     this.#sub = await this.transport.consume({
       queues: this.o.queues,
-      prefetch: this.o.slots,
+      // Celery's worker_prefetch_multiplier: slots × multiplier unsettled messages at most (ETAs raise it).
+      prefetch: this.o.slots * Math.max(1, this.o.cfg.prefetchMultiplier),
       onDelivery: (d) => this.#accept(d),
+      onLost: (tags) => this.#lost(tags),
     });
   }
 
@@ -201,7 +203,8 @@ export class Consumer {
         worker: this.o.worker,
         nowMs: this.o.now(),
       });
-      await this.results.store(r.id, meta).catch(() => undefined);
+      const replyTo = d.kind === 'message' ? replyToOf(d.message.properties) : null;
+      await this.results.store(r.id, meta, replyTo).catch(() => undefined);
     }
     await this.transport.deadLetter(d, {
       reason: `${r.type}: ${r.reason}`,
@@ -304,6 +307,27 @@ export class Consumer {
     }
     this.#eta.clear();
     return out;
+  }
+
+  /** The transport lost these deliveries (their channel closed; the broker redelivers them): drop unstarted ones. */
+  #lost(tags: readonly string[]): void {
+    const gone = new Set(tags);
+    let eta = 0;
+    for (const [tag, e] of this.#eta) {
+      if (!gone.has(tag)) continue;
+      clearTimeout(e.timer);
+      this.#eta.delete(tag);
+      eta++;
+    }
+    const keep = (h: Held): boolean => {
+      if (!gone.has(h.tag)) return true;
+      h.released = true;
+      return false;
+    };
+    this.#ready.splice(0, this.#ready.length, ...this.#ready.filter(keep));
+    for (const h of [...this.#waiting]) if (!keep(h)) this.#waiting.delete(h);
+    for (const ex of this.#running.values()) if (gone.has(ex.held.tag)) ex.held.released = true;
+    if (eta > 0) this.#sub?.setPrefetch(this.#sub.prefetch - eta);
   }
 
   /** What remote control's inspect active/reserved/scheduled show. */

@@ -9,7 +9,7 @@ import type { Canvas } from './canvas.js';
 import { internalTask } from './dag.js';
 import type { TaskLimitsView } from './limits.js';
 import { retryMessage, type TaskMessage } from './protocol.js';
-import { buildMeta, errorInfo, excInfo, type ExcInfo, type ResultStore, type State } from './results.js';
+import { buildMeta, errorInfo, excInfo, replyToOf, type ExcInfo, type ResultStore, type State } from './results.js';
 import type { SettleableDelivery, Transport } from './transport.js';
 
 /** A message this child holds until it is acked, re-published or given back (the transport tracks the hold). */
@@ -111,7 +111,11 @@ export class Execution {
     const { results } = this.env;
     if (!results) return;
     if (state === 'SUCCESS' && this.held.msg.ignoreResult) return;
-    await results.store(this.held.msg.id, this.#meta(state, result, traceback));
+    await results.store(
+      this.held.msg.id,
+      this.#meta(state, result, traceback),
+      replyToOf(this.held.msg.inbound.properties),
+    );
   }
 
   /** Run to the end and settle the message. Never throws. */
@@ -181,7 +185,8 @@ export class Execution {
       taskId: msg.id,
       taskName: msg.task,
       attempt: msg.retries + 1,
-      redelivered: false, // not reported by the Celery transport yet (docs/tasks.md)
+      // The broker gave this message out before (a lost child, a restore): not a retry.
+      redelivered: msg.redelivered,
       get signal(): AbortSignal {
         return self.controller.signal;
       },
@@ -256,7 +261,16 @@ export class Execution {
     const canvas = env.canvas(this.held.queue);
     await canvas.onFailure(msg, exc, traceback);
     if (msg.chord) await canvas.onChordPart(msg, 'FAILURE', exc);
-    await env.transport.ack([this.held.delivery]);
+    if (env.cfg.acksLate && !env.cfg.acksOnFailureOrTimeout) {
+      // Celery's task_acks_on_failure_or_timeout=False: reject without requeue (to a dead-letter exchange).
+      await env.transport.deadLetter(this.held.delivery, {
+        reason: `${exc.exc_type}: ${String(exc.exc_message[0] ?? '')}`,
+        taskId: msg.id,
+        task: msg.task,
+        worker: env.worker,
+        at: env.now() / 1000,
+      });
+    } else await env.transport.ack([this.held.delivery]);
     if (hard) env.onHardLimit(this.held);
     return 'failed';
   }

@@ -18,6 +18,11 @@ export interface InboundMessage {
   deliveryInfo: { exchange: string; routingKey: string; deliveryTag: string };
   /** Delivered before and given back (a restore, a dead consumer, a broker redelivery). */
   redelivered: boolean;
+  /**
+   * How many times the broker delivered it before, where the broker counts (RabbitMQ quorum queues'
+   * x-delivery-count); absent where it does not (Redis, classic queues: only `redelivered` is known).
+   */
+  deliveryCount?: number;
   /** Bytes the message took as received (the size cap applies to this). */
   size: number;
 }
@@ -74,6 +79,11 @@ export interface ConsumeOptions {
   prefetch: number;
   /** Called in delivery order; the next delivery waits for the returned promise (the consumer accepts in order). */
   onDelivery(d: Delivery): void | Promise<void>;
+  /**
+   * The transport lost these unsettled deliveries (AMQP: their channel closed, so the broker gives them out again):
+   * the consumer forgets the ones it has not started. One still running finishes; settling it is then a no-op.
+   */
+  onLost?(tags: readonly string[]): void;
 }
 
 export interface Subscription {

@@ -1,0 +1,175 @@
+// Consuming task queues on RabbitMQ as Celery's worker does: declare the queues (amqp-topology.ts), basic.qos, one
+// basic.consume per queue, deliveries handed over one at a time in order. Prefetch is channel-wide (global QoS,
+// Celery's choice on classic queues) and raised by one for each held ETA message; quorum queues refuse global
+// QoS, so there each consumer gets the base prefetch and a raise re-subscribes (RabbitMQ applies a new
+// per-consumer prefetch only to consumers started after it; held deliveries stay ours on the channel).
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import type { Logger } from 'pino';
+import type { CeleryConfig } from '../../../config/types.js';
+import type { ConsumeOptions, Delivery, Subscription } from '../transport.js';
+import type { AmqpLink } from './amqp-connection.js';
+import { Declarer, delayedBindingPlan, delayedDeliveryPlan, queueSpec, type Declared } from './amqp-topology.js';
+
+export type QosMode = 'channel' | 'consumer';
+
+/** What the subscription needs from its transport. */
+export interface ConsumeHost {
+  readonly link: AmqpLink;
+  readonly cfg: CeleryConfig;
+  readonly logger: Logger;
+  now(): number;
+  /** Hold a received message until it is settled and make it the consumer's Delivery. */
+  deliver(m: ConsumeMessage, queue: string, gen: number, ch: Channel): Delivery;
+}
+
+/** Channel-wide QoS only when every queue is known to be classic (global QoS on a quorum queue kills the connection). */
+export function qosMode(declared: readonly Pick<Declared, 'quorum'>[]): QosMode {
+  return declared.every((d) => d.quorum === false) ? 'channel' : 'consumer';
+}
+
+export class AmqpSubscription implements Subscription {
+  prefetch: number;
+  readonly #base: number;
+  mode: QosMode = 'channel';
+  active = true;
+  #ch: Channel | null = null;
+  #gen = -1;
+  readonly #tags = new Map<string, string>();
+  #chain: Promise<void> = Promise.resolve();
+  #lastUp: number | null = null;
+  #resubscribe: Promise<void> | null = null;
+
+  constructor(
+    private readonly host: ConsumeHost,
+    private readonly c: ConsumeOptions,
+  ) {
+    this.prefetch = this.#base = Math.max(1, c.prefetch);
+  }
+
+  /** Live consumer contact: the connection is up and the consumers are subscribed (pushes need no polling). */
+  get lastPollAt(): number | null {
+    if (this.#ch !== null && this.host.link.state === 'up' && this.#gen === this.host.link.gen) {
+      return (this.#lastUp = this.host.now());
+    }
+    return this.#lastUp;
+  }
+
+  /** On every connection: declare, set the QoS, subscribe. */
+  async setup(conn: ChannelModel, gen: number): Promise<void> {
+    if (!this.active) return;
+    const { cfg, logger } = this.host;
+    const declarer = new Declarer(conn, logger);
+    try {
+      const declared: Declared[] = [];
+      for (const q of this.c.queues) declared.push(await declarer.taskQueue(queueSpec(q, cfg)));
+      if (declared.some((d) => d.quorum !== false)) await this.#delayedDelivery(declarer, declared);
+      this.mode = qosMode(declared);
+    } finally {
+      await declarer.close();
+    }
+    const ch = await conn.createChannel();
+    ch.on('error', (err: Error) => logger.warn({ err: err.message }, 'amqp consumer channel error'));
+    // The broker closed the channel (consumer_timeout, a deleted queue): its deliveries went back; start over.
+    ch.on('close', () => {
+      if (this.#ch === ch && this.active) void conn.close().catch(() => undefined);
+    });
+    this.#ch = ch;
+    this.#gen = gen;
+    this.#tags.clear();
+    if (this.mode === 'channel') await ch.prefetch(this.prefetch, true);
+    else await ch.prefetch(this.#base, false);
+    await this.#subscribe(ch, gen);
+    logger.debug({ queues: this.c.queues, prefetch: this.prefetch, qos: this.mode }, 'amqp consumer subscribed');
+  }
+
+  /** Quorum queues: Celery's DelayedDelivery step (the levels, then each pattern-routing queue's bindings). */
+  async #delayedDelivery(declarer: Declarer, declared: readonly Declared[]): Promise<void> {
+    try {
+      await declarer.plan(delayedDeliveryPlan('quorum'));
+      for (const d of declared) {
+        if (d.patternExchange) await declarer.plan(delayedBindingPlan(queueSpec(d.queue, this.host.cfg)));
+      }
+    } catch (err) {
+      // As Celery: without it, native delayed delivery is unavailable, the queues still work.
+      this.host.logger.warn({ err: (err as Error).message }, 'native delayed delivery not set up');
+    }
+  }
+
+  async #subscribe(ch: Channel, gen: number): Promise<void> {
+    for (const q of this.c.queues) {
+      const { consumerTag } = await ch.consume(q, (m) => this.#onMessage(m, q, gen, ch), { noAck: false });
+      this.#tags.set(consumerTag, q);
+    }
+  }
+
+  #onMessage(m: ConsumeMessage | null, queue: string, gen: number, ch: Channel): void {
+    if (m === null) {
+      // basic.cancel from the broker (queue deleted): set everything up again on a fresh connection.
+      this.host.logger.warn({ queue }, 'consumer cancelled by the broker; reconnecting');
+      if (this.#ch === ch) void this.host.link.conn?.close().catch(() => undefined);
+      return;
+    }
+    // One delivery at a time, in order; a delivery of a channel that has gone meanwhile is dropped (redelivered).
+    this.#chain = this.#chain
+      .then(async () => {
+        if (this.#gen !== gen || this.host.link.gen !== gen) return;
+        await this.c.onDelivery(this.host.deliver(m, queue, gen, ch));
+      })
+      .catch((err: unknown) => this.host.logger.error({ err: (err as Error).message }, 'delivery handling failed'));
+  }
+
+  /** Generation `gen` ended: forget its channel (the next setup subscribes again). */
+  onDown(gen: number): void {
+    if (this.#gen !== gen) return;
+    this.#ch = null;
+    this.#tags.clear();
+  }
+
+  setPrefetch(n: number): void {
+    const raise = n > this.prefetch;
+    this.prefetch = Math.max(1, n);
+    const ch = this.#ch;
+    if (ch === null || !this.active) return;
+    if (this.mode === 'channel') {
+      ch.prefetch(this.prefetch, true).catch(() => undefined);
+      return;
+    }
+    if (raise) this.#resubscribe ??= this.#renew(ch);
+  }
+
+  /** Per-consumer QoS: new consumers with the base prefetch; what the old ones hold is no longer counted. */
+  async #renew(ch: Channel): Promise<void> {
+    // Coalesce a burst of raises (many ETA messages at once) into one re-subscription.
+    await new Promise((r) => setImmediate(r));
+    const gen = this.#gen;
+    try {
+      for (const tag of [...this.#tags.keys()]) {
+        this.#tags.delete(tag);
+        await ch.cancel(tag);
+      }
+      if (this.active && this.#ch === ch) await this.#subscribe(ch, gen);
+    } catch (err) {
+      this.host.logger.debug({ err: (err as Error).message }, 're-subscription interrupted');
+    } finally {
+      this.#resubscribe = null;
+    }
+  }
+
+  async cancel(): Promise<void> {
+    this.active = false;
+    await this.#resubscribe;
+    const ch = this.#ch;
+    if (ch !== null) {
+      for (const tag of [...this.#tags.keys()]) await ch.cancel(tag).catch(() => undefined);
+      this.#tags.clear();
+    }
+    await this.#chain;
+  }
+
+  /** Close the consumer channel (its unacked deliveries go back to their queues). */
+  async close(): Promise<void> {
+    const ch = this.#ch;
+    this.#ch = null;
+    await ch?.close().catch(() => undefined);
+  }
+}

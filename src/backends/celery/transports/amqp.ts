@@ -1,0 +1,261 @@
+// Celery's RabbitMQ (AMQP 0-9-1) transport as a Transport, on amqplib: one connection per process with its own
+// reconnect loop (amqp-connection.ts), task queues consumed under basic.qos (amqp-consume.ts), deliveries acked
+// on the channel they came on, publishes confirmed by the broker (amqp-publish.ts), remote control and events
+// through kombu's exchanges (amqp-control.ts). A delivery of a channel that closed is never acked: the broker
+// has already given it back (redelivered), so settling it is a no-op and the consumer is told it is lost.
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import type { Logger } from 'pino';
+import type { CeleryConfig } from '../../../config/types.js';
+import type {
+  ConsumeOptions,
+  ControlChannel,
+  DeadLetter,
+  Delivery,
+  EventChannel,
+  OutboundMessage,
+  SettleableDelivery,
+  Subscription,
+  Transport,
+  TransportOptions,
+} from '../transport.js';
+import { AmqpLink } from './amqp-connection.js';
+import { AmqpSubscription, type ConsumeHost } from './amqp-consume.js';
+import { AmqpControlChannel, AmqpEventChannel, listenRevoked, type ControlHost } from './amqp-control.js';
+import { RecentIds } from '../recent-ids.js';
+import { inboundOf, publishHeaders, publishOptions } from './amqp-message.js';
+import { Publisher } from './amqp-publish.js';
+import { Declarer, queueSpec } from './amqp-topology.js';
+
+interface HeldMessage {
+  m: ConsumeMessage;
+  gen: number;
+  ch: Channel;
+}
+
+type Setup = (conn: ChannelModel, gen: number) => Promise<void>;
+
+const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
+
+export class AmqpTransport implements Transport, ConsumeHost, ControlHost {
+  readonly name = 'amqp';
+  readonly link: AmqpLink;
+  readonly publisher: Publisher;
+  readonly revoked = new RecentIds();
+  readonly #held = new Map<string, HeldMessage>();
+  readonly #setups = new Set<Setup>();
+  #sub: AmqpSubscription | null = null;
+  #events: AmqpEventChannel | null = null;
+
+  constructor(
+    readonly url: string,
+    private readonly o: TransportOptions,
+  ) {
+    this.link = new AmqpLink({
+      url,
+      logger: o.logger,
+      role: o.role,
+      name: `${o.nodename} ${o.role}${o.index >= 0 ? ` ${o.index}` : ''} (task-backend-worker pid ${o.pid})`,
+      heartbeatS: o.cfg.brokerHeartbeatS,
+      connectTimeoutS: o.cfg.brokerConnectTimeoutS,
+      quiet: o.role === 'control',
+      ...(o.role === 'client' ? { giveUpAfter: 3 } : {}),
+      ...(o.onConnectionError ? { onError: o.onConnectionError } : {}),
+      onUp: (conn, gen) => this.#up(conn, gen),
+      onDown: (gen) => this.#down(gen),
+    });
+    this.publisher = new Publisher(this.link, o.logger);
+  }
+
+  get cfg(): CeleryConfig {
+    return this.o.cfg;
+  }
+  get logger(): Logger {
+    return this.o.logger;
+  }
+  now(): number {
+    return this.o.now();
+  }
+
+  async #up(conn: ChannelModel, gen: number): Promise<void> {
+    for (const s of this.#setups) await s(conn, gen);
+    await this.#sub?.setup(conn, gen);
+  }
+
+  #down(gen: number): void {
+    this.publisher.onDown(gen);
+    this.#sub?.onDown(gen);
+    const lost: string[] = [];
+    for (const [tag, h] of this.#held) {
+      if (h.gen !== gen) continue;
+      this.#held.delete(tag);
+      lost.push(tag);
+    }
+    if (lost.length > 0) {
+      this.o.logger.warn({ lost: lost.length }, 'held deliveries returned to the broker with their channel');
+      this.#onLost?.(lost);
+    }
+  }
+
+  #onLost: ((tags: readonly string[]) => void) | undefined;
+
+  onEveryConnection(fn: Setup): () => void {
+    this.#setups.add(fn);
+    const conn = this.link.conn;
+    if (this.link.state === 'up' && conn !== null) {
+      void fn(conn, this.link.gen).catch((err: unknown) => {
+        this.o.logger.warn({ err: (err as Error).message }, 'amqp set-up failed; reconnecting');
+        void conn.close().catch(() => undefined);
+      });
+    }
+    return () => this.#setups.delete(fn);
+  }
+
+  async consume(c: ConsumeOptions): Promise<Subscription> {
+    if (this.#sub !== null) throw new Error('amqp transport: one consumer per transport');
+    this.#onLost = c.onLost;
+    listenRevoked(this, this.revoked, () => this.o.now());
+    const sub = (this.#sub = new AmqpSubscription(this, c));
+    const conn = await this.link.whenUp();
+    try {
+      await sub.setup(conn, this.link.gen);
+    } catch (err) {
+      // A connection lost meanwhile sets everything up again when it is back; anything else is the caller's.
+      if (this.link.conn === conn) throw err;
+    }
+    return sub;
+  }
+
+  deliver(m: ConsumeMessage, queue: string, gen: number, ch: Channel): Delivery {
+    const tag = `${gen}.${m.fields.deliveryTag}`;
+    this.#held.set(tag, { m, gen, ch });
+    const message = inboundOf(m, tag);
+    const id = str(message.headers.id) ?? str(message.properties.correlation_id);
+    return { kind: 'message', tag, queue, message, revoked: id !== null && this.revoked.has(id, this.o.now()) };
+  }
+
+  /** The held message of `d` if its channel is still the live one (else forget it: the broker took it back). */
+  #take(d: SettleableDelivery): HeldMessage | null {
+    const h = this.#held.get(d.tag);
+    if (h === undefined) return null;
+    this.#held.delete(d.tag);
+    return h.gen === this.link.gen && this.link.state === 'up' ? h : null;
+  }
+
+  get unsettled(): number {
+    return this.#held.size;
+  }
+
+  async ack(ds: readonly SettleableDelivery[]): Promise<void> {
+    for (const d of ds) {
+      const h = this.#take(d);
+      try {
+        h?.ch.ack(h.m);
+      } catch {
+        // the channel closed in between: the broker redelivers it
+      }
+    }
+  }
+
+  async restore(d: SettleableDelivery): Promise<boolean> {
+    const h = this.#take(d);
+    if (h === null) return false;
+    try {
+      h.ch.nack(h.m, false, true);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A copy at the END of its queue (confirmed), then the original acked. */
+  async requeue(d: SettleableDelivery): Promise<void> {
+    const h = this.#held.get(d.tag);
+    if (h === undefined) return;
+    const p = h.m.properties;
+    await this.#publishTask(d.queue, h.m.content, {
+      headers: publishHeaders((p.headers ?? {}) as Record<string, unknown>),
+      contentType: p.contentType as string | undefined,
+      contentEncoding: p.contentEncoding as string | undefined,
+      deliveryMode: (p.deliveryMode as number | undefined) ?? 2,
+      ...(typeof p.priority === 'number' ? { priority: p.priority } : {}),
+      ...(typeof p.correlationId === 'string' ? { correlationId: p.correlationId } : {}),
+      ...(typeof p.replyTo === 'string' ? { replyTo: p.replyTo } : {}),
+      ...(typeof p.expiration === 'string' ? { expiration: p.expiration } : {}),
+    });
+    await this.ack([d]);
+  }
+
+  async republish(d: SettleableDelivery, out: OutboundMessage): Promise<void> {
+    await this.publish(out);
+    await this.ack([d]);
+  }
+
+  /** basic.reject without requeue: to the queue's dead-letter exchange when it has one, else dropped. */
+  async deadLetter(d: SettleableDelivery, why: DeadLetter): Promise<void> {
+    const h = this.#take(d);
+    // The consumer logs the rejection with its reason; this says where the message went.
+    this.o.logger.debug(
+      { queue: d.queue, taskId: why.taskId, reason: why.reason },
+      "message rejected without requeue (to the queue's dead-letter exchange, if it has one)",
+    );
+    try {
+      h?.ch.reject(h.m, false);
+    } catch {
+      // the channel closed in between: the broker redelivers it, and it is rejected again
+    }
+  }
+
+  /** A task message: to its exchange, or through the default exchange to the queue, declared first as Celery does. */
+  async publish(out: OutboundMessage): Promise<void> {
+    const options = publishOptions(out);
+    if (out.exchange !== '') {
+      await this.publisher.publish(out.exchange, out.routingKey, out.body, options);
+      return;
+    }
+    await this.#publishTask(out.routingKey, out.body, options);
+  }
+
+  async #publishTask(queue: string, body: Buffer, options: Parameters<Publisher['publish']>[3]): Promise<void> {
+    await this.publisher.publish('', queue, body, options, () =>
+      this.publisher.once(`queue:${queue}`, async () => {
+        const declarer = new Declarer(await this.publisher.connection(), this.o.logger);
+        try {
+          await declarer.taskQueue(queueSpec(queue, this.o.cfg));
+        } finally {
+          await declarer.close();
+        }
+      }),
+    );
+  }
+
+  control(nodename: string): ControlChannel {
+    return new AmqpControlChannel(this, nodename);
+  }
+
+  events(): EventChannel {
+    return (this.#events ??= new AmqpEventChannel(this));
+  }
+
+  async close(): Promise<void> {
+    await this.#sub?.cancel().catch(() => undefined);
+    await this.link.close();
+  }
+}
+
+/** Connect (or fail within the timeout: the child reports a retryable boot failure); reconnects are automatic. */
+export async function openAmqpTransport(url: string, o: TransportOptions): Promise<AmqpTransport> {
+  const t = new AmqpTransport(url, o);
+  const opened = t.link.open(o.connectTimeoutMs);
+  if (o.connectTimeoutMs === null) {
+    // Clients and the node: commands wait until the broker is reachable (a client gives up after a few attempts).
+    opened.catch(() => undefined);
+    return t;
+  }
+  try {
+    await opened;
+  } catch (err) {
+    await t.link.close();
+    throw err;
+  }
+  return t;
+}
