@@ -263,8 +263,7 @@ export const cases: readonly ConformanceCase[] = [
     task: 'conformance_lost_once',
     args: [join(LOST_DIR, 'once')],
     killsChild: 'once',
-    // The Celery transport does not report redelivery yet (docs/tasks.md): its ctx.redelivered reads false.
-    expect: (o) => ({ match: { attempt: 1, redelivered: o.backend === 'celery' ? false : true, runs: 2 } }),
+    expect: { match: { attempt: 1, redelivered: true, runs: 2 } },
   },
   {
     id: 'lost worker: delivery limit',
