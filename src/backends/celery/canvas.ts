@@ -96,12 +96,8 @@ export class Canvas {
           });
           return;
         }
-        if (this.deps.results?.chordJoin === 'none') {
-          // Celery's RPC backend: ensure_chords_allowed raises NotImplementedError.
-          throw Object.assign(new Error(`The "${this.deps.results.name}" result backend does not support chords!`), {
-            name: 'NotImplementedError',
-          });
-        }
+        // Celery's RPC backend: ensure_chords_allowed raises NotImplementedError.
+        if (this.deps.results?.chordJoin === 'none') throw noChords(this.deps.results.name);
         const gid = typeof o.group_id === 'string' ? o.group_id : randomUUID();
         // A store that joins chords itself counts the header; one that cannot needs celery.chord_unlock (issue 15).
         await this.deps.results?.setChordSize?.(gid, header.length);
@@ -233,6 +229,13 @@ export class Canvas {
    * whose body is COLLECT); the last step carries the workflow message's id, so AsyncResult(id).get() waits for it.
    */
   async startWorkflow(def: WorkflowDefinition, msg: TaskMessage): Promise<void> {
+    // A parallel step or a DAG joins through chords: refuse it up front on a store without them (rpc), as Celery's
+    // client refuses a chord, rather than fail a step halfway and leave the workflow's result waiting forever.
+    if (
+      this.deps.results?.chordJoin === 'none' &&
+      (!Array.isArray(def.steps) || def.steps.some((s) => 'parallel' in s))
+    )
+      throw noChords(this.deps.results.name);
     const extra = { parentId: msg.id, rootId: msg.rootId ?? msg.id, priority: msg.priority, replyTo: replyOfMsg(msg) };
     if (!Array.isArray(def.steps)) {
       await this.send(
@@ -323,4 +326,11 @@ function sigReplyTo(sig: Sig): string | null {
 function replyOf(own: unknown, parent: string | null | undefined): { replyTo?: string } {
   if (typeof own === 'string' && own !== '') return { replyTo: own };
   return parent ? { replyTo: parent } : {};
+}
+
+/** Celery's E_NO_CHORD_SUPPORT, as the NotImplementedError its RPC backend raises. */
+function noChords(store: string): Error {
+  return Object.assign(new Error(`The "${store}" result backend does not support chords!`), {
+    name: 'NotImplementedError',
+  });
 }
