@@ -2,7 +2,11 @@
 // celery_amqp.py) and a real RabbitMQ node: rpc:// results (values, typed failures, countdown, retries, chain,
 // group, chords refused as Celery refuses them), garbage messages (worker lives, nothing left unacknowledged),
 // a platform-declared queue with a dead-letter exchange consumed as it is, ETA messages that do not block a
-// prefetch of 1 (classic queues, quorum queues, native delayed delivery), and priority order.
+// prefetch of 1 (classic queues, quorum queues, native delayed delivery), a child SIGKILLed mid-task, and
+// priority order.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import t from 'tap';
 import { FIXTURE_TASKS, runPython, startBrokers, startWorker, type PyCheck } from './celery-harness.js';
@@ -112,6 +116,27 @@ void t.test('Python Celery on RabbitMQ ↔ our worker', async (t) => {
       t.ok(e.plain_seconds < 1.5, `${name}: plain task done in ${e.plain_seconds.toFixed(2)} s`);
       t.ok(e.countdown_seconds >= 1.9, `${name}: countdown respected (${e.countdown_seconds.toFixed(2)} s)`);
     }
+  });
+
+  await t.test('a child SIGKILLed mid-task: the task runs again (redelivered) and nothing stays unacked', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'tbw-amqp-kill-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const pidFile = join(dir, 'pid');
+    const running = runPython('celery_amqp.py', [b.broker, 'killed_child'], 90_000, { PIDFILE: pidFile });
+    const deadline = Date.now() + 20_000;
+    while (!existsSync(pidFile) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const victim = Number(readFileSync(pidFile, 'utf8'));
+    rmSync(pidFile);
+    process.kill(victim, 'SIGKILL');
+    for (const c of await running) checks.set(c.check, c);
+    const s = value<Stamp>('killed_child');
+    t.equal(s.tag, 'victim');
+    t.not(s.pid, victim, 'ran again in the replacement child');
+    t.equal(s.redelivered, true, 'ctx.redelivered: the broker gave the message out before');
+    const until = Date.now() + 10_000;
+    let left = await unacked();
+    while (left.length > 0 && Date.now() < until) left = await unacked();
+    t.same(left, [], 'rabbitmqctl list_queues messages_unacknowledged: 0 everywhere');
   });
 
   await w.stop();

@@ -159,9 +159,17 @@ export interface PyCheck {
 }
 
 /** Run a script from test/e2e/py; resolves with its JSON lines (and rejects if it exits non-zero). */
-export async function runPython(script: string, args: string[], timeoutMs = 120_000): Promise<PyCheck[]> {
+export async function runPython(
+  script: string,
+  args: string[],
+  timeoutMs = 120_000,
+  env: Record<string, string> = {},
+): Promise<PyCheck[]> {
   if (!existsSync(PYTHON)) throw new Error(`${PYTHON} missing: run scripts/setup-python.sh`);
-  const p = spawn(PYTHON, [join(ROOT, 'test', 'e2e', 'py', script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(PYTHON, [join(ROOT, 'test', 'e2e', 'py', script), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   let out = '';
   let err = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -125,6 +125,12 @@ def eta_does_not_block(capp):
     return run
 
 
+def killed_child():
+    """A task whose child the test SIGKILLs while it runs (it writes its pid to $PIDFILE first)."""
+    import os
+    return send("tbw_test.stamp", args=[2, "victim", os.environ["PIDFILE"]]).get(timeout=60)
+
+
 report("declare", declare)
 report("rpc_args", lambda: send("add_numbers", args=[2, 3]).get(timeout=T))
 report("rpc_kwargs", lambda: send("add_numbers", args=[2], kwargs={"b": 40}).get(timeout=T))
@@ -142,3 +148,4 @@ report("dead_letter_exchange", dead_letter_exchange)
 report("eta_classic", eta_does_not_block(app))
 report("eta_quorum_direct", eta_does_not_block(quorum_app("qdirect", "direct")))
 report("eta_quorum_topic", eta_does_not_block(quorum_app("qtopic", "topic")))
+report("killed_child", killed_child)

@@ -31,9 +31,9 @@ export interface LinkOptions {
   onError?(err: Error, attempts: number): void;
 }
 
-/** Backoff before redial number `n` (1-based): 100 ms doubling to 5 s, with up to 20% jitter. */
+/** Backoff before redial number `n` (1-based): 100 ms doubling to 2 s (a broker back is used within ~2.4 s), +≤20% jitter. */
 export function redialDelayMs(n: number, random: () => number = Math.random): number {
-  const base = Math.min(100 * 2 ** Math.min(n - 1, 10), 5000);
+  const base = Math.min(100 * 2 ** Math.min(n - 1, 10), 2000);
   return Math.round(base * (1 + 0.2 * random()));
 }
 
