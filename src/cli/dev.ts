@@ -1,6 +1,6 @@
-// `task-backend-worker dev [--backend celery|temporal]`: a first run on a laptop. Starts a private broker
-// (redis-server, or `temporal server start-dev`) from PATH on a free loopback port, runs the pool against it,
-// prints a copy-paste submit command, and stops the server when the pool exits.
+// `task-backend-worker dev [--backend celery|temporal] [--broker redis|amqp]`: a first run on a laptop. Starts a
+// private broker (redis-server, a RabbitMQ node, or `temporal server start-dev`) from PATH on a free loopback port,
+// runs the pool against it, prints a copy-paste submit command, and stops the server when the pool exits.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { accessSync, constants } from 'node:fs';
@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { WorkerConfig } from '../config/types.js';
 import { EXIT } from '../exit-codes.js';
+import { startDevRabbit } from './dev-rabbitmq.js';
 import { commandConfig, commandIo } from './program.js';
 
 const PROG = 'task-backend-worker';
@@ -20,6 +21,8 @@ interface DevServer {
   /** Extra directories searched after PATH (the project's Python venv ships the Temporal CLI). */
   extraDirs: string[];
   args: (port: number) => string[];
+  /** A server that is not one process listening on `port` (RabbitMQ) starts and stops its own way. */
+  start?: (bin: string, port: number) => Promise<{ stop(): Promise<void> }>;
   /** The config the pool runs with, pointed at the private server. */
   apply: (config: WorkerConfig, port: number) => WorkerConfig;
   /** Environment prefix of the printed submit command. */
@@ -28,7 +31,7 @@ interface DevServer {
 
 const VENV_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '.tbw', 'venv', 'bin');
 
-const SERVERS: Record<'celery' | 'temporal', DevServer> = {
+const SERVERS: Record<'celery' | 'rabbitmq' | 'temporal', DevServer> = {
   celery: {
     program: 'redis-server',
     install: 'install Redis first: sudo apt-get install redis-server (or brew install redis)',
@@ -39,6 +42,19 @@ const SERVERS: Record<'celery' | 'temporal', DevServer> = {
       return { ...c, celery: { ...c.celery, brokerUrl: url, resultBackend: url } };
     },
     submitEnv: (port) => `CELERY_BROKER_URL=redis://127.0.0.1:${port}/0`,
+  },
+  rabbitmq: {
+    program: 'rabbitmq-server',
+    install: 'install RabbitMQ first: sudo apt-get install rabbitmq-server (or brew install rabbitmq)',
+    extraDirs: ['/usr/sbin', '/usr/local/sbin', '/opt/homebrew/sbin'],
+    args: () => [],
+    start: async (bin, port) => startDevRabbit(bin, port, await freePort(), 60_000),
+    // Results over the broker (rpc://), as Celery does by default on RabbitMQ.
+    apply: (c, port) => {
+      const url = `amqp://guest:guest@127.0.0.1:${port}//`;
+      return { ...c, celery: { ...c.celery, brokerUrl: url, resultBackend: 'rpc://' } };
+    },
+    submitEnv: (port) => `CELERY_BROKER_URL=amqp://guest:guest@127.0.0.1:${port}//`,
   },
   temporal: {
     program: 'temporal',
@@ -121,21 +137,37 @@ async function stopServer(proc: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
+/**
+ * `dev --broker redis|amqp` (also `rabbitmq`) names the private server to start, not a URL: taken off the
+ * command line here so the settings never see it. Any other --broker value is a URL and is refused by dev.
+ */
+function devBroker(cmd: Command): 'redis' | 'amqp' {
+  const root = cmd.parent ?? cmd;
+  const v = root.opts<{ broker?: unknown }>().broker;
+  if (typeof v !== 'string') return 'redis';
+  const kind = v.trim().toLowerCase();
+  if (kind !== 'redis' && kind !== 'amqp' && kind !== 'rabbitmq') return 'redis';
+  root.setOptionValue('broker', undefined);
+  return kind === 'redis' ? 'redis' : 'amqp';
+}
+
 export function register(program: Command): void {
   program
     .command('dev')
     .description(
-      'first run: start a private redis-server (or Temporal dev server) on a free port and run the pool on it',
+      'first run: start a private redis-server (--broker amqp: a RabbitMQ node; --backend temporal: a Temporal dev ' +
+        'server) on a free port and run the pool on it',
     )
     .action(async (_opts: unknown, cmd: Command) => {
       const io = commandIo(cmd);
+      const kind = devBroker(cmd);
       const config = await commandConfig(cmd, { requireCredentials: false });
       if (config.backend !== 'celery' && config.backend !== 'temporal') {
         io.stderr(`${PROG}: dev supports --backend celery or temporal (got ${config.backend})\n`);
         process.exitCode = EXIT.USAGE;
         return;
       }
-      const server = SERVERS[config.backend];
+      const server = SERVERS[config.backend === 'celery' && kind === 'amqp' ? 'rabbitmq' : config.backend];
       const bin = findProgram(server.program, io.env.PATH, server.extraDirs);
       if (bin === null) {
         io.stderr(`${PROG}: ${server.program} not found on PATH; ${server.install}\n`);
@@ -143,7 +175,9 @@ export function register(program: Command): void {
         return;
       }
       const port = await freePort();
-      const proc = await startServer(bin, server.args(port), port, 30_000);
+      const proc = server.start
+        ? await server.start(bin, port)
+        : await startServer(bin, server.args(port), port, 30_000);
       try {
         io.stderr(
           `${PROG} dev: ${server.program} on 127.0.0.1:${port}; in another terminal, submit a built-in task:\n` +
@@ -153,7 +187,7 @@ export function register(program: Command): void {
         const { runPool } = await import('../ops/pool.js');
         process.exitCode = await runPool(server.apply(config, port));
       } finally {
-        await stopServer(proc);
+        await ('stop' in proc ? proc.stop() : stopServer(proc));
       }
     });
 }

@@ -2,7 +2,7 @@
 // command that really works, and the server stopped with the pool. A missing server program is one line.
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -85,4 +85,67 @@ void t.test('dev without the server program says how to install it', async (t) =
     r.stderr,
     'task-backend-worker: redis-server not found on PATH; install Redis first: sudo apt-get install redis-server (or brew install redis)\n',
   );
+});
+
+/** Processes whose command line or environment mentions `text` (the RabbitMQ node has its name in both). */
+function processesWith(text: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const seen = ['cmdline', 'environ'].some((f) => readFileSync(`/proc/${name}/${f}`, 'utf8').includes(text));
+      if (seen && alive(Number(name))) out.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+void t.test('dev --broker amqp runs the pool on a private RabbitMQ node with rpc:// results', async (t) => {
+  const proc = spawn(
+    process.execPath,
+    [MAIN, 'dev', '--broker', 'amqp', '-c', '1', '--log-format', 'json', '-n', `dev-amqp-${process.pid}@localhost`],
+    {
+      env: { ...baseEnv, TASK_CONTROL_SOCKET: join(ROOT, '.tbw', `dev-amqp-${process.pid}.sock`) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  t.teardown(() => {
+    proc.kill('SIGKILL');
+  });
+  let err = '';
+  let out = '';
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const line = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no submit line: ${err}`)), 90_000);
+    proc.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /^ {2}(CELERY_BROKER_URL=\S+ task-backend-worker submit add_numbers 2 3 --wait)$/m.exec(err);
+      if (m?.[1] !== undefined) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+  });
+  const url = /CELERY_BROKER_URL=(\S+)/.exec(line)?.[1] ?? '';
+  t.match(url, /^amqp:\/\/guest:guest@127\.0\.0\.1:\d+\/\/$/);
+  const node = `tbw-dev-${proc.pid}@localhost`;
+  t.ok(processesWith(node).length > 0, `the RabbitMQ node ${node} runs`);
+  const end = Date.now() + 60_000;
+  while (!out.includes('"msg":"pool state changed"') && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  // The printed command as printed: results come back over rpc:// (the default on an AMQP broker).
+  const r = await execFileP(process.execPath, [MAIN, 'submit', 'add_numbers', '2', '3', '--wait'], {
+    env: { ...baseEnv, CELERY_BROKER_URL: url },
+    timeout: 30_000,
+  });
+  t.match(r.stdout, /^5$/m, 'the task ran on the dev pool');
+  const exited = once(proc, 'exit');
+  proc.kill('SIGTERM');
+  const [code] = (await exited) as [number | null];
+  t.equal(code, EXIT.OK);
+  // rabbitmqctl stop returns as the node halts; its helper processes (erl_child_setup...) exit right after.
+  const gone = Date.now() + 10_000;
+  while (processesWith(node).length > 0 && Date.now() < gone) await new Promise((r) => setTimeout(r, 100));
+  t.same(processesWith(node), [], 'the RabbitMQ node stopped with the pool');
 });
