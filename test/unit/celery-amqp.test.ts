@@ -3,6 +3,7 @@
 import type { ConsumeMessage } from 'amqplib';
 import t from 'tap';
 import { RecentIds } from '../../src/backends/celery/recent-ids.js';
+import { Acker } from '../../src/backends/celery/transports/amqp-ack.js';
 import { qosMode } from '../../src/backends/celery/transports/amqp-consume.js';
 import { errorCode, redialDelayMs } from '../../src/backends/celery/transports/amqp-connection.js';
 import { pidboxQueue } from '../../src/backends/celery/transports/amqp-control.js';
@@ -146,8 +147,9 @@ void t.test('native delayed delivery: the routing key and the topology of kombu 
   );
 });
 
-void t.test('QoS: channel-wide only when every queue is known to be classic', async (t) => {
+void t.test('QoS: channel-wide only for several queues all known to be classic', async (t) => {
   t.equal(qosMode([{ quorum: false }, { quorum: false }]), 'channel');
+  t.equal(qosMode([{ quorum: false }]), 'consumer', 'one queue: the same bound, less work for the broker');
   t.equal(
     qosMode([{ quorum: false }, { quorum: true }]),
     'consumer',
@@ -267,4 +269,30 @@ void t.test("revoked ids: Celery's LimitedSet (bounded, expiring)", async (t) =>
   t.notOk(r.has('c', 2001), 'the oldest went first');
   t.same(r.list(2001), ['d', 'e', 'f']);
   t.same(r.list(5000), []);
+});
+
+void t.test('acks coalesced per turn: one multiple ack for the run from the oldest unsettled delivery', async (t) => {
+  const sent: [number, boolean][] = [];
+  const acker = new Acker({ ack: (m, all) => void sent.push([m.fields.deliveryTag, all === true]) });
+  const msg = (tag: number) => ({ fields: { deliveryTag: tag } }) as ConsumeMessage;
+  const m = [1, 2, 3, 4, 5, 6].map(msg);
+  for (const x of m) acker.hold(x);
+  acker.ack(m[1]!);
+  acker.ack(m[0]!);
+  acker.ack(m[2]!);
+  acker.ack(m[5]!);
+  acker.flush();
+  t.same(
+    sent,
+    [
+      [3, true],
+      [6, false],
+    ],
+    '1-3 in one frame; 6 alone while 4 and 5 are unsettled',
+  );
+  acker.drop(m[3]!); // 4 was rejected on its own
+  acker.ack(m[4]!);
+  await new Promise((r) => setImmediate(r));
+  t.same(sent.at(-1), [5, true], 'flushed on the next turn; nothing below 5 is unsettled any more');
+  t.equal(acker.outstanding, 0);
 });

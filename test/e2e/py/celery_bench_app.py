@@ -6,7 +6,8 @@ import time
 from celery import Celery
 
 URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-app = Celery("bench", broker=URL, backend=URL)
+# On RabbitMQ the results go elsewhere (BENCH_BACKEND: a Redis URL, or rpc://).
+app = Celery("bench", broker=URL, backend=os.environ.get("BENCH_BACKEND", URL))
 app.conf.task_acks_late = True
 app.conf.worker_prefetch_multiplier = 4
 

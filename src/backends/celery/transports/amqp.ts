@@ -18,6 +18,7 @@ import type {
   Transport,
   TransportOptions,
 } from '../transport.js';
+import type { Acker } from './amqp-ack.js';
 import { AmqpLink } from './amqp-connection.js';
 import { AmqpSubscription, type ConsumeHost } from './amqp-consume.js';
 import { AmqpControlChannel, AmqpEventChannel, listenRevoked, type ControlHost } from './amqp-control.js';
@@ -30,6 +31,7 @@ interface HeldMessage {
   m: ConsumeMessage;
   gen: number;
   ch: Channel;
+  acker: Acker;
 }
 
 type Setup = (conn: ChannelModel, gen: number) => Promise<void>;
@@ -125,9 +127,9 @@ export class AmqpTransport implements Transport, ConsumeHost, ControlHost {
     return sub;
   }
 
-  deliver(m: ConsumeMessage, queue: string, gen: number, ch: Channel): Delivery {
+  deliver(m: ConsumeMessage, queue: string, gen: number, ch: Channel, acker: Acker): Delivery {
     const tag = `${gen}.${m.fields.deliveryTag}`;
-    this.#held.set(tag, { m, gen, ch });
+    this.#held.set(tag, { m, gen, ch, acker });
     const message = inboundOf(m, tag);
     const id = str(message.headers.id) ?? str(message.properties.correlation_id);
     return { kind: 'message', tag, queue, message, revoked: id !== null && this.revoked.has(id, this.o.now()) };
@@ -145,14 +147,11 @@ export class AmqpTransport implements Transport, ConsumeHost, ControlHost {
     return this.#held.size;
   }
 
+  /** Acks go out with the next turn of the event loop, coalesced per channel (amqp-ack.ts). */
   async ack(ds: readonly SettleableDelivery[]): Promise<void> {
     for (const d of ds) {
       const h = this.#take(d);
-      try {
-        h?.ch.ack(h.m);
-      } catch {
-        // the channel closed in between: the broker redelivers it
-      }
+      if (h !== null) h.acker.ack(h.m);
     }
   }
 
@@ -160,6 +159,7 @@ export class AmqpTransport implements Transport, ConsumeHost, ControlHost {
     const h = this.#take(d);
     if (h === null) return false;
     try {
+      h.acker.drop(h.m);
       h.ch.nack(h.m, false, true);
       return true;
     } catch {
@@ -199,6 +199,7 @@ export class AmqpTransport implements Transport, ConsumeHost, ControlHost {
       "message rejected without requeue (to the queue's dead-letter exchange, if it has one)",
     );
     try {
+      h?.acker.drop(h.m);
       h?.ch.reject(h.m, false);
     } catch {
       // the channel closed in between: the broker redelivers it, and it is rejected again
@@ -238,6 +239,7 @@ export class AmqpTransport implements Transport, ConsumeHost, ControlHost {
 
   async close(): Promise<void> {
     await this.#sub?.cancel().catch(() => undefined);
+    this.#sub?.flushAcks();
     await this.link.close();
   }
 }
