@@ -9,7 +9,8 @@ import { startRabbit, type RabbitServer } from '../helpers/rabbitmq.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const PYTHON = join(ROOT, '.tbw', 'venv', 'bin', 'python');
+/** The venv's Python; TBW_TEST_PYTHON points the Celery e2e tests at another (e.g. the newest Celery release). */
+export const PYTHON = process.env.TBW_TEST_PYTHON ?? join(ROOT, '.tbw', 'venv', 'bin', 'python');
 export const FIXTURE_TASKS = join(ROOT, 'test', 'e2e', 'celery-fixture-tasks.mjs');
 const MAIN = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 
