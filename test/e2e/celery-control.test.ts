@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { freePort } from '../helpers/redis.js';
 import { PYTHON, startBrokers, startWorker, TRANSPORTS, type PyCheck } from './celery-harness.js';
 
 const CELERY = join(PYTHON, '..', 'celery');
@@ -210,6 +211,44 @@ for (const kind of TRANSPORTS)
       await new Promise((r) => setTimeout(r, 100));
     dump.kill('SIGKILL');
     t.ok(dumped.includes(node) && dumped.includes('heartbeat'), `celery events --dump shows our node's heartbeats`);
+
+    // Flower (its HTTP API) lists the node from inspect and follows a task through its events.
+    const port = await freePort();
+    const flower = spawn(CELERY, ['-A', 'ctlapp', 'flower', `--port=${port}`, '--address=127.0.0.1'], {
+      cwd: dir,
+      env: { ...process.env, ...env, PYTHONPATH: dir, FLOWER_UNAUTHENTICATED_API: 'true' },
+      stdio: 'ignore',
+    });
+    t.teardown(() => void flower.kill('SIGKILL'));
+    const api = async (path: string): Promise<Record<string, Record<string, unknown>>> => {
+      try {
+        const r = await fetch(`http://127.0.0.1:${port}${path}`);
+        return r.ok ? ((await r.json()) as Record<string, Record<string, unknown>>) : {};
+      } catch {
+        return {};
+      }
+    };
+    let workers: Record<string, Record<string, unknown>> = {};
+    const flowerDeadline = Date.now() + 30_000;
+    while (workers[node] === undefined && Date.now() < flowerDeadline) {
+      workers = await api('/api/workers?refresh=1');
+      if (workers[node] === undefined) await new Promise((r) => setTimeout(r, 300));
+    }
+    const fstats = workers[node]?.stats as { broker?: { transport?: string } } | undefined;
+    t.equal(fstats?.broker?.transport, kind, 'Flower lists our node (stats through inspect)');
+    const call = await run(CELERY, ['-A', 'ctlapp', 'call', 'add_numbers', '--args', '[20, 22]'], env, dir);
+    const callId = call.out.trim().split('\n').pop() ?? '';
+    let seen: Record<string, unknown> | undefined;
+    while (seen?.state !== 'SUCCESS' && Date.now() < flowerDeadline + 15_000) {
+      seen = (await api('/api/tasks'))[callId];
+      if (seen?.state !== 'SUCCESS') await new Promise((r) => setTimeout(r, 200));
+    }
+    t.match(
+      seen,
+      { name: 'add_numbers', state: 'SUCCESS', result: '42' },
+      'Flower followed the task through its events',
+    );
+    flower.kill('SIGKILL');
 
     const replies = (r: Record<string, unknown>): string => JSON.stringify(r);
     t.match(
