@@ -3,15 +3,35 @@
 // a session of its own (Debian's wrapper su's to the rabbitmq user), so it is stopped with `rabbitmqctl stop`.
 import { execFile, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import { accepts } from './dev-net.js';
 
 const run = promisify(execFile);
 
 /** Debian's packaged scripts (the /usr/sbin wrappers refuse any user but root and rabbitmq). */
 const DEBIAN_BIN = '/usr/lib/rabbitmq/bin';
+
+/**
+ * The environment of a private RabbitMQ node: its own name, AMQP and Erlang distribution ports on loopback only,
+ * data, logs, plugins file and pid file in `dir` (`dir/mnesia`, `dir/log` and `dir/plugins` must exist).
+ */
+export function privateNodeEnv(o: { dir: string; nodename: string; port: number; distPort: number }) {
+  return {
+    RABBITMQ_NODENAME: o.nodename,
+    RABBITMQ_NODE_PORT: String(o.port),
+    RABBITMQ_DIST_PORT: String(o.distPort),
+    RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+    ERL_EPMD_ADDRESS: '127.0.0.1',
+    RABBITMQ_MNESIA_BASE: join(o.dir, 'mnesia'),
+    RABBITMQ_LOG_BASE: join(o.dir, 'log'),
+    RABBITMQ_ENABLED_PLUGINS_FILE: join(o.dir, 'plugins'),
+    RABBITMQ_PID_FILE: join(o.dir, 'node.pid'),
+    // Erlang distribution (rabbitmqctl's way in) on loopback too, not every interface.
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
+  };
+}
 
 export interface DevRabbit {
   url: string;
@@ -29,17 +49,6 @@ function rabbitUser(): { uid: number; gid: number } | null {
   } catch {
     return null;
   }
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 /**
@@ -67,16 +76,7 @@ export async function startDevRabbit(
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     ...(asRoot ? {} : { HOME: dir }),
-    RABBITMQ_NODENAME: nodename,
-    RABBITMQ_NODE_PORT: String(port),
-    RABBITMQ_DIST_PORT: String(distPort),
-    RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
-    ERL_EPMD_ADDRESS: '127.0.0.1',
-    RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
-    RABBITMQ_LOG_BASE: join(dir, 'log'),
-    RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'plugins'),
-    RABBITMQ_PID_FILE: join(dir, 'node.pid'),
-    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
+    ...privateNodeEnv({ dir, nodename, port, distPort }),
   };
   let out = '';
   const proc = spawn(server, [], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });

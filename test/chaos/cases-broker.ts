@@ -9,7 +9,35 @@ import { EXIT } from '../../src/exit-codes.js';
 import { startRedis } from '../helpers/redis.js';
 import { startWorker } from '../e2e/celery-harness.js';
 import { nothingHeld, poolEnv } from './cases-pool.js';
-import { CHAOS_TASKS, enqueue, execCounts, median, pySubmit, rssKiB, statuses, until } from './harness.js';
+import type { Redis } from 'ioredis';
+import {
+  CHAOS_TASKS,
+  enqueue,
+  execCounts,
+  median,
+  pySubmit,
+  rssKiB,
+  statuses,
+  until,
+  type ExecCounts,
+} from './harness.js';
+
+/** Every task of `ids` executed and stored SUCCESS, none lost; returns the execution counts. */
+async function allDone(t: Test, r: Redis, ids: string[]): Promise<ExecCounts> {
+  await until(async () => (await r.hlen('chaos:exec')) >= ids.length, 120_000, 'every task executed', 100);
+  const c = await execCounts(r, ids);
+  t.equal(c.missing.length, 0, 'no task lost');
+  const st = await until(
+    async () => {
+      const m = await statuses(r, ids);
+      return m.size === ids.length ? m : null;
+    },
+    30_000,
+    'every result stored',
+  );
+  t.equal([...st.values()].filter((m) => m.status === 'SUCCESS').length, ids.length, 'every result is SUCCESS');
+  return c;
+}
 
 /** Redis SIGKILLed and restarted mid-run (AOF on, like a production broker): nothing lost, resumes within 5 s. */
 export async function redisRestartCase(t: Test, o: { tasks: number; sleepMs: number }): Promise<void> {
@@ -38,18 +66,7 @@ export async function redisRestartCase(t: Test, o: { tasks: number; sleepMs: num
     10,
   ).then(() => Date.now() - back);
   t.ok(resumedMs <= 5000, `processing resumed ${resumedMs} ms after Redis came back`);
-  await until(async () => (await r.hlen('chaos:exec')) >= o.tasks, 120_000, 'every task executed', 100);
-  const c = await execCounts(r, ids);
-  t.equal(c.missing.length, 0, 'no task lost');
-  const st = await until(
-    async () => {
-      const m = await statuses(r, ids);
-      return m.size === o.tasks ? m : null;
-    },
-    30_000,
-    'every result stored',
-  );
-  t.equal([...st.values()].filter((m) => m.status === 'SUCCESS').length, o.tasks, 'every result is SUCCESS');
+  const c = await allDone(t, r, ids);
   t.equal(w.lines.filter((l) => String(l.msg).startsWith('child exited')).length, 0, 'no child exited');
   t.comment(`redis-restart: resumed in ${resumedMs} ms, ${c.duplicates} duplicate executions`);
 }
@@ -79,18 +96,7 @@ export async function rabbitRestartCase(t: Test, o: { tasks: number; sleepMs: nu
     () => Date.now() - back,
   );
   t.ok(resumedMs <= 5000, `consuming again ${resumedMs} ms after RabbitMQ was back`);
-  await until(async () => (await r.hlen('chaos:exec')) >= o.tasks, 120_000, 'every task executed', 100);
-  const c = await execCounts(r, ids);
-  t.equal(c.missing.length, 0, 'no task lost');
-  const st = await until(
-    async () => {
-      const m = await statuses(r, ids);
-      return m.size === o.tasks ? m : null;
-    },
-    30_000,
-    'every result stored',
-  );
-  t.equal([...st.values()].filter((m) => m.status === 'SUCCESS').length, o.tasks, 'every result is SUCCESS');
+  const c = await allDone(t, r, ids);
   await until(() => nothingHeld(e), 15_000, 'nothing left unacknowledged');
   t.equal(w.lines.filter((l) => String(l.msg).startsWith('child exited')).length, 0, 'no child exited');
   const failedLines = w.lines.filter((l) => l.msg === 'amqp connection failed, retrying');

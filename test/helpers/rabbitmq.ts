@@ -7,6 +7,7 @@ import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { privateNodeEnv } from '../../src/cli/dev-rabbitmq.js';
 import { freePort } from './redis.js';
 
 const run = promisify(execFile);
@@ -58,18 +59,8 @@ export async function startRabbit(opts: RabbitOptions = {}): Promise<RabbitServe
   for (const f of ['', 'mnesia', 'log', 'plugins', 'rabbitmq.conf']) chownSync(join(dir, f), uid, gid);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    RABBITMQ_NODENAME: nodename,
-    RABBITMQ_NODE_PORT: String(port),
-    RABBITMQ_DIST_PORT: String(distPort),
-    RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
-    ERL_EPMD_ADDRESS: '127.0.0.1',
-    RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
-    RABBITMQ_LOG_BASE: join(dir, 'log'),
-    RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'plugins'),
+    ...privateNodeEnv({ dir, nodename, port, distPort }),
     RABBITMQ_CONFIG_FILE: join(dir, 'rabbitmq.conf'),
-    RABBITMQ_PID_FILE: join(dir, 'node.pid'),
-    // Erlang distribution (rabbitmqctl's way in) on loopback too, not every interface.
-    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
   };
   const startTimeoutMs = opts.startTimeoutMs ?? 60_000;
   let running = false;

@@ -1,12 +1,13 @@
 // `task-backend-worker dev`: a private redis-server on a free port, the Celery pool on it, a printed submit
 // command that really works, and the server stopped with the pool. A missing server program is one line.
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { EXIT } from '../../src/exit-codes.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -24,12 +25,18 @@ function alive(pid: number): boolean {
   }
 }
 
-void t.test('dev runs the pool on a private redis and the printed submit command works', async (t) => {
+/** `dev` with `extra` arguments, up to its printed submit command: the process, the URL in it, its stdout so far. */
+async function startDev(
+  t: Test,
+  name: string,
+  extra: string[],
+  timeoutMs: number,
+): Promise<{ proc: ChildProcessByStdio<null, Readable, Readable>; url: string; out: () => string }> {
   const proc = spawn(
     process.execPath,
-    [MAIN, 'dev', '-c', '1', '--log-format', 'json', '-n', `dev-test-${process.pid}@localhost`],
+    [MAIN, 'dev', ...extra, '-c', '1', '--log-format', 'json', '-n', `${name}@localhost`],
     {
-      env: { ...baseEnv, TASK_CONTROL_SOCKET: join(ROOT, '.tbw', `dev-test-${process.pid}.sock`) },
+      env: { ...baseEnv, TASK_CONTROL_SOCKET: join(ROOT, '.tbw', `${name}.sock`) },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
@@ -40,7 +47,7 @@ void t.test('dev runs the pool on a private redis and the printed submit command
   let out = '';
   proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const line = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no submit line: ${err}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`no submit line: ${err}`)), timeoutMs);
     proc.stderr.on('data', (d: Buffer) => {
       err += d.toString();
       const m = /^ {2}(CELERY_BROKER_URL=\S+ task-backend-worker submit add_numbers 2 3 --wait)$/m.exec(err);
@@ -50,7 +57,11 @@ void t.test('dev runs the pool on a private redis and the printed submit command
       }
     });
   });
-  const url = /CELERY_BROKER_URL=(\S+)/.exec(line)?.[1] ?? '';
+  return { proc, url: /CELERY_BROKER_URL=(\S+)/.exec(line)?.[1] ?? '', out: () => out };
+}
+
+void t.test('dev runs the pool on a private redis and the printed submit command works', async (t) => {
+  const { proc, url, out: stdout } = await startDev(t, `dev-test-${process.pid}`, [], 20_000);
   t.match(url, /^redis:\/\/127\.0\.0\.1:\d+\/0$/);
   const redisPid = Number(
     (await execFileP('pgrep', ['-f', `redis-server 127.0.0.1:${/:(\d+)\//.exec(url)?.[1]}`])).stdout
@@ -60,8 +71,9 @@ void t.test('dev runs the pool on a private redis and the printed submit command
   t.ok(redisPid > 0 && alive(redisPid), 'redis-server runs');
   // Wait for the pool to be ready before submitting (the result would wait anyway, but bounded is clearer).
   const end = Date.now() + 30_000;
-  while (!out.includes('"msg":"pool state changed"') && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-  t.ok(out.includes('"msg":"pool state changed"'), 'the dev pool came up within 30 s');
+  while (!stdout().includes('"msg":"pool state changed"') && Date.now() < end)
+    await new Promise((r) => setTimeout(r, 50));
+  t.ok(stdout().includes('"msg":"pool state changed"'), 'the dev pool came up within 30 s');
   // The printed command, run as printed (with this checkout's binary).
   const r = await execFileP(process.execPath, [MAIN, 'submit', 'add_numbers', '2', '3', '--wait'], {
     env: { ...baseEnv, CELERY_BROKER_URL: url },
@@ -103,37 +115,13 @@ function processesWith(text: string): number[] {
 }
 
 void t.test('dev --broker amqp runs the pool on a private RabbitMQ node with rpc:// results', async (t) => {
-  const proc = spawn(
-    process.execPath,
-    [MAIN, 'dev', '--broker', 'amqp', '-c', '1', '--log-format', 'json', '-n', `dev-amqp-${process.pid}@localhost`],
-    {
-      env: { ...baseEnv, TASK_CONTROL_SOCKET: join(ROOT, '.tbw', `dev-amqp-${process.pid}.sock`) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  t.teardown(() => {
-    proc.kill('SIGKILL');
-  });
-  let err = '';
-  let out = '';
-  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  const line = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no submit line: ${err}`)), 90_000);
-    proc.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-      const m = /^ {2}(CELERY_BROKER_URL=\S+ task-backend-worker submit add_numbers 2 3 --wait)$/m.exec(err);
-      if (m?.[1] !== undefined) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-  });
-  const url = /CELERY_BROKER_URL=(\S+)/.exec(line)?.[1] ?? '';
+  const { proc, url, out: stdout } = await startDev(t, `dev-amqp-${process.pid}`, ['--broker', 'amqp'], 90_000);
   t.match(url, /^amqp:\/\/guest:guest@127\.0\.0\.1:\d+\/\/$/);
   const node = `tbw-dev-${proc.pid}@localhost`;
   t.ok(processesWith(node).length > 0, `the RabbitMQ node ${node} runs`);
   const end = Date.now() + 60_000;
-  while (!out.includes('"msg":"pool state changed"') && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  while (!stdout().includes('"msg":"pool state changed"') && Date.now() < end)
+    await new Promise((r) => setTimeout(r, 50));
   // The printed command as printed: results come back over rpc:// (the default on an AMQP broker).
   const r = await execFileP(process.execPath, [MAIN, 'submit', 'add_numbers', '2', '3', '--wait'], {
     env: { ...baseEnv, CELERY_BROKER_URL: url },

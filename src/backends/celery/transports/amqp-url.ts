@@ -4,6 +4,7 @@
 // `heartbeat` and `connect_timeout` in the query override the settings, as kombu's Connection takes them.
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
+import { SSL_PARAMS, sslValueProblem, tlsFromQuery } from './tls-query.js';
 
 export const AMQP_SCHEMES = ['amqp:', 'amqps:', 'pyamqp:'] as const;
 
@@ -21,17 +22,6 @@ export interface AmqpTarget {
   ssl: Map<string, string>;
 }
 
-// kombu's parse_ssl_cert_reqs accepts both spellings. In client mode CERT_OPTIONAL verifies like CERT_REQUIRED
-// (the server always presents a certificate), so only "none" turns verification off.
-const CERT_REQS: Record<string, boolean> = {
-  required: true,
-  CERT_REQUIRED: true,
-  optional: true,
-  CERT_OPTIONAL: true,
-  none: false,
-  CERT_NONE: false,
-};
-const SSL_PARAMS = new Set(['ssl_cert_reqs', 'ssl_ca_certs', 'ssl_certfile', 'ssl_keyfile', 'ssl_check_hostname']);
 const OTHER_PARAMS = new Set(['heartbeat', 'connect_timeout']);
 
 function decode(s: string): string {
@@ -67,8 +57,8 @@ export function amqpUrlProblem(url: string): string | null {
     }
     // kombu would switch to TLS here; silently ignoring a security setting is worse than refusing it.
     if (u.protocol !== 'amqps:') return `has ${k} but is not amqps:// (TLS needs the amqps:// scheme)`;
-    if (k === 'ssl_cert_reqs' && !(v in CERT_REQS))
-      return `has ssl_cert_reqs=${v} (expected required, optional or none)`;
+    const bad = sslValueProblem(k, v);
+    if (bad !== null) return bad;
   }
   return null;
 }
@@ -106,26 +96,8 @@ export function amqpTarget(url: string): AmqpTarget {
 
 /** TLS options for an amqps:// target; `readFile` is the seam for the PEM files. */
 export function amqpTls(t: AmqpTarget, readFile: (path: string) => Buffer = readFileSync): ConnectionOptions {
-  const file = (param: string): Buffer | undefined => {
-    const path = t.ssl.get(param);
-    if (path === undefined || path === '') return undefined;
-    try {
-      return readFile(path);
-    } catch (err) {
-      throw new Error(`cannot read ${param} file ${path}: ${(err as Error).message}`);
-    }
-  };
-  const verify = CERT_REQS[t.ssl.get('ssl_cert_reqs') ?? 'required'] ?? true;
+  const tls = tlsFromQuery(t.ssl, readFile);
   // SNI only for a name: Node refuses an IP address as servername.
-  const tls: ConnectionOptions = { rejectUnauthorized: verify };
   if (!/^[\d.]+$|:/.test(t.hostname)) tls.servername = t.hostname;
-  const ca = file('ssl_ca_certs');
-  const cert = file('ssl_certfile');
-  const key = file('ssl_keyfile');
-  if (ca) tls.ca = ca;
-  if (cert) tls.cert = cert;
-  if (key) tls.key = key;
-  // kombu: any value but "false" keeps the hostname check; nothing is checked when nothing is verified.
-  if (!verify || t.ssl.get('ssl_check_hostname')?.toLowerCase() === 'false') tls.checkServerIdentity = () => undefined;
   return tls;
 }
