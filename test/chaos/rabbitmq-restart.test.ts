@@ -3,4 +3,4 @@ import t from 'tap';
 import { rabbitRestartCase } from './cases-broker.js';
 import { LONG } from './harness.js';
 
-void t.test('RabbitMQ restarted mid-run', (t) => rabbitRestartCase(t, { tasks: LONG ? 20_000 : 2000, sleepMs: 20 }));
+void t.test('RabbitMQ restarted mid-run', (t) => rabbitRestartCase(t, { tasks: LONG ? 20_000 : 4000, sleepMs: 50 }));

@@ -29,7 +29,8 @@ void t.test('chaos (short)', async (t) => {
       'amqp',
     ),
   );
-  await t.test('RabbitMQ restarted mid-run', (t) => rabbitRestartCase(t, { tasks: 1000, sleepMs: 20 }));
+  // Sized so work is left when the node is down (a graceful stop takes seconds while consumers keep going).
+  await t.test('RabbitMQ restarted mid-run', (t) => rabbitRestartCase(t, { tasks: 2000, sleepMs: 100 }));
   await t.test('fuzzed messages', (t) => fuzzCase(t, { bad: 500, valid: 100, huge: 3 }));
   await t.test('workers that cannot boot', (t) => bootFailureCase(t));
 });
