@@ -37,7 +37,19 @@ function layerRule(dir) {
 }
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.tbw/**', 'coverage/**', '.tap/**', '**/*.cjs', '**/*.mjs', 'bin/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      '.tbw/**',
+      'coverage/**',
+      '.tap/**',
+      '**/*.cjs',
+      '**/*.mjs',
+      'bin/**',
+      'test/fixtures/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -7,11 +7,8 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import type { Redis } from 'ioredis';
+import { killGroup, PY, PYDIR, ROOT } from './celery-common.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const PY = join(ROOT, '.tbw', 'venv', 'bin', 'python');
-const PYDIR = join(ROOT, 'test', 'e2e', 'py');
-const MAIN = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const tick = (ms = 5): Promise<void> => new Promise((res) => setTimeout(res, ms));
 
 /**
@@ -20,38 +17,14 @@ const tick = (ms = 5): Promise<void> => new Promise((res) => setTimeout(res, ms)
  */
 export async function preloadAmqp(broker: string, n: number): Promise<void> {
   const p = spawn(PY, [join(PYDIR, 'celery_bench_app.py'), String(n), 'health_check'], {
-    env: { ...process.env, BENCH_REDIS_URL: broker, BENCH_BACKEND: 'rpc://' },
+    env: { ...process.env, BENCH_REDIS_URL: broker, BENCH_RESULT_URL: 'rpc://' },
     stdio: 'inherit',
   });
   const [code] = (await once(p, 'exit')) as [number];
   if (code !== 0) throw new Error(`preload exited ${code}`);
 }
 
-export const oursOn =
-  (broker: string, backend: string, extra: string[] = []) =>
-  (): ChildProcess =>
-    spawn(process.execPath, [MAIN, '--backend', 'celery', '-c', '2', '-l', 'warn', '--log-format', 'json', ...extra], {
-      env: { ...process.env, CELERY_BROKER_URL: broker, CELERY_RESULT_BACKEND: backend },
-      stdio: 'ignore',
-      detached: true,
-    });
-
-export const pythonOn = (broker: string, backend: string) => (): ChildProcess =>
-  spawn(
-    PY,
-    ['-m', 'celery', '-A', 'celery_bench_app', 'worker', '-c', '2', '-P', 'prefork', '-l', 'warning'].concat([
-      '--without-gossip',
-      '--without-mingle',
-      '--without-heartbeat',
-    ]),
-    {
-      cwd: PYDIR,
-      env: { ...process.env, BENCH_REDIS_URL: broker, BENCH_BACKEND: backend },
-      stdio: 'ignore',
-      detached: true,
-    },
-  );
-
+/** celery-node with its results in `backend` (the shared one in bench/celery-common.ts uses the broker). */
 export const celeryNodeOn = (broker: string, backend: string) => (): ChildProcess =>
   spawn(
     process.execPath,
@@ -66,14 +39,6 @@ export const celeryNodeOn = (broker: string, backend: string) => (): ChildProces
     ],
     { cwd: ROOT, stdio: 'ignore', detached: true },
   );
-
-export const killGroup = (p: ChildProcess): void => {
-  try {
-    if (p.pid) process.kill(-p.pid, 'SIGKILL');
-  } catch {
-    /* already gone */
-  }
-};
 
 /**
  * tasks/s of one contender draining `n` preloaded messages. RabbitMQ has no atomic queue rename to park them, so

@@ -2,147 +2,15 @@
 // -c 2 (acks late) and celery-node, on the same Redis, timed from a ready worker; print tasks/s and ratios. The
 // same on RabbitMQ (bench/celery-amqp.ts), and the submit → result latency at low load on both brokers.
 // Run: node dist/bench/celery.js
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { startRabbit } from '../test/helpers/rabbitmq.js';
 import { startRedis } from '../test/helpers/redis.js';
-import {
-  amqpReady,
-  celeryNodeOn,
-  killGroup,
-  drainAmqp,
-  latency,
-  oursOn,
-  preloadAmqp,
-  pythonOn,
-  type Latency,
-} from './celery-amqp.js';
+import { amqpReady, celeryNodeOn, drainAmqp, latency, preloadAmqp, type Latency } from './celery-amqp.js';
+import { brpopReady, celeryNode, drain, killGroup, ours, oursReady, preload, python } from './celery-common.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const PY = join(ROOT, '.tbw', 'venv', 'bin', 'python');
-const PYDIR = join(ROOT, 'test', 'e2e', 'py');
 const N = Number(process.env.BENCH_N ?? 10_000);
 const IO_N = Number(process.env.BENCH_IO_N ?? 2_000);
-
-async function preload(url: string, n: number, task: string, args: string[]): Promise<void> {
-  const p = spawn(PY, [join(PYDIR, 'celery_bench_app.py'), String(n), task, ...args], {
-    env: { ...process.env, BENCH_REDIS_URL: url },
-    stdio: 'inherit',
-  });
-  const [code] = (await once(p, 'exit')) as [number];
-  if (code !== 0) throw new Error(`preload exited ${code}`);
-}
-
-const STAGING = 'bench.staging';
-const tick = (): Promise<void> => new Promise((res) => setTimeout(res, 5));
-
-/**
- * Seconds from handing the preloaded queue to a READY worker until the queue and the unacked hash are both
- * empty. The preloaded list is parked under another name while the worker boots and renamed back at once
- * when it is consuming, so boot time (a second child still loading while the first drains) is not measured.
- */
-async function drain(
-  r: Redis,
-  start: () => ChildProcess,
-  ready: () => Promise<boolean>,
-  limitMs: number,
-): Promise<number> {
-  await r.rename('celery', STAGING);
-  const proc = start();
-  const deadline = Date.now() + limitMs;
-  try {
-    while (!(await ready())) {
-      if (Date.now() > deadline) throw new Error('worker not ready in time');
-      await tick();
-    }
-    await r.rename(STAGING, 'celery');
-    const t0 = performance.now();
-    while (Date.now() < deadline) {
-      const [len, held] = await Promise.all([r.llen('celery'), r.hlen('unacked')]);
-      if (len === 0 && held === 0) return (performance.now() - t0) / 1000;
-      await tick();
-    }
-    throw new Error('drain did not finish in time');
-  } finally {
-    proc.kill('SIGKILL');
-    if (proc.exitCode === null) await once(proc, 'exit');
-  }
-}
-
-const ours =
-  (url: string, c = 2) =>
-  (): ChildProcess =>
-    spawn(
-      process.execPath,
-      [
-        join(ROOT, 'dist', 'src', 'cli', 'main.js'),
-        '--backend',
-        'celery',
-        '-c',
-        String(c),
-        '-l',
-        'warn',
-        '--log-format',
-        'json',
-      ],
-      {
-        env: { ...process.env, CELERY_BROKER_URL: url, CELERY_RESULT_BACKEND: url },
-        stdio: 'ignore',
-        detached: true,
-      },
-    );
-const python = (url: string) => (): ChildProcess =>
-  spawn(
-    PY,
-    [
-      '-m',
-      'celery',
-      '-A',
-      'celery_bench_app',
-      'worker',
-      '-c',
-      '2',
-      '-P',
-      'prefork',
-      '-l',
-      'warning',
-      '--without-gossip',
-      '--without-mingle',
-      '--without-heartbeat',
-    ],
-    {
-      cwd: PYDIR,
-      env: { ...process.env, BENCH_REDIS_URL: url },
-      stdio: 'ignore',
-      detached: true,
-    },
-  );
-const celeryNode = (url: string) => (): ChildProcess =>
-  spawn(
-    process.execPath,
-    [
-      '--input-type=module',
-      '-e',
-      `
-    import celery from 'celery-node';
-    const w = celery.createWorker(${JSON.stringify(url)}, ${JSON.stringify(url)}, 'celery');
-    w.register('health_check', () => ({ status: 'healthy' }));
-    w.start();`,
-    ],
-    { cwd: ROOT, stdio: 'ignore', detached: true },
-  );
-
-/** Our pool is consuming once both children registered as holders; the others once one BRPOP is waiting. */
-const oursReady =
-  (r: Redis, c = 2) =>
-  async (): Promise<boolean> => {
-    let n = 0;
-    for (const k of await r.keys('tbw.holders.*')) n += await r.hlen(k);
-    return n >= c;
-  };
-const brpopReady = (r: Redis) => async (): Promise<boolean> => /cmd=brpop/.test(String(await r.client('LIST')));
 
 const med = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] as number;
 const tps = (v: number): number => Math.round(v);
@@ -164,8 +32,8 @@ async function amqpRounds(rabbitUrl: string, redisUrl: string, r: Redis): Promis
   };
   for (let k = 1; k <= ROUNDS; k++) {
     console.log(`RabbitMQ round ${k}/${ROUNDS}`);
-    await one('ours -c 2 on RabbitMQ (no-op)', 'ours', 2, oursOn(rabbitUrl, redisUrl));
-    await one('python prefork -c 2 on RabbitMQ', 'python', 1, pythonOn(rabbitUrl, redisUrl));
+    await one('ours -c 2 on RabbitMQ (no-op)', 'ours', 2, ours(rabbitUrl, 2, redisUrl));
+    await one('python prefork -c 2 on RabbitMQ', 'python', 1, python(rabbitUrl, redisUrl));
     await one('celery-node on RabbitMQ (no-op)', 'node', 1, celeryNodeOn(rabbitUrl, redisUrl));
   }
   return out;
@@ -179,19 +47,27 @@ async function latencies(redisUrl: string, r: Redis, rabbitUrl: string): Promise
     console.log(`${name.padEnd(34)} p50 ${l.p50.toFixed(2)} ms  p99 ${l.p99.toFixed(2)} ms`);
   };
   await r.flushall();
-  show('ours redis', await latency(redisUrl, redisUrl, oursOn(redisUrl, redisUrl), LAT_N, oursReady(r)));
+  show('ours redis', await latency(redisUrl, redisUrl, ours(redisUrl), LAT_N, oursReady(r)));
   await r.flushall();
-  show('python redis', await latency(redisUrl, redisUrl, pythonOn(redisUrl, redisUrl), LAT_N, brpopReady(r)));
-  const ours = oursOn(rabbitUrl, 'rpc://');
-  show('ours rabbitmq', await latency(rabbitUrl, 'rpc://', ours, LAT_N, amqpReady(rabbitUrl, 2)));
-  const py = pythonOn(rabbitUrl, 'rpc://');
+  show('python redis', await latency(redisUrl, redisUrl, python(redisUrl), LAT_N, brpopReady(r)));
+  const mine = ours(rabbitUrl, 2, 'rpc://');
+  show('ours rabbitmq', await latency(rabbitUrl, 'rpc://', mine, LAT_N, amqpReady(rabbitUrl, 2)));
+  const py = python(rabbitUrl, 'rpc://');
   show('python rabbitmq', await latency(rabbitUrl, 'rpc://', py, LAT_N, amqpReady(rabbitUrl, 1)));
   return out;
 }
 
 /** The no-op and I/O drains on Redis: ours -c 2, Python prefork -c 2, celery-node (and ours -c 1 for reading). */
 async function redisRounds(url: string, r: Redis): Promise<Record<string, number[]>> {
-  const out: Record<string, number[]> = { ours: [], python: [], node: [], oursIo: [], pythonIo: [] };
+  const out: Record<string, number[]> = {
+    ours: [],
+    python: [],
+    node: [],
+    oursIo: [],
+    pythonIo: [],
+    logOn: [],
+    logOff: [],
+  };
   const run = async (
     name: string,
     n: number,
@@ -220,6 +96,22 @@ async function redisRounds(url: string, r: Redis): Promise<Record<string, number
     out.node!.push(await run('celery-node (no-op)', N, 'health_check', [], celeryNode(url), 300_000));
     // For reading the -c 2 figure on small machines: one child (+ Redis) is what fits 2 cores without contention.
     await run('ours -c 1 (no-op, for reference)', N, 'health_check', [], ours(url, 1), 120_000);
+    // The cost of the per-task log lines at the default level (-l info): two lines per task, through the
+    // supervisor's relay to stdout (here /dev/null), against the same pool with --no-log-tasks.
+    const info = (extra: string[]): string[] => ['-l', 'info', ...extra];
+    out.logOn!.push(
+      await run('ours -c 2 (no-op, -l info)', N, 'health_check', [], ours(url, 2, url, info([])), 120_000),
+    );
+    out.logOff!.push(
+      await run(
+        'ours -c 2 (no-op, -l info, --no-log-tasks)',
+        N,
+        'health_check',
+        [],
+        ours(url, 2, url, info(['--no-log-tasks'])),
+        120_000,
+      ),
+    );
     out.oursIo!.push(await run('ours -c 2 (100 ms I/O)', IO_N, 'simulate_work', ['0.1'], ours(url), 120_000));
     const pyIo = Math.min(IO_N, 200);
     out.pythonIo!.push(
@@ -265,7 +157,8 @@ async function main(): Promise<void> {
     console.log(
       `medians of ${ROUNDS}: Redis no-op ours/python ${ratio(red.ours!, red.python!)}x, ours/celery-node ` +
         `${ratio(red.ours!, red.node!)}x; I/O ours/python ${ratio(red.oursIo!, red.pythonIo!)}x; RabbitMQ no-op ` +
-        `ours/python ${ratio(am.ours!, am.python!)}x, ours/celery-node ${ratio(am.ours!, am.node!)}x`,
+        `ours/python ${ratio(am.ours!, am.python!)}x, ours/celery-node ${ratio(am.ours!, am.node!)}x; task lines ` +
+        `on/off ${ratio(red.logOn!, red.logOff!)}x`,
     );
     const { writeResult } = await import('./report.js');
     const py = 'python celery prefork -c 2';
@@ -273,6 +166,14 @@ async function main(): Promise<void> {
       metrics: [
         vs('no-op tasks/s -c 2 vs Python prefork', red.ours!, py, red.python!, 9),
         vs('no-op tasks/s -c 2 vs celery-node', red.ours!, 'celery-node', red.node!, 1),
+        {
+          // The price of the per-task INFO lines (TASK_LOG_TASKS): the same pool with and without them.
+          name: 'no-op tasks/s -c 2 at -l info, task lines on vs off',
+          unit: 'tasks/s',
+          value: tps(med(red.logOn!)),
+          runs: runs(red.logOn!),
+          anchor: { name: 'ours -c 2 -l info --no-log-tasks', value: tps(med(red.logOff!)) },
+        },
         vs('100 ms I/O tasks/s vs Python prefork', red.oursIo!, py, red.pythonIo!, 50),
         vs('RabbitMQ no-op tasks/s -c 2 vs Python prefork', am.ours!, `${py} (acks late)`, am.python!, 8),
         vs('RabbitMQ no-op tasks/s -c 2 vs celery-node', am.ours!, 'celery-node (AMQP)', am.node!, 1),

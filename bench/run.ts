@@ -12,7 +12,9 @@ const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench when built
 const ROOT = join(HERE, '..', '..');
 const OUT = join(ROOT, 'bench', 'results');
 /** Order matters only for readability of the report; each script is independent. */
-const BENCHES = (process.env.TBW_BENCHES ?? 'supervisor,celery,temporal,hatchet').split(',').filter(Boolean);
+const BENCHES = (process.env.TBW_BENCHES ?? 'supervisor,celery,celery-database,temporal,hatchet')
+  .split(',')
+  .filter(Boolean);
 const TIMEOUT_S = Number(process.env.TBW_BENCH_TIMEOUT_S ?? 420);
 
 async function runOne(name: string): Promise<BenchResult> {
@@ -99,7 +101,7 @@ async function main(): Promise<void> {
       ? (JSON.parse(readFileSync(join(OUT, 'latest.json'), 'utf8')) as { results: BenchResult[] }).results
       : [];
   const merged = [...previous.filter((p) => !BENCHES.includes(p.name)), ...results];
-  const order = ['supervisor', 'celery', 'temporal', 'hatchet'];
+  const order = ['supervisor', 'celery', 'celery-database', 'temporal', 'hatchet'];
   merged.sort((a, b) => ((order.indexOf(a.name) + 99) % 99) - ((order.indexOf(b.name) + 99) % 99));
   const report = {
     at: new Date().toISOString(),

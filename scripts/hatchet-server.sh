@@ -13,7 +13,11 @@ HATCHET_TAG="${HATCHET_TAG:-v0.104.7}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="${HATCHET_STATE_DIR:-$ROOT/.tbw/hatchet}"
 BIN="${HATCHET_BIN_DIR:-$ROOT/.tbw/hatchet/bin}"
-PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+# The newest PostgreSQL the distribution installed (15 on Debian 12, 16 on Ubuntu 24.04, 17 on Debian 13).
+PG_BIN="${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin/ 2>/dev/null | sort -V | tail -n 1)}"
+PG_BIN="${PG_BIN%/}"
+# The Go toolchain scripts/provision.sh fetched when the distribution's is older than Hatchet needs.
+[[ -x "$ROOT/.tbw/go/bin/go" ]] && PATH="$ROOT/.tbw/go/bin:$PATH"
 
 log() { printf '[hatchet-server] %s\n' "$*" >&2; }
 
@@ -29,13 +33,13 @@ build() {
   # `go install pkg@tag` is what we want, but it asks the proxy for the module's version list (deprecation check),
   # which the reachable proxy refuses; so fetch the pinned module zip through the same proxy and build from it.
   local src
-  src="$(go mod download -json "github.com/hatchet-dev/hatchet@$HATCHET_TAG" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  src="$(GOTOOLCHAIN=local go mod download -json "github.com/hatchet-dev/hatchet@$HATCHET_TAG" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
   [[ -d "$src" ]] || { log "go mod download of hatchet@$HATCHET_TAG failed"; exit 1; }
   for cmd in hatchet-migrate hatchet-admin hatchet-lite; do
     log "go build $cmd@$HATCHET_TAG"
     # main.Version is what the dispatcher's GetVersion reports; unstamped builds say v0.1.0-alpha.0 and
     # the TypeScript SDK then falls back to its legacy worker path.
-    (cd "$src" && GOFLAGS=-mod=readonly go build -trimpath \
+    (cd "$src" && GOFLAGS=-mod=readonly GOTOOLCHAIN=local go build -trimpath \
       -ldflags "-s -w -X main.Version=$HATCHET_TAG" -o "$BIN/$cmd" "./cmd/$cmd")
   done
   echo "$HATCHET_TAG" >"$stamp"
@@ -44,6 +48,27 @@ build() {
 
 RUN="$STATE/run"
 PGDATA="$STATE/pg"
+PGSOCK="$RUN/pgsock"
+PGPASS="$RUN/pgpass.tmp"
+
+# PostgreSQL runs as the postgres user, which must reach its files. A state directory it cannot reach (a root
+# clone under /root, mode 0700) gets the cluster under /var/tmp instead; the choice is remembered in
+# $STATE/pg-home so start and stop agree.
+pg_layout() {
+  local home=""
+  id -u postgres >/dev/null 2>&1 || return 0 # not installed: start_postgres says so
+  if [[ -f "$STATE/pg-home" ]]; then
+    home=$(cat "$STATE/pg-home")
+  elif ! runuser -u postgres -- test -x "$STATE" 2>/dev/null; then
+    home="/var/tmp/tbw-hatchet-pg.$(printf '%s' "$STATE" | sha256sum | cut -c1-16)"
+    echo "$home" >"$STATE/pg-home"
+  fi
+  [[ -n "$home" ]] || return 0
+  mkdir -p "$home"
+  chown postgres:postgres "$home"
+  chmod 700 "$home"
+  PGDATA="$home/pg" PGSOCK="$home/sock" PGPASS="$home/pgpass.tmp"
+}
 CONF="$STATE/config"
 ENV_FILE="$STATE/env"
 PG_USER_PASS=hatchet
@@ -68,13 +93,15 @@ wait_for() {
 }
 
 start_postgres() {
-  mkdir -p "$RUN/pgsock"
-  chown postgres:postgres "$RUN/pgsock"
+  [[ -x "$PG_BIN/initdb" ]] || { log "no PostgreSQL under /usr/lib/postgresql: run scripts/provision.sh test"; exit 1; }
+  pg_layout
+  mkdir -p "$PGSOCK"
+  chown postgres:postgres "$PGSOCK"
   if [[ ! -f "$PGDATA/PG_VERSION" ]]; then
     mkdir -p "$PGDATA"
     chown postgres:postgres "$PGDATA"
     chmod 700 "$PGDATA"
-    local pw="$RUN/pgpass.tmp"
+    local pw="$PGPASS"
     echo "$PG_USER_PASS" >"$pw"
     chown postgres "$pw"
     # postgres refuses to run as root, so the cluster belongs to the Debian postgres user.
@@ -84,14 +111,15 @@ start_postgres() {
   fi
   PG_PORT=$(free_port)
   # A throwaway test database: durability settings off for speed.
-  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$RUN/pgsock/postgres.log" -w -t 60 start 9>&- \
-    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $RUN/pgsock -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" >/dev/null
-  runuser -u postgres -- "$PG_BIN/psql" -h "$RUN/pgsock" -p "$PG_PORT" -U hatchet -d postgres -tAc \
+  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PGSOCK/postgres.log" -w -t 60 start 9>&- \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PGSOCK -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" >/dev/null
+  runuser -u postgres -- "$PG_BIN/psql" -h "$PGSOCK" -p "$PG_PORT" -U hatchet -d postgres -tAc \
     "SELECT 1 FROM pg_database WHERE datname='hatchet'" | grep -q 1 \
-    || runuser -u postgres -- "$PG_BIN/createdb" -h "$RUN/pgsock" -p "$PG_PORT" -U hatchet hatchet
+    || runuser -u postgres -- "$PG_BIN/createdb" -h "$PGSOCK" -p "$PG_PORT" -U hatchet hatchet
 }
 
 stop_postgres() {
+  pg_layout
   if [[ -f "$PGDATA/postmaster.pid" ]]; then
     runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w -t 30 stop >/dev/null 2>&1 || true
   fi

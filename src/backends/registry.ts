@@ -10,6 +10,7 @@ import type { ConfigKey } from '../config/table-types.js';
 import type { BackendName, WorkerConfig } from '../config/types.js';
 import { EXIT } from '../exit-codes.js';
 import type { PoolExtension } from '../supervisor/api.js';
+import { parseTablePairs } from './celery/results/database-sql.js';
 import { parseToken } from './hatchet/connection.js';
 
 export interface SettingsCheckOptions {
@@ -49,6 +50,24 @@ function checkTemporal(config: WorkerConfig, sources: Record<ConfigKey, string>)
   });
 }
 
+/** CELERY_DATABASE_TABLE_NAMES / _SCHEMAS are `task=<name>,group=<name>`. */
+function checkDatabaseTables(config: WorkerConfig, sources: Record<ConfigKey, string>): void {
+  for (const key of ['celery.databaseTableNames', 'celery.databaseTableSchemas'] as const) {
+    const items =
+      key === 'celery.databaseTableNames' ? config.celery.databaseTableNames : config.celery.databaseTableSchemas;
+    try {
+      parseTablePairs(items ?? [], settingName(key, sources[key]));
+    } catch {
+      throw new ConfigError({
+        setting: key,
+        source: sources[key],
+        value: (items ?? []).join(','),
+        accepted: 'task=<name>,group=<name> (either may be left out)',
+      });
+    }
+  }
+}
+
 function checkHatchet(config: WorkerConfig, sources: Record<ConfigKey, string>, o: SettingsCheckOptions): void {
   if (!o.requireCredentials || config.backend !== 'hatchet') return;
   const token = config.hatchet.token;
@@ -76,8 +95,12 @@ function checkHatchet(config: WorkerConfig, sources: Record<ConfigKey, string>, 
   }
 }
 
-/** Celery rules across settings: rpc:// results travel on a RabbitMQ broker; quorum queues have no priorities. */
+/**
+ * Celery rules across settings: rpc:// results travel on a RabbitMQ broker; quorum queues have no priorities;
+ * the database store's table pairs.
+ */
 function checkCelery(config: WorkerConfig, sources: Record<ConfigKey, string>): void {
+  checkDatabaseTables(config, sources);
   const c = config.celery;
   const amqpBroker = /^(amqps?|pyamqp):/i.test(c.brokerUrl);
   if (c.resultBackend !== null && /^rpc:/i.test(c.resultBackend) && !amqpBroker) {
@@ -85,7 +108,7 @@ function checkCelery(config: WorkerConfig, sources: Record<ConfigKey, string>): 
       setting: 'celery.resultBackend',
       source: sources['celery.resultBackend'],
       value: c.resultBackend,
-      accepted: `a Redis URL or none: rpc:// needs a RabbitMQ ${settingName('celery.brokerUrl', sources['celery.brokerUrl'])} (amqp://...)${sourceNote('celery.brokerUrl', sources['celery.brokerUrl'])}`,
+      accepted: `a Redis or db+postgresql URL, or none: rpc:// needs a RabbitMQ ${settingName('celery.brokerUrl', sources['celery.brokerUrl'])} (amqp://...)${sourceNote('celery.brokerUrl', sources['celery.brokerUrl'])}`,
     });
   }
   if (c.queueMaxPriority !== null && c.queueType === 'quorum') {

@@ -12,6 +12,7 @@ import {
   parseParentMessage,
   serializeError,
   type ShutdownMode,
+  UNAVAILABLE_ERROR,
 } from '../ipc/messages.js';
 import type { Registry } from '../tasks/registry.js';
 
@@ -179,7 +180,9 @@ class ChildRuntime {
 
   async #bootFailed(e: unknown, retryable: boolean): Promise<void> {
     const error = serializeError(e);
-    this.#log('error', { err: error, retryable }, 'backend failed to start');
+    // An unreachable broker/server: the supervisor says it in one line per restart; the details at debug.
+    const unreachable = retryable && error.name === UNAVAILABLE_ERROR;
+    this.#log(unreachable ? 'debug' : 'error', { err: error, retryable }, 'backend failed to start');
     await this.#send({ type: 'fatal', error, retryable });
     await this.#exit(retryable ? CHILD_EXIT.RETRYABLE_BOOT : CHILD_EXIT.BOOT_ERROR);
   }
@@ -256,7 +259,11 @@ class ChildRuntime {
 
   #crash(err: unknown, what: string, code: number = CHILD_EXIT.CRASH): void {
     const error = serializeError(err);
-    this.#log('fatal', { err: error, code }, what);
+    // A lost broker/server is not a bug: its one line names it; the stack is for debugging only.
+    if (error.name === UNAVAILABLE_ERROR) {
+      this.#log('fatal', { err: error.message, code }, what);
+      this.#log('debug', { err: error }, 'connection error detail');
+    } else this.#log('fatal', { err: error, code }, what);
     const booting = this.#phase === 'booting' || this.#phase === 'waiting';
     const told = booting ? this.#send({ type: 'fatal', error, retryable: true }) : Promise.resolve();
     // A crash: exit non-zero so the supervisor replaces this child (with backoff).
@@ -278,11 +285,11 @@ class ChildRuntime {
     if (this.#exiting) return;
     this.#exiting = true;
     if (this.#heartbeat) clearInterval(this.#heartbeat);
-    this.#log('info', { code }, 'child exiting');
+    this.#log(code === CHILD_EXIT.RETRYABLE_BOOT ? 'debug' : 'info', { code }, 'child exiting');
     process.exit(code);
   }
 
-  #log(level: 'info' | 'warn' | 'error' | 'fatal', fields: Record<string, unknown>, msg: string): void {
+  #log(level: 'debug' | 'info' | 'warn' | 'error' | 'fatal', fields: Record<string, unknown>, msg: string): void {
     if (this.#logger) this.#logger[level](fields, msg);
     else process.stderr.write(`${JSON.stringify({ level, ...fields, msg })}\n`);
   }

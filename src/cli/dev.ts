@@ -1,14 +1,16 @@
 // `task-backend-worker dev [--backend celery|temporal] [--broker redis|amqp]`: a first run on a laptop. Starts a
 // private broker (redis-server, a RabbitMQ node, or `temporal server start-dev`) from PATH on a free loopback port,
-// runs the pool against it, prints a copy-paste submit command, and stops the server when the pool exits.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, dirname, join } from 'node:path';
+// runs the pool against it, prints a submit command that runs as printed from where the user is, and stops the
+// server when the pool exits.
+import { realpathSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import type { ResultPromise } from 'execa';
+import { missingSdk } from '../backends/sdk.js';
 import type { WorkerConfig } from '../config/types.js';
 import { EXIT } from '../exit-codes.js';
+import { findExecutable } from '../ops/which.js';
 import { accepts, freePort } from './dev-net.js';
 import { startDevRabbit } from './dev-rabbitmq.js';
 import { commandConfig, commandIo } from './program.js';
@@ -29,7 +31,10 @@ interface DevServer {
   submitEnv: (port: number) => string;
 }
 
-const VENV_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '.tbw', 'venv', 'bin');
+const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const VENV_BIN = join(PACKAGE_ROOT, '.tbw', 'venv', 'bin');
+/** This install's launcher (bin/task-backend-worker of the package this file belongs to). */
+const LAUNCHER = join(PACKAGE_ROOT, 'bin', PROG);
 
 const SERVERS: Record<'celery' | 'rabbitmq' | 'temporal', DevServer> = {
   celery: {
@@ -76,44 +81,53 @@ const SERVERS: Record<'celery' | 'rabbitmq' | 'temporal', DevServer> = {
   },
 };
 
-/** The first executable `name` in PATH (then `extra`), or null. */
-export function findProgram(name: string, path: string | undefined, extra: string[] = []): string | null {
-  for (const dir of [...(path ?? '').split(delimiter), ...extra]) {
-    if (dir === '') continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
+function sameFile(a: string, b: string): boolean {
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false;
   }
-  return null;
 }
 
-/** Start the server and wait (bounded) until its port accepts connections. */
-async function startServer(bin: string, args: string[], port: number, timeoutMs: number): Promise<ChildProcess> {
+/**
+ * Pure but for the file system: how the user runs THIS install from `cwd`. Its bare name when PATH finds this very
+ * launcher (a global install), else a path: ./bin/task-backend-worker in a clone, absolute from elsewhere.
+ */
+export function selfCommand(launcher: string, path: string | undefined, cwd: string): string {
+  const onPath = findExecutable(PROG, path);
+  if (onPath !== null && sameFile(onPath, launcher)) return PROG;
+  const rel = relative(cwd, launcher);
+  return rel.startsWith('..') || isAbsolute(rel) ? launcher : `./${rel}`;
+}
+
+type Server = ResultPromise<{ stdio: ['ignore', 'ignore', 'pipe']; detached: true; reject: false }>;
+
+/**
+ * Start the server and wait (bounded) until its port accepts connections. Wrapped in an object: the execa
+ * subprocess is itself a promise (of its exit), which an async function would otherwise wait for.
+ */
+async function startServer(bin: string, args: string[], port: number, timeoutMs: number): Promise<{ proc: Server }> {
+  // Loaded here, not with the module: list-tasks, submit and status load this file too and never spawn.
+  const { execa } = await import('execa');
   // Own process group: Ctrl-C goes to the pool, which stops; the server is stopped after it, not before.
-  const proc = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const proc = execa(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, reject: false });
   let err = '';
-  proc.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
+  proc.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${bin} exited early: ${err.trim()}`);
-    if (await accepts(port)) return proc;
+    if (await accepts(port)) return { proc };
     await new Promise((r) => setTimeout(r, 50));
   }
   proc.kill('SIGKILL');
+  await proc;
   throw new Error(`${bin} did not listen on 127.0.0.1:${port} within ${timeoutMs} ms`);
 }
 
-async function stopServer(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = once(proc, 'exit');
-  proc.kill('SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
+async function stopServer(proc: Server): Promise<void> {
+  // SIGTERM, then SIGKILL if it is still there after 5 s (execa's forceKillAfterDelay default).
+  if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+  await proc;
 }
 
 /**
@@ -146,21 +160,29 @@ export function register(program: Command): void {
         process.exitCode = EXIT.USAGE;
         return;
       }
+      const sdk = missingSdk(config.backend, 'flag --backend or TASK_BACKEND_TYPE');
+      if (sdk !== null) {
+        io.stderr(`${PROG}: ${sdk}\n`);
+        process.exitCode = EXIT.CONFIG;
+        return;
+      }
       const server = SERVERS[config.backend === 'celery' && kind === 'amqp' ? 'rabbitmq' : config.backend];
-      const bin = findProgram(server.program, io.env.PATH, server.extraDirs);
+      const bin = findExecutable(server.program, io.env.PATH, server.extraDirs);
       if (bin === null) {
         io.stderr(`${PROG}: ${server.program} not found on PATH; ${server.install}\n`);
         process.exitCode = EXIT.CONFIG;
         return;
       }
       const port = await freePort();
-      const proc = server.start
-        ? await server.start(bin, port)
+      const { proc } = server.start
+        ? { proc: await server.start(bin, port) }
         : await startServer(bin, server.args(port), port, 30_000);
+      // npm run sets INIT_CWD to where the user typed the command; the printed path is relative to that.
+      const self = selfCommand(LAUNCHER, io.env.PATH, io.env.INIT_CWD ?? process.cwd());
       try {
         io.stderr(
           `${PROG} dev: ${server.program} on 127.0.0.1:${port}; in another terminal, submit a built-in task:\n` +
-            `  ${server.submitEnv(port)} ${PROG} submit add_numbers 2 3 --wait\n` +
+            `  ${server.submitEnv(port)} ${self} submit add_numbers 2 3 --wait\n` +
             `Ctrl-C stops the pool, then the server.\n`,
         );
         const { runPool } = await import('../ops/pool.js');

@@ -14,6 +14,8 @@ export interface CliDeps {
   runSupervisor: (config: WorkerConfig) => Promise<number>;
   /** Is there a built worker entry (dist/workers/<backend>.js) for this backend? */
   workerEntryExists: (backend: BackendName) => boolean | Promise<boolean>;
+  /** Null when the backend's SDK packages (optional peer dependencies) are installed, else the one-line reason. */
+  missingSdk: (backend: BackendName, source: string) => string | null | Promise<string | null>;
   /** Load the task modules once in the supervisor, so a bad module fails with exit 78 before any child starts. */
   checkTasks: (config: WorkerConfig) => Promise<void>;
   /** Export env-file variables to this process (and so to the children), never overriding the environment. */
@@ -52,6 +54,9 @@ export const defaultDeps: CliDeps = {
     // The registry's entry (dist/workers/<backend>.js of this package), checked before anything starts.
     const { workerEntryPath } = await import('../backends/registry.js');
     return existsSync(workerEntryPath(backend));
+  },
+  async missingSdk(backend, source) {
+    return (await import('../backends/sdk.js')).missingSdk(backend, source);
   },
   async checkTasks(config) {
     const { loadRegistry } = await import('../tasks/loader.js');
@@ -109,6 +114,12 @@ export async function runCli(argv: readonly string[], io: CliIo, deps: Partial<C
         exitCode: EXIT.CONFIG,
         accepted: `a backend built into this install (no worker entry workers/${config.backend}.js)`,
       });
+    }
+    const sdk = await d.missingSdk(config.backend, sources.backend);
+    if (sdk !== null) {
+      io.stderr(`${PROG}: ${sdk}\n`);
+      code = EXIT.CONFIG;
+      return;
     }
     try {
       await d.checkTasks(config);

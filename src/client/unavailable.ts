@@ -17,6 +17,11 @@ export class BackendUnavailableError extends Error {
   ) {
     super(`cannot reach ${what} at ${target} (${reason}${attempts > 1 ? ` after ${attempts} attempts` : ''})`);
   }
+
+  /** The reason as an error code (a worker child's boot failure carries it to the supervisor's log line). */
+  get code(): string {
+    return this.reason;
+  }
 }
 
 /** Duck-typed: errors may come from another copy of this package. */

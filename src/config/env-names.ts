@@ -18,13 +18,6 @@ export const KNOWN_IGNORED: readonly { names: readonly string[]; why: string }[]
   },
   {
     names: [
-      ...['HOST', 'PORT', 'NAME', 'USER', 'PASSWORD', 'SCHEMA'].map((p) => `CELERY_BACKEND_DB_${p}`),
-      ...['HOST', 'PORT', 'NAME', 'USER', 'PASSWORD'].map((p) => `DB_${p}`),
-    ],
-    why: "the platform's PostgreSQL result backend settings (not used by this worker yet)",
-  },
-  {
-    names: [
       'HATCHET_CLIENT_TLS_CERT_FILE',
       'HATCHET_CLIENT_TLS_KEY_FILE',
       'HATCHET_CLIENT_TLS_ROOT_CA_FILE',

@@ -1,18 +1,7 @@
 // The settings table's backend rows (Celery, Temporal, Hatchet), in table order after the core and ops rows of
 // settings.ts, which spreads them into SETTINGS. Same rules: a computed default may only read settings above it.
+import { databaseUrlFromParts, DB_PARTS, spliceCredentials } from './compose-urls.js';
 import { computed, type Setting } from './table-types.js';
-
-/**
- * The platform's split broker URL: CELERY_BROKER_BASE_URL (`amqp://host:5672//`) with CELERY_BROKER_USER and
- * CELERY_BROKER_PASS spliced in, percent-encoded (a user part already in the base is replaced).
- */
-export function spliceCredentials(base: string, user: string | undefined, pass: string | undefined): string {
-  if (user === undefined && pass === undefined) return base;
-  const m = /^([a-z][a-z0-9+.-]*:\/\/)(?:[^/?#@]*@)?(.*)$/is.exec(base.trim());
-  if (m === null) return base;
-  const userinfo = `${encodeURIComponent(user ?? '')}${pass !== undefined ? `:${encodeURIComponent(pass)}` : ''}`;
-  return `${m[1]}${userinfo}@${m[2]}`;
-}
 
 export const BACKEND_SETTINGS: readonly Setting[] = [
   // ── celery ────────────────────────────────────────────────────────────────────────────────────────────
@@ -39,14 +28,26 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     flag: '--result-backend <url>',
     env: ['CELERY_RESULT_BACKEND'],
     group: 'celery',
-    type: { kind: 'url', protocols: ['redis:', 'rediss:', 'rpc:'] },
+    compose: {
+      env: [
+        ...DB_PARTS.map((p) => `CELERY_BACKEND_DB_${p}`),
+        ...DB_PARTS.filter((p) => p !== 'SCHEMA').map((p) => `DB_${p}`),
+      ],
+      doc: 'CELERY_BACKEND_DB_HOST/_PORT/_NAME/_USER/_PASSWORD/_SCHEMA, each else DB_HOST/_PORT/...',
+      build: databaseUrlFromParts,
+    },
+    type: {
+      kind: 'url',
+      protocols: ['redis:', 'rediss:', 'rpc:', 'db+postgresql:', 'db+postgresql+psycopg2:', 'db+postgresql+psycopg:'],
+    },
     nullable: true,
     default: computed('the broker URL (Redis), rpc:// (RabbitMQ)', (get) => {
       const broker = String(get('celery.brokerUrl'));
       return /^(amqps?|pyamqp):/i.test(broker) ? 'rpc://' : broker;
     }),
     description:
-      "Result backend URL: Redis, or rpc:// (results sent to the caller's reply queue; needs a RabbitMQ broker); " +
+      "Result backend URL: redis[s]://, rpc:// (results sent to the caller's reply queue; needs a RabbitMQ broker) " +
+      "or db+postgresql[+psycopg2|+psycopg]:// (Celery's database backend); " +
       '"none" disables results.',
   },
   {
@@ -64,6 +65,51 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     type: { kind: 'bool' },
     default: false,
     description: 'Store name, args, kwargs, worker, retries and queue with each result (Celery result_extended).',
+  },
+  {
+    key: 'celery.resultCleanupIntervalS',
+    env: ['CELERY_RESULT_CLEANUP_INTERVAL'],
+    group: 'celery',
+    type: { kind: 'duration', unit: 's', minMs: 1000 },
+    nullable: true,
+    zeroIsNull: true,
+    default: 3600,
+    description:
+      'How often the pool deletes expired rows of the database result backend (celery.backend_cleanup); 0 = never.',
+  },
+  {
+    key: 'celery.chordRetryIntervalS',
+    env: ['CELERY_RESULT_CHORD_RETRY_INTERVAL'],
+    group: 'celery',
+    type: { kind: 'duration', unit: 's', minMs: 10 },
+    default: 1,
+    description: "How often celery.chord_unlock looks at a chord's header again (Celery result_chord_retry_interval).",
+  },
+  {
+    key: 'celery.databasePoolSize',
+    env: ['CELERY_DATABASE_POOL_SIZE'],
+    group: 'celery',
+    type: { kind: 'int', min: 1, max: 100 },
+    default: 4,
+    description: 'Connections each child keeps to the database result backend, at most.',
+  },
+  {
+    key: 'celery.databaseTableNames',
+    env: ['CELERY_DATABASE_TABLE_NAMES'],
+    group: 'celery',
+    type: { kind: 'list' },
+    default: [],
+    example: 'task=myapp_taskmeta,group=myapp_groupmeta',
+    description: 'Table names of the database result backend (Celery database_table_names).',
+  },
+  {
+    key: 'celery.databaseTableSchemas',
+    env: ['CELERY_DATABASE_TABLE_SCHEMAS'],
+    group: 'celery',
+    type: { kind: 'list' },
+    default: [],
+    example: 'task=celery,group=celery',
+    description: 'Schemas of those tables (Celery database_table_schemas); default: the search_path.',
   },
   {
     key: 'celery.acksLate',

@@ -147,6 +147,18 @@ export const SETTINGS: readonly Setting[] = [
       'name that is not a setting (a typo such as CELERY_BROKER_ULR); without it, one warning line each.',
   },
   {
+    key: 'logTasks',
+    flag: '--no-log-tasks',
+    env: ['TASK_LOG_TASKS'],
+    group: 'ops',
+    type: { kind: 'bool' },
+    default: true,
+    description:
+      'One INFO line per task event, as a Celery worker logs them: received, succeeded in N s with the result, ' +
+      'retry, revoked (failures are logged at ERROR either way). --no-log-tasks or TASK_LOG_TASKS=false moves ' +
+      'them to debug, for high-throughput pools.',
+  },
+  {
     key: 'maxTasksPerChild',
     flag: '--max-tasks-per-child <n>',
     env: ['TASK_MAX_TASKS_PER_CHILD'],

@@ -17,6 +17,17 @@ export interface CeleryConfig {
   resultExpiresS: number;
   /** Store Celery's extended result fields (name, args, kwargs, worker, retries, queue). */
   resultExtended: boolean;
+  // The database result store's settings (optional: configs built before they existed get the table defaults).
+  /** Seconds between deletions of expired database results (celery.backend_cleanup); null = never. */
+  resultCleanupIntervalS?: number | null;
+  /** Seconds between celery.chord_unlock's looks at a chord header (result_chord_retry_interval). */
+  chordRetryIntervalS?: number;
+  /** Most connections one child keeps to the database result backend. */
+  databasePoolSize?: number;
+  /** `task=<name>` / `group=<name>` (database_table_names). */
+  databaseTableNames?: readonly string[];
+  /** `task=<schema>` / `group=<schema>` (database_table_schemas). */
+  databaseTableSchemas?: readonly string[];
   /** Ack after the task finishes (default) instead of on receipt. */
   acksLate: boolean;
   /** Seconds before a held (unacked) message is restored by any worker (kombu's visibility_timeout). */
@@ -98,6 +109,8 @@ export interface WorkerConfig {
   logFormat: LogFormat;
   /** Unknown TASK_/CELERY_/TEMPORAL_/HATCHET_ names are a boot error instead of a warning. Optional: older configs. */
   strictEnv?: boolean;
+  /** Per-task INFO lines (received, succeeded, retry, revoked); false = at debug. Optional: older configs (true). */
+  logTasks?: boolean;
   maxTasksPerChild: number | null;
   maxMemoryPerChildKiB: number | null;
   /** V8 old-space limit per child, MiB (--max-old-space-size); null = auto (src/supervisor/heap.ts). Optional: older configs. */

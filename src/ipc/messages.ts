@@ -8,7 +8,12 @@ export interface SerializedError {
   name: string;
   message: string;
   stack?: string;
+  /** The error's code when it has one (ECONNREFUSED, ...): a connection failure's reason for the log line. */
+  code?: string;
 }
+
+/** The error a child's backend throws when its broker or server cannot be reached (src/client/unavailable.ts). */
+export const UNAVAILABLE_ERROR = 'BackendUnavailableError';
 
 export type ShutdownMode = 'warm' | 'cold';
 
@@ -58,16 +63,20 @@ function bad(what: string, v: unknown): Error {
 
 export function parseSerializedError(v: unknown): SerializedError | undefined {
   if (!isObj(v) || typeof v.name !== 'string' || typeof v.message !== 'string') return undefined;
-  return typeof v.stack === 'string'
-    ? { name: v.name, message: v.message, stack: v.stack }
-    : { name: v.name, message: v.message };
+  const e: SerializedError = { name: v.name, message: v.message };
+  if (typeof v.stack === 'string') e.stack = v.stack;
+  if (typeof v.code === 'string') e.code = v.code;
+  return e;
 }
 
 /** An Error (or anything thrown) as it crosses a process boundary. */
 export function serializeError(e: unknown): SerializedError {
-  if (e instanceof Error)
-    return e.stack ? { name: e.name, message: e.message, stack: e.stack } : { name: e.name, message: e.message };
-  return { name: 'Error', message: String(e) };
+  if (!(e instanceof Error)) return { name: 'Error', message: String(e) };
+  const out: SerializedError = { name: e.name, message: e.message };
+  if (e.stack) out.stack = e.stack;
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'string') out.code = code;
+  return out;
 }
 
 function parseExtension(v: Record<string, unknown>): { type: 'extension'; topic: string; data: unknown } | null {

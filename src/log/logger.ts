@@ -5,6 +5,7 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 import type PinoPretty from 'pino-pretty';
 import type { LogFormat, LogLevel } from '../config/types.js';
 import { redactUrl, REDACTED } from '../config/redact.js';
+import { prettyLineOptions } from './pretty.js';
 
 /** Fields never logged as they are. URL-valued ones keep everything but the password. */
 const SECRET_FIELDS = ['token', 'apiKey', 'api_key', 'password', 'secret', 'authorization', 'Authorization'];
@@ -86,6 +87,7 @@ export function createLogger(opts: LoggerOptions): Logger {
     // Loaded only when asked for: pino-pretty costs ~100 ms of startup that JSON (production) logging never needs.
     const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
     const stream = pretty({
+      ...prettyLineOptions(),
       colorize: opts.colorize ?? process.stdout.isTTY === true,
       translateTime: 'SYS:HH:MM:ss.l',
       ignore: 'hostname',
@@ -125,6 +127,26 @@ export function createChildLogger(opts: ChildLoggerOptions): Logger {
     { level: opts.level, base: opts.base ?? null, redact: REDACT_OPTIONS, serializers: { err: errSerializer } },
     stream,
   );
+}
+
+/**
+ * A logger writing to the same stream at the same level with the same bindings, without the redaction pass: for
+ * high-volume lines whose fields are fixed and never secret-bearing (the per-task lines: a name, an id, numbers, a
+ * repr string; redaction matches field names, so it never changes them). pino's wildcard redaction paths cost
+ * ~40 µs per line (measured: 45 µs with them, 7 µs without), more than a no-op task itself.
+ */
+export function unredacted(logger: Logger): Logger {
+  const own = logger as unknown as Record<symbol, unknown>;
+  const stream = own[pino.symbols.streamSym] as DestinationStream | undefined;
+  if (stream === undefined) return logger;
+  // Every field the logger adds to a line (its base, pid and hostname included, and its children's bindings), as
+  // pino keeps them: pre-serialised, ',"pid":1,"child":0'.
+  const chindings = own[pino.symbols.chindingsSym];
+  const base =
+    typeof chindings === 'string' && chindings.length > 1
+      ? (JSON.parse(`{${chindings.slice(1)}}`) as Record<string, unknown>)
+      : null;
+  return pino({ level: logger.level, base, serializers: { err: errSerializer } }, stream);
 }
 
 export interface LineTag {

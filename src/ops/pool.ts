@@ -14,7 +14,7 @@ import { childEnv } from './child-env.js';
 import { startControlServer } from './control-socket.js';
 import { exitOf, heartbeatOf, restartOf, viewOf, type PoolMeta } from './from-pool.js';
 import { MetricsCollector, startMetricsServer } from './metrics.js';
-import { openNotifier, watchdogIntervalMs, type Notifier } from './sd-notify.js';
+import { openNotifier, watchdogIntervalMs, type Notifier, type NotifyFields } from './sd-notify.js';
 import { buildStatus, sampleUsage } from './status.js';
 import { SystemdReporter } from './systemd.js';
 import type { PoolView } from './view.js';
@@ -25,7 +25,7 @@ export interface OpsDeps {
   now: () => number;
   /** A ready pool whose child has not polled for this long is unhealthy (/healthz 503, no WATCHDOG=1). */
   stallMs: number;
-  openNotifier: (env: NodeJS.ProcessEnv) => Promise<Notifier>;
+  openNotifier: (env: NodeJS.ProcessEnv, onError: (fields: NotifyFields, error: string) => void) => Notifier;
   /** Called once the pool is started, with a way to read its view (tests, the dev command). */
   onStarted: (view: () => PoolView) => void;
 }
@@ -47,7 +47,7 @@ export async function runPool(
     env: deps.env ?? process.env,
     now: deps.now ?? Date.now,
     stallMs: backendEntry(config.backend).stallMs,
-    openNotifier: (env) => openNotifier({ env }),
+    openNotifier: (env, onError) => openNotifier({ env, onError }),
     onStarted: () => undefined,
     ...partialOps,
   };
@@ -120,10 +120,16 @@ async function startMetrics(s: Surfaces, collector: MetricsCollector): Promise<b
 async function startReporter(s: Surfaces): Promise<SystemdReporter | null> {
   let notifier: Notifier | null = null;
   try {
-    notifier = await s.ops.openNotifier(s.ops.env);
+    notifier = s.ops.openNotifier(s.ops.env, (fields, error) =>
+      s.log.warn({ fields: Object.keys(fields), error }, 'sd_notify message not delivered'),
+    );
+    if (notifier.transport !== 'none') s.log.debug({ transport: notifier.transport }, 'notifying systemd');
   } catch (e) {
     // systemd will time the start out; say why in the journal.
-    s.log.error({ error: errMessage(e) }, 'cannot notify systemd (needs python3 >= 3.9 or OpenFile=)');
+    s.log.error(
+      { error: errMessage(e) },
+      'cannot notify systemd (needs systemd-notify, or OpenFile= on systemd >= 253)',
+    );
   }
   if (notifier === null) return null;
   const reporter = new SystemdReporter({
@@ -131,7 +137,8 @@ async function startReporter(s: Surfaces): Promise<SystemdReporter | null> {
     view: s.view,
     stallMs: s.ops.stallMs,
     watchdogMs: watchdogIntervalMs(s.ops.env, process.pid),
-    statusEveryMs: 2000,
+    // Each message may cost a systemd-notify process: refresh STATUS= at most every 5 s.
+    statusEveryMs: 5000,
     stopBudgetMs: s.config.shutdownTimeoutMs + KILL_GRACE_MS,
     stopMarginMs: 5000,
     now: s.ops.now,

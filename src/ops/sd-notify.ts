@@ -1,29 +1,30 @@
-// sd_notify(3) from the supervisor itself, without a native module, so `NotifyAccess=main` holds.
+// sd_notify(3) for the supervisor without a native module and without Python at run time.
 //
-// Node cannot create AF_UNIX SOCK_DGRAM sockets, and systemd attributes each datagram to the PID that SENDS it
-// (SCM_CREDENTIALS are filled in by the kernel at send time, not at socket creation). So we obtain a connected
-// datagram socket FD in this process and write(2) to it with fs.writeSync — the kernel then stamps OUR pid:
-//   1. `LISTEN_FDNAMES` names an FD "notify" (systemd >= 253: `OpenFile=/run/systemd/notify:notify`), or
-//   2. a tiny python3 helper creates + connects the socket and hands the FD over Node's IPC channel (SCM_RIGHTS).
-//      libuv cannot wrap an AF_UNIX datagram socket, so it keeps the received FD open unwrapped on the channel;
-//      we find its number in /proc/self/fd by the socket inode the helper reports. The FD lives as long as the
-//      channel, so the helper stays alive (idle, ignoring group signals) until this process exits.
+// Node cannot create AF_UNIX SOCK_DGRAM sockets, and systemd credits each datagram to the PID that SENDS it. So:
+//   1. `LISTEN_FDNAMES` names an FD "notify" (systemd >= 253: `OpenFile=/run/systemd/notify:notify`): a connected
+//      datagram socket we write(2) to ourselves, so the kernel stamps OUR pid (works with NotifyAccess=main), or
+//   2. systemd's own `systemd-notify`, run by the supervisor for each message (the unit says NotifyAccess=all).
+//      systemd-notify waits (BARRIER=1, systemd >= 246) until systemd has processed the message, so the sender is
+//      still alive when systemd attributes it to the unit's cgroup: no "sender exited early" race. Messages go
+//      one at a time, in order; status-only updates queued behind a running one are merged (the newest wins).
+// Why not a native module (node-unix-socket, unix-dgram, sd-notify): a compiled addon in the long-lived
+// supervisor, a build toolchain or prebuilt binary per platform, for a few datagrams a minute. See docs/operations.md.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readlinkSync, writeSync } from 'node:fs';
-import type { Socket } from 'node:net';
+import { writeSync } from 'node:fs';
+import { findExecutable } from './which.js';
 
 /** One sd_notify message: `KEY=value` assignments, sent as one datagram. */
 export type NotifyFields = Record<string, string | number>;
 
+/** Pure: the assignments of a message, one per element (newlines inside a value flattened). */
+export function notifyAssignments(fields: NotifyFields): string[] {
+  // A newline inside a value would inject another assignment: flatten it.
+  return Object.entries(fields).map(([key, value]) => `${key}=${String(value).replace(/[\r\n]+/g, ' ')}`);
+}
+
 /** Pure: the datagram text for a set of fields (newline-separated assignments, no trailing newline needed). */
 export function formatNotify(fields: NotifyFields): string {
-  const lines: string[] = [];
-  for (const [key, value] of Object.entries(fields)) {
-    const text = String(value);
-    // A newline inside a value would inject another assignment: flatten it.
-    lines.push(`${key}=${text.replace(/[\r\n]+/g, ' ')}`);
-  }
-  return lines.join('\n');
+  return notifyAssignments(fields).join('\n');
 }
 
 /**
@@ -47,62 +48,51 @@ export function inheritedNotifyFd(env: NodeJS.ProcessEnv, pid: number): number |
   return 3 + at;
 }
 
+/** Keys that change the unit's state: never merged with another message, so their order is kept. */
+const LIFECYCLE_KEYS = new Set(['READY', 'RELOADING', 'STOPPING', 'MAINPID', 'ERRNO', 'FDSTORE']);
+
+function isLifecycle(fields: NotifyFields): boolean {
+  return Object.keys(fields).some((k) => LIFECYCLE_KEYS.has(k));
+}
+
+/**
+ * Pure: append a message to the queue of messages not yet handed to systemd-notify. A status-only message
+ * (STATUS, WATCHDOG, EXTEND_TIMEOUT_USEC) merges into a status-only tail, newest values winning; a lifecycle
+ * message (READY, RELOADING, STOPPING) is never merged, so systemd sees the lifecycle in order.
+ */
+export function enqueueNotify(queue: readonly NotifyFields[], fields: NotifyFields): NotifyFields[] {
+  const tail = queue.at(-1);
+  if (tail !== undefined && !isLifecycle(tail) && !isLifecycle(fields)) {
+    return [...queue.slice(0, -1), { ...tail, ...fields }];
+  }
+  return [...queue, { ...fields }];
+}
+
 export interface Notifier {
-  /** Where datagrams go: 'fd' (inherited), 'helper' (python3-provided FD) or 'none' (not under systemd). */
-  readonly transport: 'fd' | 'helper' | 'none';
-  /** Send one message; false when it could not be sent (logged by the caller, never thrown). */
+  /** Where messages go: 'fd' (an inherited socket), 'systemd-notify' (the helper program) or 'none'. */
+  readonly transport: 'fd' | 'systemd-notify' | 'none';
+  /** Send (or queue) one message; false when it cannot be sent at all. Never throws. */
   send(fields: NotifyFields): boolean;
-  /** Release the FD and the helper. Idempotent. */
+  /** Stop sending. Idempotent. */
   close(): void;
 }
 
 export interface NotifierDeps {
   env: NodeJS.ProcessEnv;
   pid: number;
-  /** The helper interpreter (needs socket.send_fds: Python >= 3.9). */
-  python: string;
   spawn: typeof spawn;
-  /** How long the helper may take to hand over the FD. */
-  timeoutMs: number;
+  /** Directories searched for systemd-notify after PATH (a unit's PATH may be minimal). */
+  extraDirs: string[];
+  /** A queued message that systemd-notify failed to deliver (exit status and its stderr). */
+  onError: (fields: NotifyFields, error: string) => void;
 }
 
 const NO_NOTIFIER: Notifier = { transport: 'none', send: () => false, close: () => undefined };
 
-// The helper: connect a non-blocking datagram socket to $NOTIFY_SOCKET (path or @abstract), send its FD and
-// inode over Node's IPC channel as one JSON line, then idle until our end of stdin closes (we exited).
-const HELPER = `
-import array, json, os, signal, socket, sys
-for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
-    signal.signal(s, signal.SIG_IGN)
-target = os.environ['TBW_NOTIFY_TARGET']
-chan = socket.socket(fileno=int(os.environ['NODE_CHANNEL_FD']))
-try:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    s.connect('\\0' + target[1:] if target.startswith('@') else target)
-    s.setblocking(False)
-    msg = json.dumps({'inode': os.fstat(s.fileno()).st_ino}) + '\\n'
-    chan.sendmsg([msg.encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [s.fileno()]).tobytes())])
-except OSError as e:
-    chan.sendall((json.dumps({'error': str(e)}) + '\\n').encode())
-sys.stdin.buffer.read()
-`;
-
-function findFdByInode(inode: number): number | null {
-  const want = `socket:[${inode}]`;
-  for (const name of readdirSync('/proc/self/fd')) {
-    try {
-      if (readlinkSync(`/proc/self/fd/${name}`) === want) return Number(name);
-    } catch {
-      // The FD readdir itself used, or one closed meanwhile.
-    }
-  }
-  return null;
-}
-
-function fdNotifier(fd: number, transport: 'fd' | 'helper', onClose: () => void): Notifier {
+function fdNotifier(fd: number): Notifier {
   let open = true;
   return {
-    transport,
+    transport: 'fd',
     send(fields) {
       if (!open) return false;
       try {
@@ -114,78 +104,76 @@ function fdNotifier(fd: number, transport: 'fd' | 'helper', onClose: () => void)
       }
     },
     close() {
-      if (!open) return;
       open = false;
-      onClose();
     },
   };
 }
 
-function helperNotifier(target: string, deps: NotifierDeps): Promise<Notifier> {
-  return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { PATH: deps.env.PATH ?? '/usr/bin:/bin', TBW_NOTIFY_TARGET: target };
-    let child: ChildProcess;
+function commandNotifier(program: string, socket: string, deps: NotifierDeps): Notifier {
+  let queue: NotifyFields[] = [];
+  let running: ChildProcess | null = null;
+  let open = true;
+  // Only what systemd-notify reads: never the supervisor's settings or secrets.
+  const env = { PATH: deps.env.PATH ?? '/usr/bin:/bin', NOTIFY_SOCKET: socket };
+  const next = (): void => {
+    const fields = queue.shift();
+    if (fields === undefined || !open) return;
+    let stderr = '';
+    let finished = false;
+    // 'error' and 'close' may both fire for one spawn: report it once, then start the next message.
+    const done = (error: string | null): void => {
+      if (finished) return;
+      finished = true;
+      running = null;
+      if (error !== null) deps.onError(fields, error);
+      next();
+    };
     try {
-      child = deps.spawn(deps.python, ['-c', HELPER], { stdio: ['pipe', 'ignore', 'inherit', 'ipc'], env });
+      running = deps.spawn(program, notifyAssignments(fields), { env, stdio: ['ignore', 'ignore', 'pipe'] });
     } catch (e) {
-      reject(e instanceof Error ? e : new Error(String(e)));
+      done(e instanceof Error ? e.message : String(e));
       return;
     }
-    const cleanup = (): void => {
-      child.stdin?.end();
-      if (child.connected) child.disconnect();
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`sd_notify helper gave no socket within ${deps.timeoutMs} ms`));
-    }, deps.timeoutMs);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
+    running.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-500)));
+    running.once('error', (e) => done(e.message));
+    running.once('close', (code, signal) => {
+      done(code === 0 ? null : `${program} exited with ${code ?? signal}: ${stderr.trim()}`);
     });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`sd_notify helper exited with code ${code}`));
-    });
-    child.once('message', (m: unknown) => {
-      clearTimeout(timer);
-      const msg = (m ?? {}) as { inode?: unknown; error?: unknown };
-      const fd = typeof msg.inode === 'number' ? findFdByInode(msg.inode) : null;
-      if (fd === null) {
-        cleanup();
-        reject(new Error(`sd_notify helper failed: ${String(msg.error ?? 'socket FD not received')}`));
-        return;
-      }
-      child.removeAllListeners('exit');
-      // Never keep the supervisor alive for the helper's sake; it exits when our stdin pipe closes.
-      child.unref();
-      (child.stdin as Socket | null)?.unref();
-      (child.channel as { unref?: () => void } | null | undefined)?.unref?.();
-      resolve(fdNotifier(fd, 'helper', cleanup));
-    });
-  });
+  };
+  return {
+    transport: 'systemd-notify',
+    send(fields) {
+      if (!open) return false;
+      queue = enqueueNotify(queue, fields);
+      if (running === null) next();
+      return true;
+    },
+    close() {
+      // A message already handed over finishes on its own (systemd-notify exits after systemd read it).
+      open = false;
+      queue = [];
+    },
+  };
 }
 
 /**
- * Open the notification channel for this process. Resolves to a no-op notifier when not started by systemd
- * (no NOTIFY_SOCKET); rejects when NOTIFY_SOCKET is set but no main-PID channel can be made.
+ * Open the notification channel for this process: a no-op notifier when not started by systemd (no
+ * NOTIFY_SOCKET); throws when NOTIFY_SOCKET is set but neither an inherited FD nor systemd-notify is there.
  */
-export async function openNotifier(partial: Partial<NotifierDeps> = {}): Promise<Notifier> {
+export function openNotifier(partial: Partial<NotifierDeps> = {}): Notifier {
   const deps: NotifierDeps = {
     env: process.env,
     pid: process.pid,
-    python: 'python3',
     spawn,
-    timeoutMs: 5000,
+    extraDirs: ['/usr/bin', '/bin'],
+    onError: () => undefined,
     ...partial,
   };
   const inherited = inheritedNotifyFd(deps.env, deps.pid);
-  if (inherited !== null) return fdNotifier(inherited, 'fd', () => undefined);
+  if (inherited !== null) return fdNotifier(inherited);
   const target = deps.env.NOTIFY_SOCKET;
   if (target === undefined || target === '') return NO_NOTIFIER;
-  if (!target.startsWith('/') && !target.startsWith('@')) {
-    throw new Error(`NOTIFY_SOCKET ${target} is not a Unix socket path (vsock is not supported)`);
-  }
-  return helperNotifier(target, deps);
+  const program = findExecutable('systemd-notify', deps.env.PATH, deps.extraDirs);
+  if (program === null) throw new Error('systemd-notify not found on PATH, /usr/bin or /bin');
+  return commandNotifier(program, target, deps);
 }

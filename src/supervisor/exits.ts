@@ -1,6 +1,7 @@
 // The reducer's answer to a child's exit: why it went (reason, hint), and what follows — nothing while stopping,
 // a restart with backoff, or giving up (boot errors, repeated boot failures, a crash loop). Pure, like state.ts.
 import { CHILD_EXIT, childExitHint, EXIT } from '../exit-codes.js';
+import { CHILD_UNREACHABLE_MSG } from '../log/connection.js';
 import {
   childFields,
   type Cx,
@@ -13,7 +14,7 @@ import {
   scheduleRestart,
 } from './pool-ops.js';
 import { advanceRolling } from './scaling.js';
-import type { ChildRecord, ExitReason } from './types.js';
+import type { ChildRecord, ExitReason, Slot } from './types.js';
 
 /** Why a child probably died, for the log line: an operator's first guess, not a verdict. */
 function exitHint(c: ChildRecord, code: number | null, signal: string | null): string | undefined {
@@ -31,6 +32,22 @@ function exitReason(c: ChildRecord, poolStopping: boolean): ExitReason {
   if (c.fatal !== null || c.phase === 'starting') return 'boot-failure';
   if (poolStopping) return 'shutdown';
   return 'crash';
+}
+
+/**
+ * A child that could not reach its broker/server: its restart is that connection's next attempt, so this is the
+ * ONE line of the attempt (log/connection.ts): the reason, its code and the delay before the next one.
+ */
+function retryUnreachable(cx: Cx, c: ChildRecord, slot: Slot, reason: ExitReason): void {
+  const next = scheduleRestart(cx, slot, null, 'retryable-boot', reason);
+  const e = c.fatal?.error;
+  log(cx, 'warn', CHILD_UNREACHABLE_MSG, {
+    ...childFields(c),
+    reason: e ? e.message : `exit code ${CHILD_EXIT.RETRYABLE_BOOT}`,
+    ...(e?.code !== undefined ? { code: e.code } : {}),
+    attempt: next.attempt,
+    retryInMs: next.delayMs,
+  });
 }
 
 export function onExit(cx: Cx, id: number, code: number | null, signal: string | null): void {
@@ -77,8 +94,7 @@ export function onExit(cx: Cx, id: number, code: number | null, signal: string |
   if (c.readyAt === null) {
     if (code === CHILD_EXIT.RETRYABLE_BOOT) {
       // Broker/server not reachable yet: retried with backoff for as long as it takes, never a boot failure.
-      log(cx, 'warn', 'child could not reach its backend, retrying', { ...fields, err: c.fatal?.error });
-      scheduleRestart(cx, slot, null, 'retryable-boot', reason);
+      retryUnreachable(cx, c, slot, reason);
       return;
     }
     s.bootFailures += 1;

@@ -152,7 +152,13 @@ export function drainOutgoing(cx: Cx, slotIndex: number): void {
  * Celery and gunicorn do); a child that never booted waits from the first retry, since an instant retry of a boot
  * that just failed (broker down, bad code) mostly fails again.
  */
-export function scheduleRestart(cx: Cx, slot: Slot, upMs: number | null, cause: string, reason: ExitReason): void {
+export function scheduleRestart(
+  cx: Cx,
+  slot: Slot,
+  upMs: number | null,
+  cause: string,
+  reason: ExitReason,
+): { attempt: number; delayMs: number } {
   const policy = upMs === null ? { ...cx.s.opts.backoff, immediate: 0 } : cx.s.opts.backoff;
   const attempt = nextAttempt(policy, slot.attempts, upMs);
   const delayMs = backoffDelay(policy, attempt, random(cx.s));
@@ -160,7 +166,10 @@ export function scheduleRestart(cx: Cx, slot: Slot, upMs: number | null, cause: 
   slot.current = null;
   slot.restartAt = cx.now + delayMs;
   slot.restartReason = reason;
-  log(cx, 'info', 'child restart scheduled', { child: slot.index, attempt: attempt + 1, delayMs, cause });
+  // An unreachable backend's retry is said in ONE line by the caller (with this delay): this one at debug.
+  const level = cause === 'retryable-boot' ? 'debug' : 'info';
+  log(cx, level, 'child restart scheduled', { child: slot.index, attempt: attempt + 1, delayMs, cause });
+  return { attempt: attempt + 1, delayMs };
 }
 
 /** Stop the whole pool. Idempotent: a second warm request escalates to cold; cold stays cold. */

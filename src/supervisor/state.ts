@@ -1,7 +1,7 @@
 // The pool as a pure reducer: (state, event) → {state, effects}. The driver (driver.ts) feeds it events from
 // processes, timers and signals and performs the effects; this file never touches a process, clock or timer.
 import { EXIT } from '../exit-codes.js';
-import type { ChildMessage } from '../ipc/messages.js';
+import { type ChildMessage, UNAVAILABLE_ERROR } from '../ipc/messages.js';
 import {
   addSlot,
   checkPoolReady,
@@ -135,6 +135,10 @@ function onStart(cx: Cx): void {
   for (const slot of cx.s.slots) spawnChild(cx, slot);
 }
 
+/** A retryable boot failure because the broker/server cannot be reached (not a bug in the child). */
+const isUnreachable = (msg: { error: { name: string }; retryable: boolean }): boolean =>
+  msg.retryable && msg.error.name === UNAVAILABLE_ERROR;
+
 function onMessage(cx: Cx, id: number, msg: ChildMessage): void {
   const c = findChild(cx.s, id);
   if (!c) {
@@ -192,7 +196,8 @@ function onMessage(cx: Cx, id: number, msg: ChildMessage): void {
       return;
     case 'fatal':
       c.fatal = { error: msg.error, retryable: msg.retryable };
-      log(cx, 'error', c.readyAt === null ? 'child boot failed' : 'child fatal error', {
+      // An unreachable broker/server is said once, by the restart's line (exits.ts); anything else is an error.
+      log(cx, isUnreachable(msg) ? 'debug' : 'error', c.readyAt === null ? 'child boot failed' : 'child fatal error', {
         ...childFields(c),
         err: msg.error,
         retryable: msg.retryable,

@@ -2,11 +2,12 @@
 // becomes one TaskLoadError line naming the module, which the CLI turns into exit 78 before any child starts.
 import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { BUILTIN_TASKS } from './builtins.js';
 import { errorLocation } from './load-location.js';
 import { defineTask, defineWorkflow } from './define.js';
 import { Registry } from './registry.js';
+import { importTaskModule } from './self-import.js';
 import type { Definition, TaskDefinition, TaskStep, WorkflowDefinition } from './types.js';
 
 export class TaskLoadError extends Error {
@@ -115,6 +116,14 @@ export function collectDefinitions(ns: Record<string, unknown>, module: string):
   return out;
 }
 
+/** Pure: what to do about a TypeScript task module this Node cannot load. */
+export function typeScriptHint(nodeVersion: string): string {
+  return (
+    `Node ${nodeVersion} cannot load TypeScript: use Node >= 22.18 (it strips types), or Node >= 22.6 with ` +
+    `NODE_OPTIONS=--experimental-strip-types, or NODE_OPTIONS="--import tsx", or compile the module to .mjs`
+  );
+}
+
 async function importModule(path: string): Promise<Record<string, unknown>> {
   try {
     const s = statSync(path);
@@ -124,21 +133,22 @@ async function importModule(path: string): Promise<Record<string, unknown>> {
     throw new TaskLoadError(path, 'file not found');
   }
   try {
-    return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+    return await importTaskModule(path);
   } catch (e) {
-    const err = e as Error;
+    const err = e as Error & { code?: unknown };
+    if (err?.code === 'ERR_UNKNOWN_FILE_EXTENSION' && /\.[mc]?ts$/.test(path)) {
+      throw new TaskLoadError(path, typeScriptHint(process.version));
+    }
     const first = String(err?.message ?? err).split('\n')[0];
-    const hint =
-      TS_EXT.test(path) && (err as NodeJS.ErrnoException)?.code === 'ERR_UNKNOWN_FILE_EXTENSION' ? TS_HINT : '';
+    // require() of this ESM-only package: the file was taken as CommonJS (a .ts/.js without "type": "module").
+    const cjs = err?.code === 'MODULE_NOT_FOUND' && first?.includes("'task-backend-worker'");
+    const hint = cjs
+      ? ' (it was loaded as CommonJS: name it .mjs or .mts, or add "type": "module" to its package.json)'
+      : '';
     const where = errorLocation(err, path) ?? undefined;
     throw new TaskLoadError(path, `failed to import: ${err?.name ?? 'Error'}: ${first}${hint}`, where);
   }
 }
-
-const TS_EXT = /\.[mc]?tsx?$/;
-const TS_HINT =
-  ' (Node cannot import TypeScript by itself: compile it with tsc and pass the .js file, or start node with a ' +
-  'TypeScript loader such as --import tsx)';
 
 function stepTasks(wf: WorkflowDefinition): TaskStep[] {
   if (Array.isArray(wf.steps)) return wf.steps.flatMap((s) => ('parallel' in s ? s.parallel : [s]));

@@ -31,6 +31,8 @@ export interface RunOptions {
   redelivered?: boolean;
   /** Seam for the wait between retries. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Told before each wait for a retry: what failed, the countdown, the attempt that failed (its log line). */
+  onRetry?: (err: unknown, countdownMs: number, attempt: number) => void;
 }
 
 /** Delay before retry number `retry` (1 = first retry): initialMs * factor^(retry-1), capped at maxMs. */
@@ -127,8 +129,9 @@ export async function runTask(
         }
         throw err;
       }
-      const countdown = isRetryRequest(err) ? err.countdownMs : undefined;
-      await sleep(countdown ?? retryDelayMs(def.retryBackoff, attempt), outer);
+      const countdown = (isRetryRequest(err) ? err.countdownMs : undefined) ?? retryDelayMs(def.retryBackoff, attempt);
+      opts.onRetry?.(err, countdown, attempt);
+      await sleep(countdown, outer);
     }
   }
 }

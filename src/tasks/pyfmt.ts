@@ -90,3 +90,41 @@ export function pyAdd(a: unknown, b: unknown): unknown {
     false,
   );
 }
+
+/**
+ * Python's repr() of a value, cut at `maxlen` characters with "..." (Celery's saferepr of a task's result in its
+ * "succeeded" line, resultrepr_maxsize 1024). The walk stops once the budget is spent, so a huge (or cyclic)
+ * result costs no more than maxlen characters of work.
+ */
+export function pyShortRepr(v: unknown, maxlen = 1024): string {
+  let out = '';
+  const full = (): boolean => out.length > maxlen;
+  const walk = (value: unknown): void => {
+    if (full()) return;
+    // What the caller gets is the JSON of the result: a Date as its ISO string, and so on.
+    const x = typeof (value as { toJSON?: unknown } | null)?.toJSON === 'function' ? (value as Date).toJSON() : value;
+    if (Array.isArray(x)) {
+      out += '[';
+      x.forEach((item, i) => {
+        if (full()) return;
+        if (i > 0) out += ', ';
+        walk(item);
+      });
+      out += ']';
+    } else if (x !== null && typeof x === 'object') {
+      out += '{';
+      let first = true;
+      for (const [k, item] of Object.entries(x as Record<string, unknown>)) {
+        if (full()) break;
+        out += `${first ? '' : ', '}${pyStringRepr(k)}: `;
+        first = false;
+        walk(item);
+      }
+      out += '}';
+    } else {
+      out += typeof x === 'string' && x.length > maxlen ? pyStringRepr(x.slice(0, maxlen + 1)) : pyRepr(x);
+    }
+  };
+  walk(v);
+  return full() ? `${out.slice(0, maxlen)}...` : out;
+}

@@ -7,6 +7,7 @@ import { createClient } from '../../src/backends/celery/client.js';
 import { compileConfig } from '../../src/config/compile.js';
 import { currentHost } from '../../src/config/load.js';
 import { runConformance } from '../conformance/cases.js';
+import { checkTaskLines } from '../helpers/task-lines.js';
 import { ROOT, startBrokers, startWorker, TRANSPORTS } from './celery-harness.js';
 
 const TASKS = join(ROOT, 'test', 'fixtures', 'tasks', 'conformance.mjs');
@@ -24,6 +25,8 @@ for (const kind of TRANSPORTS) {
 
     await runConformance(t, client, { backend: 'celery', resultTimeoutMs: 20_000 });
 
+    // One line per task event, as a Celery worker logs them (received, succeeded, retry, failed).
+    await t.test('task log lines', async (t) => checkTaskLines(t, w.lines));
     // The conformance fixtures raise on purpose; nothing may have crashed a child.
     t.notOk(
       w.lines.some((l) => String(l.msg).startsWith('child exited')),

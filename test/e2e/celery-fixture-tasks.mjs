@@ -143,3 +143,23 @@ export const stamp = {
     return { at: started, pid: process.pid, redelivered: ctx.redelivered, tag: args[1] ?? null };
   },
 };
+
+// Returns its positional arguments: an errback (link_error) shows what Celery hands it (the failed task's id).
+export const argsOf = {
+  kind: 'task',
+  name: 'tbw_test.args',
+  run(args) {
+    return args;
+  },
+};
+
+// A side effect a test can see without a result backend: writes `text` to `path` (messages without a task id).
+export const touch = {
+  kind: 'task',
+  name: 'tbw_test.touch',
+  async run(args) {
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(String(args[0]), String(args[1] ?? 'touched'));
+    return null;
+  },
+};

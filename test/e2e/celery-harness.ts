@@ -1,6 +1,7 @@
 // Runs the real binary (`node dist/src/cli/main.js --backend celery`) against a test broker (Redis, or RabbitMQ with
 // Redis results), collects its NDJSON log lines, and runs Python Celery scripts from test/e2e/py with the venv.
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Test } from 'tap';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -183,4 +184,23 @@ export async function runPython(
     .split('\n')
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as PyCheck);
+}
+
+/** Assertions over a Python script's check lines: `ok(name, value)` and `raises(name, type, message?)`. */
+export function checksOf(t: Test, checks: PyCheck[]) {
+  const by = new Map<string, PyCheck>(checks.map((c) => [c.check, c]));
+  return {
+    by,
+    ok(name: string, value: unknown): void {
+      const c = by.get(name);
+      t.ok(c?.ok, `${name} succeeded ${JSON.stringify(c)}`);
+      t.same(c?.value, value, `${name} value`);
+    },
+    raises(name: string, type: string, message?: RegExp): void {
+      const c = by.get(name);
+      t.equal(c?.ok, false, `${name} raised ${JSON.stringify(c)}`);
+      t.equal(c?.error, type, `${name} exception type`);
+      if (message) t.match(c?.message ?? '', message, `${name} message`);
+    },
+  };
 }

@@ -1,16 +1,14 @@
 // kombu layout compatibility, proven both ways on one real redis-server: messages a SIGKILLed Python Celery
 // worker held (acks late) are restored by OUR worker after the visibility timeout and run by it, and messages our
 // SIGKILLed pool held are restored by a Python Celery worker and run by it. Visibility timeout 2 s on both sides.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import t from 'tap';
 import { createClient } from '../../src/backends/celery/client.js';
 import { compileConfig } from '../../src/config/compile.js';
 import { currentHost } from '../../src/config/load.js';
 import { startRedis } from '../helpers/redis.js';
-import { FIXTURE_TASKS, PYTHON, ROOT, startWorker } from './celery-harness.js';
+import { FIXTURE_TASKS, startWorker } from './celery-harness.js';
+import { startPythonWorker, type PyWorker } from './py-worker.js';
 
 const VT_S = 2;
 const N = 2;
@@ -23,70 +21,12 @@ async function until(what: string, timeoutMs: number, check: () => Promise<boole
   }
 }
 
-interface PyWorker {
-  proc: ChildProcess;
-  output(): string;
-  /** SIGKILL the worker's whole process group (main process and prefork children). */
-  killGroup(): Promise<void>;
-}
-
-/** A Python Celery prefork worker (-c 2) in its own process group; resolves once it says it is ready. */
-async function startPythonWorker(url: string): Promise<PyWorker> {
-  const proc = spawn(
-    PYTHON,
-    [
-      '-m',
-      'celery',
-      '-A',
-      'celery_restore_app',
-      'worker',
-      '-c',
-      '2',
-      '-P',
-      'prefork',
-      '-n',
-      'py-restore@%h',
-      '--without-gossip',
-      '--without-mingle',
-      '--without-heartbeat',
-      '-l',
-      'INFO',
-    ],
-    {
-      cwd: join(ROOT, 'test', 'e2e', 'py'),
-      env: { ...process.env, TBW_REDIS_URL: url, TBW_VISIBILITY_TIMEOUT: String(VT_S) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    },
-  );
-  let out = '';
-  const exited = once(proc, 'exit');
-  const ready = new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      if (/ ready\./.test(out)) resolve();
-    };
-    proc.stdout?.on('data', onData);
-    proc.stderr?.on('data', onData);
-    void exited.then(() => reject(new Error(`python worker exited before ready:\n${out.slice(-2000)}`)));
+/** A Python Celery prefork worker (-c 2, acks late, visibility timeout VT_S) on `url`. */
+const startPython = (url: string): Promise<PyWorker> =>
+  startPythonWorker('celery_restore_app', ['-c', '2', '-P', 'prefork', '-n', 'py-restore@%h', '-l', 'INFO'], {
+    TBW_REDIS_URL: url,
+    TBW_VISIBILITY_TIMEOUT: String(VT_S),
   });
-  const pw: PyWorker = {
-    proc,
-    output: () => out,
-    async killGroup() {
-      if (proc.exitCode !== null || proc.signalCode !== null || proc.pid === undefined) return;
-      process.kill(-proc.pid, 'SIGKILL');
-      await exited;
-    },
-  };
-  const timer = setTimeout(() => void pw.killGroup(), 30_000);
-  try {
-    await ready;
-  } finally {
-    clearTimeout(timer);
-  }
-  return pw;
-}
 
 void t.test('Python and our worker restore each other’s held messages (visibility timeout)', async (t) => {
   const redis = await startRedis();
@@ -103,7 +43,7 @@ void t.test('Python and our worker restore each other’s held messages (visibil
   };
 
   await t.test('a SIGKILLed Python worker’s messages are restored and run by ours', async (t) => {
-    const py = await startPythonWorker(redis.url);
+    const py = await startPython(redis.url);
     t.teardown(() => py.killGroup());
     const ids = await Promise.all(
       Array.from({ length: N }, () => client.submit('tbw_test.block', { args: ['python-blocks'] }).then((s) => s.id)),
@@ -150,7 +90,7 @@ void t.test('Python and our worker restore each other’s held messages (visibil
     // A Python worker restores expired holds when it starts polling (kombu's on_poll_init → restore_visible).
     await until('the holds to pass the visibility timeout', 10_000, allExpired);
 
-    const py = await startPythonWorker(redis.url);
+    const py = await startPython(redis.url);
     t.teardown(() => py.killGroup());
     const results = (await Promise.all(ids.map((id) => client.result(id, { timeoutMs: 20_000 })))) as { by: string }[];
     t.same(

@@ -1,7 +1,7 @@
 // Python Celery 5.5 (real client, from the venv) against our worker binary at -c 2, on each transport: a real
 // redis-server, and a real RabbitMQ node with results in Redis (chords need a result backend that supports them).
 import t from 'tap';
-import { FIXTURE_TASKS, runPython, startBrokers, startWorker, TRANSPORTS, type PyCheck } from './celery-harness.js';
+import { FIXTURE_TASKS, runPython, startBrokers, startWorker, TRANSPORTS, checksOf } from './celery-harness.js';
 
 for (const kind of TRANSPORTS)
   void t.test(`Python Celery client ↔ our celery worker (${kind})`, async (t) => {
@@ -14,18 +14,7 @@ for (const kind of TRANSPORTS)
     await w.waitFor((l) => l.msg === 'celery control node ready', 20_000, 'control node');
 
     const checks = await runPython('celery_interop.py', [b.broker, b.env.CELERY_RESULT_BACKEND!]);
-    const by = new Map<string, PyCheck>(checks.map((c) => [c.check, c]));
-    const ok = (name: string, value: unknown): void => {
-      const c = by.get(name);
-      t.ok(c?.ok, `${name} succeeded ${JSON.stringify(c)}`);
-      t.same(c?.value, value, `${name} value`);
-    };
-    const raises = (name: string, type: string, message?: RegExp): void => {
-      const c = by.get(name);
-      t.equal(c?.ok, false, `${name} raised ${JSON.stringify(c)}`);
-      t.equal(c?.error, type, `${name} exception type`);
-      if (message) t.match(c?.message ?? '', message, `${name} message`);
-    };
+    const { by, ok, raises } = checksOf(t, checks);
 
     ok('args', 5);
     ok('kwargs', 42);

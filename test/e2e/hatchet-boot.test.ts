@@ -84,11 +84,23 @@ void t.test('a lost engine connection: the child exits, the supervisor restarts 
   const pool = await startPool(server, { concurrency: 1, env: { HATCHET_CLIENT_HOST_PORT: px.hostPort } });
   t.teardown(() => pool.kill());
   const first = pool.readyPids()[0] as number;
+  const cutAt = pool.lines.length;
   px.cut();
-  await waitFor(
-    'the child to report the lost connection',
-    () => pool.lines.some((l) => l.msg === 'hatchet connection lost; exiting so the supervisor restarts this child'),
-    60_000,
+  const lostLine = (l: Record<string, unknown>): boolean =>
+    l.msg === 'hatchet connection lost; exiting so the supervisor restarts this child';
+  await waitFor('the child to report the lost connection', () => pool.lines.some(lostLine), 60_000);
+  // Until it gives up, the engine's absence is one line per probe: no SDK reconnect or heartbeat noise.
+  const during = pool.lines.slice(cutAt, pool.lines.findIndex(lostLine));
+  const attempts = during.filter((l) => String(l.msg).startsWith('connection '));
+  t.same(
+    attempts.map((l) => l.attempt),
+    attempts.map((_, i) => i + 1),
+    `one line per probe (${attempts.length})`,
+  );
+  t.equal(during.length, attempts.length, 'nothing else while the engine is away');
+  t.ok(
+    attempts.every((l) => l.role === 'hatchet' && l.url === px.hostPort && l.level === 40),
+    'WARN, naming it',
   );
   px.restore();
   await waitFor('a replacement child to be ready', () => pool.readyPids().some((p) => p !== first), 90_000);

@@ -22,6 +22,7 @@ import {
   waitFor,
   type Pool,
 } from '../helpers/hatchet.js';
+import { checkTaskLines } from '../helpers/task-lines.js';
 
 const execFileP = promisify(execFile);
 const TASKS = taskArgs('test/e2e/pool-fixture-tasks.mjs');
@@ -84,6 +85,10 @@ void t.test('hatchet pool under the supervisor', async (t) => {
       message: 'task conformance_timeout exceeded its time limit of 500 ms',
     });
   });
+
+  await t.test('one log line per task event (received, succeeded, retry, failed)', async (t) =>
+    checkTaskLines(t, pool.lines),
+  );
 
   await t.test('every run is timed in tbw_task_duration_seconds', async (t) => {
     // The Python run above made well over 12 task runs (retries and workflow steps included).

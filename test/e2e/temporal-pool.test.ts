@@ -12,6 +12,7 @@ import t from 'tap';
 import { runConformance } from '../conformance/cases.js';
 import { cancelLatencies, killAndAwaitRerun, median } from '../helpers/lost-worker.js';
 import { marks, taskArgs, timedAtLeast } from '../helpers/pool.js';
+import { checkTaskLines } from '../helpers/task-lines.js';
 import { createClient } from '../../src/backends/temporal/client.js';
 import {
   REPO_ROOT,
@@ -76,6 +77,10 @@ void t.test('temporal pool under the supervisor', async (t) => {
       message: 'task conformance_timeout exceeded its time limit of 500 ms',
     });
   });
+
+  await t.test('one log line per task event (received, succeeded, retry, failed)', async (t) =>
+    checkTaskLines(t, pool.lines),
+  );
 
   await t.test('every activity attempt is timed in tbw_task_duration_seconds', async (t) => {
     // The Python run above made well over 12 activity attempts (retries and workflow steps included).

@@ -47,7 +47,8 @@ function parseEnv(text: string): Record<string, string> {
 
 export async function startHatchet(): Promise<HatchetServer> {
   const user = String(process.pid);
-  // The first start of a run may also build the binaries (minutes); CI builds them beforehand.
+  // The first start of a run may also build the binaries (minutes); `npm test` builds them beforehand
+  // (scripts/provision.sh).
   const envPath = (await run(['acquire', user], 170_000)).trim().split('\n').pop() ?? '';
   const vars = parseEnv(await readFile(envPath, 'utf8'));
   const token = vars.HATCHET_CLIENT_TOKEN;
@@ -55,7 +56,8 @@ export async function startHatchet(): Promise<HatchetServer> {
   const apiUrl = vars.HATCHET_CLIENT_API_URL;
   if (!token || !hostPort || !apiUrl) throw new Error(`hatchet server env at ${envPath} is incomplete`);
   // A freshly started engine leaves runs unassigned for a while (seen: tens of seconds after start under load);
-  // tests wait until the server has been up this long. CI starts the server early so the wait overlaps other work.
+  // tests wait until the server has been up this long. `npm test` (scripts/test.sh) starts the server when the
+  // whole suite starts, so the wait overlaps the unit and process tests.
   const startedAt = Number(vars.HATCHET_STARTED_AT ?? 0) * 1000;
   const warmupMs = Number(process.env.HATCHET_WARMUP_MS ?? 90_000);
   const wait = startedAt + warmupMs - Date.now();

@@ -18,6 +18,8 @@ export interface TemporalDevServer {
   address: string;
   namespace: string;
   stop(): Promise<void>;
+  /** Start again on the same ports after stop() (a fresh in-memory server: "server down" tests). */
+  start(): Promise<void>;
 }
 
 /** A port the OS just handed out on 127.0.0.1 (closed again before returning). */
@@ -59,27 +61,33 @@ export async function startTemporalDevServer(opts: { timeoutMs?: number } = {}):
   // In-memory store (no --db-filename): each test file gets a fresh, throwaway server.
   const args = ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port)];
   args.push('--http-port', String(httpPort), '--metrics-port', String(metricsPort), '--log-level', 'error');
-  const child = spawn(TEMPORAL_CLI, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (b: Buffer) => {
-    stderr = (stderr + b.toString()).slice(-4000);
-  });
+  let child: ChildProcess | null = null;
   const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited(child);
+    const c = child;
+    if (c && c.exitCode === null && c.signalCode === null) {
+      c.kill('SIGTERM');
+      const t = setTimeout(() => c.kill('SIGKILL'), 5000);
+      await exited(c);
       clearTimeout(t);
     }
   };
-  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`temporal server exited with ${child.exitCode}: ${stderr}`);
-    if (await healthy(address)) return { address, namespace: 'default', stop };
-    await new Promise((r) => setTimeout(r, 100)); // poll interval, bounded by the deadline
-  }
-  await stop();
-  throw new Error(`temporal server on ${address} did not become healthy in time: ${stderr}`);
+  const start = async (): Promise<void> => {
+    const c = (child = spawn(TEMPORAL_CLI, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
+    let stderr = '';
+    c.stderr?.on('data', (b: Buffer) => {
+      stderr = (stderr + b.toString()).slice(-4000);
+    });
+    const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+    while (Date.now() < deadline) {
+      if (c.exitCode !== null) throw new Error(`temporal server exited with ${c.exitCode}: ${stderr}`);
+      if (await healthy(address)) return;
+      await new Promise((r) => setTimeout(r, 100)); // poll interval, bounded by the deadline
+    }
+    await stop();
+    throw new Error(`temporal server on ${address} did not become healthy in time: ${stderr}`);
+  };
+  await start();
+  return { address, namespace: 'default', stop, start };
 }
 
 /** A complete WorkerConfig for a Temporal test pool on `address` (tests build it directly, not from env). */

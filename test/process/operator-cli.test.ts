@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { EXIT } from '../../src/exit-codes.js';
+import { typeScriptHint } from '../../src/tasks/loader.js';
 import { fixture, ROOT, until } from './_helpers.js';
 
 const BIN = join(ROOT, 'bin', 'task-backend-worker');
@@ -153,7 +154,7 @@ void t.test('a task module that does not load: file:line:col and the first line 
   const ts = await run(['list-tasks', '--tasks', 'tasks.ts']);
   t.equal(ts.code, EXIT.CONFIG);
   t.same(lines(ts.stderr), [
-    `task-backend-worker: task module ${join(dir, 'tasks.ts')} (from --tasks): failed to import: TypeError: Unknown file extension ".ts" for ${join(dir, 'tasks.ts')} (Node cannot import TypeScript by itself: compile it with tsc and pass the .js file, or start node with a TypeScript loader such as --import tsx)`,
+    `task-backend-worker: task module ${join(dir, 'tasks.ts')} (from --tasks): ${typeScriptHint(process.version)}`,
   ]);
 });
 

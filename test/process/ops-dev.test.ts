@@ -31,12 +31,14 @@ async function startDev(
   name: string,
   extra: string[],
   timeoutMs: number,
-): Promise<{ proc: ChildProcessByStdio<null, Readable, Readable>; url: string; out: () => string }> {
+): Promise<{ proc: ChildProcessByStdio<null, Readable, Readable>; line: string; url: string; out: () => string }> {
   const proc = spawn(
     process.execPath,
     [MAIN, 'dev', ...extra, '-c', '1', '--log-format', 'json', '-n', `${name}@localhost`],
     {
-      env: { ...baseEnv, TASK_CONTROL_SOCKET: join(ROOT, '.tbw', `${name}.sock`) },
+      // As `npm run dev` runs it from the clone's root (npm sets INIT_CWD to where the user typed the command).
+      cwd: ROOT,
+      env: { ...baseEnv, INIT_CWD: ROOT, TASK_CONTROL_SOCKET: join(ROOT, '.tbw', `${name}.sock`) },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
@@ -50,18 +52,18 @@ async function startDev(
     const timer = setTimeout(() => reject(new Error(`no submit line: ${err}`)), timeoutMs);
     proc.stderr.on('data', (d: Buffer) => {
       err += d.toString();
-      const m = /^ {2}(CELERY_BROKER_URL=\S+ task-backend-worker submit add_numbers 2 3 --wait)$/m.exec(err);
+      const m = /^ {2}(CELERY_BROKER_URL=\S+ \S*task-backend-worker submit add_numbers 2 3 --wait)$/m.exec(err);
       if (m?.[1] !== undefined) {
         clearTimeout(timer);
         resolve(m[1]);
       }
     });
   });
-  return { proc, url: /CELERY_BROKER_URL=(\S+)/.exec(line)?.[1] ?? '', out: () => out };
+  return { proc, line, url: /CELERY_BROKER_URL=(\S+)/.exec(line)?.[1] ?? '', out: () => out };
 }
 
 void t.test('dev runs the pool on a private redis and the printed submit command works', async (t) => {
-  const { proc, url, out: stdout } = await startDev(t, `dev-test-${process.pid}`, [], 20_000);
+  const { proc, line, url, out: stdout } = await startDev(t, `dev-test-${process.pid}`, [], 20_000);
   t.match(url, /^redis:\/\/127\.0\.0\.1:\d+\/0$/);
   const redisPid = Number(
     (await execFileP('pgrep', ['-f', `redis-server 127.0.0.1:${/:(\d+)\//.exec(url)?.[1]}`])).stdout
@@ -74,9 +76,11 @@ void t.test('dev runs the pool on a private redis and the printed submit command
   while (!stdout().includes('"msg":"pool state changed"') && Date.now() < end)
     await new Promise((r) => setTimeout(r, 50));
   t.ok(stdout().includes('"msg":"pool state changed"'), 'the dev pool came up within 30 s');
-  // The printed command, run as printed (with this checkout's binary).
-  const r = await execFileP(process.execPath, [MAIN, 'submit', 'add_numbers', '2', '3', '--wait'], {
-    env: { ...baseEnv, CELERY_BROKER_URL: url },
+  // The printed command, run as printed by a shell in the directory the user typed `dev` in.
+  t.match(line, /^CELERY_BROKER_URL=\S+ \.\/bin\/task-backend-worker submit/, 'a path that works from a clone');
+  const r = await execFileP('sh', ['-c', line], {
+    cwd: ROOT,
+    env: baseEnv,
     timeout: 30_000,
   });
   t.match(r.stdout, /^5$/m, 'the task ran on the dev pool');
@@ -115,7 +119,7 @@ function processesWith(text: string): number[] {
 }
 
 void t.test('dev --broker amqp runs the pool on a private RabbitMQ node with rpc:// results', async (t) => {
-  const { proc, url, out: stdout } = await startDev(t, `dev-amqp-${process.pid}`, ['--broker', 'amqp'], 90_000);
+  const { proc, line, url, out: stdout } = await startDev(t, `dev-amqp-${process.pid}`, ['--broker', 'amqp'], 90_000);
   t.match(url, /^amqp:\/\/guest:guest@127\.0\.0\.1:\d+\/\/$/);
   const node = `tbw-dev-${proc.pid}@localhost`;
   t.ok(processesWith(node).length > 0, `the RabbitMQ node ${node} runs`);
@@ -123,8 +127,9 @@ void t.test('dev --broker amqp runs the pool on a private RabbitMQ node with rpc
   while (!stdout().includes('"msg":"pool state changed"') && Date.now() < end)
     await new Promise((r) => setTimeout(r, 50));
   // The printed command as printed: results come back over rpc:// (the default on an AMQP broker).
-  const r = await execFileP(process.execPath, [MAIN, 'submit', 'add_numbers', '2', '3', '--wait'], {
-    env: { ...baseEnv, CELERY_BROKER_URL: url },
+  const r = await execFileP('sh', ['-c', line], {
+    cwd: ROOT,
+    env: baseEnv,
     timeout: 30_000,
   });
   t.match(r.stdout, /^5$/m, 'the task ran on the dev pool');

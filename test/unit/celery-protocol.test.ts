@@ -71,6 +71,35 @@ void t.test('protocol v1 body dict', async (t) => {
   t.equal(r.msg.etaMs, Date.UTC(2030, 0, 1));
 });
 
+void t.test('messages without a task id run (Celery hybrid_to_proto2 / protocol 1), marked anonymous', async (t) => {
+  // The platform's log publisher: headers {task}, body {args, kwargs, retries, utc}.
+  const hybrid = parseMessage(
+    env({
+      headers: { task: 'log.write' },
+      body: b64({ args: ['line'], kwargs: { level: 'info' }, retries: 0, utc: true }),
+    }),
+  );
+  t.ok(hybrid.ok);
+  if (hybrid.ok) {
+    t.equal(hybrid.msg.task, 'log.write');
+    t.equal(hybrid.msg.anonymous, true);
+    t.equal(hybrid.msg.protocol, 2, 'a retry re-sends it with new headers, which override the body');
+    t.same(hybrid.msg.args, ['line']);
+    t.same(hybrid.msg.kwargs, { level: 'info' });
+    t.match(hybrid.msg.id, /^[0-9a-f-]{36}$/, 'an id for bookkeeping only');
+  }
+  // Headers win over the body's fields, as headers.update() does in Celery.
+  const over = parseMessage(env({ headers: { task: 't', id: 'h-1', retries: 2 }, body: b64({ args: [], id: 'b-1' }) }));
+  t.equal(over.ok && over.msg.id, 'h-1');
+  t.equal(over.ok && over.msg.retries, 2);
+  t.equal(over.ok && over.msg.anonymous, false);
+  const v1 = parseMessage(env({ headers: {}, body: b64({ task: 'log.write', args: [1] }) }));
+  t.equal(v1.ok && v1.msg.protocol, 1);
+  t.equal(v1.ok && v1.msg.anonymous, true);
+  const normal = parseMessage(PY_V2);
+  t.equal(normal.ok && normal.msg.anonymous, false);
+});
+
 void t.test('Celery times: microseconds, offsets, naive = UTC', async (t) => {
   t.equal(parseTime('2026-11-26T08:02:44.888064+00:00'), Date.UTC(2026, 10, 26, 8, 2, 44, 888));
   t.equal(parseTime('2026-11-26T10:02:44+02:00'), Date.UTC(2026, 10, 26, 8, 2, 44));
@@ -87,7 +116,8 @@ void t.test('bad input is rejected with a type and, where known, the id', async 
     [env({ body: '!!!not base64!!!' }), 'DecodeError', 'id-1'],
     [env({ body: Buffer.from('{nope').toString('base64') }), 'DecodeError', 'id-1'],
     [env({ headers: { task: 't' } }), 'InvalidTaskError', null],
-    [env({ body: b64({ args: [] }) }), 'InvalidTaskError', 'id-1'],
+    [env({ body: b64({ args: [], kwargs: [] }) }), 'InvalidTaskError', 'id-1'],
+    [env({ body: b64({ args: 'x' }) }), 'InvalidTaskError', 'id-1'],
     [env({ body: b64(['notalist', {}, {}]) }), 'InvalidTaskError', 'id-1'],
     [env({ body: b64([[], [], {}]) }), 'InvalidTaskError', 'id-1'],
     [env({ headers: { task: 't', id: 'id-1', eta: 'soon' } }), 'InvalidTaskError', 'id-1'],

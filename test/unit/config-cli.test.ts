@@ -9,6 +9,7 @@ import type { WorkerConfig } from '../../src/config/types.js';
 import type { HostInfo } from '../../src/config/table-types.js';
 import { commandConfig, commandIo } from '../../src/cli/program.js';
 import { defaultDeps, runCli, SUBCOMMANDS, wantsSubcommands, type CliDeps } from '../../src/cli/run.js';
+import { BACKEND_SDKS, missingSdk } from '../../src/backends/sdk.js';
 
 interface Run {
   code: number;
@@ -53,6 +54,7 @@ async function run(
         return 0;
       },
       workerEntryExists: () => true,
+      missingSdk: () => null,
       checkTasks: async () => {},
       applyEnv: (vars) => {
         applied = vars;
@@ -179,6 +181,23 @@ void t.test('config errors: exit 78; missing worker entry and bad task modules r
     /invalid --backend "hatchet": expected a backend built into this install \(no worker entry workers\/hatchet.js\)/,
   );
   t.equal(noEntry.config, null);
+  // The SDK of the chosen backend is an optional peer dependency: absent → one line naming what to install.
+  const noSdk = await run(['--backend', 'temporal'], {
+    deps: {
+      missingSdk: (backend, source) =>
+        missingSdk(backend, source, () => {
+          throw new Error('not found');
+        }),
+    },
+  });
+  t.equal(noSdk.code, 78);
+  t.equal(
+    noSdk.err,
+    'task-backend-worker: backend "temporal" (from flag --backend) needs @temporalio/worker, @temporalio/client, ' +
+      '@temporalio/activity, @temporalio/common, not installed: npm install @temporalio/worker@1.24.0 ' +
+      '@temporalio/client@1.24.0 @temporalio/activity@1.24.0 @temporalio/common@1.24.0 (add -g for a global install)\n',
+  );
+  t.equal(noSdk.config, null, 'no pool started');
   const badTasks = await run(['--tasks', 'broken.js'], {
     deps: {
       checkTasks: async () => {
@@ -272,3 +291,36 @@ void t.test('subcommand modules load only when argv may name one or asks for hel
   t.equal(typo.code, 64, 'a misspelt subcommand is still a usage error');
   t.match(typo.err, /unknown command or argument "lsit-tasks"/);
 });
+
+void t.test(
+  'backend SDKs: the check resolves the real packages here, and its versions are the package peers',
+  async (t) => {
+    for (const backend of ['celery', 'temporal', 'hatchet'] as const) {
+      t.equal(missingSdk(backend, 'default'), null, `${backend}: its SDK resolves in this checkout`);
+    }
+    const pkg = JSON.parse(await (await import('node:fs/promises')).readFile('package.json', 'utf8')) as {
+      peerDependencies: Record<string, string>;
+      peerDependenciesMeta: Record<string, { optional?: boolean }>;
+      dependencies: Record<string, string>;
+    };
+    const listed = Object.values(BACKEND_SDKS).flat();
+    t.same(
+      Object.fromEntries(listed.map((s) => [s.pkg, s.version])),
+      pkg.peerDependencies,
+      'every backend SDK is a peer dependency, same version',
+    );
+    for (const s of listed) {
+      t.equal(pkg.peerDependenciesMeta[s.pkg]?.optional, true, `${s.pkg} is optional`);
+      t.notOk(s.pkg in pkg.dependencies, `${s.pkg} is not a hard dependency`);
+    }
+    const hatchetOnly = missingSdk('hatchet', 'env TASK_BACKEND_TYPE', (e) => {
+      if (e.startsWith('@hatchet-dev/')) throw new Error('not found');
+      return e;
+    });
+    t.equal(
+      hatchetOnly,
+      'backend "hatchet" (from env TASK_BACKEND_TYPE) needs @hatchet-dev/typescript-sdk, not installed: ' +
+        'npm install @hatchet-dev/typescript-sdk@1.33.2 (add -g for a global install)',
+    );
+  },
+);

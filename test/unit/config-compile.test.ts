@@ -4,6 +4,7 @@ import t, { type Test } from 'tap';
 import { checkBackendSettings } from '../../src/backends/registry.js';
 import { compileConfig, compileSettings, type CompileInput } from '../../src/config/compile.js';
 import { ConfigError } from '../../src/config/errors.js';
+import { redact } from '../../src/config/redact.js';
 import { defaultControlSocket, fnv1a64, SETTINGS } from '../../src/config/settings.js';
 import type { HostInfo } from '../../src/config/table-types.js';
 
@@ -58,6 +59,11 @@ void t.test('defaults', async (t) => {
     resultBackend: 'redis://127.0.0.1:6379/0',
     resultExpiresS: 86_400,
     resultExtended: false,
+    resultCleanupIntervalS: 3600,
+    chordRetryIntervalS: 1,
+    databasePoolSize: 4,
+    databaseTableNames: [],
+    databaseTableSchemas: [],
     acksLate: true,
     visibilityTimeoutS: 3600,
     trackStarted: false,
@@ -230,44 +236,6 @@ void t.test('aliases and composed names', async (t) => {
 });
 
 void t.test(
-  "RabbitMQ: the platform's split broker URL, rpc:// results by default, quorum from RABBITMQ_HA_ENABLED",
-  async (t) => {
-    const env = {
-      CELERY_BROKER_BASE_URL: 'amqp://unstract-rabbitmq:5672//',
-      CELERY_BROKER_USER: 'admin',
-      CELERY_BROKER_PASS: 'p@ss:w/rd',
-    };
-    const c = compile({ env });
-    t.equal(
-      c.celery.brokerUrl,
-      'amqp://admin:p%40ss%3Aw%2Frd@unstract-rabbitmq:5672//',
-      'credentials spliced in, encoded',
-    );
-    t.equal(c.celery.resultBackend, 'rpc://', 'an AMQP broker defaults to rpc:// results');
-    t.equal(
-      compile({ env: { ...env, CELERY_BROKER_BASE_URL: 'amqp://old:old@rabbit:5672/vh' } }).celery.brokerUrl,
-      'amqp://admin:p%40ss%3Aw%2Frd@rabbit:5672/vh',
-      'a user part already in the base is replaced',
-    );
-    t.equal(
-      compile({ env: { ...env, CELERY_BROKER_URL: 'amqp://x:y@other//' } }).celery.brokerUrl,
-      'amqp://x:y@other//',
-      'CELERY_BROKER_URL wins over the split form',
-    );
-    const { sources } = compileSettings({ host, env });
-    t.equal(sources['celery.brokerUrl'], 'env CELERY_BROKER_BASE_URL');
-    t.equal(compile({ env: { RABBITMQ_HA_ENABLED: 'true' } }).celery.queueType, 'quorum');
-    t.equal(compile({ env: { RABBITMQ_HA_ENABLED: 'false' } }).celery.queueType, 'classic');
-    t.equal(
-      compile({ env: { RABBITMQ_HA_ENABLED: 'true', CELERY_QUEUE_TYPE: 'classic' } }).celery.queueType,
-      'classic',
-    );
-    t.equal(compile({ env: { CELERY_WORKER_PREFETCH_MULTIPLIER: '4' } }).celery.prefetchMultiplier, 4, 'alias');
-    t.equal(compile({ flags: { 'celery.resultBackend': 'rpc://' }, env }).celery.resultBackend, 'rpc://');
-  },
-);
-
-void t.test(
   'validation: one line naming setting, source and what is accepted; exit 64 for flags, 78 otherwise',
   async (t) => {
     const cases: [Partial<CompileInput>, string | RegExp, number][] = [
@@ -357,6 +325,35 @@ void t.test(
     );
   },
 );
+
+void t.test('the platform’s CELERY_BACKEND_DB_* / DB_* build the database result backend URL', async (t) => {
+  const url = (env: Record<string, string>) => compile({ env }).celery.resultBackend;
+  t.equal(
+    url({ DB_HOST: 'pg', DB_PORT: '6432', DB_NAME: 'app', DB_USER: 'svc', DB_PASSWORD: 'p@ss/w:rd' }),
+    'db+postgresql://svc:p%40ss%2Fw%3Ard@pg:6432/app',
+    'DB_* alone, the password percent-encoded',
+  );
+  t.equal(
+    url({ CELERY_BACKEND_DB_HOST: 'results', DB_HOST: 'pg', DB_USER: 'svc', CELERY_BACKEND_DB_SCHEMA: 'celery' }),
+    'db+postgresql://svc@results:5432/svc?options=-csearch_path%3Dcelery',
+    'CELERY_BACKEND_DB_* first, DB_* for the rest; the schema as libpq’s search_path option',
+  );
+  t.equal(
+    url({ CELERY_RESULT_BACKEND: 'redis://r:1/0', DB_HOST: 'pg' }),
+    'redis://r:1/0',
+    'a result backend URL wins over the parts',
+  );
+  const { sources, config } = compileSettings({ host, env: { CELERY_BACKEND_DB_PASSWORD: 'sekret', DB_HOST: 'pg' } });
+  t.equal(sources['celery.resultBackend'], 'env CELERY_BACKEND_DB_PASSWORD');
+  t.notOk(JSON.stringify(redact(config)).includes('sekret'), 'the password never printed');
+  t.equal(compile({ env: { CELERY_DATABASE_TABLE_NAMES: 'task=t1,group=g1' } }).celery.databaseTableNames?.length, 2);
+  const bad = configError(t, () => compile({ env: { CELERY_DATABASE_TABLE_NAMES: 'tasks=t1' } }));
+  t.match(bad.message, /CELERY_DATABASE_TABLE_NAMES/);
+  t.match(bad.message, /task=<name>,group=<name>/);
+  const scheme = configError(t, () => compile({ env: { CELERY_RESULT_BACKEND: 'db+mysql://u:pw@h/db' } }));
+  t.match(scheme.message, /db\+postgresql:\/\//);
+  t.notOk(scheme.message.includes(':pw@'), 'the password of a rejected URL is not shown');
+});
 
 void t.test('secrets never appear in errors', async (t) => {
   const err1 = configError(t, () => compile({ env: { CELERY_BROKER_URL: 'http://user:hunter2@redis:6379' } }));

@@ -10,22 +10,28 @@ import { ControlSocketInUse, queryControl, startControlServer } from '../../src/
 import { MetricsCollector, startMetricsServer } from '../../src/ops/metrics.js';
 import { openNotifier } from '../../src/ops/sd-notify.js';
 import type { PoolView } from '../../src/ops/view.js';
-import { fakeSystemd, PYTHON } from '../process/ops-fake-systemd.js';
+import { fakeSystemd, PYTHON, sentFor } from '../process/ops-fake-systemd.js';
 
-void t.test('sd_notify reaches a real datagram socket stamped with OUR pid (NotifyAccess=main)', async (t) => {
+void t.test('sd_notify through systemd-notify: in order, from our own child, BARRIER honoured', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tbw-sdn-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'notify');
   const sd = await fakeSystemd(t, path);
-  const n = await openNotifier({ env: { NOTIFY_SOCKET: path, PATH: process.env.PATH }, python: PYTHON });
+  const errors: string[] = [];
+  const n = openNotifier({ env: { NOTIFY_SOCKET: path, PATH: process.env.PATH }, onError: (_f, e) => errors.push(e) });
   t.teardown(() => n.close());
-  t.equal(n.transport, 'helper');
+  t.equal(n.transport, 'systemd-notify');
   t.ok(n.send({ READY: 1, STATUS: 'all 2 children ready', MAINPID: process.pid }));
+  // Queued behind READY=1: these two status-only messages merge, the newest STATUS winning.
+  t.ok(n.send({ STATUS: 'one' }));
+  t.ok(n.send({ STATUS: 'two', WATCHDOG: 1 }));
+  t.ok(n.send({ STOPPING: 1 }));
   const first = await sd.next();
-  t.equal(first.pid, process.pid, 'kernel credentials name this process, not the helper');
+  t.ok(sentFor(first, process.pid), 'sent for this process by the systemd-notify it started');
   t.equal(first.text, `READY=1\nSTATUS=all 2 children ready\nMAINPID=${process.pid}`);
-  t.ok(n.send({ WATCHDOG: 1 }));
-  t.same(await sd.next(), { pid: process.pid, text: 'WATCHDOG=1' });
+  t.equal((await sd.next()).text, 'STATUS=two\nWATCHDOG=1');
+  t.equal((await sd.next()).text, 'STOPPING=1', 'a lifecycle message is never merged or reordered');
+  t.same(errors, [], 'every message delivered (systemd-notify waited for the barrier and exited 0)');
   n.close();
   t.equal(n.send({ STOPPING: 1 }), false, 'closed notifier refuses quietly');
 });
@@ -33,24 +39,36 @@ void t.test('sd_notify reaches a real datagram socket stamped with OUR pid (Noti
 void t.test('sd_notify: abstract socket address and no NOTIFY_SOCKET', async (t) => {
   const name = `@tbw-test-${process.pid}-${Date.now()}`;
   const sd = await fakeSystemd(t, name);
-  const n = await openNotifier({ env: { NOTIFY_SOCKET: name, PATH: process.env.PATH }, python: PYTHON });
+  const n = openNotifier({ env: { NOTIFY_SOCKET: name, PATH: process.env.PATH } });
   t.teardown(() => n.close());
   t.ok(n.send({ STOPPING: 1 }));
-  t.same(await sd.next(), { pid: process.pid, text: 'STOPPING=1' });
-  const none = await openNotifier({ env: {} });
+  const d = await sd.next();
+  t.equal(d.text, 'STOPPING=1');
+  t.ok(sentFor(d, process.pid));
+  const none = openNotifier({ env: {} });
   t.equal(none.transport, 'none');
   t.equal(none.send({ READY: 1 }), false);
 });
 
-void t.test('sd_notify: a socket nobody listens on is an error, not a hang', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'tbw-sdn-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  await t.rejects(
-    openNotifier({ env: { NOTIFY_SOCKET: join(dir, 'nobody'), PATH: process.env.PATH }, python: PYTHON }),
-    /sd_notify helper failed: .*No such file/,
-  );
-  await t.rejects(openNotifier({ env: { NOTIFY_SOCKET: 'vsock:2:1' } }), /not a Unix socket path/);
-});
+void t.test(
+  'sd_notify: a socket nobody listens on is reported, not a hang; no systemd-notify is an error',
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'tbw-sdn-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const failed = new Promise<string>((resolve) => {
+      const n = openNotifier({
+        env: { NOTIFY_SOCKET: join(dir, 'nobody'), PATH: process.env.PATH },
+        onError: (_f, e) => resolve(e),
+      });
+      n.send({ READY: 1 });
+    });
+    t.match(await failed, /systemd-notify exited with \d+/);
+    t.throws(
+      () => openNotifier({ env: { NOTIFY_SOCKET: join(dir, 'x'), PATH: dir }, extraDirs: [] }),
+      /systemd-notify not found/,
+    );
+  },
+);
 
 const view: PoolView = {
   pid: 4242,

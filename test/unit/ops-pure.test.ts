@@ -3,7 +3,13 @@ import t from 'tap';
 import { emptyHistogram, observe } from '../../src/ipc/histogram.js';
 import { labelValue, MetricsCollector, renderMetrics } from '../../src/ops/metrics.js';
 import { childEnv, pm2InjectedKeys } from '../../src/ops/child-env.js';
-import { formatNotify, inheritedNotifyFd, watchdogIntervalMs } from '../../src/ops/sd-notify.js';
+import {
+  enqueueNotify,
+  formatNotify,
+  inheritedNotifyFd,
+  notifyAssignments,
+  watchdogIntervalMs,
+} from '../../src/ops/sd-notify.js';
 import { buildStatus, formatDuration, formatStatusTable } from '../../src/ops/status.js';
 import { planLifecycle, planTick } from '../../src/ops/systemd.js';
 import { assessHealth, type ChildView, type PoolView } from '../../src/ops/view.js';
@@ -71,6 +77,21 @@ void t.test('sd_notify formatting and environment parsing', async (t) => {
   t.equal(inheritedNotifyFd({ LISTEN_PID: '5', LISTEN_FDS: '2', LISTEN_FDNAMES: 'x:notify' }, 5), 4);
   t.equal(inheritedNotifyFd({ LISTEN_PID: '6', LISTEN_FDS: '1', LISTEN_FDNAMES: 'notify' }, 5), null);
   t.equal(inheritedNotifyFd({ LISTEN_PID: '5', LISTEN_FDS: '1', LISTEN_FDNAMES: 'other' }, 5), null);
+  t.same(notifyAssignments({ STATUS: 'x\r\ny', WATCHDOG: 1 }), ['STATUS=x y', 'WATCHDOG=1'], 'one argv element each');
+});
+
+void t.test('sd_notify queue: status-only messages merge, lifecycle messages keep their order', async (t) => {
+  let q = enqueueNotify([], { STATUS: 'a' });
+  q = enqueueNotify(q, { WATCHDOG: 1, STATUS: 'b' });
+  t.same(q, [{ STATUS: 'b', WATCHDOG: 1 }], 'newest STATUS wins, WATCHDOG kept');
+  q = enqueueNotify(q, { STOPPING: 1, EXTEND_TIMEOUT_USEC: 5 });
+  q = enqueueNotify(q, { EXTEND_TIMEOUT_USEC: 9 });
+  t.same(q, [{ STATUS: 'b', WATCHDOG: 1 }, { STOPPING: 1, EXTEND_TIMEOUT_USEC: 5 }, { EXTEND_TIMEOUT_USEC: 9 }]);
+  q = enqueueNotify([{ RELOADING: 1 }], { READY: 1 });
+  t.same(q, [{ RELOADING: 1 }, { READY: 1 }], 'RELOADING then READY stay two messages, in order');
+  const input = [{ STATUS: 'x' }];
+  enqueueNotify(input, { STATUS: 'y' });
+  t.same(input, [{ STATUS: 'x' }], 'pure: the queue given is not changed');
 });
 
 void t.test(

@@ -21,12 +21,15 @@ import {
   registryMeta,
 } from '../../src/backends/temporal/meta.js';
 import { taskQueues, workerIdentity } from '../../src/backends/temporal/names.js';
-import { levelGate, sdkLogger } from '../../src/backends/temporal/runtime.js';
+import { levelGate, sdkLogger, watchCoreRetries } from '../../src/backends/temporal/runtime.js';
+import { ServerWatch, tcpProbe, watchDelayMs } from '../../src/backends/temporal/watch.js';
+import { ConnectionReporter } from '../../src/log/connection.js';
 import { runSteps, type CallTask } from '../../src/backends/temporal/steps.js';
 import { defineTask, defineWorkflow } from '../../src/tasks/define.js';
 import { Registry } from '../../src/tasks/registry.js';
 import { RetryTask, TaskError, type TaskDefinition } from '../../src/tasks/types.js';
 import { temporalTestConfig } from '../helpers/temporal.js';
+import { taskLines } from '../../src/tasks/task-log.js';
 
 const noop = (): null => null;
 
@@ -247,11 +250,29 @@ void t.test('SDK log lines go through pino with the child tags', async (t) => {
   );
   const sdk = sdkLogger(logger);
   sdk.info('Worker state changed', { state: 'RUNNING' });
-  sdk.log('ERROR', 'Activity failed', { error: new Error('x') });
+  sdk.log('ERROR', 'Worker failed', { error: new Error('x') });
   sdk.trace('hidden');
   t.match(lines[0], { child: 7, level: 30, msg: 'Worker state changed', state: 'RUNNING' });
-  t.match(lines[1], { level: 50, msg: 'Activity failed', err: { message: 'x' } });
+  t.match(lines[1], { level: 50, msg: 'Worker failed', err: { message: 'x' } });
   t.equal(lines.length, 2, 'levels below the logger’s are dropped');
+});
+
+void t.test("SDK lines this worker says in its own words go to debug; Core's retries start the watch", async (t) => {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'debug' }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) }); // prettier-ignore
+  const told: unknown[] = [];
+  watchCoreRetries((e) => told.push(e));
+  t.teardown(() => watchCoreRetries(null));
+  const sdk = sdkLogger(logger);
+  sdk.warn('Activity failed', { error: new Error('task failure: its own task line says it') });
+  sdk.warn('gRPC call poll_activity_task_queue retried 6 times', { error: 'Status { code: Unavailable }' });
+  sdk.warn('gRPC call poll_activity_task_queue failed', { error: 'not a retry' });
+  t.match(lines, [
+    { level: 20, msg: 'Activity failed' },
+    { level: 20, msg: 'gRPC call poll_activity_task_queue retried 6 times' },
+    { level: 40, msg: 'gRPC call poll_activity_task_queue failed' },
+  ]);
+  t.same(told, ['Status { code: Unavailable }'], 'a retry warning tells the watch');
 });
 
 void t.test('SDK log calls below our level never reach the Runtime logger; flush and close pass through', async (t) => {
@@ -339,7 +360,8 @@ void t.test('activity wrapper: cancellation and cold stop reach ctx.signal and m
   });
   const counters = { active: 0, processed: 0, failed: 0, durations: emptyHistogram() };
   const cold = new AbortController();
-  const deps = { logger: pino({ level: 'silent' }), workerName: 'w', coldSignal: cold.signal, counters };
+  const logger = pino({ level: 'silent' });
+  const deps = { logger, workerName: 'w', coldSignal: cold.signal, counters, lines: taskLines(logger, true) };
   const run = createActivities(new Registry().add(waits), deps).waits as (a: unknown, k: unknown) => Promise<unknown>;
 
   const byServer = new AbortController();
@@ -363,4 +385,29 @@ void t.test('activity wrapper: cancellation and cold stop reach ctx.signal and m
     'after a cold stop, at once',
   );
   t.match(counters, { active: 0, processed: 4, failed: 4, durations: { count: 4 } }, 'every attempt that ran is timed');
+});
+
+void t.test('ServerWatch: while Core retries, one line per check of the server, "restored" once', async (t) => {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'info' }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) }); // prettier-ignore
+  let down = 3;
+  let probes = 0;
+  const probe = async (): Promise<void> => {
+    probes++;
+    if (down-- > 0) throw Object.assign(new Error('refused'), { code: 'ECONNREFUSED' });
+  };
+  const watch = new ServerWatch(new ConnectionReporter(logger, { role: 'temporal', url: '127.0.0.1:7233' }), probe, () => 1); // prettier-ignore
+  t.teardown(() => watch.close());
+  watch.trouble();
+  watch.trouble(); // twenty pollers warn at once: one check at a time
+  for (let i = 0; i < 200 && !lines.some((l) => l.msg === 'connection restored'); i++) await new Promise((r) => setTimeout(r, 5)); // prettier-ignore
+  t.match(lines, [
+    { level: 40, msg: 'connection lost, reconnecting', role: 'temporal', url: '127.0.0.1:7233', code: 'ECONNREFUSED', attempt: 1 }, // prettier-ignore
+    { level: 40, msg: 'connection failed, retrying', attempt: 2 },
+    { level: 40, msg: 'connection failed, retrying', attempt: 3 },
+    { level: 30, msg: 'connection restored', attempts: 3 },
+  ]);
+  t.equal(probes, 4, 'three failed checks and the one that answered');
+  t.same([1, 2, 3, 4, 5, 6].map(watchDelayMs), [250, 500, 1000, 2000, 4000, 5000], 'doubling, capped at 5 s');
+  await t.rejects(tcpProbe('127.0.0.1:1', 1000)(), { code: 'ECONNREFUSED' }, 'the probe: a TCP connect');
 });

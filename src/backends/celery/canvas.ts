@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { WorkflowDefinition } from '../../tasks/types.js';
 import { COLLECT_TASK, dagCanvas, isInternalBody } from './dag.js';
 import { buildTask, parseTime, type Sig, type TaskMessage } from './protocol.js';
+import { CHORD_UNLOCK, excRepr } from './builtins.js';
 import { buildMeta, excInfo, PROPAGATE_STATES, replyToOf, type ExcInfo, type ResultStore } from './results.js';
 import type { OutboundMessage } from './transport.js';
 import { isObj } from '../../util/json.js';
@@ -99,8 +100,10 @@ export class Canvas {
         // Celery's RPC backend: ensure_chords_allowed raises NotImplementedError.
         if (this.deps.results?.chordJoin === 'none') throw noChords(this.deps.results.name);
         const gid = typeof o.group_id === 'string' ? o.group_id : randomUUID();
-        // A store that joins chords itself counts the header; one that cannot needs celery.chord_unlock (issue 15).
-        await this.deps.results?.setChordSize?.(gid, header.length);
+        // A store that joins chords itself counts the header; one that cannot gets Celery's celery.chord_unlock,
+        // sent first, as Celery's fallback_chord_unlock does (it polls, so the order does not matter).
+        if (this.deps.results?.chordJoin === 'unlock') await this.#sendUnlock(gid, header, body, extra);
+        else await this.deps.results?.setChordSize?.(gid, header.length);
         await Promise.all(
           header.map((t, i) =>
             this.send(t, partial, {
@@ -193,14 +196,22 @@ export class Canvas {
       return;
     }
     const e = bad.result as Partial<ExcInfo>;
-    const what = `${e.exc_type ?? 'Exception'}(${JSON.stringify((e.exc_message ?? [])[0] ?? '')})`;
-    // A workflow's own join fails with the step's error (as the reference executor does); Python canvas gets
-    // Celery's ChordError.
-    const exc = isInternalBody(body.task)
-      ? excInfo(e.exc_type ?? 'Exception', String((e.exc_message ?? [])[0] ?? ''))
-      : excInfo('ChordError', `Dependency ${bad.tid} raised ${what}`);
-    const bodyId = body.options?.task_id;
-    if (typeof bodyId === 'string') {
+    await this.failChordBody(msg, body, `Dependency ${bad.tid} raised ${excRepr(e)}`, e);
+  }
+
+  /**
+   * A chord's header failed: the body is stored FAILURE with Celery's ChordError (a workflow's own join fails
+   * with the step's error instead, as the reference executor does), so is its chain (a waiter on a later element
+   * sees it), and the body's errbacks get its id (chord_error_from_stack).
+   */
+  async failChordBody(msg: TaskMessage, body: Sig, reason: string, part: Partial<ExcInfo> | null): Promise<void> {
+    const results = this.deps.results;
+    const exc =
+      isInternalBody(body.task) && part
+        ? excInfo(part.exc_type ?? 'Exception', String((part.exc_message ?? [])[0] ?? ''))
+        : excInfo('ChordError', reason);
+    const bodyId = typeof body.options?.task_id === 'string' ? body.options.task_id : null;
+    if (results && bodyId !== null) {
       const req = { ...this.#req(msg), id: bodyId, task: body.task, group: null };
       await results.store(
         bodyId,
@@ -208,20 +219,44 @@ export class Canvas {
         sigReplyTo(body) ?? replyOfMsg(msg),
       );
     }
-    // Celery's mark_as_failure also fails the body's chain, so a waiter on a later element sees the failure.
     const bodyChain = Array.isArray(body.options?.chain) ? (body.options.chain as Sig[]) : [];
-    for (const el of bodyChain) {
+    for (const el of results ? bodyChain : []) {
       const id = resultId(el);
       if (id === null) continue;
-      await results.store(
+      await results!.store(
         id,
         buildMeta('FAILURE', exc, { ...this.#req(msg), id, task: el.task, group: null }, this.#metaOpts(null)),
         sigReplyTo(el) ?? replyOfMsg(msg),
       );
     }
     const ebs = body.options?.link_error;
-    for (const eb of Array.isArray(ebs) ? (ebs as Sig[]) : [])
-      await this.send(eb, [bodyId ?? msg.id], { parentId: msg.id });
+    const errbacks = Array.isArray(ebs) ? (ebs as Sig[]) : isObj(ebs) ? [ebs as unknown as Sig] : [];
+    for (const eb of errbacks) await this.send(eb, [bodyId ?? msg.id], { parentId: msg.id });
+  }
+
+  /** celery.chord_unlock(group_id, body, interval=None, max_retries=None, result=[header as_tuple...]). */
+  async #sendUnlock(gid: string, header: Sig[], body: Sig, extra: SendExtra): Promise<void> {
+    const ids = header.map((h, i) => {
+      const id = resultId(h) ?? randomUUID();
+      header[i] = withResultId(h, id);
+      return id;
+    });
+    const bo = body.options ?? {};
+    await this.#sendSimple(
+      {
+        task: CHORD_UNLOCK,
+        args: [gid, body],
+        kwargs: { interval: null, max_retries: null, result: ids.map((id) => [[id, null], null]) },
+        options: {
+          countdown: 1,
+          ...(typeof bo.queue === 'string' ? { queue: bo.queue } : {}),
+          priority: typeof bo.priority === 'number' ? bo.priority : 0,
+        },
+        immutable: true,
+      },
+      [],
+      { parentId: extra.parentId ?? null, rootId: extra.rootId ?? null },
+    );
   }
 
   /**
@@ -304,6 +339,18 @@ function resultId(sig: Sig): string | null {
     return last ? resultId(last) : null;
   }
   return null;
+}
+
+/** The signature with `id` on the task whose result counts (a chain's last element), as Celery's freeze() does. */
+function withResultId(sig: Sig, id: string): Sig {
+  if (sig.subtask_type === 'chain') {
+    const tasks = asSigs(sig.kwargs?.tasks);
+    const last = tasks[tasks.length - 1];
+    if (!last) return sig;
+    tasks[tasks.length - 1] = withResultId(last, id);
+    return { ...sig, kwargs: { ...sig.kwargs, tasks } };
+  }
+  return { ...sig, options: { ...sig.options, task_id: id } };
 }
 
 /** A workflow's first step gets the workflow's own positional args prepended (spread, like a chain's first task). */

@@ -8,7 +8,7 @@ import type { WorkerConfig } from '../../config/types.js';
 import { remoteError } from '../../tasks/errors.js';
 import { buildTask } from './protocol.js';
 import type { ResultMeta, ResultStore } from './results.js';
-import { openResultStore } from './results/index.js';
+import { databaseSettings, openResultStore } from './results/index.js';
 import type { Transport } from './transport.js';
 import { openTransport } from './transports/index.js';
 
@@ -70,9 +70,9 @@ export function createClient(config: WorkerConfig): CeleryClient {
         expiresS: cfg.resultExpiresS,
         connectTimeoutMs: 10_000,
         broker: { url: cfg.brokerUrl, transport: t },
+        database: databaseSettings(cfg),
       }),
     ));
-  const defaultQueue = config.queues?.[0] ?? 'celery';
 
   return {
     async submit(name: string, o: SubmitOptions): Promise<{ id: string }> {
@@ -83,7 +83,7 @@ export function createClient(config: WorkerConfig): CeleryClient {
         task: name,
         args: o.args ?? [],
         kwargs: o.kwargs ?? {},
-        queue: o.queue ?? defaultQueue,
+        queue: o.queue ?? config.queues?.[0] ?? 'celery',
         etaMs: o.countdownMs !== undefined && o.countdownMs > 0 ? Date.now() + o.countdownMs : null,
       });
       await guard(async () => (await transport).publish(m.message));

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { CeleryConfig } from '../../config/types.js';
 import { emptyHistogram, observe } from '../../ipc/histogram.js';
 import type { Registry } from '../../tasks/registry.js';
+import { celeryBuiltin } from './builtins.js';
 import { Canvas } from './canvas.js';
 import { internalTask } from './dag.js';
 import { Execution, type ExecEnv, type Held, type Outcome } from './execute.js';
@@ -52,6 +53,8 @@ export class Consumer {
   #idle: (() => void) | null = null;
   processed = 0;
   failed = 0;
+  /** Messages that carried no task id (hybrid or protocol 1 bodies): run, nothing stored. */
+  withoutId = 0;
   /** Run time of every settled task (received → stored and acked), shipped in heartbeats for /metrics. */
   readonly durations = emptyHistogram();
 
@@ -129,11 +132,18 @@ export class Consumer {
     const parsed = parseMessage(d.message, this.o.cfg.maxMessageBytes);
     if (!parsed.ok) return this.#reject(d, parsed);
     const msg = parsed.msg;
-    if (!this.o.registry.has(msg.task) && !internalTask(msg.task)) {
+    if (msg.anonymous) {
+      this.withoutId++;
+      this.o.logger.debug(
+        { queue: d.queue, task: msg.task, count: this.withoutId },
+        'message without a task id: runs, stores no result',
+      );
+    }
+    if (!this.o.registry.has(msg.task) && !internalTask(msg.task) && !celeryBuiltin(msg.task)) {
       return this.#reject(d, {
         type: 'NotRegistered',
         reason: `Task of kind '${msg.task}' never registered, please make sure it's imported.`,
-        id: msg.id,
+        id: msg.anonymous ? null : msg.id,
         task: msg.task,
       });
     }
@@ -216,8 +226,7 @@ export class Consumer {
   }
 
   async #revoke(held: Held, why: 'revoked' | 'expired'): Promise<void> {
-    this.o.logger.info({ taskId: held.msg.id, task: held.msg.task, why }, 'task revoked');
-    this.o.onTaskEvent?.('revoked', held);
+    this.o.onTaskEvent?.('revoked', held); // its log line: the task lines (task-lines.ts)
     const ex = new Execution(held, this.#env());
     await ex.store('REVOKED', excInfo('TaskRevokedError', why));
     if (held.msg.chord)

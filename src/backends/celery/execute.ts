@@ -5,6 +5,7 @@ import type { CeleryConfig } from '../../config/types.js';
 import { isRetryable, isRetryRequest, TimeLimitExceeded } from '../../tasks/errors.js';
 import type { Registry } from '../../tasks/registry.js';
 import type { TaskDefinition } from '../../tasks/types.js';
+import { celeryBuiltin } from './builtins.js';
 import type { Canvas } from './canvas.js';
 import { internalTask } from './dag.js';
 import type { TaskLimitsView } from './limits.js';
@@ -60,13 +61,21 @@ export class Execution {
   /** How it ended, for task events: the return value or the error. */
   value: unknown = undefined;
   error: unknown = undefined;
+  /** When it was retried: the countdown before the next run (for its log line). */
+  retryInMs: number | undefined = undefined;
   #timers: NodeJS.Timeout[] = [];
+  /**
+   * No state of this run is stored: the message carried no task id (nobody could ask for it), or it is a Celery
+   * built-in declared ignore_result (chord_unlock: not even RETRY or FAILURE, as Celery's tracer does).
+   */
+  readonly #storesNothing: boolean;
 
   constructor(
     readonly held: Held,
     private readonly env: ExecEnv,
   ) {
     this.started = env.now();
+    this.#storesNothing = held.msg.anonymous || celeryBuiltin(held.msg.task)?.ignoreResult === true;
   }
 
   /** Created on first use: a no-op task that never looks at its signal costs no AbortController. */
@@ -109,7 +118,7 @@ export class Execution {
 
   async store(state: State, result: unknown, traceback: string | null = null): Promise<void> {
     const { results } = this.env;
-    if (!results) return;
+    if (!results || this.#storesNothing) return;
     if (state === 'SUCCESS' && this.held.msg.ignoreResult) return;
     await results.store(
       this.held.msg.id,
@@ -150,6 +159,19 @@ export class Execution {
     if (!def) {
       const internal = internalTask(msg.task);
       if (internal) return internal(msg.args, msg.kwargs);
+      const builtin = celeryBuiltin(msg.task);
+      if (builtin) {
+        const env = this.env;
+        return builtin.run({
+          msg,
+          registry: env.registry,
+          results: env.results,
+          canvas: env.canvas(this.held.queue),
+          queue: this.held.queue,
+          ctx: this.#context(),
+          chordRetryIntervalS: env.cfg.chordRetryIntervalS ?? 1,
+        });
+      }
       throw Object.assign(new Error(`Task of kind '${msg.task}' never registered, please make sure it's imported.`), {
         name: 'NotRegistered',
       });
@@ -177,11 +199,23 @@ export class Execution {
         this.#timers.push(setTimeout(() => reject(hardLimit(msg.task, hardMs)), hardMs)),
       );
     }
+    const ctx = this.#context();
+    try {
+      const running = Promise.resolve().then(() => def.run(msg.args, msg.kwargs, ctx));
+      return await (limitHit ? Promise.race([running, limitHit]) : running);
+    } finally {
+      this.env.coldSignal.removeEventListener('abort', onCold);
+    }
+  }
+
+  /** The task's context (ctx); its logger and signal are made on first use. */
+  #context() {
+    const { msg } = this.held;
     const env = this.env;
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the getters below need this Execution
     const self = this;
     let logger: Logger | undefined;
-    const ctx = {
+    return {
       taskId: msg.id,
       taskName: msg.task,
       attempt: msg.retries + 1,
@@ -197,12 +231,6 @@ export class Execution {
       backend: 'celery' as const,
       workerName: env.worker,
     };
-    try {
-      const running = Promise.resolve().then(() => def.run(msg.args, msg.kwargs, ctx));
-      return await (limitHit ? Promise.race([running, limitHit]) : running);
-    } finally {
-      this.env.coldSignal.removeEventListener('abort', onCold);
-    }
   }
 
   async #succeed(value: unknown): Promise<Outcome> {
@@ -238,24 +266,23 @@ export class Execution {
       return 'abandoned';
     }
     const hard = isHard(err);
-    if (!hard && def && this.#shouldRetry(err, def)) {
+    const builtinRetry = !def && isRetryRequest(err) && celeryBuiltin(msg.task)?.unlimitedRetries === true;
+    if (!hard && (builtinRetry || (def && this.#shouldRetry(err, def)))) {
       const countdown =
-        isRetryRequest(err) && typeof err.countdownMs === 'number' ? err.countdownMs : backoffMs(def, msg.retries);
+        isRetryRequest(err) && typeof err.countdownMs === 'number'
+          ? err.countdownMs
+          : backoffMs(def as TaskDefinition, msg.retries);
       const next = retryMessage(msg, env.now() + countdown, this.held.queue);
       await this.store(
         'RETRY',
         excInfo('Retry', `Retry in ${Math.round(countdown / 1000)}s: ${(err as Error)?.message ?? String(err)}`),
       );
       await env.transport.republish(this.held.delivery, next);
-      env.logger.info(
-        { taskId: msg.id, task: msg.task, retries: msg.retries + 1, countdownMs: countdown },
-        'task retry scheduled',
-      );
+      this.retryInMs = countdown; // the consumer's task line says it (chord_unlock's polls at debug)
       return 'retried';
     }
     const exc: ExcInfo = errorInfo(err);
     const traceback = err instanceof Error && err.stack ? err.stack : null;
-    env.logger.warn({ taskId: msg.id, task: msg.task, type: exc.exc_type, err: exc.exc_message[0] }, 'task failed');
     // A task terminated by remote revoke ends REVOKED, as in Celery.
     await this.store(exc.exc_type === 'TaskRevokedError' ? 'REVOKED' : 'FAILURE', exc, traceback);
     const canvas = env.canvas(this.held.queue);

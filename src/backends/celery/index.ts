@@ -9,9 +9,11 @@ import { childControl, taskEventSink } from './control/child.js';
 import { EventPublisher } from './events.js';
 import { ChildLimits, limitsTable, type TaskLimitsTable, TOPIC_LIMITS, TOPIC_RATE } from './limits.js';
 import type { ResultStore } from './results.js';
-import { openResultStore, resultStoreProblem } from './results/index.js';
+import { databaseSettings, openResultStore, resultStoreProblem } from './results/index.js';
 import type { Transport } from './transport.js';
 import { openTransport, transportProblem } from './transports/index.js';
+import { taskLines } from '../../tasks/task-log.js';
+import { taskLineSink } from './task-lines.js';
 
 export interface CeleryBackendDeps {
   now(): number;
@@ -56,6 +58,7 @@ class CeleryBackend implements WorkerBackend {
   /** A limits table the node sent before start() got this far. */
   #early: TaskLimitsTable | null = null;
   #stopping: Promise<void> | null = null;
+  #cleanup: NodeJS.Timeout | undefined;
   #slots = 0;
   #queues: string[] = [];
   /** Remote control: answers the supervisor's inspect requests; null until start(). */
@@ -81,16 +84,47 @@ class CeleryBackend implements WorkerBackend {
       pid: this.deps.pid,
       onError: (err) => ctx.logger.warn({ err: err.message }, 'celery event not published'),
     });
-    const c = (this.#consumer = this.#consumerFor(ctx, t, taskEventSink(events, this.deps.pid, totals)));
+    const toEvents = taskEventSink(events, this.deps.pid, totals);
+    const toLines = taskLineSink(
+      taskLines(ctx.logger, ctx.config.logTasks !== false),
+      this.deps.now,
+      taskLines(ctx.logger, false),
+    );
+    const c = (this.#consumer = this.#consumerFor(ctx, t, (type, held, ex) => {
+      toLines(type, held, ex);
+      toEvents(type, held, ex);
+    }));
     const known = { registry: ctx.registry, events, hostname, pid: this.deps.pid, totals };
     this.#control = (what, args) =>
       childControl({ ...known, view: () => c.snapshot(), terminate: (ids) => c.terminate(ids) }, what, args);
     ctx.coldSignal.addEventListener('abort', () => void this.stop(), { once: true });
     await c.start();
+    this.#scheduleCleanup(ctx);
     ctx.logger.info(
       { queues: this.#queues, slots: this.#slots, acksLate: cfg.acksLate, transport: t.name },
       'celery consumer started',
     );
+  }
+
+  /**
+   * celery.backend_cleanup as a periodic job of the pool (Celery runs it from beat): the first child deletes
+   * expired rows of a store that does not expire them itself (database), a minute after start, then every
+   * CELERY_RESULT_CLEANUP_INTERVAL. Only one child does it, so N children do not race over the same rows.
+   */
+  #scheduleCleanup(ctx: BackendContext): void {
+    const store = this.#results;
+    const every = ctx.config.celery.resultCleanupIntervalS ?? null;
+    if (ctx.index !== 0 || !store?.cleanup || every === null) return;
+    const run = async (): Promise<void> => {
+      try {
+        const n = await store.cleanup!();
+        ctx.logger.info({ ...n, expiresS: ctx.config.celery.resultExpiresS }, 'expired results deleted');
+      } catch (err) {
+        ctx.logger.warn({ err: (err as Error).message }, 'result cleanup failed; next try at the next interval');
+      }
+      this.#cleanup = setTimeout(() => void run(), every * 1000).unref();
+    };
+    this.#cleanup = setTimeout(() => void run(), Math.min(every, 60) * 1000).unref();
   }
 
   /** The broker's transport, then the result store (which may share its connection). Failures are retryable. */
@@ -114,6 +148,7 @@ class CeleryBackend implements WorkerBackend {
         expiresS: cfg.resultExpiresS,
         connectTimeoutMs: this.deps.connectTimeoutMs,
         broker: { url: cfg.brokerUrl, transport: t },
+        database: databaseSettings(cfg),
       });
     } catch (err) {
       await t.close().catch(() => undefined);
@@ -151,6 +186,7 @@ class CeleryBackend implements WorkerBackend {
   }
 
   async #close(): Promise<void> {
+    clearTimeout(this.#cleanup);
     this.#limits?.release();
     await this.#results?.close().catch(() => undefined);
     await this.#transport?.close();

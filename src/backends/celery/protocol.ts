@@ -20,7 +20,13 @@ export interface Sig {
 
 export interface TaskMessage {
   protocol: 1 | 2;
+  /** The task id; made up here when the message carried none (`anonymous`). */
   id: string;
+  /**
+   * The message had no task id (Celery's hybrid body {args, kwargs, ...} under a task header, or a protocol 1 body
+   * without id): it runs, but no result is stored, since nobody can ask for it.
+   */
+  anonymous: boolean;
   task: string;
   args: unknown[];
   kwargs: Record<string, unknown>;
@@ -122,7 +128,10 @@ export function parseMessage(m: InboundMessage, maxBytes = Infinity): ParseResul
     redelivered: m.redelivered,
     inbound: m,
   };
-  return htask !== null ? parseV2(headers, body, common) : parseV1(body, common);
+  // Celery's strategy: a task header with a dict body holding `args` is a "hybrid" message (hybrid_to_proto2: the
+  // body's fields, overridden by the headers); no task header means protocol 1.
+  if (htask !== null && isObj(body) && 'args' in body) return parseV1({ ...body, ...headers }, common, 2);
+  return htask !== null ? parseV2(headers, body, common) : parseV1(body, common, 1);
 }
 
 type Common = Pick<TaskMessage, 'deliveryTag' | 'exchange' | 'routingKey' | 'priority' | 'redelivered' | 'inbound'>;
@@ -163,6 +172,7 @@ function parseV2(h: Record<string, unknown>, body: unknown, c: Common): ParseRes
     msg: {
       protocol: 2,
       id,
+      anonymous: false,
       task,
       args,
       kwargs,
@@ -185,24 +195,30 @@ function parseV2(h: Record<string, unknown>, body: unknown, c: Common): ParseRes
   };
 }
 
-function parseV1(body: unknown, c: Common): ParseResult {
+/**
+ * A protocol 1 body, or a hybrid message already merged into one dict (`protocol` 2: a retry re-sends it with new
+ * headers). A missing id is allowed (Celery runs such messages and stores nothing): one is made up for bookkeeping.
+ */
+function parseV1(body: unknown, c: Common, protocol: 1 | 2): ParseResult {
   if (!isObj(body))
     return reject('InvalidTaskError', 'message has no task header and its body is not a protocol 1 dict');
   const task = str(body.task);
-  const id = str(body.id);
-  if (task === null || id === null) return reject('InvalidTaskError', 'protocol 1 body needs task and id', id, task);
+  const given = str(body.id);
+  if (task === null) return reject('InvalidTaskError', 'protocol 1 body needs a task name', given, task);
+  const id = given ?? randomUUID();
   const args = body.args ?? [];
   const kwargs = body.kwargs ?? {};
-  if (!Array.isArray(args)) return reject('InvalidTaskError', 'args must be a list', id, task);
-  if (!isObj(kwargs)) return reject('InvalidTaskError', 'kwargs must be a dict', id, task);
+  if (!Array.isArray(args)) return reject('InvalidTaskError', 'args must be a list', given, task);
+  if (!isObj(kwargs)) return reject('InvalidTaskError', 'Task keyword arguments must be a mapping', given, task);
   const t = times(id, task, body.eta, body.expires);
   if ('ok' in t) return t;
   const [hard, soft] = limits(body.timelimit);
   return {
     ok: true,
     msg: {
-      protocol: 1,
+      protocol,
       id,
+      anonymous: given === null,
       task,
       args,
       kwargs,
@@ -219,7 +235,7 @@ function parseV1(body: unknown, c: Common): ParseResult {
       errbacks: sigs(body.errbacks),
       chain: sigs(body.chain),
       chord: isSig(body.chord) ? body.chord : null,
-      ignoreResult: false,
+      ignoreResult: body.ignore_result === true,
       ...c,
     },
   };

@@ -158,6 +158,11 @@ export interface ResultStore {
   saveGroup(groupId: string, resultIds: readonly string[]): Promise<void>;
   restoreGroup(groupId: string): Promise<string[] | null>;
   deleteGroup(groupId: string): Promise<void>;
+  /**
+   * celery.backend_cleanup: delete results older than the expiry. Only stores whose results do not expire by
+   * themselves have it (database); the pool runs it periodically (CELERY_RESULT_CLEANUP_INTERVAL).
+   */
+  cleanup?(): Promise<{ tasks: number; groups: number }>;
   close(): Promise<void>;
 }
 

@@ -5,12 +5,15 @@ import { hostname as osHostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { HatchetClient, Worker } from '@hatchet-dev/typescript-sdk/v1/index.js';
 import { BootError, type BackendContext, type BackendStats, type WorkerBackend } from '../contract.js';
+import { BackendUnavailableError } from '../../client/unavailable.js';
+import { connectionCode, ConnectionReporter } from '../../log/connection.js';
 import type { LogLevel } from '../../config/types.js';
 import { emptyHistogram, observe } from '../../ipc/histogram.js';
 import { clientSettings, HatchetConfigError } from './connection.js';
 import { sendPythonStyleFailures } from './failures.js';
 import { registryQueues, workerLabels } from './plan.js';
 import { declarations, type RunHooks } from './tasks.js';
+import { taskLines } from '../../tasks/task-log.js';
 
 type Sdk = typeof import('@hatchet-dev/typescript-sdk/v1/index.js');
 
@@ -74,16 +77,34 @@ function sdkLogLevel(level: LogLevel): 'OFF' | 'DEBUG' | 'INFO' | 'WARN' | 'ERRO
   }
 }
 
+/** Connection trouble in an SDK line: the backend's probe says it, once per attempt (src/log/connection.ts). */
+const CONNECTION_TROUBLE = /\b(UNAVAILABLE|DEADLINE_EXCEEDED|E(?:CONNREFUSED|CONNRESET|TIMEDOUT|PIPE|NOTFOUND))\b/;
+
+/**
+ * SDK lines this worker says itself, in its own words: a run's failure and its stack (the task's own line,
+ * tasks/task-log.ts), connection trouble (the probe's line per attempt) and the listener's reconnects.
+ */
+export function saidByUs(message: string, error?: Error): boolean {
+  return (
+    message.startsWith('Task run ') ||
+    /\n\s+at /.test(message) ||
+    message.startsWith('Connection established using') ||
+    CONNECTION_TROUBLE.test(`${message} ${error?.message ?? ''}`)
+  );
+}
+
 /** The SDK logs through this: its lines become our NDJSON; its chatty per-run info goes to debug. */
 function sdkLogger(logger: Logger) {
   return (context: string) => {
     const l = logger.child({ sdk: context });
+    const at = (level: 'warn' | 'error', message: string, error?: Error): void =>
+      l[saidByUs(message, error) ? 'debug' : level]({ err: error?.message }, message);
     return {
       debug: (message: string) => l.debug(message),
       info: (message: string) => l.debug(message),
-      green: (message: string) => l.info(message),
-      warn: (message: string, error?: Error) => l.warn({ err: error?.message }, message),
-      error: (message: string, error?: Error) => l.error({ err: error?.message }, message),
+      green: (message: string) => (saidByUs(message) ? l.debug(message) : l.info(message)),
+      warn: (message: string, error?: Error) => at('warn', message, error),
+      error: (message: string, error?: Error) => at('error', message, error),
       util: (key: string, message: string) => l.debug({ key }, message),
     };
   };
@@ -104,6 +125,8 @@ function grpcCode(err: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 const GRPC_UNAUTHENTICATED = 16;
+const GRPC_UNAVAILABLE = 14;
+const GRPC_DEADLINE_EXCEEDED = 4;
 const GRPC_PERMISSION_DENIED = 7;
 
 export class HatchetBackend implements WorkerBackend {
@@ -115,6 +138,8 @@ export class HatchetBackend implements WorkerBackend {
   #fail: BackendContext['fail'] | null = null;
   #probe: NodeJS.Timeout | null = null;
   #lost = false;
+  #hostPort = '';
+  #report: ConnectionReporter | null = null;
   readonly #cold = new AbortController();
   readonly #stats = { active: 0, processed: 0, failed: 0, lastPollAt: null as number | null, slots: 0 };
   readonly #durations = emptyHistogram();
@@ -141,7 +166,7 @@ export class HatchetBackend implements WorkerBackend {
       log_level: sdkLogLevel(ctx.config.logLevel),
       logger: sdkLogger(logger),
     }));
-    const engineVersion = await this.#engineVersion(hatchet);
+    const engineVersion = await this.#engineVersion(hatchet, settings.host_port);
     logger.info(
       { engineVersion, hostPort: settings.host_port, namespace: settings.namespace },
       'hatchet engine reached',
@@ -163,6 +188,7 @@ export class HatchetBackend implements WorkerBackend {
         observe(this.#durations, seconds);
       },
       nonRetryable: (message) => new sdk.NonRetryableError(message),
+      lines: taskLines(logger, ctx.config.logTasks !== false),
     };
     const labels = workerLabels(
       ctx.config.queues,
@@ -199,13 +225,15 @@ export class HatchetBackend implements WorkerBackend {
     if (this.#phase !== 'starting') return;
     this.#phase = 'running';
     this.#stats.lastPollAt = this.deps.now();
-    this.#probe = setInterval(() => void this.#probeOnce(), this.deps.probeIntervalMs);
-    this.#probe.unref();
+    this.#startProbe(logger, settings.host_port);
     logger.info({ worker: hooks.workerName, slots, queues: Object.keys(labels) }, 'hatchet worker ready');
   }
 
-  /** The engine's version; a bad token is a BootError (retrying will not fix it), anything else is retryable. */
-  async #engineVersion(hatchet: HatchetClient): Promise<string> {
+  /**
+   * The engine's version; a bad token is a BootError (retrying will not fix it), anything else is retryable: an
+   * engine that cannot be reached is ONE error naming its address and the code (the supervisor's retry line).
+   */
+  async #engineVersion(hatchet: HatchetClient, hostPort: string): Promise<string> {
     try {
       return await hatchet.dispatcher.getVersion();
     } catch (e) {
@@ -213,19 +241,36 @@ export class HatchetBackend implements WorkerBackend {
       if (code === GRPC_UNAUTHENTICATED || code === GRPC_PERMISSION_DENIED) {
         throw new BootError('the Hatchet engine rejected HATCHET_CLIENT_TOKEN (unauthenticated)');
       }
+      if (code === GRPC_UNAVAILABLE || code === GRPC_DEADLINE_EXCEEDED) {
+        throw new BackendUnavailableError('the Hatchet engine', hostPort, connectionCode(e), 1);
+      }
       throw e;
     }
   }
 
+  /** The watchdog: a probe of the engine every probeIntervalMs, its failures said like every connection's. */
+  #startProbe(logger: Logger, hostPort: string): void {
+    this.#hostPort = hostPort;
+    this.#report = new ConnectionReporter(logger, { role: 'hatchet', url: hostPort });
+    this.#report.up();
+    this.#probe = setInterval(() => void this.#probeOnce(), this.deps.probeIntervalMs);
+    this.#probe.unref();
+  }
+
+  /** One probe: an attempt of the engine connection, said like every connection's (one line per failure). */
   async #probeOnce(): Promise<void> {
     if (this.#phase !== 'running' || !this.#hatchet) return;
     try {
       await this.#hatchet.dispatcher.getVersion();
       this.#stats.lastPollAt = this.deps.now();
+      this.#report?.up();
     } catch (e) {
+      if (this.#phase !== 'running' || this.#lost) return;
+      this.#report?.failed(e, this.deps.probeIntervalMs);
       const last = this.#stats.lastPollAt ?? 0;
       if (this.deps.now() - last >= this.deps.lostAfterMs) {
-        this.#connectionLost(new Error(`hatchet engine unreachable for ${this.deps.now() - last} ms: ${String(e)}`));
+        const attempts = this.#report?.failures ?? 1;
+        this.#connectionLost(new BackendUnavailableError('the Hatchet engine', this.#hostPort, connectionCode(e), attempts)); // prettier-ignore
       }
     }
   }
@@ -234,7 +279,6 @@ export class HatchetBackend implements WorkerBackend {
     if (this.#phase !== 'running' || this.#lost) return;
     this.#lost = true;
     if (this.#probe) clearInterval(this.#probe);
-    err.name = 'HatchetConnectionLost';
     this.#logger?.error({ err: err.message }, 'hatchet connection lost; exiting so the supervisor restarts this child');
     if (this.deps.onLost) this.deps.onLost(err);
     else this.#fail?.(err);

@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage, errorType } from '../../tasks/errors.js';
 import { runTask, stepInput } from '../../tasks/local-runner.js';
 import type { Registry } from '../../tasks/registry.js';
+import type { TaskLines } from '../../tasks/task-log.js';
 import type { TaskDefinition, TaskStep, WorkflowDefinition } from '../../tasks/types.js';
 import {
   RESULT_NODE,
@@ -44,6 +45,8 @@ export interface RunHooks {
   onEnd(ok: boolean, seconds: number): void;
   /** Makes NonRetryableError (from the SDK module the backend loaded). */
   nonRetryable(message: string): Error;
+  /** The per-task log lines (received, succeeded, retry, failed). */
+  lines: TaskLines;
 }
 
 /** Never settles: a cold-stopped run must not be reported failed, or the server would not run it again. */
@@ -80,9 +83,12 @@ export async function runOne(
   const lost = ctx.retryCount();
   const taskId = ctx.taskRunExternalId();
   const logger = hooks.logger.child({ task: def.name, taskId });
+  const ref = { task: def.name, taskId };
+  hooks.lines.received(ref);
   if (lost > hooks.deliveryLimit) {
-    logger.warn({ lost, deliveryLimit: hooks.deliveryLimit }, 'task failed: worker lost too often');
-    throw hooks.nonRetryable(workerLostText(def.name, lost, hooks.deliveryLimit));
+    const err = hooks.nonRetryable(workerLostText(def.name, lost, hooks.deliveryLimit));
+    hooks.lines.failed(ref, 0, Object.assign(new Error(err.message), { name: 'WorkerLostError' }));
+    throw err;
   }
   const signal = AbortSignal.any([hooks.coldSignal, ctx.abortController.signal]);
   hooks.onStart();
@@ -104,16 +110,20 @@ export async function runOne(
       workerName: hooks.workerName,
       redelivered: lost > 0,
       sleep: wait,
+      onRetry: (err, countdownMs, attempt) => hooks.lines.retried(ref, countdownMs, err, attempt),
     });
-    hooks.onEnd(true, took());
+    const seconds = took();
+    hooks.onEnd(true, seconds);
+    hooks.lines.succeeded(ref, seconds, value);
     return encodeOutput(value);
   } catch (err) {
     if (hooks.coldSignal.aborted) {
       logger.warn({ err: errorMessage(err) }, 'task abandoned by cold stop; the server will reassign it');
       return ABANDONED;
     }
-    hooks.onEnd(false, took());
-    logger.warn({ type: errorType(err), err: errorMessage(err) }, 'task failed');
+    const seconds = took();
+    hooks.onEnd(false, seconds);
+    hooks.lines.failed(ref, seconds, err);
     throw failure(err, hooks);
   }
 }

@@ -9,7 +9,8 @@ import { runAttempt } from '../../tasks/local-runner.js';
 import type { Registry } from '../../tasks/registry.js';
 import type { TaskDefinition } from '../../tasks/types.js';
 import { type DurationHistogram, observe } from '../../ipc/histogram.js';
-import type { RunInfo } from './attempts.js';
+import type { TaskLines, TaskRef } from '../../tasks/task-log.js';
+import { decide, type RunInfo } from './attempts.js';
 import { HEARTBEAT_CADENCE_MS } from './meta.js';
 
 export interface ActivityCounters {
@@ -26,6 +27,8 @@ export interface ActivityDeps {
   /** Aborted on a cold stop (or a warm drain past its deadline): running tasks are told to give up. */
   coldSignal: AbortSignal;
   counters: ActivityCounters;
+  /** The per-task log lines (received, succeeded, failed or retry, revoked on cancel). */
+  lines: TaskLines;
 }
 
 export type TaskActivity = (args?: unknown, kwargs?: unknown, run?: unknown) => Promise<unknown>;
@@ -119,6 +122,30 @@ function startHeartbeats(beat: () => void): () => void {
   };
 }
 
+/**
+ * A failed attempt's line: "retry" when the workflow will run it again (the same decision as workflows.ts, with
+ * the same delay), else the failure itself.
+ */
+function logFailure(
+  lines: TaskLines,
+  ref: TaskRef,
+  runtimeS: number,
+  err: unknown,
+  failure: ApplicationFailure,
+  task: TaskDefinition,
+  attempt: number,
+): void {
+  const countdown = (failure.details?.[0] as { countdownMs?: unknown } | undefined)?.countdownMs;
+  const next = decide(
+    task.name,
+    { kind: 'failed', retryable: !failure.nonRetryable, countdownMs: typeof countdown === 'number' ? countdown : undefined }, // prettier-ignore
+    { attempt, lost: 0, redelivered: false },
+    { retries: task.retries, retryBackoff: task.retryBackoff, deliveryLimit: 0 },
+  );
+  if (next.kind === 'run') lines.retried(ref, next.delayMs, err, attempt);
+  else lines.failed(ref, runtimeS, failure.type === 'MaxRetriesExceededError' ? failure : err);
+}
+
 function taskActivity(task: TaskDefinition, deps: ActivityDeps): TaskActivity {
   return async (rawArgs?: unknown, rawKwargs?: unknown, rawRun?: unknown): Promise<unknown> => {
     const actx = Context.current();
@@ -151,8 +178,12 @@ function taskActivity(task: TaskDefinition, deps: ActivityDeps): TaskActivity {
     };
     deps.counters.active++;
     const started = performance.now();
+    const ref = { task: task.name, taskId: info.activityId };
+    deps.lines.received(ref);
     try {
-      return await runAttempt(task, args, kwargs as Record<string, unknown>, ctx, outer.signal);
+      const value = await runAttempt(task, args, kwargs as Record<string, unknown>, ctx, outer.signal);
+      deps.lines.succeeded(ref, (performance.now() - started) / 1000, value);
+      return value;
     } catch (err) {
       deps.counters.failed++;
       if (deps.coldSignal.aborted) throw shutdownFailure();
@@ -160,9 +191,12 @@ function taskActivity(task: TaskDefinition, deps: ActivityDeps): TaskActivity {
         const reason: unknown = cancel.reason;
         if (reason instanceof CancelledFailure && reason.message === 'WORKER_SHUTDOWN') throw shutdownFailure();
         // Cancelled by the server or the workflow: report a cancellation, not a task failure.
+        deps.lines.revoked(ref, 'cancelled');
         throw reason instanceof CancelledFailure ? reason : new CancelledFailure(String(reason));
       }
-      throw toApplicationFailure(err, task, attempt);
+      const failure = toApplicationFailure(err, task, attempt);
+      logFailure(deps.lines, ref, (performance.now() - started) / 1000, err, failure, task, attempt);
+      throw failure;
     } finally {
       deps.counters.active--;
       deps.counters.processed++;

@@ -6,12 +6,16 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { BootError, type BackendContext, type BackendStats, type WorkerBackend } from '../contract.js';
 import { emptyHistogram } from '../../ipc/histogram.js';
+import { taskLines } from '../../tasks/task-log.js';
 import { createActivities, type ActivityCounters } from './activities.js';
 import { loadWorkflowBundle } from './bundle.js';
-import { connectionSettings, describeConnection } from './connection.js';
+import { BackendUnavailableError } from '../../client/unavailable.js';
+import { connectionCode, ConnectionReporter } from '../../log/connection.js';
+import { connectionSettings, describeConnection, type ConnectionSettings } from './connection.js';
 import { HEARTBEAT_CADENCE_MS, registryMeta } from './meta.js';
 import { taskQueues, workerIdentity } from './names.js';
-import { installRuntime } from './runtime.js';
+import { installRuntime, watchCoreRetries } from './runtime.js';
+import { ServerWatch, tcpProbe } from './watch.js';
 
 type State = 'idle' | 'starting' | 'running' | 'draining' | 'stopping' | 'stopped';
 const NEXT: Record<State, readonly State[]> = {
@@ -29,6 +33,19 @@ const NEXT: Record<State, readonly State[]> = {
  * overloaded one.
  */
 const STICKY_SCHEDULE_TO_START_MS = 3000;
+
+/**
+ * The connection, or ONE error naming the server, its address and the code (the child's retryable boot failure,
+ * which the supervisor reports once per restart); a refused namespace or credentials stay as they are.
+ */
+async function connectOrExplain(settings: ConnectionSettings): Promise<NativeConnection> {
+  try {
+    return await NativeConnection.connect(settings);
+  } catch (err) {
+    if (isPermanent(err)) throw err;
+    throw new BackendUnavailableError('the Temporal server', settings.address, connectionCode(err), 1);
+  }
+}
 
 /** Temporal names errors from a bad namespace/permission; those will not heal by retrying the connect. */
 function isPermanent(err: unknown): boolean {
@@ -51,6 +68,7 @@ export class TemporalBackend implements WorkerBackend {
   readonly #cold = new AbortController();
   readonly #counters: ActivityCounters = { active: 0, processed: 0, failed: 0, durations: emptyHistogram() };
   #lastPollAt: number | null = null;
+  #server: ServerWatch | undefined;
   #slots = 0;
   #drained: Promise<void> | undefined;
   #stopped: Promise<void> | undefined;
@@ -74,13 +92,15 @@ export class TemporalBackend implements WorkerBackend {
       installRuntime(logger);
       const identity = workerIdentity(config.hostname, ctx.index);
       const queues = taskQueues(config);
-      logger.info({ ...describeConnection(config.temporal), identity, queues }, 'temporal connecting');
-      this.#connection = await NativeConnection.connect(settings);
+      logger.debug({ ...describeConnection(config.temporal), identity, queues }, 'temporal connecting');
+      this.#connection = await connectOrExplain(settings);
+      this.#watchServer(logger, settings.address);
       const activities = createActivities(ctx.registry, {
         logger,
         workerName: identity,
         coldSignal: this.#cold.signal,
         counters: this.#counters,
+        lines: taskLines(logger, config.logTasks !== false),
       });
       for (const taskQueue of queues) {
         this.#workers.push(
@@ -114,7 +134,10 @@ export class TemporalBackend implements WorkerBackend {
       this.#runs = this.#workers.map((w, i) => this.#watch(w.run(), queues[i] as string));
       this.#lastPollAt = Date.now();
       this.#to('running');
-      logger.info({ queues, slots: this.#slots, identity }, 'temporal worker running');
+      logger.info(
+        { ...describeConnection(config.temporal), queues, slots: this.#slots, identity },
+        'temporal worker running',
+      );
     } catch (err) {
       await this.#abandonStart();
       if (err instanceof BootError || !isPermanent(err)) throw err;
@@ -133,6 +156,8 @@ export class TemporalBackend implements WorkerBackend {
         // A worker that never ran may refuse both; the connection close below still frees the process.
       }
     }
+    this.#server?.close();
+    watchCoreRetries(null);
     await this.#connection?.close().catch(() => undefined);
   }
 
@@ -208,7 +233,18 @@ export class TemporalBackend implements WorkerBackend {
     }
   }
 
+  /** Core's retry warnings start a check of the server itself: one line per attempt, "restored" once. */
+  #watchServer(logger: BackendContext['logger'], address: string): void {
+    const watch = (this.#server = new ServerWatch(
+      new ConnectionReporter(logger, { role: 'temporal', url: address }),
+      tcpProbe(address),
+    ));
+    watchCoreRetries(() => watch.trouble());
+  }
+
   async #closeConnection(): Promise<void> {
+    this.#server?.close();
+    watchCoreRetries(null);
     try {
       await this.#connection?.close();
     } catch (err) {

@@ -6,11 +6,27 @@ import type { Logger } from 'pino';
 
 const TO_PINO = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
 
+/** Core's warning about a gRPC call it retries by itself: one per poller per retry while the server is away. */
+const CORE_RETRY = /^gRPC call \w+ retried \d+ times$/;
+/**
+ * The SDK's per-attempt lines that this worker writes itself, in its own words: Core's retries (watch.ts says them
+ * once per attempt) and "Activity failed" (the task's own failure line, tasks/task-log.ts). They go to debug.
+ */
+const SAID_BY_US = (message: string): boolean => CORE_RETRY.test(message) || message === 'Activity failed';
+
+/** Told of Core's retry warnings (the running backend's ServerWatch); one per process, like the Runtime. */
+let onCoreRetry: ((error: unknown) => void) | null = null;
+export function watchCoreRetries(listener: ((error: unknown) => void) | null): void {
+  onCoreRetry = listener;
+}
+
 /** Adapts pino to the SDK's Logger interface; the SDK's `error` meta key becomes pino's `err`. */
 export function sdkLogger(logger: Logger): TemporalLogger {
   const log = (level: TemporalLevel, message: string, meta?: LogMetadata): void => {
     const { error, ...rest } = (meta ?? {}) as LogMetadata & { error?: unknown };
-    logger[TO_PINO[level]](error === undefined ? rest : { ...rest, err: error }, message);
+    const ours = SAID_BY_US(message);
+    if (ours && CORE_RETRY.test(message)) onCoreRetry?.(error);
+    logger[ours ? 'debug' : TO_PINO[level]](error === undefined ? rest : { ...rest, err: error }, message);
   };
   return {
     log,

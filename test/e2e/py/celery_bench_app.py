@@ -6,8 +6,9 @@ import time
 from celery import Celery
 
 URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-# On RabbitMQ the results go elsewhere (BENCH_BACKEND: a Redis URL, or rpc://).
-app = Celery("bench", broker=URL, backend=os.environ.get("BENCH_BACKEND", URL))
+# On RabbitMQ (rpc:// or a Redis URL) and in bench/celery-database.ts (db+postgresql+psycopg://...) the results
+# go elsewhere.
+app = Celery("bench", broker=URL, backend=os.environ.get("BENCH_RESULT_URL", URL))
 app.conf.task_acks_late = True
 app.conf.worker_prefetch_multiplier = 4
 
@@ -23,7 +24,22 @@ def simulate_work(duration=1):
     return {"requested_duration": duration}
 
 
-if __name__ == "__main__":
+def latency(n, interval):
+    """AsyncResult.get() of a no-op, one at a time (low load): seconds per call, sorted."""
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        app.send_task("health_check").get(timeout=30, interval=interval)
+        out.append(time.perf_counter() - t0)
+    return sorted(out)
+
+
+if __name__ == "__main__" and sys.argv[1] == "latency":
+    import json
+
+    xs = latency(int(sys.argv[2]), float(sys.argv[3]))
+    print(json.dumps({"p50_ms": xs[len(xs) // 2] * 1000, "p99_ms": xs[min(len(xs) - 1, int(len(xs) * 0.99))] * 1000}))
+elif __name__ == "__main__":
     n, task = int(sys.argv[1]), sys.argv[2]
     args = [float(a) for a in sys.argv[3:]]
     with app.producer_or_acquire() as producer:

@@ -1,11 +1,12 @@
 """Python Celery 5 as the real client of our worker: every check prints one JSON line {check, ok, value|error}.
 argv: broker URL, result backend URL, then the checks to run (default: all)."""
-import json
 import sys
 import time
 from datetime import datetime, timedelta, timezone
 
 from celery import Celery, chain, chord, group, signature
+
+from pycheck import reporter
 
 URL, BACKEND = sys.argv[1], sys.argv[2]
 only = set(sys.argv[3:])
@@ -13,20 +14,7 @@ app = Celery(broker=URL, backend=BACKEND)
 app1 = Celery(broker=URL, backend=BACKEND)
 app1.conf.task_protocol = 1
 T = 20
-
-
-def report(name, fn):
-    if only and name not in only:
-        return
-    t0 = time.time()
-    try:
-        value = fn()
-        out = {"check": name, "ok": True, "value": value}
-    except Exception as e:  # noqa: BLE001 - the point is to report the type
-        out = {"check": name, "ok": False, "error": type(e).__name__, "module": type(e).__module__, "message": str(e)}
-    out["seconds"] = round(time.time() - t0, 3)
-    print(json.dumps(out, default=str), flush=True)
-
+report = reporter(only)
 
 send = app.send_task
 report("args", lambda: send("add_numbers", args=[2, 3]).get(timeout=T))

@@ -14,7 +14,7 @@ export async function openRedisResults(url: string, o: ResultStoreOptions): Prom
   }
   const redis = connectRedis(url, o.logger, 'results');
   try {
-    await openRedis(redis, o.connectTimeoutMs);
+    await openRedis(redis, o.connectTimeoutMs, 'results', url);
   } catch (err) {
     redis.disconnect();
     throw err;

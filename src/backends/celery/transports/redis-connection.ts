@@ -2,14 +2,24 @@
 // the client), so TLS, reconnect and logging behave the same everywhere.
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { BackendUnavailableError } from '../../../client/unavailable.js';
+import { redactUrl } from '../../../config/redact.js';
+import { connectionCode, ConnectionReporter } from '../../../log/connection.js';
 import { redisTarget } from './redis-url.js';
 
 export interface ConnectOptions {
-  /** Connect on first use or on openRedis() (the worker), or at once (remote control, clients). Default true. */
+  /**
+   * Connect on openRedis() (a child's broker and result connections; default), or at once (remote control,
+   * clients). A connection opened by openRedis says nothing of its own until it was first up: failing to open is
+   * the child's boot failure, which the supervisor reports once per restart with its backoff.
+   */
   lazy?: boolean;
   /** How often a command is retried across reconnects before it fails: null = forever (workers), 3 = clients. */
   maxRetriesPerRequest?: number | null;
-  /** Log state changes at debug only (the remote-control node: its broker troubles show in the children's logs). */
+  /**
+   * Report at debug only: a second connection to the same server in the same process (subscribers), whose
+   * trouble the first one reports, and clients (their caller reports the failure in its own words).
+   */
   quiet?: boolean;
   /** Give up (no more reconnects) after this many failed attempts while never connected (clients). */
   giveUpAfter?: number;
@@ -17,63 +27,85 @@ export interface ConnectOptions {
   onError?: (err: Error, attempts: number) => void;
 }
 
+/** Reconnect delays: doubling from 100 ms, capped at 5 s, plus up to 100 ms of jitter. */
+export function reconnectDelayMs(times: number, random: number = Math.random()): number {
+  return Math.min(50 * 2 ** Math.min(times, 10), 5000) + Math.floor(random * 100);
+}
+
 /**
  * THE Redis client set-up (worker, remote control, events, client): the URL's TLS parameters as kombu reads them,
- * reconnects forever with capped backoff and jitter, one log line per connection state change.
+ * reconnects forever with capped backoff and jitter, and the connection log lines of src/log/connection.ts: one
+ * per failed attempt (ioredis: error, close, then "reconnecting" with the delay), "restored" once when it is back.
  */
 export function connectRedis(url: string, logger: Logger, role: string, o: ConnectOptions = {}): Redis {
   const target = redisTarget(url);
+  const lazy = o.lazy ?? true;
   let everConnected = false;
   /** Failed connection attempts since the last time it was up. */
   let failures = 0;
+  /** The error of the attempt that is failing now (a drop without one just closes). */
+  let lastError: Error | null = null;
   const redis = new Redis(target.url, {
     ...(target.tls ? { tls: target.tls } : {}),
-    lazyConnect: o.lazy ?? true,
+    lazyConnect: lazy,
     maxRetriesPerRequest: o.maxRetriesPerRequest === undefined ? null : o.maxRetriesPerRequest,
     enableAutoPipelining: true,
     retryStrategy: (times) => {
       if (!everConnected && o.giveUpAfter !== undefined && times >= o.giveUpAfter) return null;
-      return Math.min(50 * 2 ** Math.min(times, 10), 5000) + Math.floor(Math.random() * 100);
+      return reconnectDelayMs(times);
     },
   });
+  const report = new ConnectionReporter(logger, { role, url }, o.quiet === true);
   redis.on('ready', () => {
     everConnected = true;
     failures = 0;
-  });
-  if (o.onError) {
-    const report = o.onError;
-    redis.on('error', (err: Error) => report(err, ++failures));
-  }
-  if (o.quiet === true) {
-    redis.on('error', (err: Error) => logger.debug({ role, err: err.message }, 'redis connection error'));
-    return redis;
-  }
-  let state: 'connecting' | 'up' | 'down' = 'connecting';
-  redis.on('ready', () => {
-    if (state === 'down') logger.info({ role }, 'redis connection restored');
-    state = 'up';
+    lastError = null;
+    report.up();
   });
   redis.on('error', (err: Error) => {
-    if (state !== 'down') logger.warn({ role, err: err.message }, 'redis connection lost, reconnecting with backoff');
-    state = 'down';
+    lastError = err;
+    o.onError?.(err, ++failures);
   });
-  redis.on('close', () => {
-    if (state === 'up') logger.warn({ role }, 'redis connection lost, reconnecting with backoff');
-    if (state === 'up') state = 'down';
+  redis.on('reconnecting', (delayMs: unknown) => {
+    const err = lastError;
+    lastError = null;
+    // Until a child's connection was first up, its failure is the boot failure (see ConnectOptions.lazy).
+    if (lazy && !everConnected) return;
+    report.failed(err, typeof delayMs === 'number' ? delayMs : 0);
   });
   return redis;
 }
 
-/** Connect now or fail (the child reports a retryable boot failure); reconnects are automatic afterwards. */
-export async function openRedis(redis: Redis, timeoutMs: number): Promise<void> {
+/** What a connection's role is called in an error (the same words as the client's). */
+const WHAT: Record<string, string> = { broker: 'the Celery broker', results: 'the Celery result backend' };
+
+/**
+ * Connect now or fail with ONE error naming the server, its URL (password redacted) and the code: the child
+ * reports it as a retryable boot failure. Reconnects are automatic afterwards.
+ */
+export async function openRedis(redis: Redis, timeoutMs: number, role: string, url: string): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
+  let lastError: Error | null = null;
+  const onError = (err: Error): void => {
+    lastError = err;
+  };
+  redis.on('error', onError);
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`redis not reachable within ${timeoutMs} ms`)), timeoutMs);
+    timer = setTimeout(() => reject(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })), timeoutMs);
   });
   try {
     await Promise.race([redis.connect(), timeout]);
+  } catch (err) {
+    // ioredis rejects with "Connection is closed."; the socket's own error says why.
+    throw new BackendUnavailableError(
+      WHAT[role] ?? `the ${role} Redis`,
+      redactUrl(url),
+      connectionCode(lastError ?? err),
+      1,
+    );
   } finally {
     clearTimeout(timer);
+    redis.off('error', onError);
   }
 }
 
@@ -83,7 +115,7 @@ export async function openRedis(redis: Redis, timeoutMs: number): Promise<void> 
  */
 export async function closeRedis(redis: Redis): Promise<void> {
   // Closing on purpose is not "connection lost": drop the state-change loggers first.
-  redis.removeAllListeners('close');
+  redis.removeAllListeners('reconnecting');
   redis.removeAllListeners('error');
   redis.on('error', () => undefined);
   if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());

@@ -303,7 +303,8 @@ export async function openRedisTransport(url: string, o: TransportOptions): Prom
     const client = o.role === 'client';
     const redis = connectRedis(url, o.logger, o.role, {
       lazy: false,
-      quiet: true,
+      // The node's connection reports its trouble; a client's caller reports it in its own words.
+      quiet: client,
       maxRetriesPerRequest: client ? 3 : null,
       ...(client ? { giveUpAfter: 3 } : {}),
       ...(o.onConnectionError ? { onError: o.onConnectionError } : {}),
@@ -312,7 +313,7 @@ export async function openRedisTransport(url: string, o: TransportOptions): Prom
   }
   const redis = connectRedis(url, o.logger, o.role);
   try {
-    await openRedis(redis, o.connectTimeoutMs);
+    await openRedis(redis, o.connectTimeoutMs, o.role, url);
   } catch (err) {
     redis.disconnect();
     throw err; // retryable: the broker may come up later
