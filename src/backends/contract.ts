@@ -40,6 +40,13 @@ export interface BackendContext {
   fail(err: Error, opts?: { exitCode?: ChildExitCode }): void;
   /** Send a message to the pool extensions in the supervisor (e.g. ask Celery's node for a rate-limit token). */
   toPool(topic: string, data: unknown): void;
+  /**
+   * How many tasks run in this child now. Call it BEFORE a task's code runs (and when tasks end): a child that dies
+   * while running tasks is a lost worker charged to those tasks (their reruns are bounded by --delivery-limit), not
+   * a crash the pool's crash-loop guard counts. Cheap: the supervisor hears only the step from idle to busy (the
+   * heartbeat carries the rest).
+   */
+  busy(active: number): void;
 }
 
 export interface WorkerBackend {

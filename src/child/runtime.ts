@@ -74,6 +74,8 @@ class ChildRuntime {
   /** The backend module, loading since install(): it needs no config, so it loads while `init` is on its way. */
   #backendLoad: Promise<WorkerBackend> | null = null;
   readonly #cold = new AbortController();
+  /** The running-task count the supervisor last heard (a `busy` message or a heartbeat). */
+  #reportedActive = 0;
 
   constructor(
     private readonly load: () => Promise<WorkerBackend>,
@@ -159,6 +161,7 @@ class ChildRuntime {
       // A backend whose worker dies after start: exit with its code so the supervisor replaces this child.
       fail: (err, opts) => this.#crash(err, 'backend failed', opts?.exitCode ?? CHILD_EXIT.CRASH),
       toPool: (topic, data) => void this.#send({ type: 'extension', topic, data }),
+      busy: (active) => this.#busy(active),
     };
     try {
       await backend.start(ctx);
@@ -205,9 +208,21 @@ class ChildRuntime {
     }
   }
 
+  /**
+   * Idle → busy goes out at once, before the task's code runs (libuv writes an IPC message to the socket
+   * synchronously when nothing is queued, so it is in the kernel even if the task kills this process next); the
+   * heartbeat reports every other change. Under load that is one message per busy period, not one per task.
+   */
+  #busy(active: number): void {
+    if (active <= 0 || this.#reportedActive > 0) return;
+    this.#reportedActive = active;
+    void this.#send({ type: 'busy', active });
+  }
+
   #beat(): void {
     const s = this.#stats();
     if (s === null) return; // no heartbeat without stats: the supervisor's timeout will notice a broken backend
+    this.#reportedActive = s.active;
     const beat: HeartbeatMessage = {
       type: 'heartbeat',
       active: s.active,

@@ -1,7 +1,11 @@
 // Entry of the task-backend-worker binary (bin/task-backend-worker imports the built copy of this file).
 import { currentHost } from '../config/load.js';
 import { runCli } from './run.js';
+import { hideSecretArgs, redactArgv } from './secret-args.js';
 
+// A password given as a flag: masked in what ps shows from now on (the pool warns about it when it starts).
+const secrets = redactArgv(process.argv.slice(2));
+if (secrets.flags.length > 0) hideSecretArgs(process, secrets.argv);
 const code = await runCli(process.argv.slice(2), {
   env: process.env,
   host: currentHost(process.env),

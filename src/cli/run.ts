@@ -8,6 +8,7 @@ import { EXIT } from '../exit-codes.js';
 import type { BackendName } from '../config/types.js';
 import { registerConfigCommand } from './config-command.js';
 import { buildProgram, resolveCommand, type CliIo } from './program.js';
+import { redactArgv, secretFlagWarning } from './secret-args.js';
 import { taskModulesError } from './task-modules-error.js';
 
 export interface CliDeps {
@@ -127,6 +128,8 @@ export async function runCli(argv: readonly string[], io: CliIo, deps: Partial<C
       if (err instanceof ConfigError) throw err;
       throw taskModulesError(err, sources.taskModules, config.taskModules);
     }
+    const warning = secretFlagWarning(PROG, redactArgv(argv).flags);
+    if (warning !== null) io.stderr(warning);
     code = await d.runSupervisor(config);
   });
   registerConfigCommand(program);

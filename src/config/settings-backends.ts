@@ -1,6 +1,7 @@
 // The settings table's backend rows (Celery, Temporal, Hatchet), in table order after the core and ops rows of
 // settings.ts, which spreads them into SETTINGS. Same rules: a computed default may only read settings above it.
 import { databaseUrlFromParts, DB_PARTS, spliceCredentials } from './compose-urls.js';
+import { AMQP_SETTINGS } from './settings-amqp.js';
 import { computed, type Setting } from './table-types.js';
 
 export const BACKEND_SETTINGS: readonly Setting[] = [
@@ -21,7 +22,8 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     description:
       'Broker URL: Redis (redis://, rediss://) or RabbitMQ (amqp://, amqps://, pyamqp://; `//` is the vhost "/"). ' +
       'TLS options go in the query (ssl_ca_certs, ssl_certfile, ssl_keyfile, ssl_cert_reqs, ssl_check_hostname); ' +
-      'a password in it is never printed.',
+      'a password in it is never printed. Give a URL with a password in CELERY_BROKER_URL or the env file, not as ' +
+      'a flag: other users can read a command line in ps.',
   },
   {
     key: 'celery.resultBackend',
@@ -48,7 +50,7 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     description:
       "Result backend URL: redis[s]://, rpc:// (results sent to the caller's reply queue; needs a RabbitMQ broker) " +
       "or db+postgresql[+psycopg2|+psycopg]:// (Celery's database backend); " +
-      '"none" disables results.',
+      '"none" disables results. A password: as for --broker.',
   },
   {
     key: 'celery.resultExpiresS',
@@ -120,77 +122,29 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     description: 'Acknowledge a message after its task finishes (a crash redelivers it), not on receipt.',
   },
   {
+    key: 'celery.rejectOnWorkerLost',
+    env: ['CELERY_TASK_REJECT_ON_WORKER_LOST'],
+    group: 'celery',
+    type: { kind: 'bool' },
+    default: false,
+    description:
+      "Celery's task_reject_on_worker_lost. A task whose child died under it runs again up to --delivery-limit " +
+      'times either way; at the limit it fails with WorkerLostError and goes to the dead-letter list (false), or ' +
+      'goes to the dead-letter list with no result stored, as a broker delivery limit would drop it (true).',
+  },
+  {
     key: 'celery.acksOnFailureOrTimeout',
-    env: ['CELERY_ACKS_ON_FAILURE_OR_TIMEOUT'],
+    env: ['CELERY_TASK_ACKS_ON_FAILURE_OR_TIMEOUT', 'CELERY_ACKS_ON_FAILURE_OR_TIMEOUT'],
     group: 'celery',
     type: { kind: 'bool' },
     default: true,
     description:
-      'With acks late, acknowledge the message of a task that failed or timed out; false rejects it without ' +
-      "requeue (RabbitMQ: to the queue's dead-letter exchange). Celery task_acks_on_failure_or_timeout.",
+      "Celery's task_acks_on_failure_or_timeout: a failed or timed-out task's message is acknowledged. false: it " +
+      "is rejected instead (kept in the dead-letter list; RabbitMQ: to the queue's dead-letter exchange), and a " +
+      'task killed at its hard time limit is given back and rerun like a lost worker, up to --delivery-limit.',
   },
-  {
-    key: 'celery.prefetchMultiplier',
-    env: ['CELERY_PREFETCH_MULTIPLIER', 'CELERY_WORKER_PREFETCH_MULTIPLIER'],
-    group: 'celery',
-    type: { kind: 'int', min: 1, max: 1000 },
-    default: 1,
-    description:
-      'Unacknowledged messages a child holds = its slots × this (RabbitMQ basic.qos prefetch). ' +
-      'Celery worker_prefetch_multiplier.',
-  },
-  {
-    key: 'celery.queueType',
-    env: ['CELERY_QUEUE_TYPE', 'CELERY_DEFAULT_QUEUE_TYPE'],
-    group: 'celery',
-    compose: {
-      env: ['RABBITMQ_HA_ENABLED'],
-      doc: 'RABBITMQ_HA_ENABLED=true → quorum',
-      build: (v) => (/^(1|true|yes|on)$/i.test((v.RABBITMQ_HA_ENABLED ?? '').trim()) ? 'quorum' : 'classic'),
-    },
-    type: { kind: 'enum', choices: ['classic', 'quorum'] },
-    default: 'classic',
-    description:
-      'RabbitMQ: type of the queues this worker declares (Celery task_default_queue_type). quorum also sets up ' +
-      "native delayed delivery, as Celery's workers do.",
-  },
-  {
-    key: 'celery.queueMaxPriority',
-    env: ['CELERY_QUEUE_MAX_PRIORITY'],
-    group: 'celery',
-    type: { kind: 'int', min: 1, max: 255 },
-    default: null,
-    nullable: true,
-    example: '10',
-    description:
-      'RabbitMQ: x-max-priority of the classic queues this worker declares (Celery task_queue_max_priority).',
-  },
-  {
-    key: 'celery.exchangeType',
-    env: ['CELERY_DEFAULT_EXCHANGE_TYPE'],
-    group: 'celery',
-    type: { kind: 'enum', choices: ['direct', 'topic', 'fanout'] },
-    default: 'direct',
-    description:
-      'RabbitMQ: type of the exchange declared per queue (Celery task_default_exchange_type). ' +
-      'Native delayed delivery needs topic or fanout.',
-  },
-  {
-    key: 'celery.brokerHeartbeatS',
-    env: ['CELERY_BROKER_HEARTBEAT'],
-    group: 'celery',
-    type: { kind: 'int', min: 0, max: 3600 },
-    default: 120,
-    description: 'RabbitMQ: AMQP heartbeat, seconds; 0 turns it off (Celery broker_heartbeat).',
-  },
-  {
-    key: 'celery.brokerConnectTimeoutS',
-    env: ['CELERY_BROKER_CONNECTION_TIMEOUT'],
-    group: 'celery',
-    type: { kind: 'duration', unit: 's', minMs: 100 },
-    default: 4,
-    description: 'RabbitMQ: how long one connection attempt may take (Celery broker_connection_timeout).',
-  },
+  // RabbitMQ's rows (settings-amqp.ts), here in table order.
+  ...AMQP_SETTINGS,
   {
     key: 'celery.visibilityTimeoutS',
     env: ['CELERY_VISIBILITY_TIMEOUT'],
@@ -233,8 +187,17 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     type: { kind: 'string' },
     default: 'tbw.dead_letter',
     description:
-      'Redis list that receives messages that cannot be run (undecodable, too large). RabbitMQ rejects them ' +
-      "without requeue instead: to the queue's dead-letter exchange, if it has one.",
+      'Redis list that receives messages that cannot be run (undecodable, too large, lost workers past the ' +
+      'delivery limit). Each entry keeps the headers and the first 64 KiB of the body. RabbitMQ rejects them ' +
+      "without requeue as well: to the queue's dead-letter exchange, if it has one.",
+  },
+  {
+    key: 'celery.deadLetterMax',
+    env: ['CELERY_DEAD_LETTER_MAX'],
+    group: 'celery',
+    type: { kind: 'int', min: 0 },
+    default: 10_000,
+    description: 'Most entries the dead-letter list keeps (the newest); 0 = no cap.',
   },
   // ── temporal ──────────────────────────────────────────────────────────────────────────────────────────
   {

@@ -30,6 +30,17 @@ export interface CeleryConfig {
   databaseTableSchemas?: readonly string[];
   /** Ack after the task finishes (default) instead of on receipt. */
   acksLate: boolean;
+  /**
+   * Celery's task_reject_on_worker_lost: a task whose worker was lost goes back to the queue instead of failing.
+   * Here reruns happen up to --delivery-limit either way; this only decides the end: dead-lettered with no FAILURE
+   * stored (true), or FAILURE WorkerLostError and dead-lettered (false, the default).
+   */
+  rejectOnWorkerLost: boolean;
+  /**
+   * Celery's task_acks_on_failure_or_timeout (default true): a failed or timed-out task's message is acked. false:
+   * it is rejected without requeue instead (our dead-letter list; a hard time limit is requeued like a lost worker).
+   */
+  acksOnFailureOrTimeout: boolean;
   /** Seconds before a held (unacked) message is restored by any worker (kombu's visibility_timeout). */
   visibilityTimeoutS: number;
   /** Report STARTED (task_track_started). */
@@ -40,8 +51,6 @@ export interface CeleryConfig {
   maxMessageBytes: number;
   /** Redis list that receives messages that cannot be run. */
   deadLetterKey: string;
-  /** With acks late, ack a failed or timed-out task's message (else reject it without requeue). */
-  acksOnFailureOrTimeout: boolean;
   /** Unacked messages per child = slots × this (worker_prefetch_multiplier). */
   prefetchMultiplier: number;
   /** RabbitMQ: declared queue type (task_default_queue_type). */
@@ -54,6 +63,8 @@ export interface CeleryConfig {
   brokerHeartbeatS: number;
   /** RabbitMQ: one connection attempt's timeout, seconds. */
   brokerConnectTimeoutS: number;
+  /** Most entries the dead-letter list keeps (the newest); 0 = no cap. */
+  deadLetterMax: number;
   /**
    * Not a setting: per-task limits set at run time by remote control (`celery control rate_limit / time_limit`),
    * handed to children forked later by the pool extension (src/backends/celery/extension.ts).

@@ -37,6 +37,12 @@ export type ChildMessage =
       /** Cumulative task run times since the child started (optional; backends that measure them). */
       durations?: DurationHistogram;
     }
+  /**
+   * The child started running tasks (`active` > 0), sent BEFORE their code runs: a child that dies while running
+   * tasks is charged to those tasks (their backend bounds the reruns), not to the pool's crash-loop guard. Sent only
+   * when the supervisor last heard `active` 0; heartbeats carry the count otherwise.
+   */
+  | { type: 'busy'; active: number }
   /** Boot failure: the child could not start. retryable=false stops the restart loop. */
   | { type: 'fatal'; error: SerializedError; retryable: boolean }
   | { type: 'drained' }
@@ -114,6 +120,9 @@ export function parseChildMessage(v: unknown): ChildMessage | Error {
       }
       return bad('heartbeat message', v);
     }
+    case 'busy':
+      if (isCount(v.active)) return { type: 'busy', active: v.active };
+      return bad('busy message', v);
     case 'fatal': {
       const error = parseSerializedError(v.error);
       if (error && typeof v.retryable === 'boolean') return { type: 'fatal', error, retryable: v.retryable };

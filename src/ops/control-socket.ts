@@ -1,6 +1,6 @@
 // The pool's local control socket: a Unix stream socket (0600, in a 0700 directory) speaking line-delimited
 // JSON, one request and one reply per line. `task-backend-worker status` is its client (queryControl).
-import { chmodSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 
@@ -89,16 +89,41 @@ export class ControlSocketInUse extends Error {
   override name = 'ControlSocketInUse';
 }
 
+/** Thrown when the socket's directory would let another user replace the socket or answer in the pool's name. */
+export class ControlSocketUnsafe extends Error {
+  override name = 'ControlSocketUnsafe';
+}
+
 /**
- * Listen on `path`: create its directory 0700 when missing, replace a stale socket, refuse a live one,
- * make the socket 0600. Resolves with a close function that also removes the socket file.
+ * Create the socket's directory 0700 when missing; refuse one that is a symlink, not ours, or writable by its
+ * group or others (e.g. /tmp/task-backend-worker-<uid> pre-created 0777 by someone else: they could replace the
+ * socket and answer `status` in this pool's name).
+ */
+export function ensureSocketDir(dir: string, uid: number | null = process.getuid?.() ?? null): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  let problem: string | null = null;
+  if (st.isSymbolicLink()) problem = 'is a symbolic link';
+  else if (!st.isDirectory()) problem = 'is not a directory';
+  else if (uid !== null && st.uid !== uid) problem = `belongs to uid ${st.uid}, not to this user (uid ${uid})`;
+  else if ((st.mode & 0o022) !== 0)
+    problem = `is writable by its group or others (mode ${(st.mode & 0o777).toString(8)})`;
+  if (problem === null) return;
+  throw new ControlSocketUnsafe(
+    `control socket directory ${dir} ${problem}: another user could replace the socket; remove it, or point ` +
+      '--control-socket (TASK_CONTROL_SOCKET) or XDG_RUNTIME_DIR at a directory only this user can write',
+  );
+}
+
+/**
+ * Listen on `path`: create its directory 0700 when missing (refuse an unsafe one), replace a stale socket, refuse a
+ * live one, make the socket 0600. Resolves with a close function that also removes the socket file.
  */
 export async function startControlServer(
   path: string,
   handlers: ControlHandlers,
 ): Promise<{ server: Server; close: () => Promise<void> }> {
-  const dir = dirname(path);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  ensureSocketDir(dirname(path));
   let existing = false;
   try {
     existing = statSync(path).isSocket();

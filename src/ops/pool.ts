@@ -11,7 +11,8 @@ import { createLogger } from '../log/logger.js';
 import type { PoolExtension } from '../supervisor/api.js';
 import { startSupervisor, type SupervisorDeps } from '../supervisor/index.js';
 import { childEnv } from './child-env.js';
-import { startControlServer } from './control-socket.js';
+import { ensureSocketDir, startControlServer } from './control-socket.js';
+import { dirname } from 'node:path';
 import { exitOf, heartbeatOf, restartOf, viewOf, type PoolMeta } from './from-pool.js';
 import { MetricsCollector, startMetricsServer } from './metrics.js';
 import { openNotifier, watchdogIntervalMs, type Notifier, type NotifyFields } from './sd-notify.js';
@@ -60,10 +61,14 @@ export async function runPool(
   const collector = new MetricsCollector();
   const cleanups: (() => Promise<void> | void)[] = [];
   let view: () => PoolView = () =>
-    viewOf({ phase: 'starting', stopping: false, target: config.concurrency, autoscale: null, children: [] }, meta);
+    viewOf(
+      { phase: 'starting', stopping: false, target: config.concurrency, ceiling: 0, autoscale: null, children: [] },
+      meta,
+    );
   const surfaces: Surfaces = { config, log, ops, view: () => view(), cleanups };
 
   if (config.metricsPort !== null && !(await startMetrics(surfaces, collector))) return EXIT.CONFIG;
+  if (!socketDirSafe(surfaces)) return EXIT.CONFIG;
   const reporter = await startReporter(surfaces);
   const env = deps.env ?? process.env;
   const handle = startSupervisor(config, {
@@ -163,6 +168,22 @@ function opsObserver(collector: MetricsCollector, reporter: SystemdReporter | nu
       });
     },
   };
+}
+
+/**
+ * The control socket's directory, before any fork: an unsafe one (another owner, group/world-writable) is a
+ * configuration error (exit 78); one that cannot be created is only the warning startStatusSocket gives.
+ */
+function socketDirSafe(s: Surfaces): boolean {
+  if (s.config.controlSocket === '') return true;
+  try {
+    ensureSocketDir(dirname(s.config.controlSocket));
+  } catch (e) {
+    if (!(e instanceof Error && e.name === 'ControlSocketUnsafe')) return true;
+    s.log.fatal({ path: s.config.controlSocket, error: e.message }, 'control socket directory is unsafe');
+    return false;
+  }
+  return true;
 }
 
 /** The control socket (`status`, `ping`): the pool matters more, so a socket that cannot open is only a warning. */

@@ -21,6 +21,8 @@ import {
 
 /** How long the exit waits for the children's pipes to drain. */
 const RELAY_FLUSH_MS = 2000;
+/** How long a child's exit waits for its IPC channel to deliver what the child sent before it died. */
+const IPC_FLUSH_MS = 1000;
 
 export type ForkFn = (modulePath: string, args: readonly string[], options: ForkOptions) => ChildProcess;
 export type MemoryProbe = (pid: number) => Promise<number>;
@@ -70,6 +72,8 @@ export interface PoolSnapshot {
   /** Stopping or exited: nothing is respawned any more. */
   stopping: boolean;
   target: number;
+  /** The most children the pool may grow to (TTIN, pool_grow, autoscale). */
+  ceiling: number;
   /** Autoscale bounds now; null when the pool runs without --autoscale. */
   autoscale: { max: number; min: number } | null;
   children: ChildSnapshot[];
@@ -80,6 +84,7 @@ export function snapshotOf(s: PoolState): PoolSnapshot {
     phase: s.phase,
     stopping: isStoppingPhase(s.phase),
     target: s.slots.length,
+    ceiling: s.opts.maxChildren,
     autoscale: s.autoscale === null ? null : { ...s.autoscale },
     children: s.children.map((c) => {
       const slot = s.slots.find((sl) => sl.index === c.slot);
@@ -302,8 +307,22 @@ export class Driver {
     });
     cp.on('error', (err) => this.o.logger.warn({ ...fields, err: serializeError(err) }, 'child process error'));
     cp.once('exit', (code, signal) => {
-      this.#procs.delete(id);
-      this.dispatch({ type: 'childExit', now: this.o.now(), id, code, signal });
+      const reduce = (): void => {
+        this.#procs.delete(id);
+        this.dispatch({ type: 'childExit', now: this.o.now(), id, code, signal });
+      };
+      // 'exit' may come before the last IPC messages are read (a `busy` sent just before a task killed the
+      // child decides whether the death was a lost worker): they are all emitted before 'disconnect'.
+      if (!cp.connected) return reduce();
+      let done = false;
+      const once = (): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(bound);
+        reduce();
+      };
+      const bound = setTimeout(once, IPC_FLUSH_MS);
+      cp.once('disconnect', once);
     });
     if (cp.pid !== undefined) this.dispatch({ type: 'childSpawned', now: this.o.now(), id, pid: cp.pid });
     cp.send({ type: 'init', index: slot, config: this.#childConfig }, (err) => {

@@ -21,7 +21,12 @@ function exitHint(c: ChildRecord, code: number | null, signal: string | null): s
   if (c.killReason === 'heartbeat-timeout') return 'no heartbeat in time: the event loop was blocked or the child hung';
   if (c.killReason === 'ready-timeout') return 'not ready in time: broker/server unreachable or slow start';
   if (signal === 'SIGKILL') return 'killed by SIGKILL from outside: perhaps out of memory (OOM killer)?';
+  // V8 aborts the process when the heap limit is reached ("JavaScript heap out of memory" on stderr just before).
+  if (signal === 'SIGABRT') return 'aborted: most likely the V8 heap limit (--child-max-heap) was reached';
   if (signal !== null) return `terminated by ${signal}`;
+  // 3 means "cannot boot" only before ready; from a running child it is some task's process.exit(3).
+  if (code === CHILD_EXIT.BOOT_ERROR && c.readyAt !== null)
+    return 'exit code 3 while running: did a task call process.exit?';
   return code === CHILD_EXIT.OK ? undefined : childExitHint(code);
 }
 
@@ -85,7 +90,8 @@ export function onExit(cx: Cx, id: number, code: number | null, signal: string |
     log(cx, 'warn', 'child exited', { ...fields, reason: 'not in a slot' });
     return;
   }
-  if (code === CHILD_EXIT.BOOT_ERROR || (c.fatal !== null && !c.fatal.retryable)) {
+  // Exit code 3 means "cannot boot" only from a child that never became ready: a task may call process.exit(3).
+  if ((c.readyAt === null && code === CHILD_EXIT.BOOT_ERROR) || (c.fatal !== null && !c.fatal.retryable)) {
     log(cx, 'error', 'child cannot boot', { ...fields, err: c.fatal?.error });
     const why = c.fatal ? `${c.fatal.error.name}: ${c.fatal.error.message}` : `exit code ${code}`;
     giveUp(cx, EXIT.BOOT_FAILURE, `child ${c.slot} cannot boot (${why})`);
@@ -115,12 +121,46 @@ export function onExit(cx: Cx, id: number, code: number | null, signal: string |
     scheduleRestart(cx, slot, null, 'boot-failure', reason);
     return;
   }
-  log(cx, 'error', 'child exited unexpectedly', { ...fields, hint, upMs });
-  const { max, windowMs } = s.opts.crashLoop;
-  s.crashTimes = [...s.crashTimes.filter((t) => t > cx.now - windowMs), cx.now];
-  if (max !== null && s.crashTimes.length >= max) {
-    giveUp(cx, EXIT.CRASH_LOOP, `${s.crashTimes.length} child crashes within ${windowMs} ms`);
-    return;
+  onCrash(cx, c, slot, { fields, hint, upMs, reason, code });
+}
+
+/**
+ * A ready child died. When a task explains it — the child was running tasks (a poison message, a heap or hard time
+ * limit, a heartbeat kill of a blocked loop, a kill from outside while busy) or exited HARD_TIME_LIMIT — it is a
+ * lost worker: the backend charges the tasks (bounded by --delivery-limit), the crash-loop guard does not count it.
+ * Only crashes no task explains count; a child that had served tasks still restarts without a grown backoff.
+ */
+function onCrash(
+  cx: Cx,
+  c: ChildRecord,
+  slot: Slot,
+  e: {
+    fields: Record<string, unknown>;
+    hint: string | undefined;
+    upMs: number | null;
+    reason: ExitReason;
+    code: number | null;
+  },
+): void {
+  const s = cx.s;
+  const lost = e.code === CHILD_EXIT.HARD_TIME_LIMIT || c.active > 0;
+  const served = lost || (c.heartbeat?.processed ?? 0) > 0;
+  if (lost) {
+    log(cx, 'error', 'child exited unexpectedly', {
+      ...e.fields,
+      hint: e.hint,
+      upMs: e.upMs,
+      lostWorker: true,
+      active: c.active,
+    });
+  } else {
+    log(cx, 'error', 'child exited unexpectedly', { ...e.fields, hint: e.hint, upMs: e.upMs });
+    const { max, windowMs } = s.opts.crashLoop;
+    s.crashTimes = [...s.crashTimes.filter((t) => t > cx.now - windowMs), cx.now];
+    if (max !== null && s.crashTimes.length >= max) {
+      giveUp(cx, EXIT.CRASH_LOOP, `${s.crashTimes.length} child crashes within ${windowMs} ms (no task explains them)`);
+      return;
+    }
   }
-  scheduleRestart(cx, slot, upMs, c.killReason ?? 'crash', reason);
+  scheduleRestart(cx, slot, e.upMs, c.killReason ?? (lost ? 'lost-worker' : 'crash'), e.reason, served);
 }

@@ -52,6 +52,15 @@ export interface SupervisorHandle extends PoolHandle {
   readonly done: Promise<number>;
 }
 
+/**
+ * The pool's ceiling: twice its configured size (--autoscale max, else -c). The auto child heap limit gives each
+ * child half the memory divided by that size, so even at the ceiling the children cannot together promise V8 more
+ * memory than the machine has.
+ */
+export function poolCeiling(config: Pick<WorkerConfig, 'autoscale' | 'concurrency'>): number {
+  return 2 * Math.max(1, config.autoscale?.max ?? config.concurrency);
+}
+
 export function poolOptions(config: WorkerConfig, overrides: Partial<PoolOptions> = {}): PoolOptions {
   return {
     concurrency: config.concurrency,
@@ -69,6 +78,7 @@ export function poolOptions(config: WorkerConfig, overrides: Partial<PoolOptions
       max: config.crashLoopMax === undefined ? 10 : config.crashLoopMax,
       windowMs: config.crashLoopWindowMs ?? 60_000,
     },
+    maxChildren: poolCeiling(config),
     ...overrides,
   };
 }
@@ -111,7 +121,14 @@ const SIGNAL_NAMES: Record<PoolSignal, NodeJS.Signals> = {
 
 /** The handle of a pool that never started (no worker entry): every read is empty, every request a no-op. */
 function deadHandle(config: WorkerConfig, log: Logger, done: Promise<number>): SupervisorHandle {
-  const snapshot: PoolSnapshot = { phase: 'exited', stopping: true, target: 0, autoscale: null, children: [] };
+  const snapshot: PoolSnapshot = {
+    phase: 'exited',
+    stopping: true,
+    target: 0,
+    ceiling: 0,
+    autoscale: null,
+    children: [],
+  };
   return {
     done,
     logger: log,

@@ -94,6 +94,7 @@ export function spawnChild(cx: Cx, slot: Slot, reason: ExitReason | null = null)
     heartbeat: null,
     capacity: 0,
     idleSince: null,
+    active: 0,
     retireReason: null,
     killReason: null,
     deadline: cx.now + s.opts.readyTimeoutMs,
@@ -150,7 +151,9 @@ export function drainOutgoing(cx: Cx, slotIndex: number): void {
  * Schedule the restart of a slot whose child died unexpectedly. `upMs` = how long it had been ready (null: never).
  * The policy's immediate restarts apply to children that were ready (a worker that died, replaced at once like
  * Celery and gunicorn do); a child that never booted waits from the first retry, since an instant retry of a boot
- * that just failed (broker down, bad code) mostly fails again.
+ * that just failed (broker down, bad code) mostly fails again. `healthy`: the child had served tasks (or died running them), which is
+ * evidence the slot can work, so its backoff starts over (the first restart is immediate) — a child killed from
+ * outside every second is replaced at once each time, not after a backoff grown to 30 s.
  */
 export function scheduleRestart(
   cx: Cx,
@@ -158,8 +161,10 @@ export function scheduleRestart(
   upMs: number | null,
   cause: string,
   reason: ExitReason,
+  healthy = false,
 ): { attempt: number; delayMs: number } {
   const policy = upMs === null ? { ...cx.s.opts.backoff, immediate: 0 } : cx.s.opts.backoff;
+  if (healthy) slot.attempts = 0;
   const attempt = nextAttempt(policy, slot.attempts, upMs);
   const delayMs = backoffDelay(policy, attempt, random(cx.s));
   slot.attempts = attempt + 1;

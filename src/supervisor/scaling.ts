@@ -85,12 +85,15 @@ export function updateAutoscale(cx: Cx, max: number | null, min: number | null):
     log(cx, 'warn', 'autoscale update ignored', { reason: a === null ? 'autoscale not enabled' : s.phase });
     return;
   }
+  const ceiling = s.opts.maxChildren;
+  if ((max ?? 0) > ceiling || (min ?? 0) > ceiling)
+    log(cx, 'warn', 'autoscale bound above the pool ceiling', { max, min, ceiling });
   if (max !== null) {
-    a.max = Math.max(1, max);
+    a.max = Math.max(1, Math.min(max, ceiling));
     while (s.slots.length > a.max && removeSlot(cx, 'autoscale: new max'));
   }
   if (min !== null) {
-    a.min = Math.max(1, Math.min(min, a.max));
+    a.min = Math.max(1, Math.min(min, a.max, ceiling));
     while (s.slots.length < a.min) addSlot(cx, 'autoscale: new min');
   }
   a.min = Math.min(a.min, a.max);

@@ -172,8 +172,13 @@ function onMessage(cx: Cx, id: number, msg: ChildMessage): void {
         advanceRolling(cx);
       }
       return;
+    case 'busy':
+      c.active = msg.active;
+      c.idleSince = null;
+      return;
     case 'heartbeat':
       c.lastHeartbeatAt = cx.now;
+      c.active = msg.active;
       c.heartbeat = {
         active: msg.active,
         processed: msg.processed,
@@ -298,6 +303,10 @@ function onSignal(cx: Cx, signal: PoolSignal): void {
       return;
     case 'TTIN':
       if (isStopping(s)) break;
+      if (s.slots.length >= s.opts.maxChildren) {
+        log(cx, 'warn', 'pool at its ceiling, not growing', { children: s.slots.length, ceiling: s.opts.maxChildren });
+        return;
+      }
       if (s.autoscale) s.autoscale.max = Math.max(s.autoscale.max, s.slots.length + 1);
       addSlot(cx, 'SIGTTIN');
       return;

@@ -62,6 +62,11 @@ export interface ChildRecord {
   capacity: number;
   /** Since when the child reports no active task (autoscale shrink); null while busy. */
   idleSince: number | null;
+  /**
+   * Tasks it runs, as last heard (`busy` message or heartbeat). A ready child that dies with active > 0 is a lost
+   * worker: its tasks explain the death (their backend bounds the reruns), so the crash-loop guard does not count it.
+   */
+  active: number;
   /** Set once the child is replaced; an outgoing `ready` child is drained when its successor is ready. */
   retireReason: RetireReason | null;
   killReason: KillReason | null;
@@ -102,6 +107,11 @@ export interface PoolOptions {
   /** Crashes of ready children within windowMs before the pool gives up with EXIT.CRASH_LOOP. */
   /** max null = never give up on crashes of ready children. */
   crashLoop: { max: number | null; windowMs: number };
+  /**
+   * The most children the pool ever runs: TTIN, Celery's pool_grow and autoscale bounds stop here (twice the
+   * configured size, so a broker client cannot fork the machine to death; see poolCeiling).
+   */
+  maxChildren: number;
 }
 
 export interface PoolState {

@@ -82,7 +82,11 @@ export async function rabbitRestartCase(t: Test, o: { tasks: number; sleepMs: nu
   const ids = await pySubmit(e.broker, o.tasks, o.sleepMs, e.redis.url);
   await until(async () => (await r.hlen('chaos:exec')) >= o.tasks / 4, 60_000, 'a quarter done');
   await rabbit.kill();
-  await w.waitFor((l) => l.msg === 'amqp connection lost', 15_000, 'connection lost line');
+  await w.waitFor(
+    (l) => l.msg === 'connection lost, reconnecting' && l.role === 'broker',
+    15_000,
+    'connection lost line',
+  );
   // Every start counts (a redelivered task starts again): new starts after the restart = consuming again.
   const starts = async (): Promise<number> => (await r.hvals('chaos:start')).reduce((n, v) => n + Number(v), 0);
   // Let what was running when the node went down finish (or not) before taking the mark.
@@ -99,10 +103,19 @@ export async function rabbitRestartCase(t: Test, o: { tasks: number; sleepMs: nu
   const c = await allDone(t, r, ids);
   await until(() => nothingHeld(e), 15_000, 'nothing left unacknowledged');
   t.equal(w.lines.filter((l) => String(l.msg).startsWith('child exited')).length, 0, 'no child exited');
-  const failedLines = w.lines.filter((l) => l.msg === 'amqp connection failed, retrying');
+  const failedLines = w.lines.filter(
+    (l) => l.msg === 'connection failed, retrying' || l.msg === 'connection lost, reconnecting',
+  );
   t.ok(
-    failedLines.every((l) => typeof l.url === 'string' && !String(l.url).includes(':guest@') && 'retryInMs' in l),
-    'one line per attempt: redacted URL, code, next delay',
+    failedLines.every(
+      (l) =>
+        typeof l.url === 'string' &&
+        !String(l.url).includes(':guest@') &&
+        typeof l.code === 'string' &&
+        typeof l.attempt === 'number' &&
+        'retryInMs' in l,
+    ),
+    'one line per attempt: redacted URL, code, attempt, next delay',
   );
   t.comment(`rabbitmq-restart: resumed in ${resumedMs} ms, ${c.duplicates} duplicate executions`);
 }

@@ -72,6 +72,35 @@ function startTicks(pid: number): number {
   }
 }
 
+/**
+ * SIGKILL the oldest READY child every `everyMs`: killing one still booting is a boot failure (5 in a row stop the
+ * pool by design, see the boot-failure case), and boots on a busy 2-core machine can take longer than the interval.
+ */
+export function killEvery(w: Worker, everyMs: number): { readonly kills: number; stop(): void } {
+  const supervisor = w.proc.pid!;
+  let kills = 0;
+  const timer = setInterval(() => {
+    const ready = new Set(w.lines.filter((l) => l.msg === 'child ready').map((l) => Number(l.pid)));
+    const kids = childrenOf(supervisor)
+      .filter((p) => ready.has(p))
+      .sort((a, b) => startTicks(a) - startTicks(b));
+    const victim = kids[0];
+    if (victim === undefined) return;
+    try {
+      process.kill(victim, 'SIGKILL');
+      kills++;
+    } catch {
+      // it exited on its own between the listing and the kill
+    }
+  }, everyMs);
+  return {
+    get kills() {
+      return kills;
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
 export interface KillOpts {
   tasks: number;
   /** How long each task sleeps, so the run spans several kills. */
@@ -95,23 +124,7 @@ export async function killChildrenCase(t: Test, o: KillOpts, kind: TransportKind
   const { redis, r, w } = e;
   const submitted = pySubmit(e.broker, o.tasks, o.sleepMs, redis.url);
   const supervisor = w.proc.pid!;
-  let kills = 0;
-  const timer = setInterval(() => {
-    // The oldest READY child: killing one still booting is a boot failure (5 in a row stop the pool by design,
-    // see the boot-failure case), and boots on a busy 2-core machine can take longer than the kill interval.
-    const ready = new Set(w.lines.filter((l) => l.msg === 'child ready').map((l) => Number(l.pid)));
-    const kids = childrenOf(supervisor)
-      .filter((p) => ready.has(p))
-      .sort((a, b) => startTicks(a) - startTicks(b));
-    const victim = kids[0];
-    if (victim === undefined) return;
-    try {
-      process.kill(victim, 'SIGKILL');
-      kills++;
-    } catch {
-      // it exited on its own between the listing and the kill
-    }
-  }, o.everyMs);
+  const killer = killEvery(w, o.everyMs);
   const t0 = Date.now();
   let ids2: string[] = [];
   try {
@@ -124,8 +137,9 @@ export async function killChildrenCase(t: Test, o: KillOpts, kind: TransportKind
       200,
     );
   } finally {
-    clearInterval(timer);
+    killer.stop();
   }
+  const kills = killer.kills;
   const took = Date.now() - t0;
   const gaveUp = w.lines.find((l) => l.msg === 'pool giving up');
   t.equal(
@@ -150,6 +164,10 @@ export async function killChildrenCase(t: Test, o: KillOpts, kind: TransportKind
     `kill-child: ${o.tasks} tasks, ${kills} kills in ${took} ms, ${c.duplicates} duplicate executions (at-least-once)`,
   );
   t.ok(c.duplicates <= kills * o.childConcurrency, 'duplicates bounded by what the killed children held');
+  t.notOk(
+    w.lines.some((l) => JSON.stringify(l).includes('MaxListenersExceededWarning')),
+    `no MaxListenersExceededWarning with ${o.childConcurrency} tasks per child`,
+  );
 }
 
 /** SIGKILL of the supervisor: every child is gone within 1 s; a new pool then finishes what was held. */

@@ -95,13 +95,38 @@ void t.test('amqps:// with a private CA, a client certificate, a user, a passwor
       CELERY_RESULT_BACKEND: 'rpc://',
     });
     t.teardown(async () => void (await w.stop('SIGKILL')));
-    const line = await w.waitFor((l) => l.msg === 'amqp connection failed, retrying', 30_000, 'a refused attempt');
-    t.match(String(line.err), /certificate/i, `refused for its certificate: ${String(line.err)}`);
-    t.match(String(line.url), /^amqps:\/\/app:\*\*\*@localhost:\d+\/prod\?/, 'the URL in the line is redacted');
+    // A child's first attempt is its boot: the supervisor's restart is the retry, and its line is the one line.
+    const line = await w.waitFor(
+      (l) => l.msg === 'child could not reach its backend, retrying',
+      30_000,
+      'a refused attempt',
+    );
+    t.match(String(line.code), /CERT|SIGN|VERIFY/i, `refused for its certificate: ${String(line.code)}`);
+    t.match(
+      String(line.reason),
+      /^cannot reach the Celery broker at amqps:\/\/app:\*\*\*@localhost:\d+\/prod\?/,
+      'the URL in the line is redacted',
+    );
     t.type(line.retryInMs, 'number', 'and says when the next attempt is');
     t.notOk(
       w.lines.some((l) => l.msg === 'pool state changed' && l.to === 'running'),
       'no child got ready on an untrusted broker',
     );
   });
+
+  await t.test(
+    'a wrong password (ACCESS_REFUSED) stops the pool at once with exit 3, naming the masked URL',
+    async (t) => {
+      const wrong = `amqps://app:wrong-secret@localhost:${tlsPort}/prod?${tls}`;
+      const w = startWorker(wrong, ['-c', '2'], { CELERY_RESULT_BACKEND: 'rpc://' });
+      t.teardown(async () => void (await w.stop('SIGKILL')));
+      const t0 = Date.now();
+      const code = await new Promise<number | null>((res) => w.proc.once('exit', (c) => res(c)));
+      t.equal(code, 3, `exit 3 (BOOT_FAILURE) after ${Date.now() - t0} ms`);
+      const fatal = w.lines.find((l) => l.msg === 'pool giving up');
+      t.match(fatal?.reason, /ACCESS_REFUSED/, 'the reason names ACCESS_REFUSED');
+      t.match(fatal?.reason, /amqps:\/\/app:\*\*\*@localhost/, 'and the URL with its password masked');
+      t.notOk(JSON.stringify(w.lines).includes('wrong-secret'), 'the password is never printed');
+    },
+  );
 });

@@ -32,13 +32,18 @@ for (const kind of TRANSPORTS) {
       w.lines.some((l) => String(l.msg).startsWith('child exited')),
       'no child exited',
     );
-    // Then a task that kills its own child once: the message comes back and runs again, with the same attempt.
+    // Then tasks that kill their own child: once (the message comes back and runs again, with the same attempt and
+    // ctx.redelivered), and on every run (a poison message: WorkerLostError after --delivery-limit reruns).
     await runConformance(t, client, {
       backend: 'celery',
       resultTimeoutMs: 60_000,
-      only: ['lost worker: rerun on another child'],
-      childKills: ['once'],
+      only: ['lost worker: rerun on another child', ...(kind === 'redis' ? ['lost worker: delivery limit'] : [])],
+      childKills: kind === 'redis' ? ['once', 'always'] : ['once'],
     });
+    t.notOk(
+      w.lines.some((l) => l.msg === 'pool giving up'),
+      'the pool did not give up',
+    );
     t.equal(await w.stop(), 0, 'warm shutdown exits 0');
   });
 }

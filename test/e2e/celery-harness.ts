@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Test } from 'tap';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startRabbit, type RabbitServer } from '../helpers/rabbitmq.js';
@@ -13,6 +13,8 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The venv's Python; TBW_TEST_PYTHON points the Celery e2e tests at another (e.g. the newest Celery release). */
 export const PYTHON = process.env.TBW_TEST_PYTHON ?? join(ROOT, '.tbw', 'venv', 'bin', 'python');
 export const FIXTURE_TASKS = join(ROOT, 'test', 'e2e', 'celery-fixture-tasks.mjs');
+/** Tasks that stop or stall their child (test/e2e/celery-poison*.test.ts, the chaos poison case). */
+export const POISON_TASKS = join(ROOT, 'test', 'e2e', 'celery-poison-tasks.mjs');
 const MAIN = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 
 /** The Celery transports the conformance cases run on. */
@@ -203,4 +205,23 @@ export function checksOf(t: Test, checks: PyCheck[]) {
       if (message) t.match(c?.message ?? '', message, `${name} message`);
     },
   };
+}
+
+/** One task's end as Python's AsyncResult.get() saw it (py/reliability.py). */
+export interface Outcome {
+  name: string;
+  id: string;
+  state: string;
+  value?: unknown;
+  type?: string;
+  message?: string;
+}
+
+/** Runs recorded by a poison task (celery-poison-tasks.mjs): one line per run, "<id> <pid> <redelivered> <attempt>". */
+export function runsIn(path: string): string[] {
+  try {
+    return readFileSync(path, 'utf8').split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
 }

@@ -3,6 +3,7 @@ import t from 'tap';
 import { bootFailureCase, fuzzCase, rabbitRestartCase, redisRestartCase } from '../chaos/cases-broker.js';
 import { pm2StopCase } from '../chaos/cases-pm2.js';
 import { killChildrenCase, killSupervisorCase, sigtermCase } from '../chaos/cases-pool.js';
+import { poisonCase } from '../chaos/cases-poison.js';
 
 void t.test('chaos (short)', async (t) => {
   await t.test('child SIGKILLed every 2 s under load', (t) =>
@@ -14,6 +15,17 @@ void t.test('chaos (short)', async (t) => {
       concurrency: 2,
       childConcurrency: 8,
       timeoutMs: 90_000,
+    }),
+  );
+  await t.test('a poison message among valid work, children killed every 2 s', (t) =>
+    poisonCase(t, {
+      tasks: 1000,
+      sleepMs: 120,
+      everyMs: 2000,
+      concurrency: 2,
+      childConcurrency: 8,
+      deliveryLimit: 5,
+      timeoutMs: 120_000,
     }),
   );
   await t.test('supervisor SIGKILLed', (t) => killSupervisorCase(t, { concurrency: 3, tasks: 100 }));

@@ -28,6 +28,7 @@ await backend.start({
   coldSignal: cold.signal,
   fail: (err) => t.fail(`backend failed: ${err.message}`),
   toPool: () => undefined,
+  busy: () => undefined,
 });
 t.teardown(() => backend.stop());
 const client = createClient(config);

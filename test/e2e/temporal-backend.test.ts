@@ -67,6 +67,7 @@ async function startBackend(
     coldSignal: cold.signal,
     fail: (err) => t.fail(`backend failed: ${err.message}`),
     toPool: () => undefined,
+    busy: () => undefined,
   });
   return { backend, cold };
 }

@@ -18,6 +18,7 @@ export const OPTS: PoolOptions = {
   backoff: DEFAULT_BACKOFF,
   maxBootFailures: 3,
   crashLoop: { max: 4, windowMs: 60_000 },
+  maxChildren: 8,
 };
 
 /** Freezes a state through and through: a reducer that writes to its input then throws (ESM is strict mode). */

@@ -5,7 +5,12 @@ import t from 'tap';
 import { RecentIds } from '../../src/backends/celery/recent-ids.js';
 import { Acker } from '../../src/backends/celery/transports/amqp-ack.js';
 import { qosMode } from '../../src/backends/celery/transports/amqp-consume.js';
-import { errorCode, redialDelayMs } from '../../src/backends/celery/transports/amqp-connection.js';
+import {
+  amqpReason,
+  errorCode,
+  isAccessRefused,
+  redialDelayMs,
+} from '../../src/backends/celery/transports/amqp-connection.js';
 import { pidboxQueue } from '../../src/backends/celery/transports/amqp-control.js';
 import {
   deliveryCount,
@@ -257,6 +262,22 @@ void t.test('redial backoff and error codes', async (t) => {
   t.equal(errorCode(Object.assign(new Error('x'), { code: 'ECONNREFUSED' })), 'ECONNREFUSED');
   t.equal(errorCode(Object.assign(new Error('x'), { code: 320 })), 320);
   t.equal(errorCode(new Error('x')), null);
+  // The reason in the shared connection lines: errno code, ACCESS_REFUSED, the AMQP reply's word, else the text.
+  const refused = new Error(
+    'Handshake terminated by server: 403 (ACCESS-REFUSED) with message "ACCESS_REFUSED - Login was refused"',
+  );
+  t.ok(isAccessRefused(refused));
+  t.equal(amqpReason(refused), 'ACCESS_REFUSED');
+  t.equal(
+    amqpReason(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })),
+    'ECONNREFUSED',
+  );
+  t.equal(
+    amqpReason(new Error('Connection closed: 320 (CONNECTION-FORCED) with message "CONNECTION_FORCED - shutdown"')),
+    'CONNECTION_FORCED',
+  );
+  t.notOk(isAccessRefused(new Error('socket hang up')));
+  t.equal(amqpReason(new Error('socket hang up')), 'socket hang up');
 });
 
 void t.test("revoked ids: Celery's LimitedSet (bounded, expiring)", async (t) => {

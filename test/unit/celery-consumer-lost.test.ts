@@ -87,6 +87,8 @@ void t.test('prefetch = slots × multiplier; a lost ETA message is dropped and t
       coldSignal: new AbortController().signal,
       now: Date.now,
       maxEtaHeld: 10,
+      deliveryLimit: 3,
+      busy: () => undefined,
       hardGraceMs: 100,
       limits: { token: () => null, timeLimits: () => null },
       onHardLimit: () => undefined,

@@ -117,7 +117,11 @@ void t.test('commands through a fake pool', async (t) => {
     startedAt: 0,
     now: () => 5000,
     clock: () => 7,
-    pool: () => ({ target, children: [{ index: 0, gen: 1, pid: 11, state: 'ready', active: 0, processed: 3 }] }),
+    pool: () => ({
+      target,
+      ceiling: 4,
+      children: [{ index: 0, gen: 1, pid: 11, state: 'ready', active: 0, processed: 3 }],
+    }),
     signal: (s) => void signals.push(s),
     ask: async (what) => {
       asked.push(what);
@@ -147,6 +151,12 @@ void t.test('commands through a fake pool', async (t) => {
   t.same(await runCommand('pool_grow', { n: 2 }, env), { ok: 'pool will grow' });
   t.same(await runCommand('pool_shrink', {}, env), { ok: 'pool will shrink' });
   t.same(signals.splice(0), ['TTIN', 'TTIN', 'TTOU']);
+  t.same(
+    await runCommand('pool_grow', { n: 30 }, env),
+    { error: `pool_grow 30: the pool has ${target} children and may grow to at most 4` },
+    'no growth past the ceiling',
+  );
+  t.same(signals.splice(0), [], 'nothing was signalled');
   target = 5;
   t.same(
     await runCommand('autoscale', { max: 3, min: 1 }, env),

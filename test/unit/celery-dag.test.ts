@@ -91,3 +91,24 @@ void t.test('select and merge: DagNode input semantics', async (t) => {
   t.equal(internalTask(COLLECT_TASK)?.([7], {}), 7, 'collect is the identity');
   t.equal(internalTask('add_numbers'), undefined, 'registry tasks are not internal');
 });
+
+void t.test(
+  'internal tasks take wire input as strictly as user tasks: no prototype reachable by a node name',
+  async (t) => {
+    const merged = dagMerge([['polluted']], { names: ['__proto__'], carry: false }) as Record<string, unknown>;
+    t.equal(Object.getPrototypeOf(merged), Object.prototype, 'the state keeps its prototype');
+    t.same(Object.keys(merged), ['__proto__'], 'the node is an own property');
+    t.equal(JSON.parse(JSON.stringify(merged)).__proto__, 'polluted', 'and its output travels on');
+    const carried = JSON.parse('{"__proto__": {"x": 1}, "a": 2}') as Record<string, unknown>;
+    t.same(Object.keys(dagMerge([[carried, 3]], { names: ['b'], carry: true }) as object), ['__proto__', 'a', 'b']);
+    t.equal(dagSelect([{ a: 1 }], { parents: ['constructor'] }), null, 'an inherited name selects nothing');
+    t.equal(dagSelect([{ a: 1 }], { parents: ['__proto__'] }), null);
+    t.throws(
+      () => dagMerge([[1]], { names: [1], carry: false }),
+      { name: 'InvalidTaskError' },
+      'names must be strings',
+    );
+    t.throws(() => dagSelect([{}], { parents: 'a' }), { name: 'InvalidTaskError' }, 'parents must be a list');
+    t.throws(() => dagMerge([[1]], { names: ['a'], carry: false, sinks: 'a' }), { name: 'InvalidTaskError' });
+  },
+);

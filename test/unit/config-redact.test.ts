@@ -166,3 +166,19 @@ void t.test("a child's error that crossed IPC keeps its class name in the superv
     'children too',
   );
 });
+
+void t.test('a URL password given as a flag is masked in the process title and named in a warning', async (t) => {
+  const { redactArgv, secretFlagWarning, hideSecretArgs } = await import('../../src/cli/secret-args.js');
+  const r = redactArgv(['-c', '2', '-b', 'redis://:pw@h/0', '--result-backend=redis://u:pw2@h/1', '-Q', 'q']);
+  t.same(r.argv, ['-c', '2', '-b', 'redis://:***@h/0', '--result-backend=redis://u:***@h/1', '-Q', 'q']);
+  t.same(r.flags, ['-b', '--result-backend']);
+  t.match(
+    secretFlagWarning('tbw', r.flags),
+    /^tbw: warning: -b, --result-backend carries a password.*CELERY_BROKER_URL/,
+  );
+  t.equal(secretFlagWarning('tbw', redactArgv(['-b', 'redis://h/0']).flags), null, 'no password, no warning');
+  const proc = { argv: ['/usr/bin/node', '/x/main.js'], execArgv: ['--no-opt'], title: '' };
+  hideSecretArgs(proc, r.argv);
+  t.notMatch(proc.title, /pw/);
+  t.match(proc.title, /^node --no-opt \/x\/main\.js -c 2 -b redis:\/\/:\*\*\*@h\/0/);
+});

@@ -134,7 +134,7 @@ void t.test('resizes, heartbeats, shutdown phases and giving up', async (t) => {
   crashy.ready(crashy.current(0) as number);
   crashy.exit(crashy.current(0) as number, 1);
   t.same(named(crashy, 'gaveUp'), [
-    { type: 'gaveUp', code: EXIT.CRASH_LOOP, reason: '2 child crashes within 60000 ms' },
+    { type: 'gaveUp', code: EXIT.CRASH_LOOP, reason: '2 child crashes within 60000 ms (no task explains them)' },
   ]);
 });
 

@@ -10,7 +10,7 @@ import { buildTask } from './protocol.js';
 import type { ResultMeta, ResultStore } from './results.js';
 import { databaseSettings, openResultStore } from './results/index.js';
 import type { Transport } from './transport.js';
-import { openTransport } from './transports/index.js';
+import { nonConsumerOptions, openTransport } from './transports/index.js';
 
 /** A ready result document → the value, or the error Python would raise. */
 function outcome(meta: ResultMeta): { ok: boolean; value: unknown } {
@@ -50,15 +50,7 @@ export function createClient(config: WorkerConfig): CeleryClient {
     }
   };
   const transport: Promise<Transport> = openTransport(cfg.brokerUrl, {
-    logger,
-    role: 'client',
-    cfg,
-    nodename: config.hostname,
-    index: -1,
-    pid: process.pid,
-    connectTimeoutMs: null,
-    now: Date.now,
-    isAlive: () => true,
+    ...nonConsumerOptions(config, logger, 'client'),
     onConnectionError: (err, attempts) => (trouble = { err, attempts }),
   });
   const resultUrl = cfg.resultBackend ?? cfg.brokerUrl;

@@ -1,7 +1,10 @@
 // The consumer of one child, transport-neutral. Modes: idle → running (consuming) → draining (no new deliveries,
 // finishing) → stopped. In-flight work is bounded by the transport's prefetch (the child's slots); an ETA message
-// held here raises the prefetch by one until it is due (Celery's QoS increment), a rate-limited one waits for a
-// token from the node in place. Everything received is held by the transport until it is settled exactly once.
+// held here raises the prefetch by one until it is due (Celery's QoS increment; eta.ts), a rate-limited one waits
+// for a token from the node in place. Everything received is held by the transport until it is settled exactly
+// once. Lost workers (docs/reliability.md): a message that was running in a child that died comes back with a
+// count; past --delivery-limit it fails with WorkerLostError, below it it runs ALONE (nothing else starts in this
+// child while it runs, and fetching pauses), so a second death is charged to it only.
 import type { Logger } from 'pino';
 import type { CeleryConfig } from '../../config/types.js';
 import { emptyHistogram, observe } from '../../ipc/histogram.js';
@@ -9,10 +12,13 @@ import type { Registry } from '../../tasks/registry.js';
 import { celeryBuiltin } from './builtins.js';
 import { Canvas } from './canvas.js';
 import { internalTask } from './dag.js';
+import { EtaHold, OVER_CAP_BATCH } from './eta.js';
 import { Execution, type ExecEnv, type Held, type Outcome } from './execute.js';
+import { lostTooOften, recoverSettle, rejectUnrunnable, type EndingsEnv, type Unrunnable } from './endings.js';
 import type { TaskLimitsView } from './limits.js';
+import { Parking } from './parking.js';
 import { parseMessage } from './protocol.js';
-import { buildMeta, excInfo, replyToOf, type ResultStore } from './results.js';
+import { excInfo, type ResultStore } from './results.js';
 import type { Delivery, SettleableDelivery, Subscription, Transport } from './transport.js';
 
 export type Mode = 'idle' | 'running' | 'draining' | 'stopped';
@@ -28,6 +34,10 @@ export interface ConsumerOptions {
   now(): number;
   /** Most ETA/countdown messages held at once; more are put back at the end of their queue. */
   maxEtaHeld: number;
+  /** --delivery-limit: reruns after lost workers before the task fails with WorkerLostError. */
+  deliveryLimit: number;
+  /** BackendContext.busy: tell the supervisor tasks run, before their code does. */
+  busy(active: number): void;
   hardGraceMs: number;
   /** Per-task limits set by remote control (rate limit tokens come from the node). */
   limits: TaskLimitsView;
@@ -39,14 +49,18 @@ export interface ConsumerOptions {
 
 export type TaskEventType = 'received' | 'started' | 'succeeded' | 'failed' | 'retried' | 'revoked';
 
-type Unrunnable = { type: string; reason: string; id: string | null; task: string | null };
-
 export class Consumer {
   #mode: Mode = 'idle';
   #sub: Subscription | null = null;
   readonly #running = new Map<string, Execution>();
   readonly #ready: Held[] = [];
-  readonly #eta = new Map<string, { held: Held; timer: NodeJS.Timeout }>();
+  readonly #eta: EtaHold;
+  /** Reruns after a lost worker held here (waiting or running): while there is one, fetching pauses. */
+  readonly #suspects = new Set<Held>();
+  /** The rerun running alone now, if any. */
+  #alone: Held | null = null;
+  /** Which held messages wait rather than run, as the broker knows it. */
+  readonly #parking: Parking;
   /** Rate-limited messages waiting for their token (they keep their prefetch slot, as in Celery). */
   readonly #waiting = new Set<Held>();
   readonly #canvases = new Map<string, Canvas>();
@@ -64,7 +78,16 @@ export class Consumer {
     private readonly o: ConsumerOptions,
     /** Result + ack in one step for plain successes, when the transport offers it for this store. */
     private readonly settle: ((d: SettleableDelivery, id: string, meta: string) => Promise<void>) | null,
-  ) {}
+  ) {
+    this.#parking = new Parking(transport, o.logger);
+    this.#eta = new EtaHold({
+      max: o.maxEtaHeld,
+      due: (held) => this.#due(held),
+      requeue: (held) => transport.requeue(held.delivery),
+      park: (held) => this.#parking.park(held),
+      changed: () => this.#syncPrefetch(),
+    });
+  }
 
   get mode(): Mode {
     return this.#mode;
@@ -95,7 +118,7 @@ export class Consumer {
     this.#sub = await this.transport.consume({
       queues: this.o.queues,
       // Celery's worker_prefetch_multiplier: slots × multiplier unsettled messages at most (ETAs raise it).
-      prefetch: this.o.slots * Math.max(1, this.o.cfg.prefetchMultiplier),
+      prefetch: this.#basePrefetch,
       onDelivery: (d) => this.#accept(d),
       onLost: (tags) => this.#lost(tags),
     });
@@ -139,7 +162,7 @@ export class Consumer {
         'message without a task id: runs, stores no result',
       );
     }
-    if (!this.o.registry.has(msg.task) && !internalTask(msg.task) && !celeryBuiltin(msg.task)) {
+    if (!this.o.registry.has(msg.task) && !this.#internal(msg.task) && !celeryBuiltin(msg.task)) {
       return this.#reject(d, {
         type: 'NotRegistered',
         reason: `Task of kind '${msg.task}' never registered, please make sure it's imported.`,
@@ -147,35 +170,41 @@ export class Consumer {
         task: msg.task,
       });
     }
-    const held: Held = { delivery: d, tag: d.tag, queue: d.queue, msg, released: false };
+    const lost = d.message.lostWorkers ?? 0;
+    const held: Held = { delivery: d, tag: d.tag, queue: d.queue, msg, released: false, lost, parked: false };
     this.o.onTaskEvent?.('received', held);
     const now = this.o.now();
     if (d.revoked || (msg.expiresMs !== null && msg.expiresMs <= now)) {
       return this.#revoke(held, d.revoked ? 'revoked' : 'expired');
     }
-    if (msg.etaMs !== null && msg.etaMs > now) return this.#holdEta(held, msg.etaMs - now);
+    if (lost > this.o.deliveryLimit) {
+      this.failed++;
+      this.processed++;
+      return lostTooOften(held, this.#endings(), d.message.lostReason ?? null);
+    }
+    if (msg.etaMs !== null && msg.etaMs > now) return this.#eta.hold(held, msg.etaMs - now);
     this.#due(held);
   }
 
-  async #holdEta(held: Held, inMs: number): Promise<void> {
-    if (this.#eta.size >= this.o.maxEtaHeld) {
-      await this.transport.requeue(held.delivery);
-      return;
-    }
-    const timer = setTimeout(
-      () => {
-        this.#eta.delete(held.tag);
-        this.#sub?.setPrefetch(this.#sub.prefetch - 1);
-        this.#due(held);
-      },
-      Math.min(inMs, 2 ** 31 - 1),
-    );
-    this.#eta.set(held.tag, { held, timer });
-    this.#sub?.setPrefetch(this.#sub.prefetch + 1);
+  /** Celery's worker_prefetch_multiplier: slots × multiplier unsettled messages at most. */
+  get #basePrefetch(): number {
+    return this.o.slots * Math.max(1, this.o.cfg.prefetchMultiplier);
+  }
+
+  /** One prefetch rule: the base plus what waits for its ETA; nothing new while a rerun waits or over the ETA cap. */
+  #syncPrefetch(): void {
+    const paused = this.#suspects.size > 0 || this.#eta.paused;
+    const past = this.#eta.full ? OVER_CAP_BATCH : 0;
+    this.#sub?.setPrefetch(paused ? 1 : this.#basePrefetch + this.#eta.size + past);
   }
 
   /** Ready to run: now, or once the node grants a token of the task's rate limit. */
   #due(held: Held): void {
+    this.#eta.flowing();
+    if (held.lost > 0 && !this.#suspects.has(held)) {
+      this.#suspects.add(held);
+      this.#syncPrefetch();
+    }
     const token = this.o.limits.token(held.msg.task);
     if (token === null) {
       this.#ready.push(held);
@@ -183,6 +212,7 @@ export class Consumer {
       return;
     }
     this.#waiting.add(held);
+    this.#parking.park(held);
     void token.then((granted) => {
       if (!this.#waiting.delete(held) || !granted || held.released) return;
       this.#ready.push(held);
@@ -193,36 +223,7 @@ export class Consumer {
   /** Unrunnable: FAILURE where the id is known, the message to the dead-letter place, settled, keep going. */
   async #reject(d: SettleableDelivery, r: Unrunnable): Promise<void> {
     this.failed++;
-    this.o.logger.warn(
-      { queue: d.queue, taskId: r.id, task: r.task, type: r.type, reason: r.reason },
-      'message rejected to the dead-letter list',
-    );
-    if (r.id !== null && this.results) {
-      const req = {
-        id: r.id,
-        task: r.task ?? 'unknown',
-        args: [],
-        kwargs: {},
-        retries: 0,
-        group: null,
-        parentId: null,
-        queue: d.queue,
-      };
-      const meta = buildMeta('FAILURE', excInfo(r.type, r.reason), req, {
-        extended: this.o.cfg.resultExtended,
-        worker: this.o.worker,
-        nowMs: this.o.now(),
-      });
-      const replyTo = d.kind === 'message' ? replyToOf(d.message.properties) : null;
-      await this.results.store(r.id, meta, replyTo).catch(() => undefined);
-    }
-    await this.transport.deadLetter(d, {
-      reason: `${r.type}: ${r.reason}`,
-      taskId: r.id,
-      task: r.task,
-      worker: this.o.worker,
-      at: this.o.now() / 1000,
-    });
+    await rejectUnrunnable(d, r, this.#endings());
   }
 
   async #revoke(held: Held, why: 'revoked' | 'expired'): Promise<void> {
@@ -233,6 +234,34 @@ export class Consumer {
       await this.canvas(held.queue).onChordPart(held.msg, 'REVOKED', excInfo('TaskRevokedError', why));
     await this.transport.ack([held.delivery]);
     this.processed++;
+  }
+
+  #hasWorkflows: boolean | null = null;
+
+  /**
+   * Our internal canvas tasks (tbw.collect, tbw.dag_*) run only on a worker that defines workflows, the only thing
+   * that sends them; elsewhere they are unknown tasks like any other.
+   */
+  #internal(task: string): boolean {
+    this.#hasWorkflows ??= this.o.registry.workflows().length > 0;
+    return this.#hasWorkflows && internalTask(task) !== undefined;
+  }
+
+  #endingsCache: EndingsEnv | null = null;
+
+  #endings(): EndingsEnv {
+    return (this.#endingsCache ??= {
+      transport: this.transport,
+      results: this.results,
+      cfg: this.o.cfg,
+      logger: this.o.logger,
+      worker: this.o.worker,
+      now: this.o.now,
+      deliveryLimit: this.o.deliveryLimit,
+      exec: this.#env(),
+      ...(this.o.onTaskEvent ? { onTaskEvent: this.o.onTaskEvent } : {}),
+      stopped: () => this.#mode === 'stopped',
+    });
   }
 
   #envCache: ExecEnv | null = null;
@@ -260,27 +289,43 @@ export class Consumer {
     while (
       this.#running.size < this.o.slots &&
       this.#ready.length > 0 &&
+      this.#alone === null &&
       (this.#mode === 'running' || this.#mode === 'draining')
     ) {
-      const held = this.#ready.shift()!;
-      const ex = new Execution(held, this.#env());
-      this.#running.set(held.tag, ex);
-      this.o.onTaskEvent?.('started', held, ex);
-      void ex
-        .run()
-        .catch((err: unknown): Outcome => {
-          this.o.logger.error(
-            { taskId: held.msg.id, err: (err as Error)?.message },
-            'settling a task failed; the message stays held',
-          );
-          return 'abandoned';
-        })
-        .then((outcome) => this.#finished(held, ex, outcome));
+      const next = this.#ready[0]!;
+      // A rerun after a lost worker starts only in an otherwise idle child, and nothing starts beside it.
+      if (next.lost > 0 && this.#running.size > 0) break;
+      this.#ready.shift();
+      if (next.lost > 0) {
+        this.#alone = next;
+        // Marked waiting before it starts (the launch waits for the marks): a death now is charged to it only.
+        for (const h of this.#ready) this.#parking.park(h);
+      }
+      this.#launch(next);
     }
+    // Whatever waits behind a rerun is not running: a death while the rerun runs must not be charged to it.
+    if (this.#alone !== null || (this.#ready[0]?.lost ?? 0) > 0) for (const h of this.#ready) this.#parking.park(h);
+  }
+
+  #launch(held: Held): void {
+    const ex = new Execution(held, this.#env());
+    this.#running.set(held.tag, ex);
+    // Before the task's code runs: if it kills this child, the supervisor knows a task did.
+    this.o.busy(this.#running.size);
+    this.o.onTaskEvent?.('started', held, ex);
+    // Rare (ETA, rate limits, reruns): the common path starts the task in this turn, with no round trip.
+    const run = this.#parking.mustWait(held)
+      ? this.#parking.ready(held).then((): Promise<Outcome> | Outcome => (held.released ? 'abandoned' : ex.run()))
+      : ex.run();
+    void run
+      .catch((err: unknown): Promise<Outcome> => recoverSettle(held, ex, err, this.#endings()))
+      .then((outcome) => this.#finished(held, ex, outcome));
   }
 
   #finished(held: Held, ex: Execution, outcome: Outcome): void {
     this.#running.delete(held.tag);
+    if (this.#alone === held) this.#alone = null;
+    if (this.#suspects.delete(held)) this.#syncPrefetch();
     if (outcome !== 'abandoned') {
       this.processed++;
       observe(this.durations, (this.o.now() - ex.started) / 1000);
@@ -302,32 +347,22 @@ export class Consumer {
     for (const h of list) {
       if (h.released) continue;
       h.released = true;
+      this.#suspects.delete(h);
       if (await this.transport.restore(h.delivery).catch(() => false)) n++;
     }
     return n;
   }
 
   #unstarted(): Held[] {
-    const out = [...this.#ready.splice(0), ...this.#waiting];
+    const out = [...this.#ready.splice(0), ...this.#waiting, ...this.#eta.takeAll()];
     this.#waiting.clear();
-    for (const { held, timer } of this.#eta.values()) {
-      clearTimeout(timer);
-      out.push(held);
-    }
-    this.#eta.clear();
     return out;
   }
 
   /** The transport lost these deliveries (their channel closed; the broker redelivers them): drop unstarted ones. */
   #lost(tags: readonly string[]): void {
     const gone = new Set(tags);
-    let eta = 0;
-    for (const [tag, e] of this.#eta) {
-      if (!gone.has(tag)) continue;
-      clearTimeout(e.timer);
-      this.#eta.delete(tag);
-      eta++;
-    }
+    const eta = this.#eta.drop(gone);
     const keep = (h: Held): boolean => {
       if (!gone.has(h.tag)) return true;
       h.released = true;
@@ -336,7 +371,11 @@ export class Consumer {
     this.#ready.splice(0, this.#ready.length, ...this.#ready.filter(keep));
     for (const h of [...this.#waiting]) if (!keep(h)) this.#waiting.delete(h);
     for (const ex of this.#running.values()) if (gone.has(ex.held.tag)) ex.held.released = true;
-    if (eta > 0) this.#sub?.setPrefetch(this.#sub.prefetch - eta);
+    // A rerun that had not started yet will not run here: nothing waits for it any more.
+    const running = new Set([...this.#running.values()].map((ex) => ex.held));
+    let suspects = 0;
+    for (const h of [...this.#suspects]) if (gone.has(h.tag) && !running.has(h) && this.#suspects.delete(h)) suspects++;
+    if (eta > 0 || suspects > 0) this.#syncPrefetch();
   }
 
   /** What remote control's inspect active/reserved/scheduled show. */
@@ -344,7 +383,7 @@ export class Consumer {
     return {
       running: [...this.#running.values()].map((e) => ({ held: e.held, started: e.started })),
       ready: [...this.#ready, ...this.#waiting],
-      eta: [...this.#eta.values()].map((e) => e.held),
+      eta: this.#eta.list(),
     };
   }
 

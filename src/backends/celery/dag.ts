@@ -96,19 +96,28 @@ export function dagCanvas(workflow: string, dag: Record<string, DagNode>, call: 
   return chords.length === 1 ? (chords[0] as Sig) : chain(chords);
 }
 
-const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((s): s is string => typeof s === 'string') : []);
-
 function internalError(task: string, what: string): Error {
   return Object.assign(new Error(`${task}: ${what}`), { name: 'InvalidTaskError' });
+}
+
+/** A node's own output in a state object: never an inherited property (`__proto__`, `constructor`, ...). */
+const own = (state: Record<string, unknown>, name: string): unknown =>
+  Object.prototype.hasOwnProperty.call(state, name) ? state[name] : null;
+
+/** The kwargs of our internal tasks come from the wire: every name a string, as a DAG node's name is. */
+function names(task: string, v: unknown, what: string): string[] {
+  if (!Array.isArray(v) || v.some((n) => typeof n !== 'string' || n === ''))
+    throw internalError(task, `${what} must be a list of node names`);
+  return v as string[];
 }
 
 /** tbw.dag_select(state, parents=[…]): one parent → its output; several → {parent: output}. */
 export function dagSelect(args: unknown[], kwargs: Record<string, unknown>): unknown {
   const state = args[0];
-  const parents = strings(kwargs.parents);
+  const parents = names(DAG_SELECT_TASK, kwargs.parents, 'parents');
   if (!isObj(state) || parents.length === 0) throw internalError(DAG_SELECT_TASK, 'needs a state object and parents');
-  if (parents.length === 1) return state[parents[0] as string];
-  return Object.fromEntries(parents.map((p) => [p, state[p]]));
+  if (parents.length === 1) return own(state, parents[0] as string);
+  return Object.fromEntries(parents.map((p) => [p, own(state, p)]));
 }
 
 /**
@@ -117,20 +126,23 @@ export function dagSelect(args: unknown[], kwargs: Record<string, unknown>): unk
  */
 export function dagMerge(args: unknown[], kwargs: Record<string, unknown>): unknown {
   const results = args[0];
-  const names = strings(kwargs.names);
+  const layer = names(DAG_MERGE_TASK, kwargs.names, 'names');
   const carry = kwargs.carry === true;
-  if (!Array.isArray(results) || results.length !== names.length + (carry ? 1 : 0)) {
+  if (!Array.isArray(results) || results.length !== layer.length + (carry ? 1 : 0)) {
     throw internalError(DAG_MERGE_TASK, 'header results do not match the layer');
   }
   const prev = carry ? results[0] : {};
   if (!isObj(prev)) throw internalError(DAG_MERGE_TASK, 'carried state is not an object');
   const outputs = carry ? results.slice(1) : results;
-  const state: Record<string, unknown> = { ...prev };
-  names.forEach((n, i) => (state[n] = outputs[i]));
-  if (!Array.isArray(kwargs.sinks)) return state;
-  const sinks = strings(kwargs.sinks);
-  if (sinks.length === 1) return state[sinks[0] as string];
-  return Object.fromEntries(sinks.map((s) => [s, state[s]]));
+  // Own data properties only (fromEntries defines them): a node named __proto__ cannot reach a prototype.
+  const state = Object.fromEntries([
+    ...Object.entries(prev),
+    ...layer.map((n, i): [string, unknown] => [n, outputs[i]]),
+  ]) as Record<string, unknown>;
+  if (kwargs.sinks === undefined || kwargs.sinks === null) return state;
+  const sinks = names(DAG_MERGE_TASK, kwargs.sinks, 'sinks');
+  if (sinks.length === 1) return own(state, sinks[0] as string);
+  return Object.fromEntries(sinks.map((s) => [s, own(state, s)]));
 }
 
 /** Our internal tasks, run in place of a registry task (none touches the outside world). */

@@ -5,6 +5,7 @@ import type { CeleryConfig } from '../../config/types.js';
 import { isRetryable, isRetryRequest, TimeLimitExceeded } from '../../tasks/errors.js';
 import type { Registry } from '../../tasks/registry.js';
 import type { TaskDefinition } from '../../tasks/types.js';
+import { setLongTimeout } from '../../util/timers.js';
 import { celeryBuiltin } from './builtins.js';
 import type { Canvas } from './canvas.js';
 import { internalTask } from './dag.js';
@@ -22,6 +23,10 @@ export interface Held {
   msg: TaskMessage;
   /** Set once the message is given back (cold stop, drain): a late finish must not ack it any more. */
   released: boolean;
+  /** Lost workers this message already ran in (the transport's count): > 0 = a rerun, which runs alone. */
+  lost: number;
+  /** Marked as waiting in the broker (transport.setWaiting): a lost worker does not charge it. */
+  parked: boolean;
 }
 
 export type Outcome = 'succeeded' | 'failed' | 'retried' | 'abandoned';
@@ -48,7 +53,13 @@ export interface ExecEnv {
 
 export function backoffMs(def: TaskDefinition, retries: number): number {
   const b = def.retryBackoff;
-  return Math.min(b.maxMs, b.initialMs * b.factor ** retries);
+  return Math.max(0, Math.min(b.maxMs, b.initialMs * b.factor ** Math.max(0, retries)));
+}
+
+/** A retry's delay: the task's countdown when it gave a usable one (negative = now), else `fallbackMs`. */
+export function retryDelayMs(countdownMs: unknown, fallbackMs: number): number {
+  if (typeof countdownMs === 'number' && !Number.isNaN(countdownMs)) return Math.max(0, countdownMs);
+  return fallbackMs;
 }
 
 /** Celery's default max_retries for a task that calls retry() without declaring any. */
@@ -63,7 +74,7 @@ export class Execution {
   error: unknown = undefined;
   /** When it was retried: the countdown before the next run (for its log line). */
   retryInMs: number | undefined = undefined;
-  #timers: NodeJS.Timeout[] = [];
+  #timers: (() => void)[] = [];
   /**
    * No state of this run is stored: the message carried no task id (nobody could ask for it), or it is a Celery
    * built-in declared ignore_result (chord_unlock: not even RETRY or FAILURE, as Celery's tracer does).
@@ -127,12 +138,13 @@ export class Execution {
     );
   }
 
-  /** Run to the end and settle the message. Never throws. */
+  /** Run to the end and settle the message. Throws only when settling failed (the consumer recovers). */
   async run(): Promise<Outcome> {
     const { msg } = this.held;
     const env = this.env;
     const def = env.registry.task(msg.task);
     const wf = def ? undefined : env.registry.workflow(msg.task);
+    let value: unknown;
     try {
       // acks_late off: ack on receipt (at-most-once), as Celery does; a later ack is a harmless no-op.
       if (!env.cfg.acksLate) await env.transport.ack([this.held.delivery]);
@@ -145,13 +157,15 @@ export class Execution {
       // (no SUCCESS ever replaces it), so it is not stored (Celery: track_started and not ignore_result).
       if (env.cfg.trackStarted && !msg.ignoreResult)
         await this.store('STARTED', { pid: process.pid, hostname: env.worker });
-      const value = await this.#invoke(def);
-      return await this.#succeed(value);
+      value = await this.#invoke(def);
     } catch (err) {
       return await this.#fail(err, def);
     } finally {
-      for (const t of this.#timers) clearTimeout(t);
+      for (const clear of this.#timers) clear();
     }
+    // The task succeeded: a result that cannot be stored or a chain that cannot be sent is not the task's failure
+    // (the caller's recovery stores an EncodeError naming why).
+    return await this.#succeed(value);
   }
 
   async #invoke(def: TaskDefinition | undefined): Promise<unknown> {
@@ -177,35 +191,31 @@ export class Execution {
       });
     }
     const { softMs, hardMs } = limitsOf(msg, def.timeoutMs, this.env.limits.timeLimits(msg.task), this.env.hardGraceMs);
-    const onCold = (): void =>
+    // A cold stop aborts running executions itself (Consumer.stop): no listener per task on the shared signal
+    // (64 of them were a MaxListenersExceededWarning in every busy child).
+    if (this.env.coldSignal.aborted)
       this.abort(Object.assign(new Error('worker cold shutdown'), { name: 'WorkerLostError' }));
-    if (this.env.coldSignal.aborted) onCold();
-    this.env.coldSignal.addEventListener('abort', onCold, { once: true });
     let limitHit: Promise<never> | null = null;
     if (softMs !== undefined) {
       limitHit = new Promise<never>((_, reject) => {
         this.#timers.push(
-          setTimeout(() => {
+          setLongTimeout(() => {
             this.abort(new TimeLimitExceeded(msg.task, softMs));
             // The promise only settles here if the task ignores its signal past the hard limit.
             if (hardMs !== undefined) {
-              this.#timers.push(setTimeout(() => reject(hardLimit(msg.task, hardMs)), Math.max(0, hardMs - softMs)));
+              this.#timers.push(setLongTimeout(() => reject(hardLimit(msg.task, hardMs)), hardMs - softMs));
             }
           }, softMs),
         );
       });
     } else if (hardMs !== undefined) {
       limitHit = new Promise<never>((_, reject) =>
-        this.#timers.push(setTimeout(() => reject(hardLimit(msg.task, hardMs)), hardMs)),
+        this.#timers.push(setLongTimeout(() => reject(hardLimit(msg.task, hardMs)), hardMs)),
       );
     }
     const ctx = this.#context();
-    try {
-      const running = Promise.resolve().then(() => def.run(msg.args, msg.kwargs, ctx));
-      return await (limitHit ? Promise.race([running, limitHit]) : running);
-    } finally {
-      this.env.coldSignal.removeEventListener('abort', onCold);
-    }
+    const running = Promise.resolve().then(() => def.run(msg.args, msg.kwargs, ctx));
+    return await (limitHit ? Promise.race([running, limitHit]) : running);
   }
 
   /** The task's context (ctx); its logger and signal are made on first use. */
@@ -219,7 +229,7 @@ export class Execution {
       taskId: msg.id,
       taskName: msg.task,
       attempt: msg.retries + 1,
-      // The broker gave this message out before (a lost child, a restore): not a retry.
+      // Given back before (a lost worker, a cold stop, a visibility timeout): kombu's redelivered flag.
       redelivered: msg.redelivered,
       get signal(): AbortSignal {
         return self.controller.signal;
@@ -266,12 +276,20 @@ export class Execution {
       return 'abandoned';
     }
     const hard = isHard(err);
+    if (hard && env.cfg.acksLate && !env.cfg.acksOnFailureOrTimeout) {
+      // Celery requeues a task killed at its hard limit when acks_on_failure_or_timeout is off; here it is charged
+      // like a lost worker, so --delivery-limit ends it instead of a loop.
+      this.held.released = true;
+      const limitS = ((err as { limitMs?: number }).limitMs ?? 0) / 1000;
+      await env.transport.restore(this.held.delivery, { lost: `hard time limit of ${limitS} s` });
+      env.onHardLimit(this.held);
+      return 'abandoned';
+    }
     const builtinRetry = !def && isRetryRequest(err) && celeryBuiltin(msg.task)?.unlimitedRetries === true;
     if (!hard && (builtinRetry || (def && this.#shouldRetry(err, def)))) {
-      const countdown =
-        isRetryRequest(err) && typeof err.countdownMs === 'number'
-          ? err.countdownMs
-          : backoffMs(def as TaskDefinition, msg.retries);
+      // A built-in without a countdown (chord_unlock always gives one) waits the chord retry interval, never 0.
+      const fallback = def ? backoffMs(def, msg.retries) : (env.cfg.chordRetryIntervalS ?? 1) * 1000;
+      const countdown = retryDelayMs(isRetryRequest(err) ? err.countdownMs : undefined, fallback);
       const next = retryMessage(msg, env.now() + countdown, this.held.queue);
       await this.store(
         'RETRY',
@@ -283,13 +301,9 @@ export class Execution {
     }
     const exc: ExcInfo = errorInfo(err);
     const traceback = err instanceof Error && err.stack ? err.stack : null;
-    // A task terminated by remote revoke ends REVOKED, as in Celery.
-    await this.store(exc.exc_type === 'TaskRevokedError' ? 'REVOKED' : 'FAILURE', exc, traceback);
-    const canvas = env.canvas(this.held.queue);
-    await canvas.onFailure(msg, exc, traceback);
-    if (msg.chord) await canvas.onChordPart(msg, 'FAILURE', exc);
+    await this.recordFailure(exc, traceback);
     if (env.cfg.acksLate && !env.cfg.acksOnFailureOrTimeout) {
-      // Celery's task_acks_on_failure_or_timeout=False: reject without requeue (to a dead-letter exchange).
+      // Celery rejects it without requeue: our dead-letter list keeps it (AMQP: the queue's dead-letter exchange).
       await env.transport.deadLetter(this.held.delivery, {
         reason: `${exc.exc_type}: ${String(exc.exc_message[0] ?? '')}`,
         taskId: msg.id,
@@ -300,6 +314,16 @@ export class Execution {
     } else await env.transport.ack([this.held.delivery]);
     if (hard) env.onHardLimit(this.held);
     return 'failed';
+  }
+
+  /** The task's final failure (stored, errbacks, chord part), without settling its message. */
+  async recordFailure(exc: ExcInfo, traceback: string | null = null): Promise<void> {
+    const { msg } = this.held;
+    // A task terminated by remote revoke ends REVOKED, as in Celery.
+    await this.store(exc.exc_type === 'TaskRevokedError' ? 'REVOKED' : 'FAILURE', exc, traceback);
+    const canvas = this.env.canvas(this.held.queue);
+    await canvas.onFailure(msg, exc, traceback);
+    if (msg.chord) await canvas.onChordPart(msg, 'FAILURE', exc);
   }
 
   #shouldRetry(err: unknown, def: TaskDefinition): boolean {
@@ -330,6 +354,6 @@ export function limitsOf(
 
 /** The hard limit: same caller-visible type as the soft one, marked so the child knows to replace itself. */
 function hardLimit(task: string, ms: number): Error {
-  return Object.assign(new TimeLimitExceeded(task, ms), { hard: true });
+  return Object.assign(new TimeLimitExceeded(task, ms), { hard: true, limitMs: ms });
 }
 const isHard = (err: unknown): boolean => (err as { hard?: unknown } | null)?.hard === true;

@@ -1,21 +1,93 @@
 // The pool-side half of the Celery backend, run by the supervisor as a PoolExtension: the node's per-task limits
-// (rate-limit tokens for every child, time limits for later runs) from the first fork on, and, once the pool is
-// ready, the remote-control node (celery@host answering `celery inspect` / `celery control`) with the worker-*
-// events. Its broker code loads only then, like Celery's own worker starts its remote control late.
+// (rate-limit tokens for every child, time limits for later runs) from the first fork on; lost workers (a child
+// that died gives its messages back at once, the ones it was running charged with why it died); and, once the
+// pool is ready, the remote-control node (celery@host answering `celery inspect` / `celery control`) with the
+// worker-* events. Its broker code loads only when first needed, like Celery's own worker starts its remote
+// control late.
+import { CHILD_EXIT } from '../../exit-codes.js';
 import type { WorkerConfig } from '../../config/types.js';
 import { serializeError } from '../../ipc/messages.js';
-import type { PoolExtension, PoolHandle } from '../../supervisor/api.js';
+import type { PoolEventMap, PoolExtension, PoolHandle } from '../../supervisor/api.js';
 import { TOPIC_RATE } from './limits.js';
 import { NodeLimits } from './node-limits.js';
+import type { Transport } from './transport.js';
+
+/** How long close() waits for restores still under way (the supervisor bounds the whole close at 2 s). */
+const CLOSE_WAIT_MS = 1000;
 
 interface Closable {
   close(): Promise<void>;
+}
+
+/**
+ * Why a child's running tasks are charged a lost-worker delivery, in the words its WorkerLostError will use; null
+ * when they are not: a planned exit (retired, shut down: given back, not lost) or a hard time limit (the child
+ * already failed that task and gave the others back itself).
+ */
+export function lostReason(e: PoolEventMap['childExited']): string | null {
+  const unplanned = e.reason === 'crash' || e.reason === 'heartbeat-timeout' || e.reason === 'boot-failure';
+  if (!unplanned || e.code === CHILD_EXIT.HARD_TIME_LIMIT) return null;
+  const who = `child ${e.pid ?? '?'}`;
+  if (e.reason === 'heartbeat-timeout') return `heartbeat timeout: ${who} was killed, its event loop stayed blocked`;
+  if (e.signal === 'SIGABRT') return `heap limit: ${who} aborted, most likely at the V8 heap limit (--child-max-heap)`;
+  if (e.signal !== null) return `${who} killed by ${e.signal}`;
+  return `${who} exited with code ${String(e.code)}`;
+}
+
+/** The supervisor's own broker connection, opened on first use and shared by lost workers and remote control. */
+function brokerOf(
+  config: WorkerConfig,
+  pool: () => PoolHandle | null,
+): { get(): Promise<Transport>; close(): Promise<void> } {
+  let opened: Promise<Transport> | null = null;
+  return {
+    get() {
+      opened ??= (async () => {
+        const { nonConsumerOptions, openTransport } = await import('./transports/index.js');
+        const p = pool();
+        if (p === null) throw new Error('celery extension not attached');
+        // Never waits: commands queue until the broker is reachable, however long that takes.
+        const log = p.logger.child({ component: 'celery-control' });
+        return openTransport(config.celery.brokerUrl, nonConsumerOptions(config, log, 'control'));
+      })();
+      return opened;
+    },
+    async close() {
+      const t = await opened?.catch(() => null);
+      await t?.close().catch(() => undefined);
+    },
+  };
 }
 
 export function celeryPoolExtension(config: WorkerConfig): PoolExtension {
   let pool: PoolHandle | null = null;
   let limits: NodeLimits | null = null;
   let node: Promise<Closable | null> = Promise.resolve(null);
+  const broker = brokerOf(config, () => pool);
+  const pending = new Set<Promise<void>>();
+
+  /** A child is gone: whatever it still holds goes back now (charged when it died running it). */
+  const onExit = (p: PoolHandle, e: PoolEventMap['childExited']): void => {
+    const reason = lostReason(e);
+    // A clean planned exit gave everything back itself (drain, stop); the next pool restores any leftover.
+    if (e.pid === null || (reason === null && e.code === 0)) return;
+    const job = broker
+      .get()
+      .then(async (t) => {
+        const r = await t.workerLost?.({ index: e.slot, pid: e.pid as number }, reason);
+        if (r && r.restored > 0)
+          p.logger.warn({ child: e.slot, pid: e.pid, ...r, reason }, 'restored messages held by a dead child');
+      })
+      .catch((err: unknown) =>
+        p.logger.warn(
+          { child: e.slot, pid: e.pid, err: serializeError(err) },
+          'could not restore a dead child\u2019s messages',
+        ),
+      )
+      .finally(() => pending.delete(job));
+    pending.add(job);
+  };
+
   return {
     name: 'celery',
     attach(p) {
@@ -26,6 +98,7 @@ export function celeryPoolExtension(config: WorkerConfig): PoolExtension {
       });
       // A child forked while the table changed may have missed the push: a ready child hears it once more.
       p.on('childReady', (e) => l.push(e.id));
+      p.on('childExited', (e) => onExit(p, e));
     },
     start(signal) {
       const p = pool;
@@ -34,7 +107,7 @@ export function celeryPoolExtension(config: WorkerConfig): PoolExtension {
       node = (async () => {
         try {
           const { startControlNode } = await import('./control/node.js');
-          return await startControlNode(config, p, l, { signal });
+          return await startControlNode(config, p, l, await broker.get(), { signal });
         } catch (e) {
           // The pool runs on without remote control, loudly.
           if (!signal.aborted) p.logger.error({ err: serializeError(e) }, 'celery remote control unavailable');
@@ -45,7 +118,11 @@ export function celeryPoolExtension(config: WorkerConfig): PoolExtension {
     },
     async close() {
       limits?.close();
+      // Restores of the last exits finish first, unless the broker is unreachable: closing the connection then
+      // fails them (a sibling or the next pool restores those holds).
+      await Promise.race([Promise.all([...pending]), new Promise((r) => setTimeout(r, CLOSE_WAIT_MS).unref())]);
       await (await node)?.close();
+      await broker.close();
     },
   };
 }

@@ -10,7 +10,7 @@ import { EventPublisher } from './events.js';
 import { ChildLimits, limitsTable, type TaskLimitsTable, TOPIC_LIMITS, TOPIC_RATE } from './limits.js';
 import type { ResultStore } from './results.js';
 import { databaseSettings, openResultStore, resultStoreProblem } from './results/index.js';
-import type { Transport } from './transport.js';
+import { AuthenticationError, type Transport } from './transport.js';
 import { openTransport, transportProblem } from './transports/index.js';
 import { taskLines } from '../../tasks/task-log.js';
 import { taskLineSink } from './task-lines.js';
@@ -71,7 +71,10 @@ class CeleryBackend implements WorkerBackend {
     checkUrl(transportProblem(cfg.brokerUrl), 'broker URL');
     if (cfg.resultBackend !== null) checkUrl(resultStoreProblem(cfg.resultBackend), 'result backend URL');
     this.#limits = new ChildLimits(this.#early ?? cfg.taskLimits, ctx.toPool);
-    const t = await this.#open(ctx);
+    // Refused credentials will be refused again: a boot error (the pool stops with exit 3), not a retry loop.
+    const t = await this.#open(ctx).catch((err: unknown) => {
+      throw err instanceof AuthenticationError ? new BootError(err.message) : err;
+    });
     const hostname = ctx.config.hostname;
     this.#queues = queuesOf(ctx.config, 'celery');
     this.#slots = Math.max(1, ctx.config.childConcurrency);
@@ -173,6 +176,8 @@ class CeleryBackend implements WorkerBackend {
         now: this.deps.now,
         maxEtaHeld: 1000,
         hardGraceMs: 2000,
+        deliveryLimit: ctx.config.deliveryLimit,
+        busy: (n) => ctx.busy(n),
         limits: this.#limits as ChildLimits,
         onHardLimit: (held) => {
           const err = new Error(`task ${held.msg.task} (${held.msg.id}) ignored its hard time limit`);

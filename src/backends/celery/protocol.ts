@@ -130,8 +130,16 @@ export function parseMessage(m: InboundMessage, maxBytes = Infinity): ParseResul
   };
   // Celery's strategy: a task header with a dict body holding `args` is a "hybrid" message (hybrid_to_proto2: the
   // body's fields, overridden by the headers); no task header means protocol 1.
-  if (htask !== null && isObj(body) && 'args' in body) return parseV1({ ...body, ...headers }, common, 2);
-  return htask !== null ? parseV2(headers, body, common) : parseV1(body, common, 1);
+  const parsed =
+    htask !== null && isObj(body) && 'args' in body
+      ? parseV1({ ...body, ...headers }, common, 2)
+      : htask !== null
+        ? parseV2(headers, body, common)
+        : parseV1(body, common, 1);
+  // A rejection still names the task by the correlation id when the id itself is unusable (e.g. a number), so the
+  // client waiting on that id gets its FAILURE.
+  if (!parsed.ok && parsed.id === null && hid !== null) return { ...parsed, id: hid };
+  return parsed;
 }
 
 type Common = Pick<TaskMessage, 'deliveryTag' | 'exchange' | 'routingKey' | 'priority' | 'redelivered' | 'inbound'>;
@@ -149,15 +157,32 @@ function times(
   return { eta, exp };
 }
 
+/** Celery's timelimit header [hard, soft], seconds; 0 or less means none (as 0/None does in Celery). */
 function limits(v: unknown): [number | null, number | null] {
   if (!Array.isArray(v)) return [null, null];
-  return [num(v[0]), num(v[1])];
+  const positive = (x: unknown): number | null => {
+    const n = num(x);
+    return n !== null && n > 0 ? n : null;
+  };
+  return [positive(v[0]), positive(v[1])];
+}
+
+/** The retries header: how many times the task was retried so far, an integer >= 0 (anything else counts as 0). */
+function retriesOf(v: unknown): number {
+  const n = num(v);
+  return n !== null && n > 0 ? Math.min(Math.floor(n), Number.MAX_SAFE_INTEGER) : 0;
 }
 
 function parseV2(h: Record<string, unknown>, body: unknown, c: Common): ParseResult {
   const task = h.task as string;
   const id = str(h.id);
-  if (id === null) return reject('InvalidTaskError', 'protocol 2 message without an id header', null, task);
+  if (id === null) {
+    const why =
+      h.id === undefined || h.id === null
+        ? 'without an id header'
+        : `whose id header is not a string: ${JSON.stringify(h.id)}`;
+    return reject('InvalidTaskError', `protocol 2 message ${why}`, null, task);
+  }
   if (!Array.isArray(body) || body.length < 2)
     return reject('InvalidTaskError', 'protocol 2 body must be [args, kwargs, embed]', id, task);
   const [args, kwargs, embedRaw] = body as [unknown, unknown, unknown];
@@ -176,7 +201,7 @@ function parseV2(h: Record<string, unknown>, body: unknown, c: Common): ParseRes
       task,
       args,
       kwargs,
-      retries: num(h.retries) ?? 0,
+      retries: retriesOf(h.retries),
       etaMs: t.eta,
       expiresMs: t.exp,
       softLimitS: soft,
@@ -222,7 +247,7 @@ function parseV1(body: unknown, c: Common, protocol: 1 | 2): ParseResult {
       task,
       args,
       kwargs,
-      retries: num(body.retries) ?? 0,
+      retries: retriesOf(body.retries),
       etaMs: t.eta,
       expiresMs: t.exp,
       softLimitS: soft,

@@ -25,6 +25,13 @@ export interface InboundMessage {
   deliveryCount?: number;
   /** Bytes the message took as received (the size cap applies to this). */
   size: number;
+  /**
+   * Times this message was RUNNING in a worker that died under it (a lost worker), and why the last one died; the
+   * consumer holds it against --delivery-limit. Absent = 0 / unknown. Redis: headers the restore of a dead child's
+   * messages bumps. AMQP: what the broker tells (quorum queues' x-delivery-count, else the redelivered flag).
+   */
+  lostWorkers?: number;
+  lostReason?: string | null;
 }
 
 /** A message to publish, transport-neutral: what protocol.ts builds. */
@@ -111,8 +118,27 @@ export interface Transport {
   consume(o: ConsumeOptions): Promise<Subscription>;
   /** Done with these deliveries: they will never come back. */
   ack(ds: readonly SettleableDelivery[]): Promise<void>;
-  /** Give one back to the head of its queue (kombu's restore; AMQP: nack with requeue). False: no longer held. */
-  restore(d: SettleableDelivery): Promise<boolean>;
+  /**
+   * Give one back to the head of its queue (kombu's restore; AMQP: nack with requeue). False: no longer held.
+   * `lost`: it is given back because its run cannot finish here (a hard time limit the task ignored, with Celery's
+   * acks_on_failure_or_timeout off): charge it like a lost worker, with this reason.
+   */
+  restore(d: SettleableDelivery, o?: { lost?: string }): Promise<boolean>;
+  /**
+   * Optional: this held delivery waits (ETA, rate limit, behind a rerun) — `true` — or is about to run — `false`,
+   * resolved before its task starts. A worker lost while it waits does not charge it. Transports whose broker counts
+   * every redelivery (AMQP) leave it out.
+   */
+  setWaiting?(d: SettleableDelivery, waiting: boolean): Promise<void>;
+  /**
+   * Optional, supervisor side: child `index`/`pid` of this node died. Give back what it held at once, charging the
+   * messages it was running with `reason` (why it died; null: do not charge). Transports whose broker redelivers a
+   * dead consumer's messages by itself (AMQP) leave it out.
+   */
+  workerLost?(
+    child: { index: number; pid: number },
+    reason: string | null,
+  ): Promise<{ restored: number; charged: number }>;
   /** Put one back at the END of its queue (an ETA beyond what this child holds), and settle it. */
   requeue(d: SettleableDelivery): Promise<void>;
   /** Publish `out` and settle `d` in one step where the broker allows it (a retry replaces its message). */
@@ -149,6 +175,14 @@ export interface EventChannel {
   publish(routingKey: string, body: Record<string, unknown>, headers: Record<string, unknown>): Promise<void>;
 }
 
+/**
+ * The broker (or result store) refused our credentials (Redis WRONGPASS/NOAUTH, AMQP ACCESS_REFUSED): not worth a
+ * retry. The child reports it as a boot error (exit 3); the message names the URL with its password masked.
+ */
+export class AuthenticationError extends Error {
+  override name = 'AuthenticationError';
+}
+
 export interface TransportOptions {
   logger: Logger;
   /** What this connection is for, in its log lines: broker, control, client. */
@@ -163,6 +197,8 @@ export interface TransportOptions {
   now(): number;
   /** Is this pid alive (a dead child's held messages go back at once)? */
   isAlive(pid: number): boolean;
+  /** The pool's supervisor (it restores a dead child's messages itself); default process.ppid. */
+  ppid?: number;
   /**
    * Clients only: told of every failed connection attempt (the client names the last one in its one error line);
    * a client that never connected gives up after a few attempts instead of reconnecting forever.

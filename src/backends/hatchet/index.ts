@@ -179,6 +179,7 @@ export class HatchetBackend implements WorkerBackend {
       deliveryLimit: ctx.config.deliveryLimit,
       onStart: () => {
         this.#stats.active++;
+        ctx.busy(this.#stats.active);
         this.#stats.lastPollAt = this.deps.now();
       },
       onEnd: (ok, seconds) => {

@@ -27,6 +27,8 @@ export interface ActivityDeps {
   /** Aborted on a cold stop (or a warm drain past its deadline): running tasks are told to give up. */
   coldSignal: AbortSignal;
   counters: ActivityCounters;
+  /** Tells the supervisor tasks run (BackendContext.busy): a child dying under them is a lost worker. */
+  busy?: (active: number) => void;
   /** The per-task log lines (received, succeeded, failed or retry, revoked on cancel). */
   lines: TaskLines;
 }
@@ -177,6 +179,7 @@ function taskActivity(task: TaskDefinition, deps: ActivityDeps): TaskActivity {
       workerName: deps.workerName,
     };
     deps.counters.active++;
+    deps.busy?.(deps.counters.active);
     const started = performance.now();
     const ref = { task: task.name, taskId: info.activityId };
     deps.lines.received(ref);

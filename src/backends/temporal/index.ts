@@ -100,6 +100,7 @@ export class TemporalBackend implements WorkerBackend {
         workerName: identity,
         coldSignal: this.#cold.signal,
         counters: this.#counters,
+        busy: ctx.busy,
         lines: taskLines(logger, config.logTasks !== false),
       });
       for (const taskQueue of queues) {

@@ -15,6 +15,8 @@ import type { NodeLimits } from '../node-limits.js';
 /** The pool as the node sees it (a subset of the supervisor's PoolSnapshot). */
 export interface PoolView {
   target: number;
+  /** The most children the pool may grow to. */
+  ceiling: number;
   /** Autoscale bounds; null or absent when the pool runs without --autoscale. */
   autoscale?: { max: number; min: number } | null;
   children: {
@@ -295,6 +297,16 @@ function autoscale(env: NodeEnv, args: Record<string, unknown>): Reply {
   return ok(`autoscale now max=${now?.max} min=${now?.min}`);
 }
 
+/** pool_grow n: refused (nothing grows) when it would pass the pool's ceiling (twice its configured size). */
+function poolGrow(env: NodeEnv, n: number): Reply {
+  const { target, ceiling } = env.pool();
+  if (target + n > ceiling) {
+    return nok(`pool_grow ${n}: the pool has ${target} children and may grow to at most ${ceiling}`);
+  }
+  resize(env, n);
+  return ok('pool will grow');
+}
+
 function resize(env: NodeEnv, by: number): void {
   for (let i = 0; i < Math.abs(by); i++) env.signal(by > 0 ? 'TTIN' : 'TTOU');
 }
@@ -365,8 +377,7 @@ export async function runCommand(method: string, args: Record<string, unknown>, 
       env.signal('TERM');
       return ok('shutdown started');
     case 'pool_grow':
-      resize(env, Math.max(1, num(args.n, 1)));
-      return ok('pool will grow');
+      return poolGrow(env, Math.max(1, num(args.n, 1)));
     case 'pool_shrink':
       resize(env, -Math.max(1, num(args.n, 1)));
       return ok('pool will shrink');

@@ -10,7 +10,6 @@ import { EventPublisher, SW_IDENT, SW_SYS, SW_VER } from '../events.js';
 import { RecentIds } from '../recent-ids.js';
 import type { NodeLimits } from '../node-limits.js';
 import type { ControlChannel, InboundMessage, Transport } from '../transport.js';
-import { openTransport } from '../transports/index.js';
 import { runCommand, type ChildAnswer, type NodeEnv } from './commands.js';
 import { isForNode, parseControl } from './wire.js';
 
@@ -101,29 +100,19 @@ function workerInfo(pool: PoolHandle): Record<string, unknown> {
   };
 }
 
+/** `transport`: the supervisor's broker connection, owned (and closed) by the pool extension. */
 export async function startControlNode(
   config: WorkerConfig,
   pool: PoolHandle,
   limits: NodeLimits,
+  transport: Transport,
   opts: Partial<ControlOptions> = {},
 ): Promise<ControlNode> {
   const o: ControlOptions = { askTimeoutMs: 600, heartbeatMs: HEARTBEAT_FREQ_S * 1000, ...opts };
   const log: Logger = pool.logger.child({ component: 'celery-control' });
   const nodename = config.hostname;
-  const transport: Transport = await openTransport(config.celery.brokerUrl, {
-    logger: log,
-    role: 'control',
-    cfg: config.celery,
-    nodename,
-    index: -1,
-    pid: process.pid,
-    // Never waits: commands queue until the broker is reachable, however long that takes.
-    connectTimeoutMs: null,
-    now: Date.now,
-    isAlive: () => true,
-  });
   const channel = transport.control(nodename);
-  opts.signal?.addEventListener('abort', () => void channel.close().then(() => transport.close()), { once: true });
+  opts.signal?.addEventListener('abort', () => void channel.close(), { once: true });
   let clock = 0;
   const events = new EventPublisher({
     channel: transport.events(),
@@ -182,7 +171,6 @@ export async function startControlNode(
         await events.send('worker-offline', workerFields());
         children.close();
         await channel.close();
-        await transport.close();
       })();
       return closing;
     },

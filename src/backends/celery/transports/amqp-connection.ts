@@ -2,10 +2,12 @@
 // remote control, events, rpc results, the client). amqplib does not resume channels, consumers or unacked
 // deliveries after a connection loss (its recovery wrapper only redials), so this link counts connections in
 // generations: whatever was set up on generation N (channels, consumers, delivery tags) is dead once N ends, and
-// `onUp` sets everything up again on N+1. States: connecting → up → down → connecting ... → closed.
+// `onUp` sets everything up again on N+1. States: connecting → up → down → connecting ... → closed. Its trouble is
+// logged in the shared connection-line shape (src/log/connection.ts): one WARN line per failed attempt.
 import amqp, { type ChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
 import { redactUrl } from '../../../config/redact.js';
+import { ConnectionReporter } from '../../../log/connection.js';
 import { amqpTarget, amqpTls } from './amqp-url.js';
 
 export type LinkState = 'connecting' | 'up' | 'down' | 'closed';
@@ -23,8 +25,13 @@ export interface LinkOptions {
   onUp(conn: ChannelModel, gen: number): Promise<void>;
   /** Generation `gen` ended: its channels and delivery tags are gone (the broker requeued unacked deliveries). */
   onDown?(gen: number): void;
-  /** Log state changes at debug only (the supervisor's node: the children's logs show broker trouble). */
+  /** Log state changes at debug only (the supervisor's node: the children's logs show broker trouble; clients). */
   quiet?: boolean;
+  /**
+   * Say nothing until first up: a child's broker connection, whose failure to open is its boot failure (the
+   * supervisor's restart with backoff is the retry, and says the one line per attempt).
+   */
+  silentUntilUp?: boolean;
   /** Stop redialing after this many failed attempts while never connected (clients). */
   giveUpAfter?: number;
   /** Told of every failed attempt with the number of attempts so far (clients report the last one). */
@@ -43,6 +50,27 @@ export function errorCode(err: unknown): string | number | null {
   return typeof e?.code === 'string' || typeof e?.code === 'number' ? e.code : null;
 }
 
+/** RabbitMQ refused the credentials (403 ACCESS_REFUSED at the handshake): retrying cannot help. */
+export function isAccessRefused(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : String(err ?? '');
+  return /ACCESS[_-]REFUSED/.test(message);
+}
+
+/**
+ * The short reason for a connection line: the socket's errno code, ACCESS_REFUSED, the AMQP reply text's first word
+ * (NOT_ALLOWED, ...), else the first line of the message.
+ */
+export function amqpReason(err: unknown): string {
+  const e = err as { code?: unknown } | null;
+  if (typeof e?.code === 'string' && e.code !== '') return e.code;
+  const message = err instanceof Error ? err.message : String(err ?? 'closed');
+  if (isAccessRefused(err)) return 'ACCESS_REFUSED';
+  const word = /\b([A-Z][A-Z_]{4,}) - /.exec(message)?.[1];
+  if (word !== undefined) return word;
+  const first = message.split('\n')[0] ?? message;
+  return first.length > 120 ? `${first.slice(0, 117)}...` : first;
+}
+
 export class AmqpLink {
   state: LinkState = 'connecting';
   gen = 0;
@@ -53,9 +81,11 @@ export class AmqpLink {
   #waiters: { resolve: (c: ChannelModel) => void; reject: (e: Error) => void }[] = [];
   #lastError: Error | null = null;
   readonly #shown: string;
+  readonly #report: ConnectionReporter;
 
   constructor(private readonly o: LinkOptions) {
     this.#shown = redactUrl(o.url);
+    this.#report = new ConnectionReporter(o.logger, { role: o.role, url: o.url }, o.quiet === true);
   }
 
   get lastError(): Error | null {
@@ -111,7 +141,7 @@ export class AmqpLink {
       // Lost while being set up: that attempt failed.
       if (this.conn !== conn) throw this.#lastError ?? new Error('amqp connection closed during set-up');
       this.state = 'up';
-      if (this.#everUp && this.#failures > 0) this.#log('info', {}, 'amqp connection restored');
+      this.#report.up();
       this.#everUp = true;
       this.#failures = 0;
       for (const w of this.#waiters.splice(0)) w.resolve(conn);
@@ -166,12 +196,7 @@ export class AmqpLink {
     }
     const delay = redialDelayMs(this.#failures);
     // One line per attempt (the stack only at debug): the URL without its password, the code, the next delay.
-    this.#log(
-      'warn',
-      { url: this.#shown, code: errorCode(err), err: err.message, retryInMs: delay, attempt: this.#failures },
-      'amqp connection failed, retrying',
-    );
-    this.o.logger.debug({ role: this.o.role, err }, 'amqp connection failure detail');
+    if (this.#everUp || this.o.silentUntilUp !== true) this.#report.failed(codeOf(err), delay);
     this.#timer = setTimeout(() => void this.#dial(), delay);
   }
 
@@ -180,22 +205,14 @@ export class AmqpLink {
     this.conn = null;
     this.o.onDown?.(gen);
     if (this.state === 'closed') return;
-    const wasUp = this.state === 'up';
-    if (wasUp) {
-      this.#log('warn', { url: this.#shown, code: errorCode(err), err: err?.message ?? null }, 'amqp connection lost');
-    }
     // A close during set-up is that attempt's failure (#dial's catch redials); a live connection redials now.
-    if (wasUp) {
+    if (this.state === 'up') {
       this.state = 'down';
       this.#failures = 1;
-      this.#timer = setTimeout(() => void this.#dial(), redialDelayMs(1));
+      const delay = redialDelayMs(1);
+      this.#report.failed(err === null ? null : codeOf(err), delay);
+      this.#timer = setTimeout(() => void this.#dial(), delay);
     }
-  }
-
-  #log(level: 'info' | 'warn', fields: Record<string, unknown>, msg: string): void {
-    const l = this.o.logger;
-    if (this.o.quiet === true) l.debug({ role: this.o.role, ...fields }, msg);
-    else l[level]({ role: this.o.role, ...fields }, msg);
   }
 
   /** Close on purpose (not "connection lost"); waiters are rejected. */
@@ -213,4 +230,9 @@ export class AmqpLink {
       this.o.onDown?.(this.gen);
     }
   }
+}
+
+/** The error as ConnectionReporter reads it: AMQP errors carry a numeric reply code, the reason is the word. */
+function codeOf(err: Error): { code: string; message: string; stack?: string } {
+  return { code: amqpReason(err), message: err.message, ...(err.stack ? { stack: err.stack } : {}) };
 }

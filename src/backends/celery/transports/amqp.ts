@@ -5,7 +5,10 @@
 // has already given it back (redelivered), so settling it is a no-op and the consumer is told it is lost.
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
+import { BackendUnavailableError } from '../../../client/unavailable.js';
+import { redactUrl } from '../../../config/redact.js';
 import type { CeleryConfig } from '../../../config/types.js';
+import { AuthenticationError } from '../transport.js';
 import type {
   ConsumeOptions,
   ControlChannel,
@@ -19,7 +22,7 @@ import type {
   TransportOptions,
 } from '../transport.js';
 import type { Acker } from './amqp-ack.js';
-import { AmqpLink } from './amqp-connection.js';
+import { AmqpLink, amqpReason, isAccessRefused } from './amqp-connection.js';
 import { AmqpSubscription, type ConsumeHost } from './amqp-consume.js';
 import { AmqpControlChannel, AmqpEventChannel, listenRevoked, type ControlHost } from './amqp-control.js';
 import { RecentIds } from '../recent-ids.js';
@@ -59,8 +62,11 @@ export class AmqpTransport implements Transport, ConsumeHost, ControlHost {
       name: `${o.nodename} ${o.role}${o.index >= 0 ? ` ${o.index}` : ''} (task-backend-worker pid ${o.pid})`,
       heartbeatS: o.cfg.brokerHeartbeatS,
       connectTimeoutS: o.cfg.brokerConnectTimeoutS,
-      quiet: o.role === 'control',
+      // Clients' callers report their trouble in their own words; the node's control link defers to the children.
+      quiet: o.role === 'control' || o.role === 'client',
       ...(o.role === 'client' ? { giveUpAfter: 3 } : {}),
+      // A child's broker: one attempt at boot (its failure is the boot failure the supervisor retries and reports).
+      ...(o.connectTimeoutMs !== null ? { silentUntilUp: true, giveUpAfter: 1 } : {}),
       ...(o.onConnectionError ? { onError: o.onConnectionError } : {}),
       onUp: (conn, gen) => this.#up(conn, gen),
       onDown: (gen) => this.#down(gen),
@@ -244,7 +250,11 @@ export class AmqpTransport implements Transport, ConsumeHost, ControlHost {
   }
 }
 
-/** Connect (or fail within the timeout: the child reports a retryable boot failure); reconnects are automatic. */
+/**
+ * Connect (or fail with ONE error: BackendUnavailableError naming the redacted URL and the code, which the child
+ * reports as a retryable boot failure; AuthenticationError for ACCESS_REFUSED, a boot error); reconnects are
+ * automatic once it was up.
+ */
 export async function openAmqpTransport(url: string, o: TransportOptions): Promise<AmqpTransport> {
   const t = new AmqpTransport(url, o);
   const opened = t.link.open(o.connectTimeoutMs);
@@ -256,8 +266,14 @@ export async function openAmqpTransport(url: string, o: TransportOptions): Promi
   try {
     await opened;
   } catch (err) {
+    const cause = t.link.lastError ?? err;
     await t.link.close();
-    throw err;
+    const what = o.role === 'broker' ? 'the Celery broker' : `the Celery ${o.role} broker connection`;
+    if (isAccessRefused(cause)) {
+      throw new AuthenticationError(`${what} ${redactUrl(url)}: authentication failed (ACCESS_REFUSED)`);
+    }
+    const timedOut = t.link.lastError === null;
+    throw new BackendUnavailableError(what, redactUrl(url), timedOut ? 'ETIMEDOUT' : amqpReason(cause), 1);
   }
   return t;
 }

@@ -1,6 +1,8 @@
 // Broker URL scheme → transport part. A new transport is a new file in this directory plus one line here; its
 // module loads only when its scheme is used (a Redis worker never loads an AMQP client).
 import { SchemeTable, type SchemePart } from '../schemes.js';
+import type { Logger } from 'pino';
+import type { WorkerConfig } from '../../../config/types.js';
 import type { Transport, TransportOptions } from '../transport.js';
 import { amqpUrlProblem } from './amqp-url.js';
 import { redisUrlProblem } from './redis-url.js';
@@ -38,4 +40,22 @@ export function transportProblem(url: string): string | null {
 /** Connect to the broker at `url` (throws when it cannot: a retryable boot failure in a child). */
 export async function openTransport(url: string, o: TransportOptions): Promise<Transport> {
   return (await TRANSPORTS.load(url, 'broker URL'))(url, o);
+}
+
+/**
+ * Options of a connection that never consumes (the supervisor's remote control and lost-worker restores, a client):
+ * no slot of its own, and it never waits to connect (commands queue until the broker is reachable).
+ */
+export function nonConsumerOptions(config: WorkerConfig, logger: Logger, role: string): TransportOptions {
+  return {
+    logger,
+    role,
+    cfg: config.celery,
+    nodename: config.hostname,
+    index: -1,
+    pid: process.pid,
+    connectTimeoutMs: null,
+    now: Date.now,
+    isAlive: () => true,
+  };
 }

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { BackendUnavailableError } from '../../../client/unavailable.js';
 import { redactUrl } from '../../../config/redact.js';
 import { connectionCode, ConnectionReporter } from '../../../log/connection.js';
+import { AuthenticationError } from '../transport.js';
 import { redisTarget } from './redis-url.js';
 
 export interface ConnectOptions {
@@ -79,30 +80,37 @@ export function connectRedis(url: string, logger: Logger, role: string, o: Conne
 /** What a connection's role is called in an error (the same words as the client's). */
 const WHAT: Record<string, string> = { broker: 'the Celery broker', results: 'the Celery result backend' };
 
+/** Redis's answers to wrong or missing credentials (Redis 6+ ACL, and the older requirepass wording). */
+const AUTH_FAILURE = /^(WRONGPASS|NOAUTH)\b|^ERR (invalid (username-)?password|AUTH .*without any password)/;
+
 /**
  * Connect now or fail with ONE error naming the server, its URL (password redacted) and the code: the child
- * reports it as a retryable boot failure. Reconnects are automatic afterwards.
+ * reports it as a retryable boot failure. Reconnects are automatic afterwards. Refused credentials fail at once
+ * with AuthenticationError (retrying cannot help: the child reports a boot error instead of retrying forever).
  */
 export async function openRedis(redis: Redis, timeoutMs: number, role: string, url: string): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
-  let lastError: Error | null = null;
+  let lastError = null as Error | null; // set by the listener (TS cannot see the closure assign it)
+  let refused: ((err: Error) => void) | undefined;
+  const what = WHAT[role] ?? `the ${role} Redis`;
+  const authError = (err: Error): AuthenticationError =>
+    new AuthenticationError(`${what} ${redactUrl(url)}: authentication failed (${err.message.trim()})`);
   const onError = (err: Error): void => {
     lastError = err;
+    if (AUTH_FAILURE.test(err.message)) refused?.(authError(err));
   };
   redis.on('error', onError);
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })), timeoutMs);
+    refused = reject;
   });
   try {
     await Promise.race([redis.connect(), timeout]);
   } catch (err) {
+    if (err instanceof AuthenticationError) throw err;
+    if (lastError !== null && AUTH_FAILURE.test(lastError.message)) throw authError(lastError);
     // ioredis rejects with "Connection is closed."; the socket's own error says why.
-    throw new BackendUnavailableError(
-      WHAT[role] ?? `the ${role} Redis`,
-      redactUrl(url),
-      connectionCode(lastError ?? err),
-      1,
-    );
+    throw new BackendUnavailableError(what, redactUrl(url), connectionCode(lastError ?? err), 1);
   } finally {
     clearTimeout(timer);
     redis.off('error', onError);

@@ -42,6 +42,17 @@ export function consumeKeys(queues: readonly string[]): string[] {
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
+/**
+ * Lost-worker bookkeeping, in the headers of a message given back after the child running it died (the restore
+ * writes them; Python workers ignore headers they do not know): how many times, and why the last time.
+ */
+export const LOST_HEADER = 'tbw_lost';
+export const LOST_REASON_HEADER = 'tbw_lost_reason';
+
+function lostCount(v: unknown): number {
+  return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : 0;
+}
+
 /** Properties that are the Redis transport's own bookkeeping, not the message's. */
 const TRANSPORT_PROPS = new Set(['body_encoding', 'delivery_tag', 'delivery_info']);
 
@@ -93,6 +104,8 @@ export function decodeEnvelope(raw: string): Decoded {
       // kombu's restore marks both (kombu/transport/redis.py _do_restore_message).
       redelivered: headers.redelivered === true || di.redelivered === true,
       size: Buffer.byteLength(raw),
+      lostWorkers: lostCount(headers[LOST_HEADER]),
+      lostReason: str(headers[LOST_REASON_HEADER]),
     },
   };
 }

@@ -4,10 +4,11 @@
 import type { Redis } from 'ioredis';
 import type { ResultStore } from '../results.js';
 import { RedisResultStore } from '../results/redis.js';
-import { Broker, type Fetched } from './redis-broker.js';
+import { Broker, DEAD_LETTER_MESSAGE_BYTES, type Fetched } from './redis-broker.js';
 import { closeRedis, connectRedis, openRedis } from './redis-connection.js';
 import { dbOf, RedisControlChannel, RedisEventChannel } from './redis-control.js';
 import { consumeKeys, decodeEnvelope, encodeEnvelope, keyOf, queueOfKey } from './redis-envelope.js';
+import { Holders } from './redis-holders.js';
 import { Settler } from './redis-settle.js';
 import type {
   ConsumeOptions,
@@ -30,11 +31,14 @@ const POLL_MAX_MS = 50;
 interface Held {
   key: string;
   raw: string;
+  /** Its exact bytes when they are not UTF-8. */
+  bytes?: Buffer;
 }
 
 export class RedisTransport implements Transport {
   readonly name = 'redis';
   readonly broker: Broker;
+  readonly holders: Holders;
   readonly #held = new Map<string, Held>();
   #sub: RedisSubscription | null = null;
   #maint: NodeJS.Timeout | null = null;
@@ -53,14 +57,16 @@ export class RedisTransport implements Transport {
       pid: o.pid,
       deadLetterKey: o.cfg.deadLetterKey,
       visibilityTimeoutS: o.cfg.visibilityTimeoutS,
+      deadLetterMax: o.cfg.deadLetterMax,
     });
+    this.holders = new Holders(this.broker, { index: o.index, pid: o.pid, ppid: o.ppid ?? process.ppid });
   }
 
   async consume(c: ConsumeOptions): Promise<Subscription> {
     if (this.#sub !== null) throw new Error('redis transport: one consumer per transport');
-    await this.broker.register(this.o.now());
+    await this.holders.register(this.o.now());
     // A previous incarnation of this slot (or any dead child of this node) may have died holding messages.
-    const restored = await this.broker.restoreDeadHolders(this.o.isAlive);
+    const restored = await this.holders.restoreDead(this.o.isAlive, this.o.now());
     if (restored > 0) this.o.logger.warn({ restored }, 'restored messages held by a dead child');
     const sub = (this.#sub = new RedisSubscription(this, c, this.o));
     // Upkeep runs while anything may be held: through a drain too, until close().
@@ -76,7 +82,7 @@ export class RedisTransport implements Transport {
   delivery(f: Fetched): Delivery {
     const queue = queueOfKey(f.key);
     if (f.flag === 'dead') return { kind: 'dead-lettered', queue, reason: 'not a kombu envelope with a delivery_tag' };
-    this.#held.set(f.tag, { key: f.key, raw: f.raw });
+    this.#held.set(f.tag, f.bytes ? { key: f.key, raw: f.raw, bytes: f.bytes } : { key: f.key, raw: f.raw });
     const d = decodeEnvelope(f.raw);
     if (!d.ok) return { kind: 'undecodable', tag: f.tag, queue, reason: d.reason, id: d.id, task: d.task, raw: f.raw };
     return { kind: 'message', tag: f.tag, queue, message: d.message, revoked: f.flag === 'revoked' };
@@ -106,19 +112,29 @@ export class RedisTransport implements Transport {
     this.#settled(tags);
   }
 
-  async restore(d: SettleableDelivery): Promise<boolean> {
-    try {
-      return await this.broker.restore(d.tag);
-    } finally {
-      this.#settled([d.tag]);
-    }
+  /** A restore that throws keeps the hold ours (refreshed; given back by the next try or our supervisor). */
+  async restore(d: SettleableDelivery, o: { lost?: string } = {}): Promise<boolean> {
+    const back = await this.broker.restore(d.tag, { lost: o.lost ?? null });
+    this.#settled([d.tag]);
+    return back;
   }
 
   async requeue(d: SettleableDelivery): Promise<void> {
     const h = this.#held.get(d.tag);
     if (h === undefined) return;
-    await this.broker.pushAndAck(d.tag, h.key, h.raw, 'L');
+    await this.broker.pushAndAck(d.tag, h.key, h.bytes ?? h.raw, 'L');
     this.#settled([d.tag]);
+  }
+
+  async setWaiting(d: SettleableDelivery, waiting: boolean): Promise<void> {
+    if (this.#held.has(d.tag)) await this.broker.park([d.tag], waiting);
+  }
+
+  workerLost(
+    child: { index: number; pid: number },
+    reason: string | null,
+  ): Promise<{ restored: number; charged: number }> {
+    return this.holders.restoreHolder(`${child.index}.${child.pid}`, reason);
   }
 
   async republish(d: SettleableDelivery, out: OutboundMessage): Promise<void> {
@@ -132,11 +148,11 @@ export class RedisTransport implements Transport {
       queue: d.queue,
       task_id: why.taskId,
       task: why.task,
-      message: this.#held.get(d.tag)?.raw ?? null,
+      ...deadLetterMessage(this.#held.get(d.tag)?.raw ?? null),
       worker: why.worker,
       at: why.at,
     });
-    await this.broker.pushAndAck(d.tag, this.o.cfg.deadLetterKey, entry, 'L');
+    await this.broker.pushAndAck(d.tag, this.o.cfg.deadLetterKey, entry, 'L', this.broker.deadLetterMax);
     this.#settled([d.tag]);
   }
 
@@ -186,6 +202,8 @@ export class RedisTransport implements Transport {
   /** Our own upkeep: keep our holds fresh, give back what nobody holds any more. */
   async #maintain(fetching: () => boolean, consuming: boolean): Promise<void> {
     const now = this.o.now();
+    // Re-registered every tick: a broker that lost its data (restart without persistence) learns us again.
+    await this.holders.register(now);
     await this.broker.refresh(this.heldTags(), now);
     // A fetch whose reply was lost with the connection left holds we never saw: give them back.
     if (!fetching() && consuming) {
@@ -195,7 +213,7 @@ export class RedisTransport implements Transport {
       }
       if (back > 0) this.o.logger.warn({ restored: back }, 'restored holds orphaned by a lost connection');
     }
-    const dead = await this.broker.restoreDeadHolders(this.o.isAlive);
+    const dead = await this.holders.restoreDead(this.o.isAlive, now);
     if (dead > 0) this.o.logger.warn({ restored: dead }, 'restored messages held by a dead child');
     const visible = await this.broker.restoreVisible(now);
     if (visible > 0) this.o.logger.warn({ restored: visible }, 'restored messages past the visibility timeout');
@@ -204,7 +222,7 @@ export class RedisTransport implements Transport {
   async close(): Promise<void> {
     await this.#sub?.cancel();
     if (this.#maint) clearInterval(this.#maint);
-    if (this.#sub !== null) await this.broker.unregister().catch(() => undefined);
+    if (this.#sub !== null) await this.holders.unregister().catch(() => undefined);
     await closeRedis(this.redis);
   }
 }
@@ -294,6 +312,25 @@ class RedisSubscription implements Subscription {
       this.fetching = false;
     }
   }
+}
+
+/**
+ * The message as the dead-letter entry keeps it: whole when small; else the envelope with its body cut to
+ * DEAD_LETTER_MESSAGE_BYTES (headers and properties kept, `message_bytes` says how big it was), or the raw text cut
+ * when even that is too big (a 50 MB message must not become a 70 MB entry).
+ */
+export function deadLetterMessage(raw: string | null): { message: string | null; message_bytes?: number } {
+  if (raw === null || raw.length <= DEAD_LETTER_MESSAGE_BYTES) return { message: raw };
+  const bytes = Buffer.byteLength(raw);
+  try {
+    const env = JSON.parse(raw) as Record<string, unknown>;
+    if (typeof env.body === 'string') env.body = env.body.slice(0, DEAD_LETTER_MESSAGE_BYTES);
+    const cut = JSON.stringify({ ...env, body_truncated: true });
+    if (cut.length <= 2 * DEAD_LETTER_MESSAGE_BYTES) return { message: cut, message_bytes: bytes };
+  } catch {
+    // not JSON: cut the text below
+  }
+  return { message: raw.slice(0, DEAD_LETTER_MESSAGE_BYTES), message_bytes: bytes };
 }
 
 /** Open the broker connection (or fail: the child reports a retryable boot failure); reconnects are automatic. */

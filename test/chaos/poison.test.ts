@@ -1,0 +1,16 @@
+// A poison message mixed into valid work while a child is SIGKILLed every 2 s: no valid task lost, the poison one
+// fails with WorkerLostError after its delivery limit, the pool never gives up.
+import t from 'tap';
+import { poisonCase } from './cases-poison.js';
+import { LONG } from './harness.js';
+
+const common = { everyMs: 2000, concurrency: 2, deliveryLimit: 5 };
+
+void t.test(`poison message among valid work, children killed every 2 s (${LONG ? 'long' : 'short'})`, (t) =>
+  poisonCase(
+    t,
+    LONG
+      ? { ...common, tasks: 20_000, sleepMs: 20, childConcurrency: 16, timeoutMs: 600_000 }
+      : { ...common, tasks: 2000, sleepMs: 150, childConcurrency: 8, timeoutMs: 180_000 },
+  ),
+);
