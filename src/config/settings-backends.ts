@@ -187,9 +187,9 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     type: { kind: 'string' },
     default: 'tbw.dead_letter',
     description:
-      'Redis list that receives messages that cannot be run (undecodable, too large, lost workers past the ' +
-      'delivery limit). Each entry keeps the headers and the first 64 KiB of the body. RabbitMQ rejects them ' +
-      "without requeue as well: to the queue's dead-letter exchange, if it has one.",
+      'Redis list (RabbitMQ: durable queue of JSON records) that receives messages that cannot be run ' +
+      '(undecodable, too large, lost workers past the delivery limit). Each entry keeps the headers and the ' +
+      "first 64 KiB of the body. RabbitMQ also rejects them without requeue: to the queue's dead-letter exchange.",
   },
   {
     key: 'celery.deadLetterMax',
@@ -197,7 +197,7 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     group: 'celery',
     type: { kind: 'int', min: 0 },
     default: 10_000,
-    description: 'Most entries the dead-letter list keeps (the newest); 0 = no cap.',
+    description: 'Most entries the dead-letter list keeps (the newest; RabbitMQ: its x-max-length); 0 = no cap.',
   },
   // ── temporal ──────────────────────────────────────────────────────────────────────────────────────────
   {

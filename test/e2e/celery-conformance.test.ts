@@ -37,8 +37,8 @@ for (const kind of TRANSPORTS) {
     await runConformance(t, client, {
       backend: 'celery',
       resultTimeoutMs: 60_000,
-      only: ['lost worker: rerun on another child', ...(kind === 'redis' ? ['lost worker: delivery limit'] : [])],
-      childKills: kind === 'redis' ? ['once', 'always'] : ['once'],
+      only: ['lost worker: rerun on another child', 'lost worker: delivery limit'],
+      childKills: ['once', 'always'],
     });
     t.notOk(
       w.lines.some((l) => l.msg === 'pool giving up'),

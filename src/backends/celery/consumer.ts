@@ -196,6 +196,7 @@ export class Consumer {
     const paused = this.#suspects.size > 0 || this.#eta.paused;
     const past = this.#eta.full ? OVER_CAP_BATCH : 0;
     this.#sub?.setPrefetch(paused ? 1 : this.#basePrefetch + this.#eta.size + past);
+    this.#sub?.pause?.(paused);
   }
 
   /** Ready to run: now, or once the node grants a token of the task's rate limit. */
@@ -298,13 +299,30 @@ export class Consumer {
       this.#ready.shift();
       if (next.lost > 0) {
         this.#alone = next;
-        // Marked waiting before it starts (the launch waits for the marks): a death now is charged to it only.
-        for (const h of this.#ready) this.#parking.park(h);
+        // Set aside before it starts (the launch waits for that): a death now is charged to it only. Where the
+        // broker charges whatever the child holds, what is still arriving is set aside too before it starts.
+        this.#setAside(0);
+        if (!this.transport.setWaiting && this.#sub?.settled) this.#parking.track(this.#sub.settled());
       }
       this.#launch(next);
     }
     // Whatever waits behind a rerun is not running: a death while the rerun runs must not be charged to it.
-    if (this.#alone !== null || (this.#ready[0]?.lost ?? 0) > 0) for (const h of this.#ready) this.#parking.park(h);
+    if (this.#alone !== null) this.#setAside(0);
+    else if ((this.#ready[0]?.lost ?? 0) > 0) this.#setAside(1);
+  }
+
+  /**
+   * The ready messages from `from` on wait behind a rerun. Redis marks them waiting (parking.ts). A broker that
+   * counts every redelivery itself (AMQP) would charge them if the rerun kills this child: they go back now,
+   * uncharged (the transport's restore), and the rerun starts once they are back.
+   */
+  #setAside(from: number): void {
+    if (this.transport.setWaiting) {
+      for (const h of this.#ready.slice(from)) this.#parking.park(h);
+      return;
+    }
+    const back = this.#ready.splice(from);
+    if (back.length > 0) this.#parking.track(this.#giveBack(back));
   }
 
   #launch(held: Held): void {

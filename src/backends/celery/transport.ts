@@ -34,6 +34,14 @@ export interface InboundMessage {
   lostReason?: string | null;
 }
 
+/**
+ * Lost-worker bookkeeping, in the headers of a message given back after the child running it died (Redis: the
+ * restore writes them; AMQP: the copy a redelivery is replaced by; Python workers ignore headers they do not
+ * know): how many times, and why the last time.
+ */
+export const LOST_HEADER = 'tbw_lost';
+export const LOST_REASON_HEADER = 'tbw_lost_reason';
+
 /** A message to publish, transport-neutral: what protocol.ts builds. */
 export interface OutboundMessage {
   headers: Record<string, unknown>;
@@ -99,6 +107,17 @@ export interface Subscription {
   /** Change the prefetch (Celery raises it by one for each ETA message it holds, and lowers it when it runs). */
   setPrefetch(n: number): void;
   readonly prefetch: number;
+  /**
+   * Optional: stop receiving for a while and resume (AMQP: basic.cancel, then consume again), where a lower
+   * prefetch cannot stop deliveries by itself (per-consumer QoS does not count what earlier consumers hold).
+   */
+  pause?(paused: boolean): void;
+  /**
+   * Optional: resolves once nothing more is on its way to the consumer (a pause took effect, and every delivery
+   * received so far was handed over). A rerun that must run alone waits for it where the broker would charge
+   * whatever else the child holds when it dies (AMQP).
+   */
+  settled?(): Promise<void>;
   /** Stop receiving (basic.cancel; Redis: end the fetch loop). Resolves once no delivery is being handed over. */
   cancel(): Promise<void>;
 }

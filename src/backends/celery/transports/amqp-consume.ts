@@ -19,8 +19,11 @@ export interface ConsumeHost {
   readonly cfg: CeleryConfig;
   readonly logger: Logger;
   now(): number;
-  /** Hold a received message until it is settled and make it the consumer's Delivery. */
-  deliver(m: ConsumeMessage, queue: string, gen: number, ch: Channel, acker: Acker): Delivery;
+  /**
+   * Hold a received message until it is settled and make it the consumer's Delivery; null when the transport
+   * replaced it (a counted redelivery, amqp-lost.ts).
+   */
+  deliver(m: ConsumeMessage, queue: string, gen: number, ch: Channel, acker: Acker): Promise<Delivery | null>;
 }
 
 /**
@@ -42,15 +45,26 @@ export class AmqpSubscription implements Subscription {
   #acker: Acker | null = null;
   #gen = -1;
   readonly #tags = new Map<string, string>();
-  #chain: Promise<void> = Promise.resolve();
+  /** Deliveries wait until the consumer holds this subscription (release): it may pause it from the first one. */
+  #release: () => void = () => undefined;
+  #chain: Promise<void> = new Promise<void>((resolve) => (this.#release = resolve));
   #lastUp: number | null = null;
   #resubscribe: Promise<void> | null = null;
+  /** Asked to re-subscribe while a re-subscription was running: it runs once more with the newest wishes. */
+  #again = false;
+  /** Receiving stopped (pause): no consumers until it resumes. */
+  #paused = false;
 
   constructor(
     private readonly host: ConsumeHost,
     private readonly c: ConsumeOptions,
   ) {
     this.prefetch = this.#base = Math.max(1, c.prefetch);
+  }
+
+  /** The consumer holds the subscription now: deliveries received so far are handed over. */
+  release(): void {
+    this.#release();
   }
 
   /** Live consumer contact: the connection is up and the consumers are subscribed (pushes need no polling). */
@@ -86,7 +100,7 @@ export class AmqpSubscription implements Subscription {
     this.#tags.clear();
     if (this.mode === 'channel') await ch.prefetch(this.prefetch, true);
     else await ch.prefetch(this.#base, false);
-    await this.#subscribe(ch, gen);
+    if (!this.#paused) await this.#subscribe(ch, gen);
     logger.debug({ queues: this.c.queues, prefetch: this.prefetch, qos: this.mode }, 'amqp consumer subscribed');
   }
 
@@ -124,7 +138,8 @@ export class AmqpSubscription implements Subscription {
     this.#chain = this.#chain
       .then(async () => {
         if (this.#gen !== gen || this.host.link.gen !== gen) return;
-        await this.c.onDelivery(this.host.deliver(m, queue, gen, ch, acker));
+        const d = await this.host.deliver(m, queue, gen, ch, acker);
+        if (d !== null) await this.c.onDelivery(d);
       })
       .catch((err: unknown) => this.host.logger.error({ err: (err as Error).message }, 'delivery handling failed'));
   }
@@ -155,7 +170,29 @@ export class AmqpSubscription implements Subscription {
       ch.prefetch(this.prefetch, true).catch(() => undefined);
       return;
     }
-    if (raise) this.#resubscribe ??= this.#renew(ch);
+    if (raise) this.#renewOn(ch);
+  }
+
+  async settled(): Promise<void> {
+    await this.#resubscribe;
+    let tail: Promise<void>;
+    do {
+      tail = this.#chain;
+      await tail;
+    } while (tail !== this.#chain);
+  }
+
+  /** Stop receiving while the consumer runs a rerun alone (nothing may be charged for its death), then resume. */
+  pause(paused: boolean): void {
+    if (paused === this.#paused) return;
+    this.#paused = paused;
+    const ch = this.#ch;
+    if (ch !== null && this.active) this.#renewOn(ch);
+  }
+
+  #renewOn(ch: Channel): void {
+    if (this.#resubscribe !== null) this.#again = true;
+    else this.#resubscribe = this.#renew(ch);
   }
 
   /** Per-consumer QoS: new consumers with the base prefetch; what the old ones hold is no longer counted. */
@@ -164,11 +201,14 @@ export class AmqpSubscription implements Subscription {
     await new Promise((r) => setImmediate(r));
     const gen = this.#gen;
     try {
-      for (const tag of [...this.#tags.keys()]) {
-        this.#tags.delete(tag);
-        await ch.cancel(tag);
-      }
-      if (this.active && this.#ch === ch) await this.#subscribe(ch, gen);
+      do {
+        this.#again = false;
+        for (const tag of [...this.#tags.keys()]) {
+          this.#tags.delete(tag);
+          await ch.cancel(tag);
+        }
+        if (this.active && this.#ch === ch && !this.#paused) await this.#subscribe(ch, gen);
+      } while (this.#again && this.active && this.#ch === ch);
     } catch (err) {
       this.host.logger.debug({ err: (err as Error).message }, 're-subscription interrupted');
     } finally {

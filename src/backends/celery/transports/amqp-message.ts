@@ -2,7 +2,7 @@
 // properties become kombu's names (correlation_id, reply_to, ...), the `redelivered` flag and quorum queues'
 // `x-delivery-count` header say whether the broker delivered it before.
 import type { Message, Options } from 'amqplib';
-import type { InboundMessage, OutboundMessage } from '../transport.js';
+import { LOST_HEADER, LOST_REASON_HEADER, type InboundMessage, type OutboundMessage } from '../transport.js';
 
 /** amqplib property → kombu's name, for the properties a Celery message may carry. */
 const PROPS: readonly [keyof Message['properties'], string][] = [
@@ -32,6 +32,23 @@ export function deliveryCount(headers: Record<string, unknown>): number | null {
   return typeof n === 'number' && Number.isFinite(n) && n >= 0 ? n : null;
 }
 
+/** Why a message the broker gave back was charged (the broker cannot say why its holder went away). */
+export const BROKER_LOST_REASON =
+  'its worker died: RabbitMQ gave the message back when the connection holding it closed';
+
+/** `tbw_lost` as written by us (a copy, amqp-lost.ts) or by the Redis transport (a message moved between brokers). */
+export function lostHeader(headers: Record<string, unknown>): number {
+  const v = headers[LOST_HEADER];
+  return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : 0;
+}
+
+/** The reason of the last lost delivery: the broker's when a quorum queue counted one since our last copy. */
+export function lostReasonOf(headers: Record<string, unknown>): string | null {
+  if ((deliveryCount(headers) ?? 0) > 0) return BROKER_LOST_REASON;
+  const r = headers[LOST_REASON_HEADER];
+  return typeof r === 'string' && r !== '' ? r : null;
+}
+
 /** One received AMQP message as protocol.ts reads it; `tag` is the transport's own delivery tag. */
 export function inboundOf(m: Message, tag: string): InboundMessage {
   const headers = (m.properties.headers ?? {}) as Record<string, unknown>;
@@ -41,6 +58,8 @@ export function inboundOf(m: Message, tag: string): InboundMessage {
     if (v !== undefined && v !== null) properties[to] = v;
   }
   const count = deliveryCount(headers);
+  // Lost deliveries: our header (a copy that counted them) plus what a quorum queue counted since (amqp-lost.ts).
+  const lost = lostHeader(headers) + (count ?? 0);
   return {
     headers,
     properties,
@@ -49,8 +68,9 @@ export function inboundOf(m: Message, tag: string): InboundMessage {
     contentEncoding: str(m.properties.contentEncoding),
     deliveryInfo: { exchange: m.fields.exchange, routingKey: m.fields.routingKey, deliveryTag: tag },
     // A quorum queue counts deliveries even when a consumer's channel died without a redelivered mark.
-    redelivered: m.fields.redelivered || (count !== null && count > 0),
+    redelivered: m.fields.redelivered || lost > 0,
     ...(count !== null ? { deliveryCount: count } : {}),
+    ...(lost > 0 ? { lostWorkers: lost, lostReason: lostReasonOf(headers) } : {}),
     size: m.content.length,
   };
 }

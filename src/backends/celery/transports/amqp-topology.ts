@@ -148,6 +148,18 @@ export class Declarer {
     }
   }
 
+  /**
+   * A queue of our own records (the dead-letter record queue): durable, with `args`; when it exists with other
+   * arguments (another cap), it is used as it is.
+   */
+  async recordQueue(name: string, args: Record<string, unknown>): Promise<void> {
+    const err = await this.step({ op: 'queue', name, arguments: args });
+    if (err) {
+      this.logger.warn({ queue: name, err: err.message }, 'queue exists with other arguments; using it as declared');
+      await (await this.channel()).checkQueue(name);
+    }
+  }
+
   /** Declare a task queue as Celery does, or use it as it exists; throws when it does not exist at all. */
   async taskQueue(spec: QueueSpec): Promise<Declared> {
     let patternExchange = spec.exchangeType !== 'direct';

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { BackendUnavailableError } from '../../../client/unavailable.js';
 import { redactUrl } from '../../../config/redact.js';
 import type { CeleryConfig } from '../../../config/types.js';
-import { AuthenticationError } from '../transport.js';
+import { AuthenticationError, LOST_HEADER } from '../transport.js';
 import type {
   ConsumeOptions,
   ControlChannel,
@@ -26,7 +26,8 @@ import { AmqpLink, amqpReason, isAccessRefused } from './amqp-connection.js';
 import { AmqpSubscription, type ConsumeHost } from './amqp-consume.js';
 import { AmqpControlChannel, AmqpEventChannel, listenRevoked, type ControlHost } from './amqp-control.js';
 import { RecentIds } from '../recent-ids.js';
-import { inboundOf, publishHeaders, publishOptions } from './amqp-message.js';
+import { copyOptions, deadLetterRecord, lostOf, needsRecount } from './amqp-lost.js';
+import { BROKER_LOST_REASON, inboundOf, publishOptions } from './amqp-message.js';
 import { Publisher } from './amqp-publish.js';
 import { Declarer, queueSpec } from './amqp-topology.js';
 
@@ -123,22 +124,61 @@ export class AmqpTransport implements Transport, ConsumeHost, ControlHost {
     this.#onLost = c.onLost;
     listenRevoked(this, this.revoked, () => this.o.now());
     const sub = (this.#sub = new AmqpSubscription(this, c));
-    const conn = await this.link.whenUp();
     try {
-      await sub.setup(conn, this.link.gen);
-    } catch (err) {
-      // A connection lost meanwhile sets everything up again when it is back; anything else is the caller's.
-      if (this.link.conn === conn) throw err;
+      const conn = await this.link.whenUp();
+      try {
+        await sub.setup(conn, this.link.gen);
+      } catch (err) {
+        // A connection lost meanwhile sets everything up again when it is back; anything else is the caller's.
+        if (this.link.conn === conn) throw err;
+      }
+      return sub;
+    } finally {
+      // Deliveries are handed over once the caller has the subscription (after its await resumes), so that it can
+      // pause it from the very first one (a rerun that must run alone in a restarted child).
+      setImmediate(() => sub.release());
     }
-    return sub;
   }
 
-  deliver(m: ConsumeMessage, queue: string, gen: number, ch: Channel, acker: Acker): Delivery {
+  /**
+   * A delivery as the consumer sees it, or null when it was replaced: a classic queue's redelivery (the worker that
+   * held it went away) is counted by a copy with `tbw_lost + 1`, which arrives later (amqp-lost.ts).
+   */
+  async deliver(m: ConsumeMessage, queue: string, gen: number, ch: Channel, acker: Acker): Promise<Delivery | null> {
     const tag = `${gen}.${m.fields.deliveryTag}`;
     this.#held.set(tag, { m, gen, ch, acker });
+    const recount = needsRecount(m);
+    if (recount) {
+      const lost = lostOf(m) + 1;
+      try {
+        await this.#replace({ tag, queue }, lost, BROKER_LOST_REASON);
+        this.o.logger.debug({ queue, lost }, 'redelivered message counted as a lost delivery (copy published)');
+        return null;
+      } catch (err) {
+        // Not counted in the message: this delivery is charged once more than its header says, and runs.
+        this.o.logger.warn({ queue, err: (err as Error).message }, 'could not count a redelivered message');
+      }
+    }
     const message = inboundOf(m, tag);
+    if (recount) Object.assign(message, { lostWorkers: lostOf(m) + 1, lostReason: BROKER_LOST_REASON });
     const id = str(message.headers.id) ?? str(message.properties.correlation_id);
     return { kind: 'message', tag, queue, message, revoked: id !== null && this.revoked.has(id, this.o.now()) };
+  }
+
+  /**
+   * Replace the held delivery `d` by a copy at the END of its queue that has been lost `lost` times (confirmed),
+   * then ack the original. A crash between the two leaves both (at least once, as everywhere in Celery).
+   */
+  async #replace(d: { tag: string; queue: string }, lost: number, reason: string | null): Promise<void> {
+    const h = this.#held.get(d.tag);
+    if (h === undefined) return;
+    await this.#publishTask(d.queue, h.m.content, copyOptions(h.m, lost, reason));
+    const held = this.#take(d as SettleableDelivery);
+    // Acked at once, not coalesced: the copy is out, the original must not come back as well (a duplicate).
+    if (held !== null) {
+      held.acker.ack(held.m);
+      held.acker.flush();
+    }
   }
 
   /** The held message of `d` if its channel is still the live one (else forget it: the broker took it back). */
@@ -161,55 +201,91 @@ export class AmqpTransport implements Transport, ConsumeHost, ControlHost {
     }
   }
 
-  async restore(d: SettleableDelivery): Promise<boolean> {
-    const h = this.#take(d);
-    if (h === null) return false;
+  /**
+   * Give it back: a copy at the end of its queue, the original acked, so the broker never counts it as a lost
+   * delivery (a requeue would set `redelivered` and a quorum queue's `x-delivery-count`). `lost`: charge it.
+   */
+  async restore(d: SettleableDelivery, o?: { lost?: string }): Promise<boolean> {
+    const h = this.#held.get(d.tag);
+    if (h === undefined || h.gen !== this.link.gen || this.link.state !== 'up') {
+      this.#take(d);
+      return false;
+    }
+    const lost = lostOf(h.m) + (o?.lost !== undefined ? 1 : 0);
     try {
-      h.acker.drop(h.m);
-      h.ch.nack(h.m, false, true);
+      await this.#replace(d, lost, o?.lost ?? null);
       return true;
     } catch {
-      return false;
+      // Could not publish the copy: requeue the original (the broker counts it, as if its worker was lost).
+      const again = this.#take(d);
+      if (again === null) return false;
+      try {
+        again.acker.drop(again.m);
+        again.ch.nack(again.m, false, true);
+        return true;
+      } catch {
+        return false;
+      }
     }
   }
 
-  /** A copy at the END of its queue (confirmed), then the original acked. */
+  /** A copy at the END of its queue (confirmed), then the original acked; its lost deliveries go with it. */
   async requeue(d: SettleableDelivery): Promise<void> {
     const h = this.#held.get(d.tag);
     if (h === undefined) return;
-    const p = h.m.properties;
-    await this.#publishTask(d.queue, h.m.content, {
-      headers: publishHeaders((p.headers ?? {}) as Record<string, unknown>),
-      contentType: p.contentType as string | undefined,
-      contentEncoding: p.contentEncoding as string | undefined,
-      deliveryMode: (p.deliveryMode as number | undefined) ?? 2,
-      ...(typeof p.priority === 'number' ? { priority: p.priority } : {}),
-      ...(typeof p.correlationId === 'string' ? { correlationId: p.correlationId } : {}),
-      ...(typeof p.replyTo === 'string' ? { replyTo: p.replyTo } : {}),
-      ...(typeof p.expiration === 'string' ? { expiration: p.expiration } : {}),
-    });
-    await this.ack([d]);
+    await this.#replace(d, lostOf(h.m), null);
   }
 
+  /** A retry: the new message keeps the lost deliveries counted so far (a quorum queue's count is not copied). */
   async republish(d: SettleableDelivery, out: OutboundMessage): Promise<void> {
-    await this.publish(out);
+    const h = this.#held.get(d.tag);
+    const lost = h === undefined ? 0 : lostOf(h.m);
+    await this.publish(lost > 0 ? { ...out, headers: { ...out.headers, [LOST_HEADER]: lost } } : out);
     await this.ack([d]);
   }
 
-  /** basic.reject without requeue: to the queue's dead-letter exchange when it has one, else dropped. */
+  /**
+   * Our record in the `CELERY_DEAD_LETTER_KEY` queue (capped at `CELERY_DEAD_LETTER_MAX` entries, the oldest dropped
+   * first), then basic.reject without requeue: to the queue's dead-letter exchange when it has one, else dropped.
+   */
   async deadLetter(d: SettleableDelivery, why: DeadLetter): Promise<void> {
-    const h = this.#take(d);
+    const h = this.#held.get(d.tag);
+    try {
+      await this.#record(deadLetterRecord(h?.m ?? null, d.queue, why));
+    } catch (err) {
+      this.o.logger.warn(
+        { queue: d.queue, taskId: why.taskId, err: (err as Error).message },
+        'dead-letter record not written',
+      );
+    }
+    const held = this.#take(d);
     // The consumer logs the rejection with its reason; this says where the message went.
     this.o.logger.debug(
       { queue: d.queue, taskId: why.taskId, reason: why.reason },
       "message rejected without requeue (to the queue's dead-letter exchange, if it has one)",
     );
     try {
-      h?.acker.drop(h.m);
-      h?.ch.reject(h.m, false);
+      held?.acker.drop(held.m);
+      held?.ch.reject(held.m, false);
     } catch {
       // the channel closed in between: the broker redelivers it, and it is rejected again
     }
+  }
+
+  async #record(body: Buffer): Promise<void> {
+    const key = this.o.cfg.deadLetterKey;
+    const max = this.o.cfg.deadLetterMax;
+    const options = { contentType: 'application/json', contentEncoding: 'utf-8', deliveryMode: 2 };
+    await this.publisher.publish('', key, body, options, () =>
+      this.publisher.once(`queue:${key}`, async () => {
+        const declarer = new Declarer(await this.publisher.connection(), this.o.logger);
+        try {
+          await declarer.recordQueue(key, max > 0 ? { 'x-max-length': max } : {});
+        } finally {
+          await declarer.close();
+        }
+      }),
+    );
   }
 
   /** A task message: to its exchange, or through the default exchange to the queue, declared first as Celery does. */
