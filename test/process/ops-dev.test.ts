@@ -2,7 +2,8 @@
 // command that really works, and the server stopped with the pool. A missing server program is one line.
 import { execFile, spawn, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import type { Readable } from 'node:stream';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,13 +33,16 @@ async function startDev(
   extra: string[],
   timeoutMs: number,
 ): Promise<{ proc: ChildProcessByStdio<null, Readable, Readable>; line: string; url: string; out: () => string }> {
+  // A directory only this user can write (the pool refuses an unsafe one, such as a symlinked .tbw in a worktree).
+  const sockDir = mkdtempSync(join(tmpdir(), 'tbw-dev-sock-'));
+  t.teardown(() => rmSync(sockDir, { recursive: true, force: true }));
   const proc = spawn(
     process.execPath,
     [MAIN, 'dev', ...extra, '-c', '1', '--log-format', 'json', '-n', `${name}@localhost`],
     {
       // As `npm run dev` runs it from the clone's root (npm sets INIT_CWD to where the user typed the command).
       cwd: ROOT,
-      env: { ...baseEnv, INIT_CWD: ROOT, TASK_CONTROL_SOCKET: join(ROOT, '.tbw', `${name}.sock`) },
+      env: { ...baseEnv, INIT_CWD: ROOT, TASK_CONTROL_SOCKET: join(sockDir, `${name}.sock`) },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );

@@ -312,13 +312,14 @@ export class Consumer {
   }
 
   /**
-   * The ready messages from `from` on wait behind a rerun. Redis marks them waiting (parking.ts). A broker that
+   * The ready messages from `from` on wait behind a rerun. Redis marks them all waiting (parking.ts). A broker that
    * counts every redelivery itself (AMQP) would charge them if the rerun kills this child: they go back now,
    * uncharged (the transport's restore), and the rerun starts once they are back.
    */
   #setAside(from: number): void {
     if (this.transport.setWaiting) {
-      for (const h of this.#ready.slice(from)) this.#parking.park(h);
+      // Marked, not handed back: the rerun at the head waits too (a death before it starts is not charged to it).
+      for (const h of this.#ready) this.#parking.park(h);
       return;
     }
     const back = this.#ready.splice(from);
