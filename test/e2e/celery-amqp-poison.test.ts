@@ -89,11 +89,13 @@ for (const queueType of ['classic', 'quorum'] as const) {
       if (o?.value !== 'ok')
         t.comment(`${v.name}: ${o?.state} ${o?.type}: ${o?.message}; ran ${runsIn(runs(v.name)).length}`);
     }
-    // The last acks follow the last results; the broker's queue counters trail them a little: poll, bounded.
+    // The last acks follow the last results, and a quorum queue's counters are refreshed every few seconds: poll,
+    // bounded, until both say empty.
     const celeryQueue = async () =>
       (await rabbit.listQueues('name', 'messages', 'messages_unacknowledged')).find((q) => q.name === 'celery');
     let celery = await celeryQueue();
-    for (const end = Date.now() + 15_000; Date.now() < end && celery?.messages_unacknowledged !== '0';) {
+    const empty = (): boolean => celery?.messages_unacknowledged === '0' && celery?.messages === '0';
+    for (const end = Date.now() + 20_000; Date.now() < end && !empty();) {
       await new Promise((r) => setTimeout(r, 200));
       celery = await celeryQueue();
     }
