@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import type { Redis } from 'ioredis';
-import { killGroup, PY, PYDIR, ROOT } from './celery-common.js';
+import { killGroup, PY, PYDIR } from './celery-common.js';
 
 const tick = (ms = 5): Promise<void> => new Promise((res) => setTimeout(res, ms));
 
@@ -23,22 +23,6 @@ export async function preloadAmqp(broker: string, n: number): Promise<void> {
   const [code] = (await once(p, 'exit')) as [number];
   if (code !== 0) throw new Error(`preload exited ${code}`);
 }
-
-/** celery-node with its results in `backend` (the shared one in bench/celery-common.ts uses the broker). */
-export const celeryNodeOn = (broker: string, backend: string) => (): ChildProcess =>
-  spawn(
-    process.execPath,
-    [
-      '--input-type=module',
-      '-e',
-      `
-    import celery from 'celery-node';
-    const w = celery.createWorker(${JSON.stringify(broker)}, ${JSON.stringify(backend)}, 'celery');
-    w.register('health_check', () => ({ status: 'healthy' }));
-    w.start();`,
-    ],
-    { cwd: ROOT, stdio: 'ignore', detached: true },
-  );
 
 /**
  * tasks/s of one contender draining `n` preloaded messages. RabbitMQ has no atomic queue rename to park them, so

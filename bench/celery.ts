@@ -6,7 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { startRabbit } from '../test/helpers/rabbitmq.js';
 import { startRedis } from '../test/helpers/redis.js';
-import { amqpReady, celeryNodeOn, drainAmqp, latency, preloadAmqp, type Latency } from './celery-amqp.js';
+import { amqpReady, drainAmqp, latency, preloadAmqp, type Latency } from './celery-amqp.js';
 import { brpopReady, celeryNode, drain, killGroup, ours, oursReady, preload, python } from './celery-common.js';
 
 const N = Number(process.env.BENCH_N ?? 10_000);
@@ -34,7 +34,7 @@ async function amqpRounds(rabbitUrl: string, redisUrl: string, r: Redis): Promis
     console.log(`RabbitMQ round ${k}/${ROUNDS}`);
     await one('ours -c 2 on RabbitMQ (no-op)', 'ours', 2, ours(rabbitUrl, 2, redisUrl));
     await one('python prefork -c 2 on RabbitMQ', 'python', 1, python(rabbitUrl, redisUrl));
-    await one('celery-node on RabbitMQ (no-op)', 'node', 1, celeryNodeOn(rabbitUrl, redisUrl));
+    await one('celery-node on RabbitMQ (no-op)', 'node', 1, celeryNode(rabbitUrl, redisUrl));
   }
   return out;
 }
