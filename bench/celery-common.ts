@@ -104,20 +104,23 @@ export const python = (url: string, resultUrl?: string) => (): ChildProcess =>
       detached: true,
     },
   );
-export const celeryNode = (url: string) => (): ChildProcess =>
-  spawn(
-    process.execPath,
-    [
-      '--input-type=module',
-      '-e',
-      `
+/** celery-node with its results in `backend` (default: the broker). */
+export const celeryNode =
+  (url: string, backend = url) =>
+  (): ChildProcess =>
+    spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `
     import celery from 'celery-node';
-    const w = celery.createWorker(${JSON.stringify(url)}, ${JSON.stringify(url)}, 'celery');
+    const w = celery.createWorker(${JSON.stringify(url)}, ${JSON.stringify(backend)}, 'celery');
     w.register('health_check', () => ({ status: 'healthy' }));
     w.start();`,
-    ],
-    { cwd: ROOT, stdio: 'ignore', detached: true },
-  );
+      ],
+      { cwd: ROOT, stdio: 'ignore', detached: true },
+    );
 
 /** Our pool is consuming once both children registered as holders; the others once one BRPOP is waiting. */
 export const oursReady =

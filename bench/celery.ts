@@ -1,18 +1,73 @@
 // bench/celery: preload N tasks from Python, drain them with our pool (-c 2, acks late), Python Celery prefork
-// -c 2 (acks late) and celery-node, on the same Redis, timed from a ready worker; print tasks/s and ratios.
+// -c 2 (acks late) and celery-node, on the same Redis, timed from a ready worker; print tasks/s and ratios. The
+// same on RabbitMQ (bench/celery-amqp.ts), and the submit → result latency at low load on both brokers.
 // Run: node dist/bench/celery.js
-import { Redis } from 'ioredis';
 import type { ChildProcess } from 'node:child_process';
+import { Redis } from 'ioredis';
+import { startRabbit } from '../test/helpers/rabbitmq.js';
 import { startRedis } from '../test/helpers/redis.js';
+import { amqpReady, drainAmqp, latency, preloadAmqp, type Latency } from './celery-amqp.js';
 import { brpopReady, celeryNode, drain, killGroup, ours, oursReady, preload, python } from './celery-common.js';
 
 const N = Number(process.env.BENCH_N ?? 10_000);
 const IO_N = Number(process.env.BENCH_IO_N ?? 2_000);
 
-async function main(): Promise<void> {
-  const redis = await startRedis();
-  const r = new Redis(redis.url);
-  const rows: [string, number, number][] = [];
+const med = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] as number;
+const tps = (v: number): number => Math.round(v);
+const ms = (v: number): number => Math.round(v * 100) / 100;
+// Rounds interleave the contenders (so drift in machine load hits all of them alike); each figure is the
+// median of its rounds and every ratio is median / median of the same run.
+const ROUNDS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
+const LAT_N = Number(process.env.BENCH_LATENCY_N ?? 200);
+
+/** The no-op drain on RabbitMQ (results in the Redis `r`): ours, Python prefork, celery-node, per round. */
+async function amqpRounds(rabbitUrl: string, redisUrl: string, r: Redis): Promise<Record<string, number[]>> {
+  const out: Record<string, number[]> = { ours: [], python: [], node: [] };
+  const one = async (name: string, key: string, consumers: number, start: () => ChildProcess): Promise<void> => {
+    await r.flushall();
+    await preloadAmqp(rabbitUrl, N);
+    const v = await drainAmqp(rabbitUrl, r, N, consumers, start, 300_000);
+    out[key]!.push(v);
+    console.log(`${name.padEnd(34)} ${String(N).padStart(6)} tasks  ${v.toFixed(0).padStart(7)} tasks/s`);
+  };
+  for (let k = 1; k <= ROUNDS; k++) {
+    console.log(`RabbitMQ round ${k}/${ROUNDS}`);
+    await one('ours -c 2 on RabbitMQ (no-op)', 'ours', 2, ours(rabbitUrl, 2, redisUrl));
+    await one('python prefork -c 2 on RabbitMQ', 'python', 1, python(rabbitUrl, redisUrl));
+    await one('celery-node on RabbitMQ (no-op)', 'node', 1, celeryNode(rabbitUrl, redisUrl));
+  }
+  return out;
+}
+
+/** p50/p99 submit → result at low load, ours and Python's, on Redis (Redis results) and RabbitMQ (rpc://). */
+async function latencies(redisUrl: string, r: Redis, rabbitUrl: string): Promise<Record<string, Latency>> {
+  const out: Record<string, Latency> = {};
+  const show = (name: string, l: Latency): void => {
+    out[name] = l;
+    console.log(`${name.padEnd(34)} p50 ${l.p50.toFixed(2)} ms  p99 ${l.p99.toFixed(2)} ms`);
+  };
+  await r.flushall();
+  show('ours redis', await latency(redisUrl, redisUrl, ours(redisUrl), LAT_N, oursReady(r)));
+  await r.flushall();
+  show('python redis', await latency(redisUrl, redisUrl, python(redisUrl), LAT_N, brpopReady(r)));
+  const mine = ours(rabbitUrl, 2, 'rpc://');
+  show('ours rabbitmq', await latency(rabbitUrl, 'rpc://', mine, LAT_N, amqpReady(rabbitUrl, 2)));
+  const py = python(rabbitUrl, 'rpc://');
+  show('python rabbitmq', await latency(rabbitUrl, 'rpc://', py, LAT_N, amqpReady(rabbitUrl, 1)));
+  return out;
+}
+
+/** The no-op and I/O drains on Redis: ours -c 2, Python prefork -c 2, celery-node (and ours -c 1 for reading). */
+async function redisRounds(url: string, r: Redis): Promise<Record<string, number[]>> {
+  const out: Record<string, number[]> = {
+    ours: [],
+    python: [],
+    node: [],
+    oursIo: [],
+    pythonIo: [],
+    logOn: [],
+    logOff: [],
+  };
   const run = async (
     name: string,
     n: number,
@@ -22,7 +77,7 @@ async function main(): Promise<void> {
     limitMs: number,
   ): Promise<number> => {
     await r.flushall();
-    await preload(redis.url, n, task, args);
+    await preload(url, n, task, args);
     let child: ChildProcess | null = null;
     const ready = name.startsWith('ours -c 1')
       ? oursReady(r, 1)
@@ -31,111 +86,106 @@ async function main(): Promise<void> {
         : brpopReady(r);
     const secs = await drain(r, () => (child = start()), ready, limitMs);
     if (child) killGroup(child);
-    rows.push([name, n, n / secs]);
     console.log(`${name.padEnd(34)} ${String(n).padStart(6)} tasks  ${(n / secs).toFixed(0).padStart(7)} tasks/s`);
     return n / secs;
   };
-  // Rounds interleave the contenders (so drift in machine load hits all of them alike); each figure is the
-  // median of its rounds and every ratio is median / median of the same run.
-  const ROUNDS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
-  const med = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] as number;
+  for (let k = 1; k <= ROUNDS; k++) {
+    console.log(`Redis round ${k}/${ROUNDS}`);
+    out.ours!.push(await run('ours -c 2 (no-op)', N, 'health_check', [], ours(url), 120_000));
+    out.python!.push(await run('python prefork -c 2 (no-op)', N, 'health_check', [], python(url), 300_000));
+    out.node!.push(await run('celery-node (no-op)', N, 'health_check', [], celeryNode(url), 300_000));
+    // For reading the -c 2 figure on small machines: one child (+ Redis) is what fits 2 cores without contention.
+    await run('ours -c 1 (no-op, for reference)', N, 'health_check', [], ours(url, 1), 120_000);
+    // The cost of the per-task log lines at the default level (-l info): two lines per task, through the
+    // supervisor's relay to stdout (here /dev/null), against the same pool with --no-log-tasks.
+    const info = (extra: string[]): string[] => ['-l', 'info', ...extra];
+    out.logOn!.push(
+      await run('ours -c 2 (no-op, -l info)', N, 'health_check', [], ours(url, 2, url, info([])), 120_000),
+    );
+    out.logOff!.push(
+      await run(
+        'ours -c 2 (no-op, -l info, --no-log-tasks)',
+        N,
+        'health_check',
+        [],
+        ours(url, 2, url, info(['--no-log-tasks'])),
+        120_000,
+      ),
+    );
+    out.oursIo!.push(await run('ours -c 2 (100 ms I/O)', IO_N, 'simulate_work', ['0.1'], ours(url), 120_000));
+    const pyIo = Math.min(IO_N, 200);
+    out.pythonIo!.push(
+      await run('python prefork -c 2 (100 ms I/O)', pyIo, 'simulate_work', ['0.1'], python(url), 300_000),
+    );
+  }
+  return out;
+}
+
+const runs = (xs: number[]): number[] => xs.map(tps);
+
+/** A throughput metric: our median against an anchor's median measured in the same run. */
+function vs(name: string, ours: number[], anchorName: string, anchor: number[], target: number) {
+  return {
+    name,
+    unit: 'tasks/s',
+    value: tps(med(ours)),
+    runs: runs(ours),
+    anchor: { name: anchorName, value: tps(med(anchor)) },
+    target,
+  };
+}
+
+/** A latency metric (lower is better) against Python's in the same run; the issue sets no target for it. */
+function lat(name: string, ours: number, python: number) {
+  return {
+    name,
+    unit: 'ms',
+    value: ms(ours),
+    anchor: { name: 'python celery prefork -c 2', value: ms(python) },
+    lowerIsBetter: true,
+  };
+}
+
+async function main(): Promise<void> {
+  const [redis, rabbit] = await Promise.all([startRedis(), startRabbit()]);
+  const r = new Redis(redis.url);
   try {
-    const o: number[] = [],
-      p: number[] = [],
-      c: number[] = [],
-      oi: number[] = [],
-      pi: number[] = [],
-      lon: number[] = [],
-      loff: number[] = [];
-    for (let k = 1; k <= ROUNDS; k++) {
-      console.log(`round ${k}/${ROUNDS}`);
-      o.push(await run('ours -c 2 (no-op)', N, 'health_check', [], ours(redis.url), 120_000));
-      p.push(await run('python prefork -c 2 (no-op)', N, 'health_check', [], python(redis.url), 300_000));
-      c.push(await run('celery-node (no-op)', N, 'health_check', [], celeryNode(redis.url), 300_000));
-      // For reading the -c 2 figure on small machines: one child (+ Redis) is what fits 2 cores without contention.
-      await run('ours -c 1 (no-op, for reference)', N, 'health_check', [], ours(redis.url, 1), 120_000);
-      // The cost of the per-task log lines at the default level (-l info): two lines per task, through the
-      // supervisor's relay to stdout (here /dev/null), against the same pool with --no-log-tasks.
-      const info = (extra: string[]): string[] => ['-l', 'info', ...extra];
-      lon.push(
-        await run(
-          'ours -c 2 (no-op, -l info)',
-          N,
-          'health_check',
-          [],
-          ours(redis.url, 2, redis.url, info([])),
-          120_000,
-        ),
-      );
-      loff.push(
-        await run(
-          'ours -c 2 (no-op, -l info, --no-log-tasks)',
-          N,
-          'health_check',
-          [],
-          ours(redis.url, 2, redis.url, info(['--no-log-tasks'])),
-          120_000,
-        ),
-      );
-      oi.push(await run('ours -c 2 (100 ms I/O)', IO_N, 'simulate_work', ['0.1'], ours(redis.url), 120_000));
-      pi.push(
-        await run(
-          'python prefork -c 2 (100 ms I/O)',
-          Math.min(IO_N, 200),
-          'simulate_work',
-          ['0.1'],
-          python(redis.url),
-          300_000,
-        ),
-      );
-    }
-    const [mo, mp, mc, moi, mpi] = [med(o), med(p), med(c), med(oi), med(pi)];
-    const [mlon, mloff] = [med(lon), med(loff)];
+    const red = await redisRounds(redis.url, r);
+    const am = await amqpRounds(rabbit.url, redis.url, r);
+    const l = await latencies(redis.url, r, rabbit.url);
+    const ratio = (a: number[], b: number[]): string => (med(a) / med(b)).toFixed(2);
     console.log(
-      `medians of ${ROUNDS}: no-op ours/python ${(mo / mp).toFixed(1)}x, ours/celery-node ${(mo / mc).toFixed(2)}x; I/O ours/python ${(moi / mpi).toFixed(1)}x; task lines on/off ${(mlon / mloff).toFixed(2)}x`,
+      `medians of ${ROUNDS}: Redis no-op ours/python ${ratio(red.ours!, red.python!)}x, ours/celery-node ` +
+        `${ratio(red.ours!, red.node!)}x; I/O ours/python ${ratio(red.oursIo!, red.pythonIo!)}x; RabbitMQ no-op ` +
+        `ours/python ${ratio(am.ours!, am.python!)}x, ours/celery-node ${ratio(am.ours!, am.node!)}x; task lines ` +
+        `on/off ${ratio(red.logOn!, red.logOff!)}x`,
     );
     const { writeResult } = await import('./report.js');
-    const tps = (v: number): number => Math.round(v);
-    const runs = (xs: number[]): number[] => xs.map(tps);
+    const py = 'python celery prefork -c 2';
     writeResult('celery', {
       metrics: [
-        {
-          name: 'no-op tasks/s -c 2 vs Python prefork',
-          unit: 'tasks/s',
-          value: tps(mo),
-          runs: runs(o),
-          anchor: { name: 'python celery prefork -c 2', value: tps(mp) },
-          target: 9,
-        },
-        {
-          name: 'no-op tasks/s -c 2 vs celery-node',
-          unit: 'tasks/s',
-          value: tps(mo),
-          runs: runs(o),
-          anchor: { name: 'celery-node', value: tps(mc) },
-          target: 1,
-        },
+        vs('no-op tasks/s -c 2 vs Python prefork', red.ours!, py, red.python!, 9),
+        vs('no-op tasks/s -c 2 vs celery-node', red.ours!, 'celery-node', red.node!, 1),
         {
           // The price of the per-task INFO lines (TASK_LOG_TASKS): the same pool with and without them.
           name: 'no-op tasks/s -c 2 at -l info, task lines on vs off',
           unit: 'tasks/s',
-          value: tps(mlon),
-          runs: runs(lon),
-          anchor: { name: 'ours -c 2 -l info --no-log-tasks', value: tps(mloff) },
+          value: tps(med(red.logOn!)),
+          runs: runs(red.logOn!),
+          anchor: { name: 'ours -c 2 -l info --no-log-tasks', value: tps(med(red.logOff!)) },
         },
-        {
-          name: '100 ms I/O tasks/s vs Python prefork',
-          unit: 'tasks/s',
-          value: tps(moi),
-          runs: runs(oi),
-          anchor: { name: 'python celery prefork -c 2', value: tps(mpi) },
-          target: 50,
-        },
+        vs('100 ms I/O tasks/s vs Python prefork', red.oursIo!, py, red.pythonIo!, 50),
+        vs('RabbitMQ no-op tasks/s -c 2 vs Python prefork', am.ours!, `${py} (acks late)`, am.python!, 8),
+        vs('RabbitMQ no-op tasks/s -c 2 vs celery-node', am.ours!, 'celery-node (AMQP)', am.node!, 1),
+        lat('Redis submit→result p50', l['ours redis']!.p50, l['python redis']!.p50),
+        lat('Redis submit→result p99', l['ours redis']!.p99, l['python redis']!.p99),
+        lat('RabbitMQ (rpc://) submit→result p50', l['ours rabbitmq']!.p50, l['python rabbitmq']!.p50),
+        lat('RabbitMQ (rpc://) submit→result p99', l['ours rabbitmq']!.p99, l['python rabbitmq']!.p99),
       ],
     });
   } finally {
     r.disconnect();
-    await redis.stop();
+    await Promise.all([redis.stop(), rabbit.stop()]);
   }
 }
 

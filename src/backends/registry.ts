@@ -51,7 +51,7 @@ function checkTemporal(config: WorkerConfig, sources: Record<ConfigKey, string>)
 }
 
 /** CELERY_DATABASE_TABLE_NAMES / _SCHEMAS are `task=<name>,group=<name>`. */
-function checkCelery(config: WorkerConfig, sources: Record<ConfigKey, string>): void {
+function checkDatabaseTables(config: WorkerConfig, sources: Record<ConfigKey, string>): void {
   for (const key of ['celery.databaseTableNames', 'celery.databaseTableSchemas'] as const) {
     const items =
       key === 'celery.databaseTableNames' ? config.celery.databaseTableNames : config.celery.databaseTableSchemas;
@@ -91,6 +91,32 @@ function checkHatchet(config: WorkerConfig, sources: Record<ConfigKey, string>, 
       value: '***',
       exitCode: EXIT.CONFIG,
       accepted: `a valid Hatchet API token (${e instanceof Error ? e.message : String(e)})`,
+    });
+  }
+}
+
+/**
+ * Celery rules across settings: rpc:// results travel on a RabbitMQ broker; quorum queues have no priorities;
+ * the database store's table pairs.
+ */
+function checkCelery(config: WorkerConfig, sources: Record<ConfigKey, string>): void {
+  checkDatabaseTables(config, sources);
+  const c = config.celery;
+  const amqpBroker = /^(amqps?|pyamqp):/i.test(c.brokerUrl);
+  if (c.resultBackend !== null && /^rpc:/i.test(c.resultBackend) && !amqpBroker) {
+    throw new ConfigError({
+      setting: 'celery.resultBackend',
+      source: sources['celery.resultBackend'],
+      value: c.resultBackend,
+      accepted: `a Redis or db+postgresql URL, or none: rpc:// needs a RabbitMQ ${settingName('celery.brokerUrl', sources['celery.brokerUrl'])} (amqp://...)${sourceNote('celery.brokerUrl', sources['celery.brokerUrl'])}`,
+    });
+  }
+  if (c.queueMaxPriority !== null && c.queueType === 'quorum') {
+    throw new ConfigError({
+      setting: 'celery.queueMaxPriority',
+      source: sources['celery.queueMaxPriority'],
+      value: String(c.queueMaxPriority),
+      accepted: `none with quorum queues (${settingName('celery.queueType', sources['celery.queueType'])}${sourceNote('celery.queueType', sources['celery.queueType'])}): RabbitMQ quorum queues have no priorities`,
     });
   }
 }

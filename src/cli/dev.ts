@@ -1,9 +1,8 @@
-// `task-backend-worker dev [--backend celery|temporal]`: a first run on a laptop. Starts a private broker
-// (redis-server, or `temporal server start-dev`) from PATH on a free loopback port, runs the pool against it,
-// prints a submit command that runs as printed from where the user is, and stops the server when the pool exits.
-import { once } from 'node:events';
+// `task-backend-worker dev [--backend celery|temporal] [--broker redis|amqp]`: a first run on a laptop. Starts a
+// private broker (redis-server, a RabbitMQ node, or `temporal server start-dev`) from PATH on a free loopback port,
+// runs the pool against it, prints a submit command that runs as printed from where the user is, and stops the
+// server when the pool exits.
 import { realpathSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { dirname, isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
@@ -12,6 +11,8 @@ import { missingSdk } from '../backends/sdk.js';
 import type { WorkerConfig } from '../config/types.js';
 import { EXIT } from '../exit-codes.js';
 import { findExecutable } from '../ops/which.js';
+import { accepts, freePort } from './dev-net.js';
+import { startDevRabbit } from './dev-rabbitmq.js';
 import { commandConfig, commandIo } from './program.js';
 
 const PROG = 'task-backend-worker';
@@ -22,6 +23,8 @@ interface DevServer {
   /** Extra directories searched after PATH (the project's Python venv ships the Temporal CLI). */
   extraDirs: string[];
   args: (port: number) => string[];
+  /** A server that is not one process listening on `port` (RabbitMQ) starts and stops its own way. */
+  start?: (bin: string, port: number) => Promise<{ stop(): Promise<void> }>;
   /** The config the pool runs with, pointed at the private server. */
   apply: (config: WorkerConfig, port: number) => WorkerConfig;
   /** Environment prefix of the printed submit command. */
@@ -33,7 +36,7 @@ const VENV_BIN = join(PACKAGE_ROOT, '.tbw', 'venv', 'bin');
 /** This install's launcher (bin/task-backend-worker of the package this file belongs to). */
 const LAUNCHER = join(PACKAGE_ROOT, 'bin', PROG);
 
-const SERVERS: Record<'celery' | 'temporal', DevServer> = {
+const SERVERS: Record<'celery' | 'rabbitmq' | 'temporal', DevServer> = {
   celery: {
     program: 'redis-server',
     install: 'install Redis first: sudo apt-get install redis-server (or brew install redis)',
@@ -44,6 +47,19 @@ const SERVERS: Record<'celery' | 'temporal', DevServer> = {
       return { ...c, celery: { ...c.celery, brokerUrl: url, resultBackend: url } };
     },
     submitEnv: (port) => `CELERY_BROKER_URL=redis://127.0.0.1:${port}/0`,
+  },
+  rabbitmq: {
+    program: 'rabbitmq-server',
+    install: 'install RabbitMQ first: sudo apt-get install rabbitmq-server (or brew install rabbitmq)',
+    extraDirs: ['/usr/sbin', '/usr/local/sbin', '/opt/homebrew/sbin'],
+    args: () => [],
+    start: async (bin, port) => startDevRabbit(bin, port, await freePort(), 60_000),
+    // Results over the broker (rpc://), as Celery does by default on RabbitMQ.
+    apply: (c, port) => {
+      const url = `amqp://guest:guest@127.0.0.1:${port}//`;
+      return { ...c, celery: { ...c.celery, brokerUrl: url, resultBackend: 'rpc://' } };
+    },
+    submitEnv: (port) => `CELERY_BROKER_URL=amqp://guest:guest@127.0.0.1:${port}//`,
   },
   temporal: {
     program: 'temporal',
@@ -84,27 +100,6 @@ export function selfCommand(launcher: string, path: string | undefined, cwd: str
   return rel.startsWith('..') || isAbsolute(rel) ? launcher : `./${rel}`;
 }
 
-async function freePort(): Promise<number> {
-  const srv = createServer().listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const addr = srv.address();
-  srv.close();
-  await once(srv, 'close');
-  if (addr === null || typeof addr === 'string') throw new Error('no free port');
-  return addr.port;
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
 type Server = ResultPromise<{ stdio: ['ignore', 'ignore', 'pipe']; detached: true; reject: false }>;
 
 /**
@@ -135,14 +130,30 @@ async function stopServer(proc: Server): Promise<void> {
   await proc;
 }
 
+/**
+ * `dev --broker redis|amqp` (also `rabbitmq`) names the private server to start, not a URL: taken off the
+ * command line here so the settings never see it. Any other --broker value is a URL and is refused by dev.
+ */
+function devBroker(cmd: Command): 'redis' | 'amqp' {
+  const root = cmd.parent ?? cmd;
+  const v = root.opts<{ broker?: unknown }>().broker;
+  if (typeof v !== 'string') return 'redis';
+  const kind = v.trim().toLowerCase();
+  if (kind !== 'redis' && kind !== 'amqp' && kind !== 'rabbitmq') return 'redis';
+  root.setOptionValue('broker', undefined);
+  return kind === 'redis' ? 'redis' : 'amqp';
+}
+
 export function register(program: Command): void {
   program
     .command('dev')
     .description(
-      'first run: start a private redis-server (or Temporal dev server) on a free port and run the pool on it',
+      'first run: start a private redis-server (--broker amqp: a RabbitMQ node; --backend temporal: a Temporal dev ' +
+        'server) on a free port and run the pool on it',
     )
     .action(async (_opts: unknown, cmd: Command) => {
       const io = commandIo(cmd);
+      const kind = devBroker(cmd);
       const config = await commandConfig(cmd, { requireCredentials: false });
       if (config.backend !== 'celery' && config.backend !== 'temporal') {
         io.stderr(`${PROG}: dev supports --backend celery or temporal (got ${config.backend})\n`);
@@ -155,7 +166,7 @@ export function register(program: Command): void {
         process.exitCode = EXIT.CONFIG;
         return;
       }
-      const server = SERVERS[config.backend];
+      const server = SERVERS[config.backend === 'celery' && kind === 'amqp' ? 'rabbitmq' : config.backend];
       const bin = findExecutable(server.program, io.env.PATH, server.extraDirs);
       if (bin === null) {
         io.stderr(`${PROG}: ${server.program} not found on PATH; ${server.install}\n`);
@@ -163,7 +174,9 @@ export function register(program: Command): void {
         return;
       }
       const port = await freePort();
-      const { proc } = await startServer(bin, server.args(port), port, 30_000);
+      const { proc } = server.start
+        ? { proc: await server.start(bin, port) }
+        : await startServer(bin, server.args(port), port, 30_000);
       // npm run sets INIT_CWD to where the user typed the command; the printed path is relative to that.
       const self = selfCommand(LAUNCHER, io.env.PATH, io.env.INIT_CWD ?? process.cwd());
       try {
@@ -175,7 +188,7 @@ export function register(program: Command): void {
         const { runPool } = await import('../ops/pool.js');
         process.exitCode = await runPool(server.apply(config, port));
       } finally {
-        await stopServer(proc);
+        await ('stop' in proc ? proc.stop() : stopServer(proc));
       }
     });
 }

@@ -13,10 +13,6 @@ export const CHECKED_PREFIXES: readonly string[] = ['TASK_', 'CELERY_', 'TEMPORA
 export const KNOWN_IGNORED: readonly { names: readonly string[]; why: string }[] = [
   { names: ['TASK_ENV_FILE'], why: 'the env file to read (--env-file)' },
   {
-    names: ['CELERY_BROKER_BASE_URL', 'CELERY_BROKER_USER', 'CELERY_BROKER_PASS', 'RABBITMQ_HA_ENABLED'],
-    why: "the platform's RabbitMQ broker settings (not used by this worker yet: set CELERY_BROKER_URL)",
-  },
-  {
     names: [
       'HATCHET_CLIENT_TLS_CERT_FILE',
       'HATCHET_CLIENT_TLS_KEY_FILE',

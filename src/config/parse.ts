@@ -130,7 +130,9 @@ export function parseUrl(raw: string, protocols: readonly string[]): string {
     throw new ParseFailure(accepted);
   }
   if (!protocols.includes(u.protocol)) throw new ParseFailure(accepted);
-  if (u.hostname === '' && u.protocol !== 'unix:') throw new ParseFailure(`${accepted} and a host`);
+  // unix: sockets and rpc:// (results over the broker's own connection) name no host.
+  if (u.hostname === '' && u.protocol !== 'unix:' && u.protocol !== 'rpc:')
+    throw new ParseFailure(`${accepted} and a host`);
   return s;
 }
 

@@ -1,25 +1,8 @@
 // The settings table's backend rows (Celery, Temporal, Hatchet), in table order after the core and ops rows of
 // settings.ts, which spreads them into SETTINGS. Same rules: a computed default may only read settings above it.
+import { databaseUrlFromParts, DB_PARTS, spliceCredentials } from './compose-urls.js';
+import { AMQP_SETTINGS } from './settings-amqp.js';
 import { computed, type Setting } from './table-types.js';
-
-const DB_PARTS = ['HOST', 'PORT', 'NAME', 'USER', 'PASSWORD', 'SCHEMA'] as const;
-
-/**
- * The platform's workers build their result backend from CELERY_BACKEND_DB_* (each falling back to DB_*):
- * db+postgresql://USER:PASSWORD@HOST:PORT/NAME, with a schema as libpq's search_path option.
- */
-export function databaseUrlFromParts(v: Record<string, string | undefined>): string {
-  const part = (p: (typeof DB_PARTS)[number]): string | undefined => v[`CELERY_BACKEND_DB_${p}`] ?? v[`DB_${p}`];
-  const user = part('USER') ?? 'postgres';
-  const password = part('PASSWORD');
-  const auth = encodeURIComponent(user) + (password !== undefined ? `:${encodeURIComponent(password)}` : '');
-  const host = part('HOST') ?? 'localhost';
-  const url = `db+postgresql://${auth}@${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${
-    part('PORT') ?? '5432'
-  }/${encodeURIComponent(part('NAME') ?? user)}`;
-  const schema = v.CELERY_BACKEND_DB_SCHEMA;
-  return schema === undefined ? url : `${url}?options=${encodeURIComponent(`-csearch_path=${schema}`)}`;
-}
 
 export const BACKEND_SETTINGS: readonly Setting[] = [
   // ── celery ────────────────────────────────────────────────────────────────────────────────────────────
@@ -28,11 +11,19 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     flag: '-b, --broker <url>',
     env: ['CELERY_BROKER_URL'],
     group: 'celery',
-    type: { kind: 'url', protocols: ['redis:', 'rediss:'] },
+    // The platform's split form: the base URL with the user and password spliced in (never printed).
+    compose: {
+      env: ['CELERY_BROKER_BASE_URL', 'CELERY_BROKER_USER', 'CELERY_BROKER_PASS'],
+      doc: 'CELERY_BROKER_BASE_URL with CELERY_BROKER_USER and CELERY_BROKER_PASS spliced in',
+      build: (v) => spliceCredentials(v.CELERY_BROKER_BASE_URL ?? '', v.CELERY_BROKER_USER, v.CELERY_BROKER_PASS),
+    },
+    type: { kind: 'url', protocols: ['redis:', 'rediss:', 'amqp:', 'amqps:', 'pyamqp:'] },
     default: 'redis://127.0.0.1:6379/0',
     description:
-      'Redis broker URL (a password in it is never printed). Give a URL with a password in CELERY_BROKER_URL or ' +
-      'the env file, not as a flag: other users can read a command line in ps.',
+      'Broker URL: Redis (redis://, rediss://) or RabbitMQ (amqp://, amqps://, pyamqp://; `//` is the vhost "/"). ' +
+      'TLS options go in the query (ssl_ca_certs, ssl_certfile, ssl_keyfile, ssl_cert_reqs, ssl_check_hostname); ' +
+      'a password in it is never printed. Give a URL with a password in CELERY_BROKER_URL or the env file, not as ' +
+      'a flag: other users can read a command line in ps.',
   },
   {
     key: 'celery.resultBackend',
@@ -49,12 +40,16 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     },
     type: {
       kind: 'url',
-      protocols: ['redis:', 'rediss:', 'db+postgresql:', 'db+postgresql+psycopg2:', 'db+postgresql+psycopg:'],
+      protocols: ['redis:', 'rediss:', 'rpc:', 'db+postgresql:', 'db+postgresql+psycopg2:', 'db+postgresql+psycopg:'],
     },
     nullable: true,
-    default: computed('the broker URL', (get) => get('celery.brokerUrl')),
+    default: computed('the broker URL (Redis), rpc:// (RabbitMQ)', (get) => {
+      const broker = String(get('celery.brokerUrl'));
+      return /^(amqps?|pyamqp):/i.test(broker) ? 'rpc://' : broker;
+    }),
     description:
-      "Result backend URL: redis[s]:// or db+postgresql[+psycopg2|+psycopg]:// (Celery's database backend); " +
+      "Result backend URL: redis[s]://, rpc:// (results sent to the caller's reply queue; needs a RabbitMQ broker) " +
+      "or db+postgresql[+psycopg2|+psycopg]:// (Celery's database backend); " +
       '"none" disables results. A password: as for --broker.',
   },
   {
@@ -150,15 +145,17 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
   },
   {
     key: 'celery.acksOnFailureOrTimeout',
-    env: ['CELERY_TASK_ACKS_ON_FAILURE_OR_TIMEOUT'],
+    env: ['CELERY_TASK_ACKS_ON_FAILURE_OR_TIMEOUT', 'CELERY_ACKS_ON_FAILURE_OR_TIMEOUT'],
     group: 'celery',
     type: { kind: 'bool' },
     default: true,
     description:
       "Celery's task_acks_on_failure_or_timeout: a failed or timed-out task's message is acknowledged. false: it " +
-      'is rejected instead (kept in the dead-letter list), and a task killed at its hard time limit is given back ' +
-      'and rerun like a lost worker, up to --delivery-limit.',
+      "is rejected instead (kept in the dead-letter list; RabbitMQ: to the queue's dead-letter exchange), and a " +
+      'task killed at its hard time limit is given back and rerun like a lost worker, up to --delivery-limit.',
   },
+  // RabbitMQ's rows (settings-amqp.ts), here in table order.
+  ...AMQP_SETTINGS,
   {
     key: 'celery.visibilityTimeoutS',
     env: ['CELERY_VISIBILITY_TIMEOUT'],
@@ -210,8 +207,9 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     type: { kind: 'string' },
     default: 'tbw.dead_letter',
     description:
-      'Redis list that receives messages that cannot be run (undecodable, too large, lost workers past the ' +
-      'delivery limit). Each entry keeps the headers and the first 64 KiB of the body.',
+      'Redis list (RabbitMQ: durable queue of JSON records) that receives messages that cannot be run ' +
+      '(undecodable, too large, lost workers past the delivery limit). Each entry keeps the headers and the ' +
+      "first 64 KiB of the body. RabbitMQ also rejects them without requeue: to the queue's dead-letter exchange.",
   },
   {
     key: 'celery.deadLetterMax',
@@ -219,7 +217,7 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     group: 'celery',
     type: { kind: 'int', min: 0 },
     default: 10_000,
-    description: 'Most entries the dead-letter list keeps (the newest); 0 = no cap.',
+    description: 'Most entries the dead-letter list keeps (the newest; RabbitMQ: its x-max-length); 0 = no cap.',
   },
   // ── temporal ──────────────────────────────────────────────────────────────────────────────────────────
   {

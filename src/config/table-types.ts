@@ -16,7 +16,7 @@ export type SettingGroup = 'core' | 'celery' | 'temporal' | 'hatchet' | 'ops';
 export const GROUP_TITLES: Record<SettingGroup, string> = {
   core: 'Core',
   ops: 'Pool, logs and operations',
-  celery: 'Celery (Redis)',
+  celery: 'Celery (Redis, RabbitMQ)',
   temporal: 'Temporal',
   hatchet: 'Hatchet',
 };

@@ -9,9 +9,9 @@ export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' |
 export type LogFormat = 'json' | 'pretty';
 
 export interface CeleryConfig {
-  /** redis:// or rediss:// URL (may carry a password: secret). */
+  /** redis://, rediss://, amqp://, amqps:// or pyamqp:// URL (may carry a password: secret). */
   brokerUrl: string;
-  /** Redis result backend URL; defaults to the broker URL. null = results disabled. */
+  /** Redis or rpc:// result backend URL; defaults to the broker URL (rpc:// for RabbitMQ). null = disabled. */
   resultBackend: string | null;
   /** Result expiry, seconds (Celery's result_expires, default 1 day). */
   resultExpiresS: number;
@@ -55,6 +55,18 @@ export interface CeleryConfig {
   maxMessageBytes: number;
   /** Redis list that receives messages that cannot be run. */
   deadLetterKey: string;
+  /** Unacked messages per child = slots × this (worker_prefetch_multiplier). */
+  prefetchMultiplier: number;
+  /** RabbitMQ: declared queue type (task_default_queue_type). */
+  queueType: 'classic' | 'quorum';
+  /** RabbitMQ: x-max-priority of declared classic queues; null = none. */
+  queueMaxPriority: number | null;
+  /** RabbitMQ: type of the per-queue exchange (task_default_exchange_type). */
+  exchangeType: 'direct' | 'topic' | 'fanout';
+  /** RabbitMQ: AMQP heartbeat, seconds (0 = off). */
+  brokerHeartbeatS: number;
+  /** RabbitMQ: one connection attempt's timeout, seconds. */
+  brokerConnectTimeoutS: number;
   /** Most entries the dead-letter list keeps (the newest); 0 = no cap. */
   deadLetterMax: number;
   /**

@@ -91,13 +91,15 @@ export function onExit(cx: Cx, id: number, code: number | null, signal: string |
     return;
   }
   // Exit code 3 means "cannot boot" only from a child that never became ready: a task may call process.exit(3).
-  if ((c.readyAt === null && code === CHILD_EXIT.BOOT_ERROR) || (c.fatal !== null && !c.fatal.retryable)) {
+  // A child that already runs tasks (it said `busy`: a broker may deliver before the ready message is read) booted.
+  const booting = c.readyAt === null && c.active === 0;
+  if ((booting && code === CHILD_EXIT.BOOT_ERROR) || (c.fatal !== null && !c.fatal.retryable)) {
     log(cx, 'error', 'child cannot boot', { ...fields, err: c.fatal?.error });
     const why = c.fatal ? `${c.fatal.error.name}: ${c.fatal.error.message}` : `exit code ${code}`;
     giveUp(cx, EXIT.BOOT_FAILURE, `child ${c.slot} cannot boot (${why})`);
     return;
   }
-  if (c.readyAt === null) {
+  if (booting) {
     if (code === CHILD_EXIT.RETRYABLE_BOOT) {
       // Broker/server not reachable yet: retried with backoff for as long as it takes, never a boot failure.
       retryUnreachable(cx, c, slot, reason);

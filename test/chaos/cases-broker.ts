@@ -8,8 +8,36 @@ import { buildMessage } from '../../src/backends/celery/transports/redis-envelop
 import { EXIT } from '../../src/exit-codes.js';
 import { startRedis } from '../helpers/redis.js';
 import { startWorker } from '../e2e/celery-harness.js';
-import { poolEnv } from './cases-pool.js';
-import { CHAOS_TASKS, enqueue, execCounts, median, rssKiB, statuses, until } from './harness.js';
+import { nothingHeld, poolEnv } from './cases-pool.js';
+import type { Redis } from 'ioredis';
+import {
+  CHAOS_TASKS,
+  enqueue,
+  execCounts,
+  median,
+  pySubmit,
+  rssKiB,
+  statuses,
+  until,
+  type ExecCounts,
+} from './harness.js';
+
+/** Every task of `ids` executed and stored SUCCESS, none lost; returns the execution counts. */
+async function allDone(t: Test, r: Redis, ids: string[]): Promise<ExecCounts> {
+  await until(async () => (await r.hlen('chaos:exec')) >= ids.length, 120_000, 'every task executed', 100);
+  const c = await execCounts(r, ids);
+  t.equal(c.missing.length, 0, 'no task lost');
+  const st = await until(
+    async () => {
+      const m = await statuses(r, ids);
+      return m.size === ids.length ? m : null;
+    },
+    30_000,
+    'every result stored',
+  );
+  t.equal([...st.values()].filter((m) => m.status === 'SUCCESS').length, ids.length, 'every result is SUCCESS');
+  return c;
+}
 
 /** Redis SIGKILLed and restarted mid-run (AOF on, like a production broker): nothing lost, resumes within 5 s. */
 export async function redisRestartCase(t: Test, o: { tasks: number; sleepMs: number }): Promise<void> {
@@ -38,20 +66,58 @@ export async function redisRestartCase(t: Test, o: { tasks: number; sleepMs: num
     10,
   ).then(() => Date.now() - back);
   t.ok(resumedMs <= 5000, `processing resumed ${resumedMs} ms after Redis came back`);
-  await until(async () => (await r.hlen('chaos:exec')) >= o.tasks, 120_000, 'every task executed', 100);
-  const c = await execCounts(r, ids);
-  t.equal(c.missing.length, 0, 'no task lost');
-  const st = await until(
-    async () => {
-      const m = await statuses(r, ids);
-      return m.size === o.tasks ? m : null;
-    },
-    30_000,
-    'every result stored',
-  );
-  t.equal([...st.values()].filter((m) => m.status === 'SUCCESS').length, o.tasks, 'every result is SUCCESS');
+  const c = await allDone(t, r, ids);
   t.equal(w.lines.filter((l) => String(l.msg).startsWith('child exited')).length, 0, 'no child exited');
   t.comment(`redis-restart: resumed in ${resumedMs} ms, ${c.duplicates} duplicate executions`);
+}
+
+/**
+ * RabbitMQ stopped (rabbitmqctl stop: durable queues and persistent messages survive) and started again mid-run:
+ * nothing lost, the pool consumes again within 5 s of the node being back, nothing left unacknowledged.
+ */
+export async function rabbitRestartCase(t: Test, o: { tasks: number; sleepMs: number }): Promise<void> {
+  const e = await poolEnv(t, ['-c', '2', '--child-concurrency', '16'], {}, [], 'amqp');
+  const { r, w } = e;
+  const rabbit = e.rabbit!;
+  const ids = await pySubmit(e.broker, o.tasks, o.sleepMs, e.redis.url);
+  await until(async () => (await r.hlen('chaos:exec')) >= o.tasks / 4, 60_000, 'a quarter done');
+  await rabbit.kill();
+  await w.waitFor(
+    (l) => l.msg === 'connection lost, reconnecting' && l.role === 'broker',
+    15_000,
+    'connection lost line',
+  );
+  // Every start counts (a redelivered task starts again): new starts after the restart = consuming again.
+  const starts = async (): Promise<number> => (await r.hvals('chaos:start')).reduce((n, v) => n + Number(v), 0);
+  // Let what was running when the node went down finish (or not) before taking the mark.
+  await new Promise((res) => setTimeout(res, 500));
+  const doneAtRestart = await r.hlen('chaos:exec');
+  t.ok(doneAtRestart < o.tasks, `${o.tasks - doneAtRestart} tasks not done when RabbitMQ went down`);
+  await rabbit.start();
+  const back = Date.now();
+  const startsAtRestart = await starts();
+  const resumedMs = await until(async () => (await starts()) > startsAtRestart, 15_000, 'consuming again', 10).then(
+    () => Date.now() - back,
+  );
+  t.ok(resumedMs <= 5000, `consuming again ${resumedMs} ms after RabbitMQ was back`);
+  const c = await allDone(t, r, ids);
+  await until(() => nothingHeld(e), 15_000, 'nothing left unacknowledged');
+  t.equal(w.lines.filter((l) => String(l.msg).startsWith('child exited')).length, 0, 'no child exited');
+  const failedLines = w.lines.filter(
+    (l) => l.msg === 'connection failed, retrying' || l.msg === 'connection lost, reconnecting',
+  );
+  t.ok(
+    failedLines.every(
+      (l) =>
+        typeof l.url === 'string' &&
+        !String(l.url).includes(':guest@') &&
+        typeof l.code === 'string' &&
+        typeof l.attempt === 'number' &&
+        'retryInMs' in l,
+    ),
+    'one line per attempt: redacted URL, code, attempt, next delay',
+  );
+  t.comment(`rabbitmq-restart: resumed in ${resumedMs} ms, ${c.duplicates} duplicate executions`);
 }
 
 const b64 = (v: unknown): string => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64');

@@ -4,10 +4,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import amqp from 'amqplib';
 import type { Test } from 'tap';
+import { buildTask } from '../../src/backends/celery/protocol.js';
+import { publishOptions } from '../../src/backends/celery/transports/amqp-message.js';
 import { buildMessage } from '../../src/backends/celery/transports/redis-envelope.js';
-import { POISON_TASKS, runsIn } from '../e2e/celery-harness.js';
-import { killEvery, poolEnv } from './cases-pool.js';
+import { POISON_TASKS, runsIn, type TransportKind } from '../e2e/celery-harness.js';
+import { killEvery, nothingHeld, poolEnv, type Env } from './cases-pool.js';
 import { execCounts, pySubmit, statuses, until } from './harness.js';
 
 export interface PoisonOpts {
@@ -22,25 +25,67 @@ export interface PoisonOpts {
    */
   deliveryLimit: number;
   timeoutMs: number;
+  /** The broker (results in Redis either way); default redis. */
+  kind?: TransportKind;
+}
+
+/** Send the poison task as Python's send_task would: a raw entry on Redis, a published message on RabbitMQ. */
+async function sendPoison(e: Env, path: string): Promise<string> {
+  if (e.rabbit === null) {
+    const m = buildMessage({ task: 'poison.async_throw', args: [path] });
+    await e.r.lpush(m.key, m.raw);
+    return m.id;
+  }
+  const { id, message } = buildTask({ task: 'poison.async_throw', args: [path] });
+  const conn = await amqp.connect(e.broker.replace(/\/\/$/, '/'));
+  try {
+    const ch = await conn.createConfirmChannel();
+    ch.publish('', 'celery', message.body, publishOptions(message));
+    await ch.waitForConfirms();
+  } finally {
+    await conn.close();
+  }
+  return id;
+}
+
+/** The dead-letter record of task `id`: the Redis list, or the RabbitMQ record queue. */
+async function deadLetterOf(e: Env, id: string): Promise<string | undefined> {
+  if (e.rabbit === null) return (await e.r.lrange('tbw.dead_letter', 0, -1)).find((x) => x.includes(id));
+  const conn = await amqp.connect(e.broker.replace(/\/\/$/, '/'));
+  try {
+    const ch = await conn.createChannel();
+    for (let m = await ch.get('tbw.dead_letter', { noAck: true }); m !== false; m = await ch.get('tbw.dead_letter')) {
+      if (m.content.toString().includes(id)) return m.content.toString();
+    }
+    return undefined;
+  } finally {
+    await conn.close();
+  }
 }
 
 export async function poisonCase(t: Test, o: PoisonOpts): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tbw-chaos-poison-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const { redis, r, w } = await poolEnv(t, [
-    '--tasks',
-    POISON_TASKS,
-    '-c',
-    String(o.concurrency),
-    '--child-concurrency',
-    String(o.childConcurrency),
-    '--delivery-limit',
-    String(o.deliveryLimit),
-  ]);
-  const poison = buildMessage({ task: 'poison.async_throw', args: [join(dir, 'poison')] });
-  const submitted = pySubmit(redis.url, o.tasks, o.sleepMs);
+  const e = await poolEnv(
+    t,
+    [
+      '--tasks',
+      POISON_TASKS,
+      '-c',
+      String(o.concurrency),
+      '--child-concurrency',
+      String(o.childConcurrency),
+      '--delivery-limit',
+      String(o.deliveryLimit),
+    ],
+    {},
+    [],
+    o.kind ?? 'redis',
+  );
+  const { redis, r, w } = e;
+  const submitted = pySubmit(e.broker, o.tasks, o.sleepMs, redis.url);
   await until(async () => (await r.hlen('chaos:exec')) > o.tasks / 10, 60_000, 'work under way');
-  await r.lpush(poison.key, poison.raw);
+  const poison = { id: await sendPoison(e, join(dir, 'poison')) };
   const killer = killEvery(w, o.everyMs);
   let ids: string[] = [];
   try {
@@ -72,8 +117,8 @@ export async function poisonCase(t: Test, o: PoisonOpts): Promise<void> {
     'the pool never gave up',
   );
   t.equal(w.proc.exitCode, null, 'the pool is still running');
-  await until(async () => (await r.hlen('unacked')) === 0, 15_000, 'nothing left held');
-  const entry = (await r.lrange('tbw.dead_letter', 0, -1)).find((e) => e.includes(poison.id));
+  await until(() => nothingHeld(e), 20_000, 'nothing left held');
+  const entry = await deadLetterOf(e, poison.id);
   t.ok(entry, 'the poison message is in the dead-letter list');
   t.comment(`poison: ${o.tasks} valid tasks, ${killer.kills} kills from outside, poison ran ${runs} times`);
 }

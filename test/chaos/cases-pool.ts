@@ -3,32 +3,63 @@
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import type { Test } from 'tap';
+import type { RabbitServer } from '../helpers/rabbitmq.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { startWorker, type Worker } from '../e2e/celery-harness.js';
+import { startBrokers, startWorker, type TransportKind, type Worker } from '../e2e/celery-harness.js';
 import { CHAOS_TASKS, childrenOf, enqueue, execCounts, procState, pySubmit, statuses, until } from './harness.js';
 
 export interface Env {
+  /** Results and the chaos counters (the broker too on Redis). */
   redis: RedisServer;
   r: Redis;
   w: Worker;
+  /** CELERY_BROKER_URL. */
+  broker: string;
+  /** The RabbitMQ node when the broker is RabbitMQ. */
+  rabbit: RabbitServer | null;
 }
 
-/** A Redis and a running pool of the real binary with the chaos tasks, torn down with the test. */
+/**
+ * A broker (Redis, or RabbitMQ with results and counters in Redis) and a running pool of the real binary with the
+ * chaos tasks, torn down with the test.
+ */
 export async function poolEnv(
   t: Test,
   args: string[],
   env: Record<string, string> = {},
   redisArgs: string[] = [],
+  kind: TransportKind = 'redis',
 ): Promise<Env> {
-  const redis = await startRedis({ args: redisArgs });
-  t.teardown(() => redis.stop());
+  let redis: RedisServer;
+  let rabbit: RabbitServer | null = null;
+  let broker: string;
+  if (kind === 'redis') {
+    redis = await startRedis({ args: redisArgs });
+    t.teardown(() => redis.stop());
+    broker = redis.url;
+  } else {
+    const b = await startBrokers('amqp');
+    t.teardown(() => b.stop());
+    ({ redis, rabbit, broker } = b);
+  }
   const r = new Redis(redis.url, { maxRetriesPerRequest: null });
   r.on('error', () => undefined);
   t.teardown(() => void r.disconnect());
-  const w = startWorker(redis.url, ['--tasks', CHAOS_TASKS, ...args], env);
+  const w = startWorker(broker, ['--tasks', CHAOS_TASKS, ...args], {
+    CELERY_RESULT_BACKEND: redis.url,
+    CHAOS_COUNTER_URL: redis.url,
+    ...env,
+  });
   t.teardown(async () => void (await w.stop('SIGKILL')));
   await w.waitFor((l) => l.msg === 'pool state changed' && l.to === 'running', 30_000, 'pool running');
-  return { redis, r, w };
+  return { redis, r, w, broker, rabbit };
+}
+
+/** Nothing held by a worker any more: Redis's unacked hash is empty, or RabbitMQ lists no unacknowledged message. */
+export async function nothingHeld(e: Pick<Env, 'r' | 'rabbit'>): Promise<boolean> {
+  if (e.rabbit === null) return (await e.r.hlen('unacked')) === 0;
+  const rows = await e.rabbit.listQueues('name', 'messages', 'messages_unacknowledged');
+  return rows.every((q) => q.messages_unacknowledged === '0' && (q.messages === '0' || !q.name?.startsWith('celery')));
 }
 
 /** Start time of a process in clock ticks since boot (field 22 of /proc/<pid>/stat). */
@@ -81,17 +112,17 @@ export interface KillOpts {
 }
 
 /** A child SIGKILLed every `everyMs` while the tasks run: all complete, none lost, duplicates reported. */
-export async function killChildrenCase(t: Test, o: KillOpts): Promise<void> {
+export async function killChildrenCase(t: Test, o: KillOpts, kind: TransportKind = 'redis'): Promise<void> {
   // Every crash here comes from outside on purpose: the crash-loop guard (default 10 in 60 s) would give up.
-  const { redis, r, w } = await poolEnv(t, [
-    '-c',
-    String(o.concurrency),
-    '--child-concurrency',
-    String(o.childConcurrency),
-    '--crash-loop-max',
-    '0',
-  ]);
-  const submitted = pySubmit(redis.url, o.tasks, o.sleepMs);
+  const e = await poolEnv(
+    t,
+    ['-c', String(o.concurrency), '--child-concurrency', String(o.childConcurrency), '--crash-loop-max', '0'],
+    {},
+    [],
+    kind,
+  );
+  const { redis, r, w } = e;
+  const submitted = pySubmit(e.broker, o.tasks, o.sleepMs, redis.url);
   const supervisor = w.proc.pid!;
   const killer = killEvery(w, o.everyMs);
   const t0 = Date.now();
@@ -128,7 +159,7 @@ export async function killChildrenCase(t: Test, o: KillOpts): Promise<void> {
     'every result stored',
   );
   t.equal([...st.values()].filter((m) => m.status === 'SUCCESS').length, o.tasks, 'every result is SUCCESS');
-  await until(async () => (await r.hlen('unacked')) === 0, 15_000, 'nothing left held');
+  await until(() => nothingHeld(e), 15_000, 'nothing left held or queued');
   t.comment(
     `kill-child: ${o.tasks} tasks, ${kills} kills in ${took} ms, ${c.duplicates} duplicate executions (at-least-once)`,
   );

@@ -50,11 +50,10 @@ export async function enqueue(
 }
 
 /** Submit through the real Python Celery client (test/chaos/py/submit.py); returns the task ids it printed. */
-export async function pySubmit(url: string, n: number, sleepMs: number): Promise<string[]> {
+export async function pySubmit(url: string, n: number, sleepMs: number, backend = url): Promise<string[]> {
   if (!existsSync(PYTHON)) throw new Error(`${PYTHON} missing: run scripts/setup-python.sh`);
-  const p = spawn(PYTHON, [join(ROOT, 'test', 'chaos', 'py', 'submit.py'), url, String(n), String(sleepMs)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const args = [join(ROOT, 'test', 'chaos', 'py', 'submit.py'), url, String(n), String(sleepMs), backend];
+  const p = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -1,5 +1,7 @@
 // Tasks the Celery e2e tests need beyond the built-ins: retries, time limits, custom exception types,
 // a workflow. Plain definition objects (the loader normalises them), so no build step is needed.
+import { writeFileSync } from 'node:fs';
+
 const sleep = (ms, signal) =>
   new Promise((resolve, reject) => {
     const t = setTimeout(resolve, ms);
@@ -127,6 +129,18 @@ export const block = {
   async run(args, kwargs, ctx) {
     if (args[0] === 'node-blocks') await sleep(3_600_000, ctx.signal);
     return { by: 'node', pid: process.pid };
+  },
+};
+
+// When it ran and where: args [sleepSeconds, tag, pidFile?]; writes its pid to pidFile first (tests kill it there).
+export const stamp = {
+  kind: 'task',
+  name: 'tbw_test.stamp',
+  async run(args, kwargs, ctx) {
+    const started = Date.now();
+    if (typeof args[2] === 'string') writeFileSync(args[2], String(process.pid));
+    if (args[0]) await sleep(args[0] * 1000, ctx.signal);
+    return { at: started, pid: process.pid, redelivered: ctx.redelivered, tag: args[1] ?? null };
   },
 };
 

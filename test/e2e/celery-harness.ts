@@ -1,11 +1,13 @@
-// Runs the real binary (`node dist/src/cli/main.js --backend celery`) against a test Redis, collects its NDJSON
-// log lines, and runs Python Celery scripts from test/e2e/py with the project venv.
+// Runs the real binary (`node dist/src/cli/main.js --backend celery`) against a test broker (Redis, or RabbitMQ with
+// Redis results), collects its NDJSON log lines, and runs Python Celery scripts from test/e2e/py with the venv.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Test } from 'tap';
 import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startRabbit, type RabbitServer } from '../helpers/rabbitmq.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The venv's Python; TBW_TEST_PYTHON points the Celery e2e tests at another (e.g. the newest Celery release). */
@@ -16,6 +18,49 @@ export const POISON_TASKS = join(ROOT, 'test', 'e2e', 'celery-poison-tasks.mjs')
 const MAIN = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 /** The venv's Python even when TBW_TEST_PYTHON is set (the database e2e also runs its Celery when it differs). */
 export const VENV_PYTHON = join(ROOT, '.tbw', 'venv', 'bin', 'python');
+
+/** The Celery transports the conformance cases run on. */
+export type TransportKind = 'redis' | 'amqp';
+export const TRANSPORTS: readonly TransportKind[] = ['redis', 'amqp'];
+
+export interface Brokers {
+  kind: TransportKind;
+  /** CELERY_BROKER_URL for this transport. */
+  broker: string;
+  /** A Redis for results (and test bookkeeping): the broker itself on Redis, a second server with RabbitMQ. */
+  redis: RedisServer;
+  /** The RabbitMQ node (amqp only). */
+  rabbit: RabbitServer | null;
+  /** Worker environment: broker and Redis results. */
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** One broker of `kind` (RabbitMQ and its result Redis start together) for a test file; fails loudly if missing. */
+export async function startBrokers(kind: TransportKind): Promise<Brokers> {
+  if (kind === 'redis') {
+    const redis = await startRedis();
+    return {
+      kind,
+      broker: redis.url,
+      redis,
+      rabbit: null,
+      env: { CELERY_BROKER_URL: redis.url, CELERY_RESULT_BACKEND: redis.url },
+      stop: () => redis.stop(),
+    };
+  }
+  const [rabbit, redis] = await Promise.all([startRabbit(), startRedis()]);
+  return {
+    kind,
+    broker: rabbit.url,
+    redis,
+    rabbit,
+    env: { CELERY_BROKER_URL: rabbit.url, CELERY_RESULT_BACKEND: redis.url },
+    stop: async () => {
+      await Promise.all([rabbit.stop(), redis.stop()]);
+    },
+  };
+}
 
 export interface Worker {
   proc: ChildProcess;
@@ -31,15 +76,16 @@ export interface Worker {
   killGroup(): Promise<void>;
 }
 
+/** The binary on broker `brokerUrl` (results there too unless `env` says otherwise). */
 export function startWorker(
-  redisUrl: string,
+  brokerUrl: string,
   args: string[],
   env: Record<string, string> = {},
   opts: { detached?: boolean } = {},
 ): Worker {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} missing: run npx tsc -p tsconfig.json first`);
   const proc = spawn(process.execPath, [MAIN, '--backend', 'celery', '--log-format', 'json', ...args], {
-    env: { ...process.env, CELERY_BROKER_URL: redisUrl, CELERY_RESULT_BACKEND: redisUrl, ...env },
+    env: { ...process.env, CELERY_BROKER_URL: brokerUrl, CELERY_RESULT_BACKEND: brokerUrl, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: opts.detached === true,
   });
@@ -124,9 +170,13 @@ export async function runPython(
   args: string[],
   timeoutMs = 120_000,
   python = PYTHON,
+  env: Record<string, string> = {},
 ): Promise<PyCheck[]> {
   if (!existsSync(python)) throw new Error(`${python} missing: run scripts/setup-python.sh`);
-  const p = spawn(python, [join(ROOT, 'test', 'e2e', 'py', script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(python, [join(ROOT, 'test', 'e2e', 'py', script), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   let out = '';
   let err = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));

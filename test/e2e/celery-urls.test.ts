@@ -1,56 +1,18 @@
 // Connection URLs for real: a password in the URL, a non-zero db number, and rediss:// (TLS, client certificate
 // and a throwaway CA passed the kombu/redis-py way: ?ssl_cert_reqs=&ssl_ca_certs=&ssl_certfile=&ssl_keyfile=).
 // The Python Celery client and our binary use the same URL on the same server; the password never reaches a log.
-import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
 import { redisTarget, redisUrlProblem } from '../../src/backends/celery/transports/redis-url.js';
+import { makeCerts, type TestCerts } from '../helpers/certs.js';
 import { startRedis, type RedisTlsOptions } from '../helpers/redis.js';
 import { FIXTURE_TASKS, runPython, startWorker } from './celery-harness.js';
 
 const PASSWORD = 'Tbw-s3cret-Pa55word';
-
-/** A CA, a server certificate for 127.0.0.1 and a client certificate, all throwaway (EC keys: fast). */
-function makeCerts(dir: string): RedisTlsOptions & { clientCert: string; clientKey: string } {
-  const ssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  ssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=tbw-test-ca');
-  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-  writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
-  for (const who of ['server', 'client']) {
-    ssl('req', ...ec, '-keyout', `${who}.key`, '-out', `${who}.csr`, '-subj', `/CN=tbw-test-${who}`);
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      `${who}.csr`,
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      `${who}.pem`,
-      '-days',
-      '1',
-      '-extfile',
-      `${who}.ext`,
-    );
-  }
-  const p = (f: string): string => join(dir, f);
-  return {
-    ca: p('ca.pem'),
-    cert: p('server.pem'),
-    key: p('server.key'),
-    authClients: true,
-    clientCert: p('client.pem'),
-    clientKey: p('client.key'),
-  };
-}
 
 type UrlRun = { ok: boolean; value?: unknown; error?: [string, string]; exists?: number; keyspace?: string[] };
 
@@ -137,7 +99,8 @@ void t.test('password in the URL and a non-zero db', async (t) => {
 void t.test('rediss:// with a private CA and a client certificate, password and db 5', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tbw-tls-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const certs = makeCerts(dir);
+  const c = makeCerts(dir);
+  const certs: RedisTlsOptions & TestCerts = { ...c, authClients: true };
   const redis = await startRedis({ password: PASSWORD, tls: certs });
   t.teardown(() => redis.stop());
   const base = redis.url.replace(/\/0$/, '/5');

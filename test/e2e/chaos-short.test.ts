@@ -1,6 +1,6 @@
 // The short chaos cases in CI (npm test): smaller counts than test/chaos, same code. Long ones: npm run chaos.
 import t from 'tap';
-import { bootFailureCase, fuzzCase, redisRestartCase } from '../chaos/cases-broker.js';
+import { bootFailureCase, fuzzCase, rabbitRestartCase, redisRestartCase } from '../chaos/cases-broker.js';
 import { pm2StopCase } from '../chaos/cases-pm2.js';
 import { killChildrenCase, killSupervisorCase, sigtermCase } from '../chaos/cases-pool.js';
 import { poisonCase } from '../chaos/cases-poison.js';
@@ -34,6 +34,15 @@ void t.test('chaos (short)', async (t) => {
   );
   await t.test('pm2 stop under load', (t) => pm2StopCase(t, { tasks: 100, sleepMs: 1000 }));
   await t.test('Redis restarted mid-run', (t) => redisRestartCase(t, { tasks: 1000, sleepMs: 20 }));
+  await t.test('child SIGKILLed every 2 s under load (RabbitMQ)', (t) =>
+    killChildrenCase(
+      t,
+      { tasks: 1500, sleepMs: 100, everyMs: 2000, concurrency: 2, childConcurrency: 8, timeoutMs: 90_000 },
+      'amqp',
+    ),
+  );
+  // Sized so work is left when the node is down (a graceful stop takes seconds while consumers keep going).
+  await t.test('RabbitMQ restarted mid-run', (t) => rabbitRestartCase(t, { tasks: 2000, sleepMs: 100 }));
   await t.test('fuzzed messages', (t) => fuzzCase(t, { bad: 500, valid: 100, huge: 3 }));
   await t.test('workers that cannot boot', (t) => bootFailureCase(t));
 });

@@ -7,6 +7,7 @@ import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { privateNodeEnv } from '../../src/cli/dev-rabbitmq.js';
 import { freePort } from './redis.js';
 
 const run = promisify(execFile);
@@ -40,7 +41,13 @@ function rabbitUid(): { uid: number; gid: number } {
   return { uid: Number(uid), gid: Number(gid) };
 }
 
-export async function startRabbit(opts: { startTimeoutMs?: number } = {}): Promise<RabbitServer> {
+export interface RabbitOptions {
+  startTimeoutMs?: number;
+  /** rabbitmq.conf lines added to the node's own config file (e.g. a TLS listener). */
+  conf?: string[];
+}
+
+export async function startRabbit(opts: RabbitOptions = {}): Promise<RabbitServer> {
   const port = await freePort();
   const distPort = await freePort();
   const nodename = `tbw${process.pid}x${Math.floor(Math.random() * 1e6)}@localhost`;
@@ -48,20 +55,12 @@ export async function startRabbit(opts: { startTimeoutMs?: number } = {}): Promi
   const { uid, gid } = rabbitUid();
   for (const d of ['mnesia', 'log']) mkdirSync(join(dir, d));
   writeFileSync(join(dir, 'plugins'), '[].\n');
-  for (const p of [dir, join(dir, 'mnesia'), join(dir, 'log'), join(dir, 'plugins')]) chownSync(p, uid, gid);
+  writeFileSync(join(dir, 'rabbitmq.conf'), (opts.conf ?? []).map((l) => `${l}\n`).join(''));
+  for (const f of ['', 'mnesia', 'log', 'plugins', 'rabbitmq.conf']) chownSync(join(dir, f), uid, gid);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    RABBITMQ_NODENAME: nodename,
-    RABBITMQ_NODE_PORT: String(port),
-    RABBITMQ_DIST_PORT: String(distPort),
-    RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
-    ERL_EPMD_ADDRESS: '127.0.0.1',
-    RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
-    RABBITMQ_LOG_BASE: join(dir, 'log'),
-    RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'plugins'),
-    RABBITMQ_PID_FILE: join(dir, 'node.pid'),
-    // Erlang distribution (rabbitmqctl's way in) on loopback too, not every interface.
-    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
+    ...privateNodeEnv({ dir, nodename, port, distPort }),
+    RABBITMQ_CONFIG_FILE: join(dir, 'rabbitmq.conf'),
   };
   const startTimeoutMs = opts.startTimeoutMs ?? 60_000;
   let running = false;

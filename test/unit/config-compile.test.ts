@@ -74,6 +74,12 @@ void t.test('defaults', async (t) => {
     sendEvents: false,
     maxMessageBytes: 10 * 1024 * 1024,
     deadLetterKey: 'tbw.dead_letter',
+    prefetchMultiplier: 1,
+    queueType: 'classic',
+    queueMaxPriority: null,
+    exchangeType: 'direct',
+    brokerHeartbeatS: 120,
+    brokerConnectTimeoutS: 4,
     deadLetterMax: 10_000,
   });
   t.same(c.temporal, {
@@ -265,8 +271,8 @@ void t.test(
       ],
       [{ flags: { maxMemoryPerChildKiB: 'lots' } }, /^invalid --max-memory-per-child "lots": expected a size/, 64],
       [
-        { env: { CELERY_BROKER_URL: 'amqp://guest:guest@rabbit//' } },
-        'invalid CELERY_BROKER_URL "amqp://guest:***@rabbit//" (from the environment): expected a URL starting with redis:// or rediss://',
+        { env: { CELERY_BROKER_URL: 'kafka://guest:guest@rabbit//' } },
+        'invalid CELERY_BROKER_URL "kafka://guest:***@rabbit//" (from the environment): expected a URL starting with redis:// or rediss:// or amqp:// or amqps:// or pyamqp://',
         78,
       ],
       [

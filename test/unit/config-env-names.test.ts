@@ -29,6 +29,11 @@ void t.test('the closest known name, only when it is close', async (t) => {
   t.equal(closestName('TASK_WORKER_CONCURENCY', known), 'TASK_WORKER_CONCURRENCY');
   t.equal(closestName('celery_broker_url', known), 'CELERY_BROKER_URL', 'case does not matter');
   t.equal(closestName('HATCHET_CLIENT_TOKN', known), 'HATCHET_CLIENT_TOKEN');
+  // RabbitMQ's names, composed and aliased ones too.
+  t.equal(closestName('CELERY_BROKER_PAS', known), 'CELERY_BROKER_PASS');
+  t.equal(closestName('RABBITMQ_HA_ENABLE', known), 'RABBITMQ_HA_ENABLED');
+  t.equal(closestName('CELERY_WORKER_PREFETCH_MULTIPLER', known), 'CELERY_WORKER_PREFETCH_MULTIPLIER');
+  t.equal(closestName('CELERY_TASK_REJECT_ON_WORKER_LOTS', known), 'CELERY_TASK_REJECT_ON_WORKER_LOST');
   t.equal(closestName('TASK_SOMETHING_ELSE_ENTIRELY', known), null);
 });
 
@@ -38,7 +43,7 @@ void t.test('what is reported: our prefixes everywhere, near misses in the env f
     TASK_WORKER_CONCURENCY: '3',
     CELERY_BROKER_URL: 'redis://y', // known
     HATCHET_CLIENT_TLS_ROOT_CA_FILE: '/ca.pem', // read by the Hatchet SDK itself
-    CELERY_BROKER_BASE_URL: 'amqp://rabbit//', // the platform's, documented as ignored
+    CELERY_BROKER_BASE_URL: 'amqp://rabbit//', // the platform's split broker URL (a composed setting)
     DB_HOST: 'pg', // the platform's
     PATH: '/usr/bin',
     CELRY_RESULT_BACKEND: 'x', // not our prefix: never reported from the environment

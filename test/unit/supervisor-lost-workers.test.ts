@@ -76,6 +76,23 @@ void t.test('exit code 3 from a READY child is a crash, not a boot error', async
   t.equal(sim.s.crashTimes.length, 1, 'an idle exit 3 is counted as a crash');
 });
 
+void t.test(
+  'a child that runs tasks before its ready message was read has booted: exit 3 is a lost worker',
+  async (t) => {
+    const sim = new Sim({ concurrency: 1 });
+    sim.running();
+    sim.exit(sim.current(0) as number, null, 'SIGKILL');
+    sim.wake();
+    // The new child: a broker (RabbitMQ) pushed it a task that kills it before the supervisor read `ready`.
+    const id = sim.current(0) as number;
+    sim.msg(id, { type: 'busy', active: 1 });
+    const fx = sim.exit(id, CHILD_EXIT.BOOT_ERROR);
+    t.notOk(logged(fx, 'child cannot boot'), 'not a boot error');
+    t.equal(of(fx, 'log').find((l) => l.msg === 'child exited unexpectedly')?.fields.lostWorker, true, 'a lost worker');
+    t.equal(sim.s.phase, 'running', 'the pool runs on');
+  },
+);
+
 void t.test('a busy signal is cleared by a heartbeat that reports no task', async (t) => {
   const sim = new Sim({ concurrency: 1, crashLoop: { max: 2, windowMs: 60_000 } });
   sim.running();

@@ -5,7 +5,7 @@ import type { WorkflowDefinition } from '../../tasks/types.js';
 import { COLLECT_TASK, dagCanvas, isInternalBody } from './dag.js';
 import { buildTask, parseTime, type Sig, type TaskMessage } from './protocol.js';
 import { CHORD_UNLOCK, excRepr } from './builtins.js';
-import { buildMeta, excInfo, PROPAGATE_STATES, type ExcInfo, type ResultStore } from './results.js';
+import { buildMeta, excInfo, PROPAGATE_STATES, replyToOf, type ExcInfo, type ResultStore } from './results.js';
 import type { OutboundMessage } from './transport.js';
 import { isObj } from '../../util/json.js';
 
@@ -20,6 +20,8 @@ export interface SendExtra {
   group?: string | null;
   groupIndex?: number | null;
   chord?: Sig | null;
+  /** The caller's reply queue (rpc results) when the signature names none: its parent message's. */
+  replyTo?: string | null;
 }
 
 export interface CanvasDeps {
@@ -88,9 +90,15 @@ export class Canvas {
         let body = bodyRaw as unknown as Sig;
         if (extra.chain && extra.chain.length > 0) body = { ...body, options: { ...body.options, chain: extra.chain } };
         if (header.length === 0) {
-          await this.send(body, [[]], { parentId: extra.parentId ?? null, rootId: extra.rootId ?? null });
+          await this.send(body, [[]], {
+            parentId: extra.parentId ?? null,
+            rootId: extra.rootId ?? null,
+            replyTo: extra.replyTo ?? null,
+          });
           return;
         }
+        // Celery's RPC backend: ensure_chords_allowed raises NotImplementedError.
+        if (this.deps.results?.chordJoin === 'none') throw noChords(this.deps.results.name);
         const gid = typeof o.group_id === 'string' ? o.group_id : randomUUID();
         // A store that joins chords itself counts the header; one that cannot gets Celery's celery.chord_unlock,
         // sent first, as Celery's fallback_chord_unlock does (it polls, so the order does not matter).
@@ -104,6 +112,7 @@ export class Canvas {
               group: gid,
               groupIndex: i,
               chord: body,
+              replyTo: extra.replyTo ?? null,
             }),
           ),
         );
@@ -144,13 +153,14 @@ export class Canvas {
       chain: extra.chain && extra.chain.length > 0 ? extra.chain : ownChain,
       chord: isObj(o.chord) ? (o.chord as unknown as Sig) : (extra.chord ?? null),
       ignoreResult: o.ignore_result === true,
+      ...replyOf(o.reply_to, extra.replyTo),
     });
     await this.deps.publish(m.message);
   }
 
   /** After SUCCESS: link callbacks get the result, then the next chain element (trace.py order). */
   async onSuccess(msg: TaskMessage, retval: unknown): Promise<void> {
-    const extra = { parentId: msg.id, rootId: msg.rootId ?? msg.id, priority: msg.priority };
+    const extra = { parentId: msg.id, rootId: msg.rootId ?? msg.id, priority: msg.priority, replyTo: replyOfMsg(msg) };
     for (const cb of msg.callbacks ?? []) await this.send(cb, [retval], extra);
     const chain = msg.chain ?? [];
     const next = chain[chain.length - 1];
@@ -165,11 +175,11 @@ export class Canvas {
         const id = resultId(el);
         if (id === null) continue;
         const meta = buildMeta('FAILURE', exc, { ...this.#req(msg), id, task: el.task }, this.#metaOpts(traceback));
-        await results.store(id, meta);
+        await results.store(id, meta, sigReplyTo(el) ?? replyOfMsg(msg));
       }
     }
     for (const eb of msg.errbacks ?? [])
-      await this.send(eb, [msg.id], { parentId: msg.id, rootId: msg.rootId ?? msg.id });
+      await this.send(eb, [msg.id], { parentId: msg.id, rootId: msg.rootId ?? msg.id, replyTo: replyOfMsg(msg) });
   }
 
   /** This task was a chord header part: count it; the part that completes the chord sends (or fails) the body. */
@@ -181,7 +191,8 @@ export class Canvas {
     if (parts === null) return;
     const bad = parts.find((p) => PROPAGATE_STATES.has(p.state));
     if (!bad) {
-      await this.send(body, [parts.map((p) => p.result)], { parentId: msg.id, rootId: msg.rootId ?? msg.id });
+      const extra = { parentId: msg.id, rootId: msg.rootId ?? msg.id, replyTo: replyOfMsg(msg) };
+      await this.send(body, [parts.map((p) => p.result)], extra);
       return;
     }
     const e = bad.result as Partial<ExcInfo>;
@@ -202,7 +213,11 @@ export class Canvas {
     const bodyId = typeof body.options?.task_id === 'string' ? body.options.task_id : null;
     if (results && bodyId !== null) {
       const req = { ...this.#req(msg), id: bodyId, task: body.task, group: null };
-      await results.store(bodyId, buildMeta('FAILURE', exc, req, this.#metaOpts(null)));
+      await results.store(
+        bodyId,
+        buildMeta('FAILURE', exc, req, this.#metaOpts(null)),
+        sigReplyTo(body) ?? replyOfMsg(msg),
+      );
     }
     const bodyChain = Array.isArray(body.options?.chain) ? (body.options.chain as Sig[]) : [];
     for (const el of results ? bodyChain : []) {
@@ -211,6 +226,7 @@ export class Canvas {
       await results!.store(
         id,
         buildMeta('FAILURE', exc, { ...this.#req(msg), id, task: el.task, group: null }, this.#metaOpts(null)),
+        sigReplyTo(el) ?? replyOfMsg(msg),
       );
     }
     const ebs = body.options?.link_error;
@@ -251,7 +267,14 @@ export class Canvas {
    * whose body is COLLECT); the last step carries the workflow message's id, so AsyncResult(id).get() waits for it.
    */
   async startWorkflow(def: WorkflowDefinition, msg: TaskMessage): Promise<void> {
-    const extra = { parentId: msg.id, rootId: msg.rootId ?? msg.id, priority: msg.priority };
+    // A parallel step or a DAG joins through chords: refuse it up front on a store without them (rpc), as Celery's
+    // client refuses a chord, rather than fail a step halfway and leave the workflow's result waiting forever.
+    if (
+      this.deps.results?.chordJoin === 'none' &&
+      (!Array.isArray(def.steps) || def.steps.some((s) => 'parallel' in s))
+    )
+      throw noChords(this.deps.results.name);
+    const extra = { parentId: msg.id, rootId: msg.rootId ?? msg.id, priority: msg.priority, replyTo: replyOfMsg(msg) };
     if (!Array.isArray(def.steps)) {
       await this.send(
         dagCanvas(def.name, def.steps.dag, { args: msg.args, kwargs: msg.kwargs, resultId: msg.id }),
@@ -284,11 +307,7 @@ export class Canvas {
       }
       return { ...branch(step), options: opts(last) };
     });
-    await this.send({ task: 'celery.chain', subtask_type: 'chain', kwargs: { tasks: sigs } }, first(msg), {
-      parentId: msg.id,
-      rootId: msg.rootId ?? msg.id,
-      priority: msg.priority,
-    });
+    await this.send({ task: 'celery.chain', subtask_type: 'chain', kwargs: { tasks: sigs } }, first(msg), extra);
   }
 
   #req(msg: TaskMessage) {
@@ -340,4 +359,28 @@ function withResultId(sig: Sig, id: string): Sig {
 /** A workflow's first step gets the workflow's own positional args prepended (spread, like a chain's first task). */
 function first(msg: TaskMessage): unknown[] {
   return msg.args;
+}
+
+/** The reply queue a message's results go to (rpc), from its reply_to property. */
+function replyOfMsg(msg: TaskMessage): string | null {
+  return replyToOf(msg.inbound.properties);
+}
+
+/** A signature's own reply_to (Celery's freeze puts the caller's there), or null. */
+function sigReplyTo(sig: Sig): string | null {
+  const r = sig.options?.reply_to;
+  return typeof r === 'string' && r !== '' ? r : null;
+}
+
+/** buildTask's replyTo: the signature's own, else the parent's; none: buildTask makes one up. */
+function replyOf(own: unknown, parent: string | null | undefined): { replyTo?: string } {
+  if (typeof own === 'string' && own !== '') return { replyTo: own };
+  return parent ? { replyTo: parent } : {};
+}
+
+/** Celery's E_NO_CHORD_SUPPORT, as the NotImplementedError its RPC backend raises. */
+function noChords(store: string): Error {
+  return Object.assign(new Error(`The "${store}" result backend does not support chords!`), {
+    name: 'NotImplementedError',
+  });
 }

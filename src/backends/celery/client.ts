@@ -65,15 +65,17 @@ export function createClient(config: WorkerConfig): CeleryClient {
         database: databaseSettings(cfg),
       }),
     ));
-  const defaultQueue = config.queues?.[0] ?? 'celery';
 
   return {
     async submit(name: string, o: SubmitOptions): Promise<{ id: string }> {
+      // rpc:// results come back to a reply queue of ours: it must exist before the task is sent.
+      const replyTo = /^rpc:/i.test(resultUrl) ? await guard(async () => (await results()).replyQueue?.()) : undefined;
       const m = buildTask({
+        ...(replyTo !== undefined ? { replyTo } : {}),
         task: name,
         args: o.args ?? [],
         kwargs: o.kwargs ?? {},
-        queue: o.queue ?? defaultQueue,
+        queue: o.queue ?? config.queues?.[0] ?? 'celery',
         etaMs: o.countdownMs !== undefined && o.countdownMs > 0 ? Date.now() + o.countdownMs : null,
       });
       await guard(async () => (await transport).publish(m.message));

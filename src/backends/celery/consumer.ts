@@ -117,8 +117,10 @@ export class Consumer {
     this.#setMode('running');
     this.#sub = await this.transport.consume({
       queues: this.o.queues,
-      prefetch: this.o.slots,
+      // Celery's worker_prefetch_multiplier: slots × multiplier unsettled messages at most (ETAs raise it).
+      prefetch: this.#basePrefetch,
       onDelivery: (d) => this.#accept(d),
+      onLost: (tags) => this.#lost(tags),
     });
   }
 
@@ -184,11 +186,17 @@ export class Consumer {
     this.#due(held);
   }
 
-  /** One prefetch rule: the slots plus what waits for its ETA; nothing new while a rerun waits or over the ETA cap. */
+  /** Celery's worker_prefetch_multiplier: slots × multiplier unsettled messages at most. */
+  get #basePrefetch(): number {
+    return this.o.slots * Math.max(1, this.o.cfg.prefetchMultiplier);
+  }
+
+  /** One prefetch rule: the base plus what waits for its ETA; nothing new while a rerun waits or over the ETA cap. */
   #syncPrefetch(): void {
     const paused = this.#suspects.size > 0 || this.#eta.paused;
     const past = this.#eta.full ? OVER_CAP_BATCH : 0;
-    this.#sub?.setPrefetch(paused ? 1 : this.o.slots + this.#eta.size + past);
+    this.#sub?.setPrefetch(paused ? 1 : this.#basePrefetch + this.#eta.size + past);
+    this.#sub?.pause?.(paused);
   }
 
   /** Ready to run: now, or once the node grants a token of the task's rate limit. */
@@ -291,13 +299,31 @@ export class Consumer {
       this.#ready.shift();
       if (next.lost > 0) {
         this.#alone = next;
-        // Marked waiting before it starts (the launch waits for the marks): a death now is charged to it only.
-        for (const h of this.#ready) this.#parking.park(h);
+        // Set aside before it starts (the launch waits for that): a death now is charged to it only. Where the
+        // broker charges whatever the child holds, what is still arriving is set aside too before it starts.
+        this.#setAside(0);
+        if (!this.transport.setWaiting && this.#sub?.settled) this.#parking.track(this.#sub.settled());
       }
       this.#launch(next);
     }
     // Whatever waits behind a rerun is not running: a death while the rerun runs must not be charged to it.
-    if (this.#alone !== null || (this.#ready[0]?.lost ?? 0) > 0) for (const h of this.#ready) this.#parking.park(h);
+    if (this.#alone !== null) this.#setAside(0);
+    else if ((this.#ready[0]?.lost ?? 0) > 0) this.#setAside(1);
+  }
+
+  /**
+   * The ready messages from `from` on wait behind a rerun. Redis marks them all waiting (parking.ts). A broker that
+   * counts every redelivery itself (AMQP) would charge them if the rerun kills this child: they go back now,
+   * uncharged (the transport's restore), and the rerun starts once they are back.
+   */
+  #setAside(from: number): void {
+    if (this.transport.setWaiting) {
+      // Marked, not handed back: the rerun at the head waits too (a death before it starts is not charged to it).
+      for (const h of this.#ready) this.#parking.park(h);
+      return;
+    }
+    const back = this.#ready.splice(from);
+    if (back.length > 0) this.#parking.track(this.#giveBack(back));
   }
 
   #launch(held: Held): void {
@@ -350,6 +376,25 @@ export class Consumer {
     const out = [...this.#ready.splice(0), ...this.#waiting, ...this.#eta.takeAll()];
     this.#waiting.clear();
     return out;
+  }
+
+  /** The transport lost these deliveries (their channel closed; the broker redelivers them): drop unstarted ones. */
+  #lost(tags: readonly string[]): void {
+    const gone = new Set(tags);
+    const eta = this.#eta.drop(gone);
+    const keep = (h: Held): boolean => {
+      if (!gone.has(h.tag)) return true;
+      h.released = true;
+      return false;
+    };
+    this.#ready.splice(0, this.#ready.length, ...this.#ready.filter(keep));
+    for (const h of [...this.#waiting]) if (!keep(h)) this.#waiting.delete(h);
+    for (const ex of this.#running.values()) if (gone.has(ex.held.tag)) ex.held.released = true;
+    // A rerun that had not started yet will not run here: nothing waits for it any more.
+    const running = new Set([...this.#running.values()].map((ex) => ex.held));
+    let suspects = 0;
+    for (const h of [...this.#suspects]) if (gone.has(h.tag) && !running.has(h) && this.#suspects.delete(h)) suspects++;
+    if (eta > 0 || suspects > 0) this.#syncPrefetch();
   }
 
   /** What remote control's inspect active/reserved/scheduled show. */

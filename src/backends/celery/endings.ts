@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { CeleryConfig } from '../../config/types.js';
 import { Execution, type ExecEnv, type Held, type Outcome } from './execute.js';
-import { buildMeta, excInfo, type ResultStore } from './results.js';
+import { buildMeta, excInfo, replyToOf, type ResultStore } from './results.js';
 import type { SettleableDelivery, Transport } from './transport.js';
 
 /** Why a message cannot run at all; `type` is the exception type stored as its FAILURE. */
@@ -49,7 +49,8 @@ export async function rejectUnrunnable(d: SettleableDelivery, r: Unrunnable, e: 
       worker: e.worker,
       nowMs: e.now(),
     });
-    await e.results.store(r.id, meta).catch(() => undefined);
+    const replyTo = d.kind === 'message' ? replyToOf(d.message.properties) : null;
+    await e.results.store(r.id, meta, replyTo).catch(() => undefined);
   }
   await e.transport.deadLetter(d, {
     reason: `${r.type}: ${r.reason}`,
@@ -126,7 +127,7 @@ export async function recoverSettle(held: Held, ex: Execution, err: unknown, e: 
         queue: held.queue,
       };
       const meta = buildMeta('FAILURE', exc, req, { extended: e.cfg.resultExtended, worker: e.worker, nowMs: e.now() });
-      await e.results.store(msg.id, meta);
+      await e.results.store(msg.id, meta, replyToOf(msg.inbound.properties));
     }
     const canvas = e.exec.canvas(held.queue);
     await tryTo(() => canvas.onFailure(msg, exc, null));

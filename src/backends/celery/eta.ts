@@ -81,6 +81,18 @@ export class EtaHold {
     this.o.changed();
   }
 
+  /** Forget the held messages whose tags are in `tags` (their channel closed: the broker has them back). */
+  drop(tags: ReadonlySet<string>): number {
+    let n = 0;
+    for (const [tag, { clear }] of this.#held) {
+      if (!tags.has(tag)) continue;
+      clear();
+      this.#held.delete(tag);
+      n++;
+    }
+    return n;
+  }
+
   /** Everything held, timers cleared (drain and stop give them back). */
   takeAll(): Held[] {
     const out: Held[] = [];

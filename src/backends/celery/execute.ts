@@ -11,7 +11,7 @@ import type { Canvas } from './canvas.js';
 import { internalTask } from './dag.js';
 import type { TaskLimitsView } from './limits.js';
 import { retryMessage, type TaskMessage } from './protocol.js';
-import { buildMeta, errorInfo, excInfo, type ExcInfo, type ResultStore, type State } from './results.js';
+import { buildMeta, errorInfo, excInfo, replyToOf, type ExcInfo, type ResultStore, type State } from './results.js';
 import type { SettleableDelivery, Transport } from './transport.js';
 
 /** A message this child holds until it is acked, re-published or given back (the transport tracks the hold). */
@@ -132,7 +132,11 @@ export class Execution {
     if (!results || this.#storesNothing) return;
     // ignore_result (the message's, as Celery 5.7 reads it): no state at all, unless errors are stored anyway.
     if (this.held.msg.ignoreResult && (state === 'SUCCESS' || !this.env.cfg.storeErrorsEvenIfIgnored)) return;
-    await results.store(this.held.msg.id, this.#meta(state, result, traceback));
+    await results.store(
+      this.held.msg.id,
+      this.#meta(state, result, traceback),
+      replyToOf(this.held.msg.inbound.properties),
+    );
   }
 
   /** Run to the end and settle the message. Throws only when settling failed (the consumer recovers). */
@@ -302,7 +306,7 @@ export class Execution {
     if (env.cfg.acksLate && !env.cfg.acksOnFailureOrTimeout) {
       // Celery rejects it without requeue: our dead-letter list keeps it (AMQP: the queue's dead-letter exchange).
       await env.transport.deadLetter(this.held.delivery, {
-        reason: `${exc.exc_type}: ${String(exc.exc_message[0])}`,
+        reason: `${exc.exc_type}: ${String(exc.exc_message[0] ?? '')}`,
         taskId: msg.id,
         task: msg.task,
         worker: env.worker,

@@ -9,6 +9,8 @@ import type { Transport } from './transport.js';
 
 export class Parking {
   readonly #pending = new Set<Promise<void>>();
+  /** Give-backs and arrivals a start must wait for, including ones added while it waits (track). */
+  readonly #barriers = new Set<Promise<void>>();
 
   constructor(
     private readonly transport: Transport,
@@ -26,9 +28,22 @@ export class Parking {
     void p.then(() => this.#pending.delete(p));
   }
 
+  /**
+   * A give-back or the end of arrivals on its way (brokers without setWaiting): the next task starts only once it
+   * and every one tracked while it waits are done.
+   */
+  track(p: Promise<unknown>): void {
+    const q = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#barriers.add(q);
+    void q.then(() => this.#barriers.delete(q));
+  }
+
   /** Must the start of `held` wait for the broker (it waited, or marks are on their way)? */
   mustWait(held: Held): boolean {
-    return held.parked || this.#pending.size > 0;
+    return held.parked || this.#pending.size > 0 || this.#barriers.size > 0;
   }
 
   /** Resolves once every mark sent so far is in and `held` is marked running. */
@@ -41,5 +56,6 @@ export class Parking {
       });
     };
     await Promise.all([...this.#pending, unpark()]);
+    while (this.#barriers.size > 0) await Promise.all([...this.#barriers]);
   }
 }

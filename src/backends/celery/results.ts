@@ -124,11 +124,15 @@ export interface ResultStore {
    * How a chord's body gets sent when its header is done. `native`: the store counts the header's parts itself
    * (Redis: the celery-taskset-meta counter, setChordSize + chordPart) and the part that completes the count sends
    * the body. `unlock`: it cannot (database, rpc): the worker sends Celery's `celery.chord_unlock`, which polls the
-   * header's results and then applies the body.
+   * header's results and then applies the body. `none`: chords are not supported (rpc: Celery's RPC backend raises
+   * NotImplementedError for them; so does the worker).
    */
-  readonly chordJoin: 'native' | 'unlock';
-  /** Store a task's state; a stored SUCCESS is never overwritten (Celery's duplicate-delivery guard). */
-  store(id: string, meta: ResultMeta): Promise<void>;
+  readonly chordJoin: 'native' | 'unlock' | 'none';
+  /**
+   * Store a task's state; a stored SUCCESS is never overwritten (Celery's duplicate-delivery guard). `replyTo` is
+   * the task message's reply_to: where an rpc store sends the state (the others ignore it).
+   */
+  store(id: string, meta: ResultMeta, replyTo?: string | null): Promise<void>;
   get(id: string): Promise<ResultMeta | null>;
   getMany(ids: readonly string[]): Promise<(ResultMeta | null)[]>;
   /** Resolves with the document once the task is ready (SUCCESS, FAILURE, REVOKED); rejects after `timeoutMs`. */
@@ -145,6 +149,11 @@ export interface ResultStore {
     state: string,
     result: unknown,
   ): Promise<ChordPart[] | null>;
+  /**
+   * A queue where this store receives the states of the tasks this process sends (rpc): the client puts it in
+   * reply_to. Absent for stores that are read by task id.
+   */
+  replyQueue?(): Promise<string>;
   /** GroupResult.save() / restore() / delete(): the group's result ids. */
   saveGroup(groupId: string, resultIds: readonly string[]): Promise<void>;
   restoreGroup(groupId: string): Promise<string[] | null>;
@@ -155,4 +164,10 @@ export interface ResultStore {
    */
   cleanup?(): Promise<{ tasks: number; groups: number }>;
   close(): Promise<void>;
+}
+
+/** The reply_to of a message's properties (where an rpc result goes), or null. */
+export function replyToOf(properties: Record<string, unknown>): string | null {
+  const r = properties.reply_to;
+  return typeof r === 'string' && r !== '' ? r : null;
 }

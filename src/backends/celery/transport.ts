@@ -18,6 +18,11 @@ export interface InboundMessage {
   deliveryInfo: { exchange: string; routingKey: string; deliveryTag: string };
   /** Delivered before and given back (a restore, a dead consumer, a broker redelivery). */
   redelivered: boolean;
+  /**
+   * How many times the broker delivered it before, where the broker counts (RabbitMQ quorum queues'
+   * x-delivery-count); absent where it does not (Redis, classic queues: only `redelivered` is known).
+   */
+  deliveryCount?: number;
   /** Bytes the message took as received (the size cap applies to this). */
   size: number;
   /**
@@ -28,6 +33,14 @@ export interface InboundMessage {
   lostWorkers?: number;
   lostReason?: string | null;
 }
+
+/**
+ * Lost-worker bookkeeping, in the headers of a message given back after the child running it died (Redis: the
+ * restore writes them; AMQP: the copy a redelivery is replaced by; Python workers ignore headers they do not
+ * know): how many times, and why the last time.
+ */
+export const LOST_HEADER = 'tbw_lost';
+export const LOST_REASON_HEADER = 'tbw_lost_reason';
 
 /** A message to publish, transport-neutral: what protocol.ts builds. */
 export interface OutboundMessage {
@@ -81,6 +94,11 @@ export interface ConsumeOptions {
   prefetch: number;
   /** Called in delivery order; the next delivery waits for the returned promise (the consumer accepts in order). */
   onDelivery(d: Delivery): void | Promise<void>;
+  /**
+   * The transport lost these unsettled deliveries (AMQP: their channel closed, so the broker gives them out again):
+   * the consumer forgets the ones it has not started. One still running finishes; settling it is then a no-op.
+   */
+  onLost?(tags: readonly string[]): void;
 }
 
 export interface Subscription {
@@ -89,6 +107,17 @@ export interface Subscription {
   /** Change the prefetch (Celery raises it by one for each ETA message it holds, and lowers it when it runs). */
   setPrefetch(n: number): void;
   readonly prefetch: number;
+  /**
+   * Optional: stop receiving for a while and resume (AMQP: basic.cancel, then consume again), where a lower
+   * prefetch cannot stop deliveries by itself (per-consumer QoS does not count what earlier consumers hold).
+   */
+  pause?(paused: boolean): void;
+  /**
+   * Optional: resolves once nothing more is on its way to the consumer (a pause took effect, and every delivery
+   * received so far was handed over). A rerun that must run alone waits for it where the broker would charge
+   * whatever else the child holds when it dies (AMQP).
+   */
+  settled?(): Promise<void>;
   /** Stop receiving (basic.cancel; Redis: end the fetch loop). Resolves once no delivery is being handed over. */
   cancel(): Promise<void>;
 }

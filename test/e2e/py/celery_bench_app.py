@@ -6,7 +6,8 @@ import time
 from celery import Celery
 
 URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-# bench/celery-database.ts puts results in PostgreSQL (db+postgresql+psycopg://...).
+# On RabbitMQ (rpc:// or a Redis URL) and in bench/celery-database.ts (db+postgresql+psycopg://...) the results
+# go elsewhere.
 app = Celery("bench", broker=URL, backend=os.environ.get("BENCH_RESULT_URL", URL))
 app.conf.task_acks_late = True
 app.conf.worker_prefetch_multiplier = 4

@@ -1,17 +1,17 @@
-"""Python Celery 5 as the real client of our worker: every check prints one JSON line {check, ok, value|error}."""
+"""Python Celery 5 as the real client of our worker: every check prints one JSON line {check, ok, value|error}.
+argv: broker URL, result backend URL, then the checks to run (default: all)."""
 import sys
 import time
 from datetime import datetime, timedelta, timezone
 
-import redis
 from celery import Celery, chain, chord, group, signature
 
 from pycheck import reporter
 
-URL = sys.argv[1]
-only = set(sys.argv[2:])
-app = Celery(broker=URL, backend=URL)
-app1 = Celery(broker=URL, backend=URL)
+URL, BACKEND = sys.argv[1], sys.argv[2]
+only = set(sys.argv[3:])
+app = Celery(broker=URL, backend=BACKEND)
+app1 = Celery(broker=URL, backend=BACKEND)
 app1.conf.task_protocol = 1
 T = 20
 report = reporter(only)
@@ -42,8 +42,10 @@ report("soft_time_limit", lambda: send("tbw_test.sleep", args=[10], soft_time_li
 
 
 def revoke():
-    r = redis.Redis.from_url(URL)
-    r.sadd("tbw.revoked", "revoked-id-1")
+    # Remote control's revoke (the node answers once every child of ours was told), then the task itself.
+    replies = app.control.revoke("revoked-id-1", reply=True, limit=1, timeout=5)
+    if not replies:
+        raise RuntimeError("no node answered the revoke")
     return send("add_numbers", args=[1, 1], task_id="revoked-id-1").get(timeout=T)
 
 

@@ -1,7 +1,9 @@
 """Python Celery as the client of the reliability tests: `submit URL SPEC TIMEOUT` sends every task of SPEC (a JSON
 list of {name, task, args, kwargs, options}) with send_task and waits for each result; `read URL IDS TIMEOUT` waits
 for the results of task ids sent another way. One JSON line per task: {name, id, state, value | type, module,
-message}, the exception as AsyncResult.get() raises it."""
+message}, the exception as AsyncResult.get() raises it. Optional 5th argument: the result backend (default: the
+broker URL; rpc:// on RabbitMQ); TBW_QUEUE_TYPE=quorum declares quorum queues, as a platform with HA does."""
+import os
 import json
 import sys
 import time
@@ -11,7 +13,9 @@ from celery import Celery
 from celery.result import AsyncResult
 
 mode, URL, data, timeout = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), float(sys.argv[4])
-app = Celery(broker=URL, backend=URL)
+app = Celery(broker=URL, backend=sys.argv[5] if len(sys.argv) > 5 else URL)
+if os.environ.get("TBW_QUEUE_TYPE") == "quorum":
+    app.conf.task_default_queue_type = "quorum"
 
 
 def options(o):

@@ -77,12 +77,16 @@ export function maskUrl(url: string | null): string | null {
 
 const flatLists = (answers: ChildAnswer[]): unknown[] => answers.flatMap((a) => (Array.isArray(a.data) ? a.data : []));
 
-function queueInfo(name: string): Record<string, unknown> {
+function queueInfo(name: string, c: WorkerConfig['celery']): Record<string, unknown> {
+  const args: Record<string, unknown> = {};
+  if (c.queueType === 'quorum') args['x-queue-type'] = 'quorum';
+  else if (c.queueMaxPriority !== null) args['x-max-priority'] = c.queueMaxPriority;
+  const amqp = /^(amqps?|pyamqp):/i.test(c.brokerUrl);
   return {
     name,
     exchange: {
       name,
-      type: 'direct',
+      type: amqp ? c.exchangeType : 'direct',
       arguments: null,
       durable: true,
       passive: false,
@@ -91,7 +95,7 @@ function queueInfo(name: string): Record<string, unknown> {
       no_declare: false,
     },
     routing_key: name,
-    queue_arguments: null,
+    queue_arguments: amqp && Object.keys(args).length > 0 ? args : null,
     binding_arguments: null,
     consumer_arguments: null,
     durable: true,
@@ -105,7 +109,7 @@ function queueInfo(name: string): Record<string, unknown> {
     message_ttl: null,
     max_length: null,
     max_length_bytes: null,
-    max_priority: null,
+    max_priority: amqp && c.queueType === 'classic' ? c.queueMaxPriority : null,
   };
 }
 
@@ -117,7 +121,7 @@ async function stats(env: NodeEnv): Promise<Record<string, unknown>> {
     if (typeof a.data !== 'object' || a.data === null) continue;
     for (const [k, v] of Object.entries(a.data)) if (typeof v === 'number') totals[k] = (totals[k] ?? 0) + v;
   }
-  const broker = new URL(cfg.celery.brokerUrl);
+  const broker = brokerInfo(cfg.celery.brokerUrl);
   const ru = process.resourceUsage();
   return {
     total: totals,
@@ -135,23 +139,18 @@ async function stats(env: NodeEnv): Promise<Record<string, unknown>> {
       writes: { total: 0, avg: '0.00%', all: '', raw: '', strategy: 'fair', inqueues: { total: 0, active: 0 } },
     },
     broker: {
-      hostname: broker.hostname,
-      // A lone user part (redis://secret@host) may be a password: only name a user that has a separate password.
-      userid: broker.password ? broker.username || null : null,
-      virtual_host: broker.pathname.replace(/^\//, '') || '0',
-      port: Number(broker.port || 6379),
+      ...broker,
       insist: false,
-      ssl: broker.protocol === 'rediss:',
       transport: env.transport,
-      connect_timeout: 4,
-      transport_options: { visibility_timeout: cfg.celery.visibilityTimeoutS },
-      login_method: null,
+      connect_timeout: cfg.celery.brokerConnectTimeoutS,
+      transport_options: env.transport === 'redis' ? { visibility_timeout: cfg.celery.visibilityTimeoutS } : {},
+      login_method: env.transport === 'redis' ? null : 'PLAIN',
       uri_prefix: null,
-      heartbeat: 120,
+      heartbeat: cfg.celery.brokerHeartbeatS,
       failover_strategy: 'round-robin',
       alternates: [],
     },
-    prefetch_count: pool.target * cfg.childConcurrency,
+    prefetch_count: pool.target * cfg.childConcurrency * cfg.celery.prefetchMultiplier,
     // The supervisor's own figures, like a prefork worker's main process (children report rss in heartbeats).
     rusage: {
       utime: ru.userCPUTime / 1e6,
@@ -174,6 +173,22 @@ async function stats(env: NodeEnv): Promise<Record<string, unknown>> {
   };
 }
 
+/** kombu's view of the broker URL (connection.info()): host, user, vhost, port, TLS. */
+function brokerInfo(url: string): Record<string, unknown> {
+  const u = new URL(url);
+  const amqp = !u.protocol.startsWith('redis');
+  const tls = u.protocol === 'rediss:' || u.protocol === 'amqps:';
+  const path = u.pathname.replace(/^\//, '');
+  return {
+    hostname: u.hostname,
+    // A lone user part (redis://secret@host) may be a password: only name a user that has a separate password.
+    userid: amqp ? decodeURIComponent(u.username) || 'guest' : u.password ? u.username || null : null,
+    virtual_host: amqp ? (path === '' ? '/' : decodeURIComponent(path)) : path || '0',
+    port: Number(u.port || (amqp ? (tls ? 5671 : 5672) : 6379)),
+    ssl: tls,
+  };
+}
+
 function conf(env: NodeEnv): Record<string, unknown> {
   const c = env.config();
   return {
@@ -185,10 +200,15 @@ function conf(env: NodeEnv): Record<string, unknown> {
     task_track_started: c.celery.trackStarted,
     worker_send_task_events: env.events?.enabled ?? c.celery.sendEvents,
     worker_concurrency: c.concurrency,
-    worker_prefetch_multiplier: c.childConcurrency,
+    worker_prefetch_multiplier: c.celery.prefetchMultiplier,
     worker_max_tasks_per_child: c.maxTasksPerChild,
     worker_max_memory_per_child: c.maxMemoryPerChildKiB,
-    broker_transport_options: { visibility_timeout: c.celery.visibilityTimeoutS },
+    broker_transport_options: env.transport === 'redis' ? { visibility_timeout: c.celery.visibilityTimeoutS } : {},
+    task_acks_on_failure_or_timeout: c.celery.acksOnFailureOrTimeout,
+    task_default_queue_type: c.celery.queueType,
+    task_default_exchange_type: c.celery.exchangeType,
+    task_queue_max_priority: c.celery.queueMaxPriority,
+    broker_heartbeat: c.celery.brokerHeartbeatS,
     task_queues: queuesOf(c, 'celery'),
     include: c.taskModules,
   };
@@ -348,7 +368,7 @@ export async function runCommand(method: string, args: Record<string, unknown>, 
     case 'registered':
       return registered(env, args);
     case 'active_queues':
-      return queuesOf(env.config(), 'celery').map(queueInfo);
+      return queuesOf(env.config(), 'celery').map((q) => queueInfo(q, env.config().celery));
     case 'report':
       return ok(report(env));
     case 'conf':

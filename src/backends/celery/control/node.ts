@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { WorkerConfig } from '../../../config/types.js';
 import type { PoolHandle } from '../../../supervisor/api.js';
 import { EventPublisher, SW_IDENT, SW_SYS, SW_VER } from '../events.js';
+import { RecentIds } from '../recent-ids.js';
 import type { NodeLimits } from '../node-limits.js';
 import type { ControlChannel, InboundMessage, Transport } from '../transport.js';
 import { runCommand, type ChildAnswer, type NodeEnv } from './commands.js';
@@ -120,6 +121,12 @@ export async function startControlNode(
     onError: (e) => log.warn({ err: e.message }, 'celery event not published'),
   });
   const children = asker(pool, o.askTimeoutMs);
+  // Revokes this node passed on, so a child forked later learns them too (a Python worker keeps them in memory).
+  const revoked = new RecentIds();
+  const offReady = pool.on('childReady', () => {
+    const ids = revoked.list(Date.now());
+    if (ids.length > 0) channel.revoke(ids).catch((e: Error) => log.warn({ err: e.message }, 'revokes not resent'));
+  });
   const env: NodeEnv & { tick(): number } = {
     nodename,
     transport: transport.name,
@@ -132,7 +139,10 @@ export async function startControlNode(
     signal: (sig) => pool.signal(sig),
     setAutoscale: (max, min) => pool.setAutoscale(max, min),
     ask: children.ask,
-    revoke: (ids) => channel.revoke(ids),
+    revoke: (ids) => {
+      revoked.add(ids, Date.now());
+      return channel.revoke(ids);
+    },
     events,
     limits,
     // Children forked from now on read the new queue list; the rolling restart forks them all (issue 17 makes
@@ -156,6 +166,7 @@ export async function startControlNode(
     close(): Promise<void> {
       closing ??= (async () => {
         clearInterval(hb);
+        offReady();
         await handler.idle();
         await events.send('worker-offline', workerFields());
         children.close();

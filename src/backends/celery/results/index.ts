@@ -1,4 +1,4 @@
-// Result backend URL scheme → result store part. A new store (database, rpc) is a new file in this directory plus
+// Result backend URL scheme → result store part. A new store (database) is a new file in this directory plus
 // one line here; its module loads only when its scheme is used.
 import type { Logger } from 'pino';
 import type { ResultStore } from '../results.js';
@@ -28,6 +28,12 @@ const redis: SchemePart<Opener> = {
   open: async () => (await import('./redis-open.js')).openRedisResults,
 };
 
+const rpc: SchemePart<Opener> = {
+  // Celery's rpc:// takes nothing from its URL: results travel on the broker connection.
+  problem: () => null,
+  open: async () => (await import('./rpc-open.js')).openRpcResults,
+};
+
 const database: SchemePart<Opener> = {
   problem: databaseUrlProblem,
   open: async () => (await import('./database-open.js')).openDatabaseResults,
@@ -36,6 +42,7 @@ const database: SchemePart<Opener> = {
 const STORES = new SchemeTable<Opener>({
   'redis:': redis,
   'rediss:': redis,
+  'rpc:': rpc,
   'db+postgresql:': database,
   'db+postgresql+psycopg2:': database,
   'db+postgresql+psycopg:': database,

@@ -4,6 +4,7 @@ import { SchemeTable, type SchemePart } from '../schemes.js';
 import type { Logger } from 'pino';
 import type { WorkerConfig } from '../../../config/types.js';
 import type { Transport, TransportOptions } from '../transport.js';
+import { amqpUrlProblem } from './amqp-url.js';
 import { redisUrlProblem } from './redis-url.js';
 
 type Opener = (url: string, o: TransportOptions) => Promise<Transport>;
@@ -13,10 +14,23 @@ const redis: SchemePart<Opener> = {
   open: async () => (await import('./redis.js')).openRedisTransport,
 };
 
+const amqp: SchemePart<Opener> = {
+  problem: amqpUrlProblem,
+  open: async () => (await import('./amqp.js')).openAmqpTransport,
+};
+
 const TRANSPORTS = new SchemeTable<Opener>({
   'redis:': redis,
   'rediss:': redis,
+  'amqp:': amqp,
+  'amqps:': amqp,
+  'pyamqp:': amqp,
 });
+
+/** Is `url` a RabbitMQ (AMQP 0-9-1) broker URL? */
+export function isAmqpUrl(url: string): boolean {
+  return /^(amqps?|pyamqp):/i.test(url.trim());
+}
 
 /** Why `url` cannot be a broker URL here (unknown scheme, bad parameters), or null. */
 export function transportProblem(url: string): string | null {

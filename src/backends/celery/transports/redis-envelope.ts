@@ -13,6 +13,7 @@ import {
   type TaskMessage,
 } from '../protocol.js';
 import type { InboundMessage, OutboundMessage } from '../transport.js';
+import { LOST_HEADER, LOST_REASON_HEADER } from '../transport.js';
 
 /** kombu.transport.redis: priority sub-queues are `queue`, `queue\x06\x163`, `…6`, `…9`; 0 is consumed first. */
 export const PRIORITY_SEP = '\x06\x16';
@@ -42,12 +43,8 @@ export function consumeKeys(queues: readonly string[]): string[] {
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
-/**
- * Lost-worker bookkeeping, in the headers of a message given back after the child running it died (the restore
- * writes them; Python workers ignore headers they do not know): how many times, and why the last time.
- */
-export const LOST_HEADER = 'tbw_lost';
-export const LOST_REASON_HEADER = 'tbw_lost_reason';
+// Lost-worker bookkeeping headers (transport.ts): the restore of a dead child's messages writes them.
+export { LOST_HEADER, LOST_REASON_HEADER };
 
 function lostCount(v: unknown): number {
   return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : 0;

@@ -3,6 +3,7 @@
 // ioredis `tls` options, so one URL works for the Python client and for our worker. ioredis alone ignores them.
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
+import { SSL_PARAMS, sslValueProblem, tlsFromQuery } from './tls-query.js';
 
 export interface RedisTarget {
   /** The URL without the ssl_* parameters (ioredis parses host, port, password, db and the rest). */
@@ -10,18 +11,6 @@ export interface RedisTarget {
   /** Present for rediss:// only. */
   tls?: ConnectionOptions;
 }
-
-// kombu's parse_ssl_cert_reqs accepts both spellings. In client mode Python's CERT_OPTIONAL verifies like
-// CERT_REQUIRED (the server always presents a certificate), so only "none" turns verification off.
-const CERT_REQS: Record<string, boolean> = {
-  required: true,
-  CERT_REQUIRED: true,
-  optional: true,
-  CERT_OPTIONAL: true,
-  none: false,
-  CERT_NONE: false,
-};
-const SSL_PARAMS = new Set(['ssl_cert_reqs', 'ssl_ca_certs', 'ssl_certfile', 'ssl_keyfile', 'ssl_check_hostname']);
 
 /** A reason the URL cannot be used (unknown ssl_* parameter, ssl_* on redis://, bad value), or null. */
 export function redisUrlProblem(url: string): string | null {
@@ -37,8 +26,8 @@ export function redisUrlProblem(url: string): string | null {
     // kombu would switch to TLS here; silently ignoring a security setting is worse than refusing it.
     if (u.protocol === 'redis:') return `has ${k} but is not rediss:// (TLS needs the rediss:// scheme)`;
     if (!SSL_PARAMS.has(k)) return `has unsupported TLS parameter ${k} (supported: ${[...SSL_PARAMS].join(', ')})`;
-    if (k === 'ssl_cert_reqs' && !(v in CERT_REQS))
-      return `has ssl_cert_reqs=${v} (expected required, optional or none)`;
+    const bad = sslValueProblem(k, v);
+    if (bad !== null) return bad;
   }
   return null;
 }
@@ -55,24 +44,6 @@ export function redisTarget(url: string, readFile: (path: string) => Buffer = re
     u.searchParams.delete(k);
   }
   if (u.protocol !== 'rediss:') return { url };
-  const file = (param: string): Buffer | undefined => {
-    const path = q.get(param);
-    if (path === undefined || path === '') return undefined;
-    try {
-      return readFile(path);
-    } catch (err) {
-      throw new Error(`cannot read ${param} file ${path}: ${(err as Error).message}`);
-    }
-  };
-  const verify = CERT_REQS[q.get('ssl_cert_reqs') ?? 'required'] ?? true;
-  const tls: ConnectionOptions = { rejectUnauthorized: verify };
-  const ca = file('ssl_ca_certs');
-  const cert = file('ssl_certfile');
-  const key = file('ssl_keyfile');
-  if (ca) tls.ca = ca;
-  if (cert) tls.cert = cert;
-  if (key) tls.key = key;
-  // kombu: any value but "false" keeps the check; redis-py skips it when nothing is verified.
-  if (!verify || q.get('ssl_check_hostname')?.toLowerCase() === 'false') tls.checkServerIdentity = () => undefined;
+  const tls = tlsFromQuery(q, readFile);
   return { url: u.href, tls };
 }
