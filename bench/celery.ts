@@ -1,10 +1,13 @@
 // bench/celery: preload N tasks from Python, drain them with our pool (-c 2, acks late), Python Celery prefork
-// -c 2 (acks late) and celery-node, on the same Redis, timed from a ready worker; print tasks/s and ratios.
+// -c 2 (acks late) and celery-node, on the same Redis, timed from a ready worker; print tasks/s and ratios. Then
+// (bench/celery-latency.ts) a Python client's send_task(...).get() back to back and sporadic, and the Redis
+// commands/s of an idle pool per child, ours and Python's prefork -c 2.
 // Run: node dist/bench/celery.js
 import { Redis } from 'ioredis';
 import type { ChildProcess } from 'node:child_process';
 import { startRedis } from '../test/helpers/redis.js';
 import { brpopReady, celeryNode, drain, killGroup, ours, oursReady, preload, python } from './celery-common.js';
+import { latencyMetrics, measureLatency } from './celery-latency.js';
 
 const N = Number(process.env.BENCH_N ?? 10_000);
 const IO_N = Number(process.env.BENCH_IO_N ?? 2_000);
@@ -94,6 +97,9 @@ async function main(): Promise<void> {
     console.log(
       `medians of ${ROUNDS}: no-op ours/python ${(mo / mp).toFixed(1)}x, ours/celery-node ${(mo / mc).toFixed(2)}x; I/O ours/python ${(moi / mpi).toFixed(1)}x; task lines on/off ${(mlon / mloff).toFixed(2)}x`,
     );
+    // Latency and idle load: one pass each (hundreds of timed calls inside), ours then Python's.
+    const lo = await measureLatency('ours -c 2', r, redis.url, ours(redis.url), oursReady(r), 2);
+    const lp = await measureLatency('python prefork -c 2', r, redis.url, python(redis.url), brpopReady(r), 2);
     const { writeResult } = await import('./report.js');
     const tps = (v: number): number => Math.round(v);
     const runs = (xs: number[]): number[] => xs.map(tps);
@@ -131,7 +137,9 @@ async function main(): Promise<void> {
           anchor: { name: 'python celery prefork -c 2', value: tps(mpi) },
           target: 50,
         },
+        ...latencyMetrics(lo, lp),
       ],
+      details: { latency: { ours: lo, python: lp } },
     });
   } finally {
     r.disconnect();

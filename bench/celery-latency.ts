@@ -1,0 +1,156 @@
+// bench/celery, the latency part: a Python client's send_task(...).get() against a ready pool, back to back and
+// sporadic (one task every 0.5 s), and the Redis commands per second an idle pool sends, per child (INFO
+// commandstats over a quiet window; commands run inside scripts count too, as Redis counts them). Ours -c 2 and
+// Python's prefork -c 2 on the same Redis, in the same run.
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { killGroup, PY, PYDIR } from './celery-common.js';
+import type { Metric } from './report.js';
+
+const B2B_N = Number(process.env.BENCH_B2B_N ?? 300);
+const SPORADIC_N = Number(process.env.BENCH_SPORADIC_N ?? 30);
+const SPORADIC_GAP_S = 0.5;
+/** Long enough to hold a maintenance tick of ours (10 s at the default visibility timeout) and ten BRPOP timeouts. */
+const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 20);
+
+export interface LatencyFigures {
+  b2b: { p50: number; p99: number };
+  sporadic: { p50: number; p90: number; max: number };
+  /** Redis commands/s of the whole idle pool (supervisor included), and that over the children. */
+  idlePerS: number;
+  idlePerChild: number;
+}
+
+/** The q-quantile of ascending `xs` (nearest rank). */
+export const quantile = (xs: readonly number[], q: number): number =>
+  xs[Math.min(xs.length - 1, Math.max(0, Math.ceil(xs.length * q) - 1))] ?? Number.NaN;
+
+const round2 = (x: number): number => Math.round(x * 100) / 100;
+
+/** The Python client's timings (celery_bench_app.py paced): ms per call, ascending. */
+async function paced(url: string, n: number, gapS: number): Promise<number[]> {
+  const p = spawn(PY, [join(PYDIR, 'celery_bench_app.py'), 'paced', String(n), String(gapS)], {
+    env: { ...process.env, BENCH_REDIS_URL: url },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const [code] = (await once(p, 'exit')) as [number];
+  if (code !== 0) throw new Error(`paced client exited ${code}`);
+  return JSON.parse(out) as number[];
+}
+
+/** Commands per second Redis served over `seconds`, the bench's own INFO and CONFIG not counted. */
+export async function commandRate(
+  r: Redis,
+  seconds: number,
+): Promise<{ perS: number; byCommand: Record<string, number> }> {
+  await r.config('RESETSTAT');
+  await new Promise((res) => setTimeout(res, seconds * 1000));
+  const info = await r.info('commandstats');
+  const byCommand: Record<string, number> = {};
+  let calls = 0;
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    const [, name = '', n = '0'] = m;
+    if (name === 'info' || name.startsWith('config')) continue;
+    byCommand[name] = Number(n);
+    calls += Number(n);
+  }
+  return { perS: calls / seconds, byCommand };
+}
+
+/**
+ * One contender: start it, wait until it consumes, warm up, time back-to-back and sporadic calls, then let it sit
+ * idle and count its commands. `children` divides the idle figure.
+ */
+export async function measureLatency(
+  name: string,
+  r: Redis,
+  url: string,
+  start: () => ChildProcess,
+  ready: () => Promise<boolean>,
+  children: number,
+): Promise<LatencyFigures & { idleByCommand: Record<string, number> }> {
+  await r.flushall();
+  const proc = start();
+  try {
+    const deadline = Date.now() + 60_000;
+    while (!(await ready())) {
+      if (Date.now() > deadline) throw new Error(`${name}: not ready in time`);
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    const b2b = await paced(url, B2B_N, 0);
+    const sporadic = await paced(url, SPORADIC_N, SPORADIC_GAP_S);
+    // Let the last task's upkeep settle before counting what an idle pool costs.
+    await new Promise((res) => setTimeout(res, 1000));
+    const idle = await commandRate(r, IDLE_S);
+    const f = {
+      b2b: { p50: round2(quantile(b2b, 0.5)), p99: round2(quantile(b2b, 0.99)) },
+      sporadic: {
+        p50: round2(quantile(sporadic, 0.5)),
+        p90: round2(quantile(sporadic, 0.9)),
+        max: round2(sporadic[sporadic.length - 1] ?? Number.NaN),
+      },
+      idlePerS: round2(idle.perS),
+      idlePerChild: round2(idle.perS / children),
+      idleByCommand: idle.byCommand,
+    };
+    console.log(
+      `${name.padEnd(34)} back-to-back p50/p99 ${f.b2b.p50}/${f.b2b.p99} ms; sporadic p50/p90/max ` +
+        `${f.sporadic.p50}/${f.sporadic.p90}/${f.sporadic.max} ms; idle ${f.idlePerS} commands/s ` +
+        `(${f.idlePerChild}/child) ${JSON.stringify(idle.byCommand)}`,
+    );
+    return f;
+  } finally {
+    killGroup(proc);
+    if (proc.exitCode === null && proc.signalCode === null) await once(proc, 'exit');
+  }
+}
+
+/** The README rows: ours against Python's prefork in the same run (ratio ≥ 1 = ours is as fast or faster). */
+export function latencyMetrics(o: LatencyFigures, p: LatencyFigures): Metric[] {
+  const py = (value: number): { name: string; value: number } => ({ name: 'python celery prefork -c 2', value });
+  return [
+    {
+      name: 'get() back to back, p50',
+      unit: 'ms',
+      value: o.b2b.p50,
+      anchor: py(p.b2b.p50),
+      target: 1,
+      lowerIsBetter: true,
+    },
+    { name: 'get() back to back, p99', unit: 'ms', value: o.b2b.p99, anchor: py(p.b2b.p99), lowerIsBetter: true },
+    {
+      name: 'get() one task every 0.5 s, p50',
+      unit: 'ms',
+      value: o.sporadic.p50,
+      anchor: py(p.sporadic.p50),
+      target: 1,
+      lowerIsBetter: true,
+    },
+    {
+      name: 'get() one task every 0.5 s, p90',
+      unit: 'ms',
+      value: o.sporadic.p90,
+      anchor: py(p.sporadic.p90),
+      lowerIsBetter: true,
+    },
+    // Absolute target (the issue's ≤ 1 command/s per child); Python's figure is the row after.
+    {
+      name: 'idle Redis commands/s per child',
+      unit: 'commands/s',
+      value: o.idlePerChild,
+      target: 1,
+      lowerIsBetter: true,
+    },
+    {
+      name: 'idle Redis commands/s per child, python prefork -c 2',
+      unit: 'commands/s',
+      value: p.idlePerChild,
+      lowerIsBetter: true,
+    },
+  ];
+}
