@@ -31,9 +31,9 @@ export const quantile = (xs: readonly number[], q: number): number =>
 const round2 = (x: number): number => Math.round(x * 100) / 100;
 
 /** The Python client's timings (celery_bench_app.py paced): ms per call, ascending. */
-async function paced(url: string, n: number, gapS: number): Promise<number[]> {
+async function paced(broker: string, results: string, n: number, gapS: number): Promise<number[]> {
   const p = spawn(PY, [join(PYDIR, 'celery_bench_app.py'), 'paced', String(n), String(gapS)], {
-    env: { ...process.env, BENCH_REDIS_URL: url },
+    env: { ...process.env, BENCH_REDIS_URL: broker, BENCH_RESULT_URL: results },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
@@ -62,19 +62,28 @@ export async function commandRate(
   return { perS: calls / seconds, byCommand };
 }
 
+export interface Contender {
+  /** The broker the client sends to, and the result backend it reads (default: the broker). */
+  broker: string;
+  results?: string;
+  start: () => ChildProcess;
+  ready: () => Promise<boolean>;
+  /** Children of the pool: the idle figure is divided by them. */
+  children: number;
+}
+
 /**
- * One contender: start it, wait until it consumes, warm up, time back-to-back and sporadic calls, then let it sit
- * idle and count its commands. `children` divides the idle figure.
+ * One contender: start it, wait until it consumes, time back-to-back and sporadic calls, then (when `r` is its
+ * Redis broker) let it sit idle and count the commands Redis serves.
  */
 export async function measureLatency(
   name: string,
-  r: Redis,
-  url: string,
-  start: () => ChildProcess,
-  ready: () => Promise<boolean>,
-  children: number,
+  r: Redis | null,
+  c: Contender,
 ): Promise<LatencyFigures & { idleByCommand: Record<string, number> }> {
-  await r.flushall();
+  await r?.flushall();
+  const { broker, start, ready, children } = c;
+  const results = c.results ?? broker;
   const proc = start();
   try {
     const deadline = Date.now() + 60_000;
@@ -82,11 +91,11 @@ export async function measureLatency(
       if (Date.now() > deadline) throw new Error(`${name}: not ready in time`);
       await new Promise((res) => setTimeout(res, 20));
     }
-    const b2b = await paced(url, B2B_N, 0);
-    const sporadic = await paced(url, SPORADIC_N, SPORADIC_GAP_S);
+    const b2b = await paced(broker, results, B2B_N, 0);
+    const sporadic = await paced(broker, results, SPORADIC_N, SPORADIC_GAP_S);
     // Let the last task's upkeep settle before counting what an idle pool costs.
     await new Promise((res) => setTimeout(res, 1000));
-    const idle = await commandRate(r, IDLE_S);
+    const idle = r === null ? { perS: Number.NaN, byCommand: {} } : await commandRate(r, IDLE_S);
     const f = {
       b2b: { p50: round2(quantile(b2b, 0.5)), p99: round2(quantile(b2b, 0.99)) },
       sporadic: {

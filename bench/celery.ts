@@ -98,8 +98,18 @@ async function main(): Promise<void> {
       `medians of ${ROUNDS}: no-op ours/python ${(mo / mp).toFixed(1)}x, ours/celery-node ${(mo / mc).toFixed(2)}x; I/O ours/python ${(moi / mpi).toFixed(1)}x; task lines on/off ${(mlon / mloff).toFixed(2)}x`,
     );
     // Latency and idle load: one pass each (hundreds of timed calls inside), ours then Python's.
-    const lo = await measureLatency('ours -c 2', r, redis.url, ours(redis.url), oursReady(r), 2);
-    const lp = await measureLatency('python prefork -c 2', r, redis.url, python(redis.url), brpopReady(r), 2);
+    const lo = await measureLatency('ours -c 2', r, {
+      broker: redis.url,
+      start: ours(redis.url),
+      ready: oursReady(r),
+      children: 2,
+    });
+    const lp = await measureLatency('python prefork -c 2', r, {
+      broker: redis.url,
+      start: python(redis.url),
+      ready: brpopReady(r),
+      children: 2,
+    });
     const { writeResult } = await import('./report.js');
     const tps = (v: number): number => Math.round(v);
     const runs = (xs: number[]): number[] => xs.map(tps);

@@ -61,6 +61,22 @@ void t.test('the doorbell rings on a push to a watched list, and again after the
   await r.lpush('celery', 'y');
   await until('a ring for the first queue', () => bell.rung);
 
+  // Only the tracker connection drops (the subscriber stays subscribed): tracking is set up again on it.
+  const tracker = String(await r.client('LIST'))
+    .split('\n')
+    .find((l) => / flags=\S*t/.test(l));
+  const trackerId = /\bid=(\d+)/.exec(tracker ?? '')?.[1];
+  t.ok(trackerId, 'the tracking connection is listed (flag t)');
+  await r.call('CLIENT', 'KILL', 'ID', trackerId ?? '0');
+  await until('the doorbell to notice the drop', () => !bell.ready);
+  await until('the doorbell to set up again on the new tracker connection', () => bell.ready);
+  t.equal(await bell.arm(), true, 'the first queue still holds its message');
+  await r.del('celery');
+  t.equal(await bell.arm(), false, 'armed again');
+  bell.rung = false;
+  await r.lpush('celery', 'w');
+  await until('a ring after the tracker reconnected', () => bell.rung);
+
   await r.del('celery');
   await redis.restart();
   await until('the doorbell to notice the restart and set up again', () => bell.ready, 20_000);

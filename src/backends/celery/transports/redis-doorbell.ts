@@ -29,8 +29,12 @@ export class Doorbell {
   onRing: (() => void) | null = null;
   readonly #sub: Redis;
   readonly #tracker: Redis;
-  /** Bumped by every set-up attempt: an older attempt that finishes late changes nothing. */
+  /** Bumped by every set-up attempt and every drop: an older attempt that finishes late changes nothing. */
   #gen = 0;
+  /** The subscriber's client id while it is subscribed (a subscribed RESP2 connection cannot be asked again). */
+  #subId: string | null = null;
+  /** Set-ups run one after another (two connections' 'ready' events may come close together). */
+  #chain: Promise<void> = Promise.resolve();
 
   constructor(
     url: string,
@@ -44,8 +48,9 @@ export class Doorbell {
     this.#sub.on('message', (channel: string) => {
       if (channel === INVALIDATE_CHANNEL) this.#ring();
     });
+    this.#sub.on('close', () => (this.#subId = null));
     for (const c of [this.#sub, this.#tracker]) {
-      c.on('ready', () => void this.#setUp());
+      c.on('ready', () => (this.#chain = this.#chain.then(() => this.#setUp())));
       c.on('close', () => this.#lost());
     }
   }
@@ -88,10 +93,13 @@ export class Doorbell {
     this.#state = 'starting';
     try {
       // The subscriber's id first: a subscribed RESP2 connection may only (un)subscribe.
-      const id = String(await this.#sub.client('ID'));
-      await this.#sub.subscribe(INVALIDATE_CHANNEL);
+      if (this.#subId === null) {
+        const id = String(await this.#sub.client('ID'));
+        await this.#sub.subscribe(INVALIDATE_CHANNEL);
+        this.#subId = id;
+      }
       await this.#tracker.client('TRACKING', 'OFF');
-      await this.#tracker.client('TRACKING', 'ON', 'REDIRECT', id);
+      await this.#tracker.client('TRACKING', 'ON', 'REDIRECT', this.#subId);
       if (gen !== this.#gen) return;
       this.#state = 'ready';
       this.logger.debug({ keys: this.keys.length }, 'waiting for work on the broker (client tracking)');
