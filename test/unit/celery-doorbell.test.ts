@@ -168,3 +168,28 @@ void t.test('an idle consumer sends no fetch until work arrives, then takes it a
   if (d?.kind === 'message') await tr.ack([d]);
   t.equal(await r.hlen('unacked'), 0, 'acked');
 });
+
+void t.test('an idle consumer still reports a recent poll (the health check reads it)', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const env = { CELERY_BROKER_URL: redis.url, CELERY_VISIBILITY_TIMEOUT: '2' };
+  const cfg = compileConfig({ env, host: currentHost({}) }).celery;
+  const tr = await openRedisTransport(redis.url, {
+    logger,
+    role: 'broker',
+    cfg,
+    nodename: 'celery@doorbell-poll',
+    index: 0,
+    pid: process.pid,
+    connectTimeoutMs: 5000,
+    now: Date.now,
+    isAlive: () => true,
+  });
+  t.teardown(() => tr.close());
+  const sub = await tr.consume({ queues: ['celery'], prefetch: 1, onDelivery: () => undefined });
+  await until('a first poll', () => sub.lastPollAt !== null);
+  const first = sub.lastPollAt ?? 0;
+  // The upkeep tick (visibility/4 = 500 ms here) re-arms the doorbell and counts as a poll.
+  await until('a later poll while idle', () => (sub.lastPollAt ?? 0) > first + 400);
+  t.pass(`last poll moved on by ${(sub.lastPollAt ?? 0) - first} ms with no work`);
+});
