@@ -13,9 +13,14 @@ export interface PyWorker {
 }
 
 /** `celery -A <app> worker <args>` with cwd test/e2e/py and `env` added to this process's environment. */
-export async function startPythonWorker(app: string, args: string[], env: Record<string, string>): Promise<PyWorker> {
+export async function startPythonWorker(
+  app: string,
+  args: string[],
+  env: Record<string, string>,
+  python = PYTHON,
+): Promise<PyWorker> {
   const proc = spawn(
-    PYTHON,
+    python,
     ['-m', 'celery', '-A', app, 'worker', '--without-gossip', '--without-mingle', '--without-heartbeat', ...args],
     {
       cwd: join(ROOT, 'test', 'e2e', 'py'),
