@@ -23,6 +23,22 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 
   }
 }
 
+/** A consumer's transport on `url` as a child opens it (`env` adds settings). */
+async function openTransport(url: string, nodename: string, env: Record<string, string> = {}) {
+  const cfg = compileConfig({ env: { CELERY_BROKER_URL: url, ...env }, host: currentHost({}) }).celery;
+  return openRedisTransport(url, {
+    logger,
+    role: 'broker',
+    cfg,
+    nodename,
+    index: 0,
+    pid: process.pid,
+    connectTimeoutMs: 5000,
+    now: Date.now,
+    isAlive: () => true,
+  });
+}
+
 const envelope = (tag: string, id: string): string =>
   JSON.stringify({
     body: 'W1tdLCB7fSwge31d',
@@ -102,18 +118,7 @@ void t.test('a broker user without CLIENT: the doorbell steps aside and the cons
   t.equal(bell.ready, false, 'never ready');
 
   // The consumer still takes work, by polling.
-  const cfg = compileConfig({ env: { CELERY_BROKER_URL: url }, host: currentHost({}) }).celery;
-  const tr = await openRedisTransport(url, {
-    logger,
-    role: 'broker',
-    cfg,
-    nodename: 'celery@doorbell-acl',
-    index: 0,
-    pid: process.pid,
-    connectTimeoutMs: 5000,
-    now: Date.now,
-    isAlive: () => true,
-  });
+  const tr = await openTransport(url, 'celery@doorbell-acl');
   t.teardown(() => tr.close());
   const got: Delivery[] = [];
   await tr.consume({ queues: ['celery'], prefetch: 4, onDelivery: (d) => void got.push(d) });
@@ -127,18 +132,7 @@ void t.test('an idle consumer sends no fetch until work arrives, then takes it a
   t.teardown(() => redis.stop());
   const r = new Redis(redis.url);
   t.teardown(() => void r.disconnect());
-  const cfg = compileConfig({ env: { CELERY_BROKER_URL: redis.url }, host: currentHost({}) }).celery;
-  const tr = await openRedisTransport(redis.url, {
-    logger,
-    role: 'broker',
-    cfg,
-    nodename: 'celery@doorbell',
-    index: 0,
-    pid: process.pid,
-    connectTimeoutMs: 5000,
-    now: Date.now,
-    isAlive: () => true,
-  });
+  const tr = await openTransport(redis.url, 'celery@doorbell');
   t.teardown(() => tr.close());
   const got: Delivery[] = [];
   const sub = await tr.consume({ queues: ['celery'], prefetch: 4, onDelivery: (d) => void got.push(d) });
@@ -172,19 +166,7 @@ void t.test('an idle consumer sends no fetch until work arrives, then takes it a
 void t.test('an idle consumer still reports a recent poll (the health check reads it)', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.stop());
-  const env = { CELERY_BROKER_URL: redis.url, CELERY_VISIBILITY_TIMEOUT: '2' };
-  const cfg = compileConfig({ env, host: currentHost({}) }).celery;
-  const tr = await openRedisTransport(redis.url, {
-    logger,
-    role: 'broker',
-    cfg,
-    nodename: 'celery@doorbell-poll',
-    index: 0,
-    pid: process.pid,
-    connectTimeoutMs: 5000,
-    now: Date.now,
-    isAlive: () => true,
-  });
+  const tr = await openTransport(redis.url, 'celery@doorbell-poll', { CELERY_VISIBILITY_TIMEOUT: '2' });
   t.teardown(() => tr.close());
   const sub = await tr.consume({ queues: ['celery'], prefetch: 1, onDelivery: () => undefined });
   await until('a first poll', () => sub.lastPollAt !== null);
