@@ -60,41 +60,6 @@ export async function drainAmqp(
   }
 }
 
-export interface Latency {
-  p50: number;
-  p99: number;
-}
-
-/** p50/p99 submit → result (ms) a Python client sees against the worker `start` runs, `n` tasks in sequence. */
-export async function latency(
-  broker: string,
-  backend: string,
-  start: () => ChildProcess,
-  n: number,
-  ready: () => Promise<boolean>,
-): Promise<Latency> {
-  const proc = start();
-  try {
-    const deadline = Date.now() + 60_000;
-    while (!(await ready())) {
-      if (Date.now() > deadline) throw new Error('worker not ready in time');
-      await tick(20);
-    }
-    const p = spawn(PY, [join(PYDIR, 'celery_latency.py'), broker, backend, String(n), 'health_check'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const [code] = (await once(p, 'exit')) as [number];
-    if (code !== 0) throw new Error(`latency client exited ${code}`);
-    const r = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { p50_ms: number; p99_ms: number };
-    return { p50: r.p50_ms, p99: r.p99_ms };
-  } finally {
-    killGroup(proc);
-    if (proc.exitCode === null && proc.signalCode === null) await once(proc, 'exit');
-  }
-}
-
 /** A RabbitMQ worker is ready once `consumers` consumers are attached to `celery`. */
 export const amqpReady = (broker: string, consumers: number) => async (): Promise<boolean> => {
   const conn = await amqp.connect(broker.replace(/\/\/$/, '/'));

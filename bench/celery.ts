@@ -1,24 +1,25 @@
 // bench/celery: preload N tasks from Python, drain them with our pool (-c 2, acks late), Python Celery prefork
 // -c 2 (acks late) and celery-node, on the same Redis, timed from a ready worker; print tasks/s and ratios. The
-// same on RabbitMQ (bench/celery-amqp.ts), and the submit → result latency at low load on both brokers.
+// same on RabbitMQ (bench/celery-amqp.ts). Then (bench/celery-latency.ts) a Python client's send_task(...).get()
+// back to back and sporadic on both brokers, and the Redis commands/s of an idle pool per child, ours and Python's
+// prefork -c 2.
 // Run: node dist/bench/celery.js
 import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { startRabbit } from '../test/helpers/rabbitmq.js';
 import { startRedis } from '../test/helpers/redis.js';
-import { amqpReady, drainAmqp, latency, preloadAmqp, type Latency } from './celery-amqp.js';
+import { amqpReady, drainAmqp, preloadAmqp } from './celery-amqp.js';
 import { brpopReady, celeryNode, drain, killGroup, ours, oursReady, preload, python } from './celery-common.js';
+import { latencyMetrics, measureLatency } from './celery-latency.js';
 
 const N = Number(process.env.BENCH_N ?? 10_000);
 const IO_N = Number(process.env.BENCH_IO_N ?? 2_000);
 
 const med = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] as number;
 const tps = (v: number): number => Math.round(v);
-const ms = (v: number): number => Math.round(v * 100) / 100;
 // Rounds interleave the contenders (so drift in machine load hits all of them alike); each figure is the
 // median of its rounds and every ratio is median / median of the same run.
 const ROUNDS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
-const LAT_N = Number(process.env.BENCH_LATENCY_N ?? 200);
 
 /** The no-op drain on RabbitMQ (results in the Redis `r`): ours, Python prefork, celery-node, per round. */
 async function amqpRounds(rabbitUrl: string, redisUrl: string, r: Redis): Promise<Record<string, number[]>> {
@@ -40,23 +41,6 @@ async function amqpRounds(rabbitUrl: string, redisUrl: string, r: Redis): Promis
 }
 
 /** p50/p99 submit → result at low load, ours and Python's, on Redis (Redis results) and RabbitMQ (rpc://). */
-async function latencies(redisUrl: string, r: Redis, rabbitUrl: string): Promise<Record<string, Latency>> {
-  const out: Record<string, Latency> = {};
-  const show = (name: string, l: Latency): void => {
-    out[name] = l;
-    console.log(`${name.padEnd(34)} p50 ${l.p50.toFixed(2)} ms  p99 ${l.p99.toFixed(2)} ms`);
-  };
-  await r.flushall();
-  show('ours redis', await latency(redisUrl, redisUrl, ours(redisUrl), LAT_N, oursReady(r)));
-  await r.flushall();
-  show('python redis', await latency(redisUrl, redisUrl, python(redisUrl), LAT_N, brpopReady(r)));
-  const mine = ours(rabbitUrl, 2, 'rpc://');
-  show('ours rabbitmq', await latency(rabbitUrl, 'rpc://', mine, LAT_N, amqpReady(rabbitUrl, 2)));
-  const py = python(rabbitUrl, 'rpc://');
-  show('python rabbitmq', await latency(rabbitUrl, 'rpc://', py, LAT_N, amqpReady(rabbitUrl, 1)));
-  return out;
-}
-
 /** The no-op and I/O drains on Redis: ours -c 2, Python prefork -c 2, celery-node (and ours -c 1 for reading). */
 async function redisRounds(url: string, r: Redis): Promise<Record<string, number[]>> {
   const out: Record<string, number[]> = {
@@ -135,24 +119,12 @@ function vs(name: string, ours: number[], anchorName: string, anchor: number[], 
   };
 }
 
-/** A latency metric (lower is better) against Python's in the same run; the issue sets no target for it. */
-function lat(name: string, ours: number, python: number) {
-  return {
-    name,
-    unit: 'ms',
-    value: ms(ours),
-    anchor: { name: 'python celery prefork -c 2', value: ms(python) },
-    lowerIsBetter: true,
-  };
-}
-
 async function main(): Promise<void> {
   const [redis, rabbit] = await Promise.all([startRedis(), startRabbit()]);
   const r = new Redis(redis.url);
   try {
     const red = await redisRounds(redis.url, r);
     const am = await amqpRounds(rabbit.url, redis.url, r);
-    const l = await latencies(redis.url, r, rabbit.url);
     const ratio = (a: number[], b: number[]): string => (med(a) / med(b)).toFixed(2);
     console.log(
       `medians of ${ROUNDS}: Redis no-op ours/python ${ratio(red.ours!, red.python!)}x, ours/celery-node ` +
@@ -160,6 +132,34 @@ async function main(): Promise<void> {
         `ours/python ${ratio(am.ours!, am.python!)}x, ours/celery-node ${ratio(am.ours!, am.node!)}x; task lines ` +
         `on/off ${ratio(red.logOn!, red.logOff!)}x`,
     );
+    // Latency and idle load: one pass each (hundreds of timed calls inside), ours then Python's.
+    const lo = await measureLatency('ours -c 2', r, {
+      broker: redis.url,
+      start: ours(redis.url),
+      ready: oursReady(r),
+      children: 2,
+    });
+    const lp = await measureLatency('python prefork -c 2', r, {
+      broker: redis.url,
+      start: python(redis.url),
+      ready: brpopReady(r),
+      children: 2,
+    });
+    // RabbitMQ with rpc:// results: no idle count (RabbitMQ has no command counter to read).
+    const ao = await measureLatency('ours -c 2 (RabbitMQ)', null, {
+      broker: rabbit.url,
+      results: 'rpc://',
+      start: ours(rabbit.url, 2, 'rpc://'),
+      ready: amqpReady(rabbit.url, 2),
+      children: 2,
+    });
+    const ap = await measureLatency('python prefork -c 2 (RabbitMQ)', null, {
+      broker: rabbit.url,
+      results: 'rpc://',
+      start: python(rabbit.url, 'rpc://'),
+      ready: amqpReady(rabbit.url, 1),
+      children: 2,
+    });
     const { writeResult } = await import('./report.js');
     const py = 'python celery prefork -c 2';
     writeResult('celery', {
@@ -177,11 +177,10 @@ async function main(): Promise<void> {
         vs('100 ms I/O tasks/s vs Python prefork', red.oursIo!, py, red.pythonIo!, 50),
         vs('RabbitMQ no-op tasks/s -c 2 vs Python prefork', am.ours!, `${py} (acks late)`, am.python!, 8),
         vs('RabbitMQ no-op tasks/s -c 2 vs celery-node', am.ours!, 'celery-node (AMQP)', am.node!, 1),
-        lat('Redis submit→result p50', l['ours redis']!.p50, l['python redis']!.p50),
-        lat('Redis submit→result p99', l['ours redis']!.p99, l['python redis']!.p99),
-        lat('RabbitMQ (rpc://) submit→result p50', l['ours rabbitmq']!.p50, l['python rabbitmq']!.p50),
-        lat('RabbitMQ (rpc://) submit→result p99', l['ours rabbitmq']!.p99, l['python rabbitmq']!.p99),
+        ...latencyMetrics(lo, lp),
+        ...latencyMetrics(ao, ap, 'RabbitMQ (rpc://) '),
       ],
+      details: { latency: { ours: lo, python: lp, oursRabbitmq: ao, pythonRabbitmq: ap } },
     });
   } finally {
     r.disconnect();

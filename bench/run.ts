@@ -15,7 +15,8 @@ const OUT = join(ROOT, 'bench', 'results');
 const BENCHES = (process.env.TBW_BENCHES ?? 'supervisor,celery,celery-database,temporal,hatchet')
   .split(',')
   .filter(Boolean);
-const TIMEOUT_S = Number(process.env.TBW_BENCH_TIMEOUT_S ?? 420);
+// bench/celery needs the most: its drain rounds, then the latency and idle-load passes (~2 min on 2 cores).
+const TIMEOUT_S = Number(process.env.TBW_BENCH_TIMEOUT_S ?? 600);
 
 async function runOne(name: string): Promise<BenchResult> {
   const script = join(HERE, `${name}.js`);

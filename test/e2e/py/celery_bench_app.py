@@ -34,7 +34,25 @@ def latency(n, interval):
     return sorted(out)
 
 
-if __name__ == "__main__" and sys.argv[1] == "latency":
+def paced(n, gap, warm=5):
+    """send_task(...).get() of a no-op, one at a time, `gap` seconds apart (0 = back to back): ms per call, sorted.
+    The first `warm` calls (connections, the result subscription) are not counted."""
+    out = []
+    for i in range(warm + n):
+        t0 = time.perf_counter()
+        app.send_task("health_check").get(timeout=30)
+        if i >= warm:
+            out.append((time.perf_counter() - t0) * 1000)
+        if gap > 0:
+            time.sleep(gap)
+    return sorted(out)
+
+
+if __name__ == "__main__" and sys.argv[1] == "paced":
+    import json
+
+    print(json.dumps(paced(int(sys.argv[2]), float(sys.argv[3]))))
+elif __name__ == "__main__" and sys.argv[1] == "latency":
     import json
 
     xs = latency(int(sys.argv[2]), float(sys.argv[3]))

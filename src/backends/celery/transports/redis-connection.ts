@@ -26,6 +26,11 @@ export interface ConnectOptions {
   giveUpAfter?: number;
   /** Told of every connection error with the number of attempts so far (clients report the last one). */
   onError?: (err: Error, attempts: number) => void;
+  /**
+   * A connection its owner sets up again on every 'ready' (the consumer's doorbell): a command sent while it is
+   * down fails at once instead of waiting for the reconnect, and no subscription is renewed behind its back.
+   */
+  setUpByOwner?: boolean;
 }
 
 /** Reconnect delays: doubling from 100 ms, capped at 5 s, plus up to 100 ms of jitter. */
@@ -50,7 +55,8 @@ export function connectRedis(url: string, logger: Logger, role: string, o: Conne
     ...(target.tls ? { tls: target.tls } : {}),
     lazyConnect: lazy,
     maxRetriesPerRequest: o.maxRetriesPerRequest === undefined ? null : o.maxRetriesPerRequest,
-    enableAutoPipelining: true,
+    enableAutoPipelining: o.setUpByOwner !== true,
+    ...(o.setUpByOwner === true ? { enableOfflineQueue: false, autoResubscribe: false, maxRetriesPerRequest: 0 } : {}),
     retryStrategy: (times) => {
       if (!everConnected && o.giveUpAfter !== undefined && times >= o.giveUpAfter) return null;
       return reconnectDelayMs(times);

@@ -1,6 +1,7 @@
 // kombu's Redis transport as a Transport: a fetch loop that pops and holds up to `prefetch` messages in one Lua
-// call (never blocking, with an idle backoff), settle operations on the held set, publishing, and the upkeep only
-// Redis needs (refresh our holds, give back holds orphaned by a lost reply, a dead child's or a timed-out one's).
+// call and, when there is nothing, waits for the doorbell (redis-doorbell.ts) instead of polling; settle operations
+// on the held set, publishing, and the upkeep only Redis needs (refresh our holds, give back holds orphaned by a
+// lost reply, a dead child's or a timed-out one's).
 import type { Redis } from 'ioredis';
 import type { ResultStore } from '../results.js';
 import { RedisResultStore } from '../results/redis.js';
@@ -8,6 +9,8 @@ import { Broker, DEAD_LETTER_MESSAGE_BYTES, type Fetched } from './redis-broker.
 import { closeRedis, connectRedis, openRedis } from './redis-connection.js';
 import { dbOf, RedisControlChannel, RedisEventChannel } from './redis-control.js';
 import { consumeKeys, decodeEnvelope, encodeEnvelope, keyOf, queueOfKey } from './redis-envelope.js';
+import { Doorbell } from './redis-doorbell.js';
+import { RedisSubscription } from './redis-fetch-loop.js';
 import { Holders } from './redis-holders.js';
 import { Settler } from './redis-settle.js';
 import type {
@@ -23,9 +26,8 @@ import type {
   TransportOptions,
 } from '../transport.js';
 
-/** Empty-fetch backoff bounds (the fetch is a non-blocking script; issue 21 makes it wait on the broker). */
-const POLL_MIN_MS = 1;
-const POLL_MAX_MS = 50;
+/** kombu's restore_visible runs at most this often (or every tick when the visibility timeout is short). */
+const RESTORE_VISIBLE_MS = 60_000;
 
 /** Where a held message came from, to push it back or dead-letter it as it was. */
 interface Held {
@@ -45,6 +47,8 @@ export class RedisTransport implements Transport {
   #maintBusy = false;
   #settler: Settler | null = null;
   #events: RedisEventChannel | null = null;
+  #bell: Doorbell | null = null;
+  #visibleAt = 0;
 
   constructor(
     readonly url: string,
@@ -68,7 +72,9 @@ export class RedisTransport implements Transport {
     // A previous incarnation of this slot (or any dead child of this node) may have died holding messages.
     const restored = await this.holders.restoreDead(this.o.isAlive, this.o.now());
     if (restored > 0) this.o.logger.warn({ restored }, 'restored messages held by a dead child');
-    const sub = (this.#sub = new RedisSubscription(this, c, this.o));
+    const keys = consumeKeys(c.queues);
+    const bell = (this.#bell = new Doorbell(this.url, this.o.logger, keys));
+    const sub = (this.#sub = new RedisSubscription(this, c, this.o, keys, bell));
     // Upkeep runs while anything may be held: through a drain too, until close().
     const vtMs = this.o.cfg.visibilityTimeoutS * 1000;
     this.#maint = setInterval(
@@ -197,6 +203,7 @@ export class RedisTransport implements Transport {
     } finally {
       this.#maintBusy = false;
     }
+    await this.#sub?.tick();
   }
 
   /** Our own upkeep: keep our holds fresh, give back what nobody holds any more. */
@@ -215,102 +222,20 @@ export class RedisTransport implements Transport {
     }
     const dead = await this.holders.restoreDead(this.o.isAlive, now);
     if (dead > 0) this.o.logger.warn({ restored: dead }, 'restored messages held by a dead child');
-    const visible = await this.broker.restoreVisible(now);
-    if (visible > 0) this.o.logger.warn({ restored: visible }, 'restored messages past the visibility timeout');
+    // Every child of every node tries it under one lock: not on every tick, to keep an idle child's load low.
+    if (now - this.#visibleAt >= Math.min(RESTORE_VISIBLE_MS, (this.o.cfg.visibilityTimeoutS * 1000) / 4)) {
+      this.#visibleAt = now;
+      const visible = await this.broker.restoreVisible(now);
+      if (visible > 0) this.o.logger.warn({ restored: visible }, 'restored messages past the visibility timeout');
+    }
   }
 
   async close(): Promise<void> {
     await this.#sub?.cancel();
     if (this.#maint) clearInterval(this.#maint);
+    await this.#bell?.close();
     if (this.#sub !== null) await this.holders.unregister().catch(() => undefined);
     await closeRedis(this.redis);
-  }
-}
-
-/** The fetch loop of one consumer: bounded by the prefetch, woken by every settle. */
-class RedisSubscription implements Subscription {
-  lastPollAt: number | null = null;
-  prefetch: number;
-  readonly #base: number;
-  readonly #keys: string[];
-  active = true;
-  /** True from a fetch call until its messages are handed over: their tags are in Redis but not yet held here. */
-  fetching = false;
-  #errors = 0;
-  #wake: (() => void) | null = null;
-  readonly #loop: Promise<void>;
-
-  constructor(
-    private readonly t: RedisTransport,
-    private readonly c: ConsumeOptions,
-    private readonly o: TransportOptions,
-  ) {
-    this.prefetch = this.#base = Math.max(1, c.prefetch);
-    this.#keys = consumeKeys(c.queues);
-    this.#loop = this.#run();
-  }
-
-  wake(): void {
-    const w = this.#wake;
-    this.#wake = null;
-    w?.();
-  }
-
-  setPrefetch(n: number): void {
-    this.prefetch = Math.max(1, n);
-    this.wake();
-  }
-
-  async cancel(): Promise<void> {
-    this.active = false;
-    this.wake();
-    await this.#loop;
-  }
-
-  #sleep(ms: number | null): Promise<void> {
-    return new Promise((resolve) => {
-      const t = ms === null ? undefined : setTimeout(() => this.wake(), ms);
-      this.#wake = () => {
-        clearTimeout(t);
-        resolve();
-      };
-    });
-  }
-
-  async #run(): Promise<void> {
-    let idle = POLL_MIN_MS;
-    while (this.active) {
-      const free = this.prefetch - this.t.unsettled;
-      // Refill in batches (a quarter of the base prefetch) while work is in flight: one fetch per finished task
-      // would serialise the pool on fetch round trips. In flight = held beyond what the prefetch was raised for.
-      const batch = Math.max(1, Math.ceil(this.#base / 4));
-      const inFlight = this.t.unsettled - (this.prefetch - this.#base);
-      if (free <= 0 || (free < batch && inFlight > 0)) {
-        await this.#sleep(null);
-        continue;
-      }
-      let got: Fetched[];
-      this.fetching = true;
-      try {
-        got = await this.t.broker.fetch(this.#keys, free, this.o.now());
-        this.lastPollAt = this.o.now();
-        this.#errors = 0;
-      } catch (err) {
-        this.fetching = false;
-        if (this.#errors++ === 0) this.o.logger.warn({ err: (err as Error).message }, 'fetch failed, retrying');
-        await this.#sleep(Math.min(100 * this.#errors, 2000));
-        continue;
-      }
-      if (got.length === 0) {
-        this.fetching = false;
-        await this.#sleep(idle);
-        idle = Math.min(POLL_MAX_MS, idle * 2);
-        continue;
-      }
-      idle = POLL_MIN_MS;
-      for (const f of got) await this.c.onDelivery(this.t.delivery(f));
-      this.fetching = false;
-    }
   }
 }
 
