@@ -81,6 +81,19 @@ export class EtaHold {
     this.o.changed();
   }
 
+  /** The held messages `pick` chooses, timers cleared (a revoke ends them before they are due). */
+  take(pick: (held: Held) => boolean): Held[] {
+    const out: Held[] = [];
+    for (const [tag, { held, clear }] of this.#held) {
+      if (!pick(held)) continue;
+      clear();
+      this.#held.delete(tag);
+      out.push(held);
+    }
+    if (out.length > 0) this.o.changed();
+    return out;
+  }
+
   /** Everything held, timers cleared (drain and stop give them back). */
   takeAll(): Held[] {
     const out: Held[] = [];

@@ -89,6 +89,11 @@ export interface Subscription {
   /** Change the prefetch (Celery raises it by one for each ETA message it holds, and lowers it when it runs). */
   setPrefetch(n: number): void;
   readonly prefetch: number;
+  /**
+   * Optional: consume from these queues from now on, in place (Celery's add_consumer / cancel_consumer). Without it
+   * the node changes queues by a rolling restart of the children.
+   */
+  setQueues?(queues: readonly string[]): Promise<void>;
   /** Stop receiving (basic.cancel; Redis: end the fetch loop). Resolves once no delivery is being handed over. */
   cancel(): Promise<void>;
 }

@@ -14,6 +14,31 @@ export const PIDBOX_EXCHANGE = 'celery.pidbox';
 /** Celery's event exchange: a topic exchange, turned into a fanout one on Redis (celery.events.event.get_exchange). */
 export const EVENT_EXCHANGE = 'celeryev';
 
+/** When each revoked id was added, to forget it as Celery's LimitedSet does (the set the fetch checks is REVOKED_KEY). */
+export const REVOKED_UNTIL_KEY = 'tbw.revoked.until';
+/** Celery's worker_state.revoked: 50 000 ids, each for 3 hours. */
+export const REVOKES_MAX = 50_000;
+export const REVOKE_TTL_MS = 3 * 3600_000;
+
+// Add ids to the revoked set with their expiry; drop the expired ones, then the oldest beyond the cap (both keys).
+// KEYS: set, expiry zset. ARGV: now ms, ttl ms, max, ids...
+const REVOKE_LUA = `
+local now = tonumber(ARGV[1])
+for i = 4, #ARGV do
+  redis.call('SADD', KEYS[1], ARGV[i])
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[i])
+end
+local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+local over = redis.call('ZCARD', KEYS[2]) - #gone - tonumber(ARGV[3])
+if over > 0 then
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[2], #gone, #gone + over - 1)) do gone[#gone + 1] = id end
+end
+for _, id in ipairs(gone) do
+  redis.call('SREM', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+end
+return #gone`;
+
 /** Redis db number of a redis:// URL (`/3` → 3), kombu's `{db}` in the fanout prefix. */
 export function dbOf(url: string): number {
   try {
@@ -97,8 +122,11 @@ export class RedisControlChannel implements ControlChannel {
     for (const q of queues) await this.redis.lpush(q, raw);
   }
 
+  /** Revoked ids for every fetch on this broker, forgotten after 3 h and beyond 50 000 (oldest first). */
   async revoke(ids: readonly string[]): Promise<void> {
-    if (ids.length > 0) await this.redis.sadd(REVOKED_KEY, ...ids);
+    if (ids.length === 0) return;
+    const args = [Date.now(), REVOKE_TTL_MS, REVOKES_MAX, ...ids];
+    await this.redis.eval(REVOKE_LUA, 2, REVOKED_KEY, REVOKED_UNTIL_KEY, ...args);
   }
 
   async close(): Promise<void> {

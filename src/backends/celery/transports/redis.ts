@@ -232,7 +232,7 @@ class RedisSubscription implements Subscription {
   lastPollAt: number | null = null;
   prefetch: number;
   readonly #base: number;
-  readonly #keys: string[];
+  #keys: string[];
   active = true;
   /** True from a fetch call until its messages are handed over: their tags are in Redis but not yet held here. */
   fetching = false;
@@ -259,6 +259,13 @@ class RedisSubscription implements Subscription {
   setPrefetch(n: number): void {
     this.prefetch = Math.max(1, n);
     this.wake();
+  }
+
+  /** The next fetch reads these queues (a fetch under way finishes with the old list). */
+  setQueues(queues: readonly string[]): Promise<void> {
+    this.#keys = consumeKeys(queues);
+    this.wake();
+    return Promise.resolve();
   }
 
   async cancel(): Promise<void> {
