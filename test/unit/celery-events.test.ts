@@ -1,7 +1,13 @@
 // Celery event values as a Python worker writes them: isoformat times, time.time() floats, one clock per node,
 // worker events always and task events only when switched on.
 import t from 'tap';
-import { EventPublisher, relayedEvent, TaskEventRelay, TOPIC_EVENT } from '../../src/backends/celery/events.js';
+import {
+  EventPublisher,
+  eventJson,
+  relayedEvent,
+  TaskEventRelay,
+  TOPIC_EVENT,
+} from '../../src/backends/celery/events.js';
 import { epochSeconds, pyIsoformat } from '../../src/backends/celery/pytime.js';
 
 void t.test("pyIsoformat: Python's datetime.isoformat() of UTC times", async (t) => {
@@ -53,4 +59,10 @@ void t.test('relay: a child hands task events to the node only while they are on
   t.same(e?.fields, { uuid: 'b' });
   t.equal(relayedEvent({ type: 'worker-online', fields: {}, timestamp: 1 }), null, 'children relay task events only');
   t.equal(relayedEvent('junk'), null);
+});
+
+void t.test('eventJson: float fields stay floats for a Python receiver', async (t) => {
+  const text = eventJson({ freq: 2, kwargs: '{"freq": 3}', timestamp: 17, runtime: 0.25, type: 'worker-heartbeat' });
+  t.equal(text, '{"freq":2.0,"kwargs":"{\\"freq\\": 3}","timestamp":17.0,"runtime":0.25,"type":"worker-heartbeat"}');
+  t.same(JSON.parse(text), { freq: 2, kwargs: '{"freq": 3}', timestamp: 17, runtime: 0.25, type: 'worker-heartbeat' });
 });

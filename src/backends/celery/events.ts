@@ -41,6 +41,16 @@ export function relayedEvent(
   return { type: d.type, fields: d.fields as Record<string, unknown>, timestamp: d.timestamp };
 }
 
+/** Fields Python always writes as floats: JSON.stringify writes 2.0 as 2, which a Python receiver reads as an int. */
+const FLOAT_FIELDS = ['freq', 'timestamp', 'runtime'];
+
+/** An event body as JSON text, its float fields written as floats (`"freq": 2.0`). */
+export function eventJson(body: Record<string, unknown>): string {
+  let s = JSON.stringify(body);
+  for (const f of FLOAT_FIELDS) s = s.replace(new RegExp(`"${f}":(-?\\d+)([,}])`), `"${f}":$1.0$2`);
+  return s;
+}
+
 export interface EventPublisherOptions {
   channel: EventChannel;
   hostname: string;

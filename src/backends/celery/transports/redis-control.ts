@@ -3,6 +3,7 @@
 // replies are LPUSHed to the queues `_kombu.binding.reply.celery.pidbox` routes the caller's key to.
 import type { Redis } from 'ioredis';
 import { type ControlRequest, parseControl } from '../control/wire.js';
+import { eventJson } from '../events.js';
 import type { ControlChannel, EventChannel, InboundMessage, OutboundMessage } from '../transport.js';
 import { BINDING_PREFIX, REVOKED_KEY } from './redis-broker.js';
 import { closeRedis } from './redis-connection.js';
@@ -69,9 +70,10 @@ function jsonMessage(
   exchange: string,
   routingKey: string,
   headers: Record<string, unknown>,
+  text = JSON.stringify(body),
 ): OutboundMessage {
   return {
-    body: Buffer.from(JSON.stringify(body), 'utf8'),
+    body: Buffer.from(text, 'utf8'),
     contentEncoding: 'utf-8',
     contentType: 'application/json',
     headers,
@@ -145,7 +147,7 @@ export class RedisEventChannel implements EventChannel {
   ) {}
 
   async publish(routingKey: string, body: Record<string, unknown>, headers: Record<string, unknown>): Promise<void> {
-    const raw = encodeEnvelope(jsonMessage(body, EVENT_EXCHANGE, routingKey, headers));
+    const raw = encodeEnvelope(jsonMessage(body, EVENT_EXCHANGE, routingKey, headers, eventJson(body)));
     await this.redis.publish(fanoutChannel(this.db, EVENT_EXCHANGE, routingKey), raw);
   }
 }
