@@ -121,6 +121,12 @@ for (const kind of TRANSPORTS)
       const s = ((await celery('inspect', 'scheduled'))[node] ?? []) as { request: { id: string } }[];
       return s.some((x) => x.request.id === later) ? true : undefined;
     });
+    const held = ((await celery('inspect', 'query_task', later))[node] ?? {}) as Json;
+    t.equal(
+      (held[later] as unknown[] | undefined)?.[0],
+      'scheduled',
+      "query_task: an ETA-held one (Celery 5.7's name)",
+    );
     t.ok(await api(`/api/task/revoke/${later}`, 'POST'), 'Flower: revoke');
     t.equal(await settled(later, 'REVOKED'), 'REVOKED', 'a held countdown task ends REVOKED');
     const revoked = (await celery('inspect', 'revoked'))[node] as string[];

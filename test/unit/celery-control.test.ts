@@ -216,6 +216,10 @@ void t.test('commands through a fake pool', async (t) => {
   t.same(await runCommand('shutdown', {}, env), { ok: 'shutdown started' });
   t.same(signals.splice(0), ['TERM']);
   t.same(await runCommand('nosuch', {}, env), { error: 'No such control command: nosuch' });
+  t.same(await runCommand('memdump', {}, env), {
+    error: 'No such control command: memdump (not implemented by task-backend-worker)',
+  });
+  t.same(await runCommand('dump_active', {}, env), [{ id: 'a' }, { id: 'b' }], "Celery's aliases are accepted");
   t.equal(await runCommand('heartbeat', {}, env), null, "heartbeat answers None, as Celery's does");
   t.equal(heartbeats, 1, 'and a worker-heartbeat went out');
   t.equal(await runCommand('hello', { from_node: 'celery@x' }, env), undefined, 'our own hello gets no reply');

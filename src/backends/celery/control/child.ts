@@ -80,15 +80,17 @@ export function excRepr(err: unknown): string {
 const idsOf = (v: unknown): string[] =>
   typeof v === 'string' ? [v] : Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
 
-/** celery inspect query_task: this child's requests with these ids, as {id: [state, info]}. */
+/** celery inspect query_task: this child's requests with these ids, as {id: [state, info]} (Celery 5.7's states). */
 function queryTask(d: ChildControlDeps, ids: string[]): Record<string, unknown> {
   const want = new Set(ids);
   const v = d.view();
   const out: Record<string, unknown> = {};
   for (const r of v.running)
     if (want.has(r.held.msg.id)) out[r.held.msg.id] = ['active', requestInfo(r.held, d.hostname, d.pid, r.started)];
-  for (const h of [...v.ready, ...v.eta])
+  for (const h of v.ready)
     if (want.has(h.msg.id)) out[h.msg.id] = ['reserved', requestInfo(h, d.hostname, d.pid, null)];
+  // Celery 5.7 names ETA-held requests 'scheduled' (5.5 said 'reserved').
+  for (const h of v.eta) if (want.has(h.msg.id)) out[h.msg.id] = ['scheduled', requestInfo(h, d.hostname, d.pid, null)];
   return out;
 }
 

@@ -339,8 +339,23 @@ async function taskEvents(env: NodeEnv, on: boolean): Promise<Reply> {
   return ok(`task events ${on ? 'enabled' : 'disabled'}`);
 }
 
-/** Run one command; null = no reply (Celery's own no-reply commands, e.g. a peer's heartbeat). */
-export async function runCommand(method: string, args: Record<string, unknown>, env: NodeEnv): Promise<Reply> {
+/** Celery's old names for inspect commands (Panel aliases), still accepted by a Python worker. */
+const ALIASES: Record<string, string> = {
+  dump_conf: 'conf',
+  dump_schedule: 'scheduled',
+  dump_reserved: 'reserved',
+  dump_active: 'active',
+  dump_revoked: 'revoked',
+  dump_tasks: 'registered',
+};
+
+/** Celery commands this pool does not implement (docs/celery-control.md says why): an error reply, never a fake. */
+const UNSUPPORTED = new Set(['revoke_by_stamped_headers', 'election', 'objgraph', 'memsample', 'memdump']);
+
+/** Run one command; undefined = no reply (our own mingle hello). */
+export async function runCommand(name: string, args: Record<string, unknown>, env: NodeEnv): Promise<Reply> {
+  const method = ALIASES[name] ?? name;
+  if (UNSUPPORTED.has(method)) return nok(`No such control command: ${method} (not implemented by ${SW_IDENT})`);
   switch (method) {
     case 'ping':
       return ok('pong');

@@ -176,7 +176,8 @@ export async function startControlNode(
     revokedIds: () => revoked.list(Date.now()),
     events,
     setTaskEvents: (on) => setTaskEvents(pool, events, children.ask, on),
-    heartbeat: () => events.send('worker-heartbeat', workerFields()),
+    // control heartbeat: what Celery's sends (freq=5 and the software info only).
+    heartbeat: () => events.send('worker-heartbeat', { freq: 5, sw_ident: SW_IDENT, sw_ver: SW_VER, sw_sys: SW_SYS }),
     counters,
     limits,
     setQueues: (queues) => setQueues(pool, children.ask, log, queues),
