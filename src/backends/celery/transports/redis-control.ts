@@ -100,6 +100,8 @@ export class RedisControlChannel implements ControlChannel {
     private readonly db: number,
     nodename: string,
     private readonly subscriber: () => Redis,
+    /** Celery's LimitedSet bounds for revoked ids (tests shrink them). */
+    private readonly revokes = { max: REVOKES_MAX, ttlMs: REVOKE_TTL_MS, now: Date.now },
   ) {
     this.#binding = `${BINDING_SEP}${BINDING_SEP}${nodename}.celery.pidbox`;
   }
@@ -127,7 +129,8 @@ export class RedisControlChannel implements ControlChannel {
   /** Revoked ids for every fetch on this broker, forgotten after 3 h and beyond 50 000 (oldest first). */
   async revoke(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
-    const args = [Date.now(), REVOKE_TTL_MS, REVOKES_MAX, ...ids];
+    const { max, ttlMs, now } = this.revokes;
+    const args = [now(), ttlMs, max, ...ids];
     await this.redis.eval(REVOKE_LUA, 2, REVOKED_KEY, REVOKED_UNTIL_KEY, ...args);
   }
 
