@@ -144,6 +144,16 @@ for (const kind of TRANSPORTS)
     t.same(await celery('control', 'terminate', 'KILL', killed), { [node]: { ok: `terminate: ${killed}` } });
     await settled(killed, 'REVOKED');
     t.same(await celery('control', 'heartbeat'), { [node]: null }, "control heartbeat: Celery's None reply");
+    // A task that ignores its signal: TERM ends its run after the grace all the same.
+    const deaf = await call('tbw_test.deaf', []);
+    await until('deaf running', async () => {
+      const r = ((await celery('inspect', 'query_task', deaf))[node] ?? {}) as Json;
+      return (r[deaf] as unknown[] | undefined)?.[0] === 'active' ? true : undefined;
+    });
+    const t0 = Date.now();
+    t.same(await celery('control', 'terminate', 'TERM', deaf), { [node]: { ok: `terminate: ${deaf}` } });
+    await settled(deaf, 'REVOKED');
+    t.ok(Date.now() - t0 < 10_000, `a task deaf to its signal ends REVOKED after the grace (${Date.now() - t0} ms)`);
 
     // add-consumer through Flower: in place, the same children.
     const pids = async (): Promise<number[]> =>
