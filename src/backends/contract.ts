@@ -21,6 +21,11 @@ export interface BackendStats {
    * heartbeats; the supervisor's metrics sum it into `tbw_task_duration_seconds`.
    */
   durations?: DurationHistogram;
+  /**
+   * Optional: backend-specific event counts since the child started (snake_case names, e.g. Celery's
+   * `messages_without_id`); the supervisor sums them across children into `tbw_backend_events_total{event}`.
+   */
+  counts?: Record<string, number>;
 }
 
 export interface BackendContext {

@@ -232,6 +232,7 @@ class ChildRuntime {
       rss: process.memoryUsage.rss(),
     };
     if (s.durations) beat.durations = s.durations;
+    if (s.counts) beat.counts = s.counts;
     void this.#send(beat);
   }
 

@@ -36,6 +36,8 @@ export type ChildMessage =
       rss: number;
       /** Cumulative task run times since the child started (optional; backends that measure them). */
       durations?: DurationHistogram;
+      /** Backend-specific event counts since the child started (BackendStats.counts). */
+      counts?: Record<string, number>;
     }
   /**
    * The child started running tasks (`active` > 0), sent BEFORE their code runs: a child that dies while running
@@ -56,6 +58,13 @@ export type HeartbeatMessage = Extract<ChildMessage, { type: 'heartbeat' }>;
 
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isCount = (v: unknown): v is number => isNum(v) && v >= 0;
+/** Named counts: at most 32 snake_case names, each a count (a label value on the supervisor's metrics page). */
+const isCounts = (v: unknown): v is Record<string, number> =>
+  typeof v === 'object' &&
+  v !== null &&
+  !Array.isArray(v) &&
+  Object.keys(v).length <= 32 &&
+  Object.entries(v).every(([k, n]) => /^[a-z][a-z0-9_]{0,63}$/.test(k) && isCount(n));
 
 function bad(what: string, v: unknown): Error {
   let shown: string;
@@ -116,6 +125,7 @@ export function parseChildMessage(v: unknown): ChildMessage | Error {
         };
         // A malformed optional histogram is dropped; the heartbeat itself still counts.
         if (isHistogram(v.durations)) beat.durations = v.durations;
+        if (isCounts(v.counts)) beat.counts = v.counts;
         return beat;
       }
       return bad('heartbeat message', v);

@@ -95,15 +95,18 @@ export class ControlSocketUnsafe extends Error {
 }
 
 /**
- * Create the socket's directory 0700 when missing; refuse one that is a symlink, not ours, or writable by its
- * group or others (e.g. /tmp/task-backend-worker-<uid> pre-created 0777 by someone else: they could replace the
- * socket and answer `status` in this pool's name).
+ * Create the socket's directory 0700 when missing; refuse one that is not ours or writable by its group or others
+ * (e.g. /tmp/task-backend-worker-<uid> pre-created 0777 by someone else: they could replace the socket and answer
+ * `status` in this pool's name). A symbolic link is judged by its target, and must itself be ours or root's (only
+ * its owner can repoint it).
  */
 export function ensureSocketDir(dir: string, uid: number | null = process.getuid?.() ?? null): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const st = lstatSync(dir);
+  const link = lstatSync(dir);
+  const st = link.isSymbolicLink() ? statSync(dir) : link;
   let problem: string | null = null;
-  if (st.isSymbolicLink()) problem = 'is a symbolic link';
+  if (link.isSymbolicLink() && uid !== null && link.uid !== uid && link.uid !== 0)
+    problem = `is a symbolic link owned by uid ${link.uid}, not by this user (uid ${uid})`;
   else if (!st.isDirectory()) problem = 'is not a directory';
   else if (uid !== null && st.uid !== uid) problem = `belongs to uid ${st.uid}, not to this user (uid ${uid})`;
   else if ((st.mode & 0o022) !== 0)

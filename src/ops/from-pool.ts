@@ -64,4 +64,5 @@ export const heartbeatOf = (e: PoolEventMap['childHeartbeat']): OpsEvent => ({
   processed: e.processed,
   failed: e.failed,
   durations: e.durations,
+  counts: e.counts,
 });

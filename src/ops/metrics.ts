@@ -15,12 +15,15 @@ export type OpsEvent =
       processed: number;
       failed: number;
       durations?: DurationHistogram | undefined;
+      counts?: Record<string, number> | undefined;
     };
 
 interface ChildCounters {
   processed: number;
   failed: number;
   durations: DurationHistogram | null;
+  /** Backend-specific event counts (BackendStats.counts). */
+  counts: Record<string, number>;
 }
 
 export class MetricsCollector {
@@ -28,7 +31,7 @@ export class MetricsCollector {
   /** Key: JSON [code, signal, reason]. */
   readonly exits = new Map<string, number>();
   /** Totals of children that are gone, so counters never go down when a child is replaced. */
-  private retired: ChildCounters = { processed: 0, failed: 0, durations: null };
+  private retired: ChildCounters = { processed: 0, failed: 0, durations: null, counts: {} };
   private readonly live = new Map<number, ChildCounters>();
 
   record(ev: OpsEvent): void {
@@ -51,6 +54,7 @@ export class MetricsCollector {
           processed: ev.processed,
           failed: ev.failed,
           durations: isHistogram(ev.durations) ? ev.durations : null,
+          counts: ev.counts ?? {},
         });
         return;
       default: {
@@ -71,7 +75,9 @@ export class MetricsCollector {
 function merge(a: ChildCounters, b: ChildCounters): ChildCounters {
   let durations = a.durations ?? b.durations;
   if (a.durations !== null && b.durations !== null) durations = addHistograms(a.durations, b.durations) ?? a.durations;
-  return { processed: a.processed + b.processed, failed: a.failed + b.failed, durations };
+  const counts = { ...a.counts };
+  for (const [k, n] of Object.entries(b.counts)) counts[k] = (counts[k] ?? 0) + n;
+  return { processed: a.processed + b.processed, failed: a.failed + b.failed, durations, counts };
 }
 
 /** Pure: a Prometheus label value, escaped per the text exposition format. */
@@ -122,6 +128,12 @@ export function renderMetrics(view: PoolView, c: MetricsCollector, now: number, 
     [{ backend, state: 'failed' }, t.failed],
   ]);
   metric('tbw_tasks_active', 'gauge', 'Tasks running now.', [[{ backend }, active]]);
+  metric(
+    'tbw_backend_events_total',
+    'counter',
+    'Backend-specific events (Celery: messages_without_id, messages that carried no task id).',
+    Object.entries(t.counts).map(([event, n]) => [{ backend, event }, n]),
+  );
   out.push(
     '# HELP tbw_task_duration_seconds Task run time, as reported by the children.',
     '# TYPE tbw_task_duration_seconds histogram',

@@ -176,7 +176,7 @@ function onMessage(cx: Cx, id: number, msg: ChildMessage): void {
       c.active = msg.active;
       c.idleSince = null;
       return;
-    case 'heartbeat':
+    case 'heartbeat': {
       c.lastHeartbeatAt = cx.now;
       c.active = msg.active;
       c.heartbeat = {
@@ -187,18 +187,12 @@ function onMessage(cx: Cx, id: number, msg: ChildMessage): void {
         rss: msg.rss,
       };
       c.idleSince = msg.active > 0 ? null : (c.idleSince ?? cx.now);
-      emit(cx, {
-        type: 'childHeartbeat',
-        id: c.id,
-        slot: c.slot,
-        active: msg.active,
-        processed: msg.processed,
-        failed: msg.failed,
-        durations: msg.durations,
-      });
+      const { active, processed, failed, durations, counts } = msg;
+      emit(cx, { type: 'childHeartbeat', id: c.id, slot: c.slot, active, processed, failed, durations, counts });
       onHeartbeatLimits(cx, c);
       autoscaleOnHeartbeat(cx);
       return;
+    }
     case 'fatal':
       c.fatal = { error: msg.error, retryable: msg.retryable };
       // An unreachable broker/server is said once, by the restart's line (exits.ts); anything else is an error.

@@ -183,6 +183,7 @@ export interface PoolEventMap {
     processed: number;
     failed: number;
     durations: DurationHistogram | undefined;
+    counts: Record<string, number> | undefined;
   };
   childExited: {
     id: number;

@@ -13,7 +13,7 @@ import { compileConfig } from '../../src/config/compile.js';
 import { currentHost } from '../../src/config/load.js';
 import { pino } from 'pino';
 import { startPostgres } from '../helpers/postgres.js';
-import { startRedis } from '../helpers/redis.js';
+import { freePort, startRedis } from '../helpers/redis.js';
 import { FIXTURE_TASKS, PYTHON, runPython, startWorker, checksOf } from './celery-harness.js';
 import { startPythonWorker } from './py-worker.js';
 import { execFile } from 'node:child_process';
@@ -49,7 +49,12 @@ void t.test('Celery database result backend: Python Celery and our worker on one
     CELERY_RESULT_CLEANUP_INTERVAL: '2s', // the pool's cleanup job, first run after one interval
   };
 
-  const w = startWorker(broker.url, ['-c', '2', '-Q', 'celery', '--tasks', FIXTURE_TASKS], env);
+  const metricsPort = await freePort();
+  const w = startWorker(
+    broker.url,
+    ['-c', '2', '-Q', 'celery', '--tasks', FIXTURE_TASKS, '--metrics-port', String(metricsPort)],
+    env,
+  );
   t.teardown(async () => void (await w.stop('SIGKILL')));
   await w.waitFor((l) => l.msg === 'pool state changed' && l.to === 'running', 30_000, 'pool running');
 
@@ -164,6 +169,18 @@ void t.test('Celery database result backend: Python Celery and our worker on one
       '0',
     );
     t.equal(await pg.psql("SELECT count(*) FROM celery_taskmeta WHERE name = 'celery.chord_unlock'"), '0');
+  });
+
+  await t.test('messages without a task id are counted on /metrics', async (t) => {
+    // The hybrid one and the protocol-1 one above; heartbeats carry the count, so it may take one beat.
+    const re = /^tbw_backend_events_total\{backend="celery",event="messages_without_id"\} (\d+)$/m;
+    let seen = -1;
+    for (let i = 0; i < 40 && seen < 2; i++) {
+      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      seen = Number(re.exec(text)?.[1] ?? -1);
+      if (seen < 2) await new Promise((r) => setTimeout(r, 250));
+    }
+    t.equal(seen, 2, 'two messages without an id, counted across the children');
   });
 
   const client = createClient(

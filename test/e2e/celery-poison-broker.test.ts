@@ -118,7 +118,14 @@ void t.test('1500 far-future ETAs on one child: bounded Redis traffic, other wor
   t.comment(`Redis traffic with 500 ETA messages above the cap: ${shown}`);
   // One cycle (a fetch of 104, 100 requeues) every ~2 s; the pop-and-push-back loop this replaces was ~49k/s.
   t.ok(rate.commands < 1000, `bounded Redis traffic: ${shown}`);
-  t.equal(await r.hlen('unacked'), 1000, 'the cap holds: 1000 held, the rest waits in the queue');
+  // Sampled: a fetch cycle holds its batch for a moment before handing the excess back.
+  const held: number[] = [];
+  for (let i = 0; i < 15; i++) {
+    held.push(await r.hlen('unacked'));
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  t.equal(Math.min(...held), 1000, `the cap holds: 1000 held, the rest waits in the queue (${held.join(' ')})`);
+  t.ok(Math.max(...held) <= 1000 + 128, 'above it at most one fetch batch, briefly');
   const sentAt = Date.now();
   const [valid] = (await runPython(
     'reliability.py',

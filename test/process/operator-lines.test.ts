@@ -21,11 +21,12 @@ interface Worker {
   stop(): Promise<number | null>;
 }
 
-function worker(name: string, format: 'pretty' | 'json', args: string[]): Worker {
+/** `env`: URLs with a password go there, as the docs advise (given as a flag, the worker warns about ps). */
+function worker(name: string, format: 'pretty' | 'json', args: string[], env: Record<string, string> = {}): Worker {
   const proc = spawn(
     process.execPath,
     [MAIN, '--log-format', format, '--control-socket', join(dir, `${name}.sock`), '-n', `${name}@localhost`, ...args],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir } },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, ...env } },
   );
   const out: string[] = [];
   for (const s of [proc.stdout, proc.stderr]) {
@@ -114,7 +115,7 @@ for (const format of ['pretty', 'json'] as const) {
     const dead = await startRedis({ password: 'hunter2' });
     const url = dead.url;
     await dead.stop();
-    const w = worker(`boot-${format}`, format, ['-c', '2', '-b', url]);
+    const w = worker(`boot-${format}`, format, ['-c', '2'], { CELERY_BROKER_URL: url });
     t.teardown(() => void w.stop());
     const attempts = (): Attempt[] => w.out.map((l) => bootAttempt(l, format)).filter((a) => a !== null);
     await until(
@@ -259,7 +260,7 @@ void t.test("json: a database result backend down at start → the supervisor's 
   const port = dead.port;
   await dead.stop();
   const url = `db+postgresql://tbw:hunter2@127.0.0.1:${port}/tbw`;
-  const w = worker('db-down', 'json', ['-c', '1', '-b', redis.url, '--result-backend', url]);
+  const w = worker('db-down', 'json', ['-c', '1', '-b', redis.url], { CELERY_RESULT_BACKEND: url });
   t.teardown(() => void w.stop());
   const retries = (): Record<string, unknown>[] =>
     w.out.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'child could not reach its backend, retrying'); // prettier-ignore

@@ -165,17 +165,36 @@ void t.test('metrics: counters survive child replacement; histogram sums childre
   observe(h1, 0.5);
   const h2 = emptyHistogram([0.1, 1]);
   observe(h2, 3);
-  c.record({ type: 'heartbeat', childId: 1, processed: 5, failed: 1, durations: h1 });
-  c.record({ type: 'heartbeat', childId: 2, processed: 7, failed: 0, durations: h2 });
+  c.record({
+    type: 'heartbeat',
+    childId: 1,
+    processed: 5,
+    failed: 1,
+    durations: h1,
+    counts: { messages_without_id: 2 },
+  });
+  c.record({
+    type: 'heartbeat',
+    childId: 2,
+    processed: 7,
+    failed: 0,
+    durations: h2,
+    counts: { messages_without_id: 1 },
+  });
   c.record({ type: 'exit', childId: 1, code: null, signal: 'SIGKILL', reason: 'heartbeat-timeout' });
   c.record({ type: 'restart', slot: 0, reason: 'heartbeat-timeout' });
-  c.record({ type: 'heartbeat', childId: 3, processed: 1, failed: 1 });
+  c.record({ type: 'heartbeat', childId: 3, processed: 1, failed: 1, counts: { messages_without_id: 4 } });
   const text = renderMetrics(pool(), c, NOW, 30_000);
   t.match(text, /^tbw_tasks_total\{backend="celery",state="succeeded"\} 11$/m, '5+7+1 processed - 2 failed');
   t.match(text, /^tbw_tasks_total\{backend="celery",state="failed"\} 2$/m);
   t.match(text, /^tbw_child_restarts_total\{backend="celery",reason="heartbeat-timeout"\} 1$/m);
   t.match(text, /^tbw_child_exits_total\{backend="celery",code="",signal="SIGKILL",reason="heartbeat-timeout"\} 1$/m);
   t.match(text, /^tbw_children_up\{backend="celery"\} 2$/m);
+  t.match(
+    text,
+    /^tbw_backend_events_total\{backend="celery",event="messages_without_id"\} 7$/m,
+    'backend counts: the retired child’s 2 + 1 + 4',
+  );
   t.match(text, /^tbw_task_duration_seconds_bucket\{backend="celery",le="0.1"\} 1$/m);
   t.match(text, /^tbw_task_duration_seconds_bucket\{backend="celery",le="1"\} 2$/m);
   t.match(text, /^tbw_task_duration_seconds_bucket\{backend="celery",le="\+Inf"\} 3$/m);

@@ -1,5 +1,5 @@
-// The optional `durations` histogram of a heartbeat: kept when well-formed, dropped (heartbeat still valid) when not;
-// observe() puts a value in the first bucket whose upper bound is not below it.
+// The optional `durations` histogram and `counts` of a heartbeat: kept when well-formed, dropped (heartbeat still
+// valid) when not; observe() puts a value in the first bucket whose upper bound is not below it.
 import t from 'tap';
 import { parseChildMessage } from '../../src/ipc/messages.js';
 import { emptyHistogram, observe } from '../../src/ipc/histogram.js';
@@ -35,4 +35,17 @@ void t.test('a malformed histogram is dropped, the heartbeat still counts', asyn
     t.same(m, beat, `dropped: ${JSON.stringify(durations)}`);
   }
   t.same(parseChildMessage(beat), beat, 'absent stays absent');
+});
+
+void t.test('backend counts: kept when they are snake_case names with counts, dropped otherwise', async (t) => {
+  const counts = { messages_without_id: 3 };
+  t.same(parseChildMessage({ ...beat, counts }), { ...beat, counts });
+  const bad = [
+    { 'Bad-Name': 1 },
+    { ok: -1 },
+    { ok: Number.NaN },
+    [1, 2],
+    Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`c${i}`, 1])),
+  ];
+  for (const c of bad) t.same(parseChildMessage({ ...beat, counts: c }), beat, `dropped: ${JSON.stringify(c)}`);
 });

@@ -41,8 +41,11 @@ function brokerOf(
   pool: () => PoolHandle | null,
 ): { get(): Promise<Transport>; close(): Promise<void> } {
   let opened: Promise<Transport> | null = null;
+  let closed = false;
   return {
     get() {
+      // After close (a child exit reported while the pool stops), opening would leave a connection nobody closes.
+      if (closed && opened === null) return Promise.reject(new Error('the pool is closing'));
       opened ??= (async () => {
         const { nonConsumerOptions, openTransport } = await import('./transports/index.js');
         const p = pool();
@@ -54,6 +57,7 @@ function brokerOf(
       return opened;
     },
     async close() {
+      closed = true;
       const t = await opened?.catch(() => null);
       await t?.close().catch(() => undefined);
     },
@@ -69,12 +73,15 @@ export function celeryPoolExtension(config: WorkerConfig): PoolExtension {
   const counters = new NodeCounters();
   const broker = brokerOf(config, () => pool);
   const pending = new Set<Promise<void>>();
+  let closing = false;
 
   /** A child is gone: whatever it still holds goes back now (charged when it died running it). */
   const onExit = (p: PoolHandle, e: PoolEventMap['childExited']): void => {
     const reason = lostReason(e);
-    // A clean planned exit gave everything back itself (drain, stop); the next pool restores any leftover.
-    if (e.pid === null || (reason === null && e.code === 0)) return;
+    // A clean planned exit gave everything back itself (drain, stop); a child that never became ready never
+    // consumed (a broker that is down at boot must not open the supervisor's connection per failed boot); the
+    // dead-holder restore covers any leftover either way.
+    if (closing || e.pid === null || e.upMs === null || (reason === null && e.code === 0)) return;
     const job = broker
       .get()
       .then(async (t) => {
@@ -136,11 +143,16 @@ export function celeryPoolExtension(config: WorkerConfig): PoolExtension {
       return node.then(() => undefined);
     },
     async close() {
+      closing = true; // exits from here on: the next pool's dead-holder restore gives their messages back
       limits?.close();
       // Restores of the last exits finish first, unless the broker is unreachable: closing the connection then
       // fails them (a sibling or the next pool restores those holds).
-      await Promise.race([Promise.all([...pending]), new Promise((r) => setTimeout(r, CLOSE_WAIT_MS).unref())]);
-      await (await node)?.close();
+      const bounded = (p: Promise<unknown>): Promise<unknown> =>
+        Promise.race([p, new Promise((r) => setTimeout(r, CLOSE_WAIT_MS).unref())]);
+      await bounded(Promise.all([...pending]));
+      // worker-offline waits for a broker that is down (or the node is still starting): bounded, and the
+      // connection is closed either way, which fails whatever still waits on it.
+      await bounded(node.then((n) => n?.close()).catch(() => undefined));
       await broker.close();
     },
   };

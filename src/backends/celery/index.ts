@@ -252,6 +252,7 @@ class CeleryBackend implements WorkerBackend {
       processed: c?.processed ?? 0,
       ...(c ? { durations: c.durations } : {}),
       failed: c?.failed ?? 0,
+      counts: { messages_without_id: c?.withoutId ?? 0 },
       lastPollAt: c?.lastPollAt ?? null,
       slots: this.#slots,
     };
