@@ -47,9 +47,11 @@ for (const kind of TRANSPORTS)
       return r.out.trim().split('\n').pop() ?? '';
     };
 
-    // Flower, started on a free port with its API open.
+    // Flower, started on a free port with its API open. It broadcasts enable_events every few seconds by
+    // default, which would undo the disable_events checked below: off here (nothing below needs its events).
     const port = await freePort();
-    const flower = spawn(CELERY, ['-A', 'fidelity_app', 'flower', `--port=${port}`, '--address=127.0.0.1'], {
+    const fargs = ['-A', 'fidelity_app', 'flower', `--port=${port}`, '--address=127.0.0.1', '--enable_events=False'];
+    const flower = spawn(CELERY, fargs, {
       cwd: PY_DIR,
       env: { ...process.env, ...env, FLOWER_UNAUTHENTICATED_API: 'true' },
       stdio: 'ignore',
@@ -116,7 +118,9 @@ for (const kind of TRANSPORTS)
     const dir = mkdtempSync(join(tmpdir(), 'tbw-fid-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const touched = join(dir, 'ran');
-    const later = await call('tbw_test.touch', [touched], ['--countdown', '4']);
+    // A countdown long enough for the CLI round trips below on a loaded machine.
+    const sentAt = Date.now();
+    const later = await call('tbw_test.touch', [touched], ['--countdown', '10']);
     await until('inspect scheduled lists it', async () => {
       const s = ((await celery('inspect', 'scheduled'))[node] ?? []) as { request: { id: string } }[];
       return s.some((x) => x.request.id === later) ? true : undefined;
@@ -131,7 +135,7 @@ for (const kind of TRANSPORTS)
     t.equal(await settled(later, 'REVOKED'), 'REVOKED', 'a held countdown task ends REVOKED');
     const revoked = (await celery('inspect', 'revoked'))[node] as string[];
     t.ok(revoked.includes(later) && revoked.includes(long), 'inspect revoked lists both');
-    await new Promise((r) => setTimeout(r, 5000)); // past its countdown
+    await new Promise((r) => setTimeout(r, Math.max(0, sentAt + 11_500 - Date.now()))); // past its countdown
     t.notOk(existsSync(touched), 'the revoked countdown task never ran');
     t.same(await celery('inspect', 'scheduled'), { [node]: [] }, 'nor is it held any more');
 

@@ -64,12 +64,44 @@ function brokerOf(
   };
 }
 
+type Relayed = NonNullable<ReturnType<typeof relayedEvent>>;
+
+/** Task events children relay: to the node once it is up, kept (at most EARLY_EVENTS_MAX) until then. */
+class EventInbox {
+  #live: ControlNode | null = null;
+  readonly #early: Relayed[] = [];
+
+  take(e: Relayed): void {
+    if (this.#live) this.#live.taskEvent(e.type, e.fields, e.timestamp);
+    else if (this.#early.length < EARLY_EVENTS_MAX) this.#early.push(e);
+  }
+
+  up(n: ControlNode): void {
+    this.#live = n;
+    for (const e of this.#early.splice(0)) n.taskEvent(e.type, e.fields, e.timestamp);
+  }
+}
+
+/** What children send the pool half: rate-limit token requests, their counters, their task events. */
+function routeChildMessages(p: PoolHandle, l: NodeLimits, counters: NodeCounters, inbox: EventInbox): void {
+  p.onChildMessage((gen, msg) => {
+    if (msg.type !== 'extension') return;
+    if (msg.topic === TOPIC_RATE) l.request(gen, msg.data);
+    else if (msg.topic === TOPIC_COUNTERS) {
+      const r = counterReport(msg.data);
+      if (r) counters.report(gen, r);
+    } else if (msg.topic === TOPIC_EVENT) {
+      const e = relayedEvent(msg.data);
+      if (e) inbox.take(e);
+    }
+  });
+}
+
 export function celeryPoolExtension(config: WorkerConfig): PoolExtension {
   let pool: PoolHandle | null = null;
   let limits: NodeLimits | null = null;
   let node: Promise<ControlNode | null> = Promise.resolve(null);
-  let live: ControlNode | null = null;
-  const early: { type: string; fields: Record<string, unknown>; timestamp: number }[] = [];
+  const inbox = new EventInbox();
   const counters = new NodeCounters();
   const broker = brokerOf(config, () => pool);
   const pending = new Set<Promise<void>>();
@@ -104,18 +136,7 @@ export function celeryPoolExtension(config: WorkerConfig): PoolExtension {
     attach(p) {
       pool = p;
       const l = (limits = new NodeLimits(p));
-      p.onChildMessage((gen, msg) => {
-        if (msg.type !== 'extension') return;
-        if (msg.topic === TOPIC_RATE) l.request(gen, msg.data);
-        else if (msg.topic === TOPIC_COUNTERS) {
-          const r = counterReport(msg.data);
-          if (r) counters.report(gen, r);
-        } else if (msg.topic === TOPIC_EVENT) {
-          const e = relayedEvent(msg.data);
-          if (e && live) live.taskEvent(e.type, e.fields, e.timestamp);
-          else if (e && early.length < EARLY_EVENTS_MAX) early.push(e);
-        }
-      });
+      routeChildMessages(p, l, counters, inbox);
       // A child forked while the table changed may have missed the push: a ready child hears it once more.
       p.on('childReady', (e) => l.push(e.id));
       p.on('childExited', (e) => {
@@ -131,8 +152,7 @@ export function celeryPoolExtension(config: WorkerConfig): PoolExtension {
         try {
           const { startControlNode } = await import('./control/node.js');
           const n = await startControlNode(config, p, l, await broker.get(), counters, { signal });
-          live = n;
-          for (const e of early.splice(0)) n.taskEvent(e.type, e.fields, e.timestamp);
+          inbox.up(n);
           return n;
         } catch (e) {
           // The pool runs on without remote control, loudly.
