@@ -60,7 +60,10 @@ export async function watchEvents(env: Record<string, string>): Promise<{ seen: 
       else seen.push(v);
     }
   });
-  await until(`the event receiver ${err.slice(-300)}`, () => (ready ? true : undefined), 20_000);
+  await until('the event receiver', () => (ready ? true : undefined), 20_000).catch((e: Error) => {
+    proc.kill('SIGKILL');
+    throw new Error(`${e.message}: ${err.slice(-600)}`);
+  });
   await new Promise((r) => setTimeout(r, 300)); // the subscription reply precedes the first message
   return { seen, proc };
 }

@@ -23,11 +23,13 @@ def on_event(e):
     print(json.dumps({"event": e, "shape": shape}, default=str), flush=True)
 
 
+class Watcher(app.events.Receiver):
+    def on_consume_ready(self, connection, channel, consumers, **kwargs):
+        # The event queue is declared and consumed: say so before the first event arrives.
+        super().on_consume_ready(connection, channel, consumers, **kwargs)
+        print(json.dumps({"ready": True}), flush=True)
+
+
 with app.connection() as conn:
-    recv = app.events.Receiver(conn, handlers={"*": on_event})
-    it = recv.itercapture(limit=None, timeout=None, wakeup=False)
-    next(it)
-    print(json.dumps({"ready": True}), flush=True)
-    for _ in it:
-        pass
+    Watcher(conn, handlers={"*": on_event}).capture(limit=None, timeout=None, wakeup=False)
 sys.exit(0)
