@@ -119,6 +119,17 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     description: 'Schemas of those tables (Celery database_table_schemas); default: the search_path.',
   },
   {
+    key: 'celery.databasePickleResults',
+    env: ['CELERY_DATABASE_PICKLE_RESULTS'],
+    group: 'celery',
+    type: { kind: 'bool' },
+    default: false,
+    description:
+      'Write database results as pickles (PickleType), for Python clients on Celery 5.6 or older; they cannot read ' +
+      "the default (JSON, as Celery 5.7 writes with result_serializer='json'). Both are always read. Celery 5.7 " +
+      'clients read pickles too, with a warning per result.',
+  },
+  {
     key: 'celery.acksLate',
     env: ['CELERY_ACKS_LATE'],
     group: 'celery',
@@ -165,6 +176,15 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     type: { kind: 'bool' },
     default: false,
     description: 'Report the STARTED state (Celery task_track_started).',
+  },
+  {
+    key: 'celery.storeErrorsEvenIfIgnored',
+    env: ['CELERY_TASK_STORE_ERRORS_EVEN_IF_IGNORED'],
+    group: 'celery',
+    type: { kind: 'bool' },
+    default: false,
+    description:
+      'Store FAILURE and RETRY of a task sent with ignore_result=True (Celery task_store_errors_even_if_ignored).',
   },
   {
     key: 'celery.sendEvents',

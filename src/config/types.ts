@@ -28,6 +28,8 @@ export interface CeleryConfig {
   databaseTableNames?: readonly string[];
   /** `task=<schema>` / `group=<schema>` (database_table_schemas). */
   databaseTableSchemas?: readonly string[];
+  /** Write the database backend's results as pickles (Celery ≤ 5.6 clients) instead of JSON (Celery 5.7). */
+  databasePickleResults?: boolean;
   /** Ack after the task finishes (default) instead of on receipt. */
   acksLate: boolean;
   /**
@@ -45,6 +47,8 @@ export interface CeleryConfig {
   visibilityTimeoutS: number;
   /** Report STARTED (task_track_started). */
   trackStarted: boolean;
+  /** Celery task_store_errors_even_if_ignored: FAILURE/RETRY stored even when the message says ignore_result. */
+  storeErrorsEvenIfIgnored: boolean;
   /** Send Celery events (-E). */
   sendEvents: boolean;
   /** Largest message body accepted, bytes; larger → FAILURE + dead letter. */

@@ -2,11 +2,14 @@
 // and as a second worker on the same broker and database: our worker creates the tables on a fresh database exactly
 // as SQLAlchemy would, Python reads our results (values, failures with their type, extended columns), chords finish
 // through celery.chord_unlock whoever runs which part, groups, forget, link/link_error, Celery's built-in canvas
-// tasks, messages without a task id, and the cleanup job. Written against the harness's broker URL.
+// tasks, messages without a task id, and the cleanup job. Written against the harness's broker URL. The Python side
+// runs under every Celery at hand (TBW_TEST_PYTHON and the venv's, when they differ): Celery 5.7 with our default
+// JSON results on tables we create, Celery ≤ 5.6 with CELERY_DATABASE_PICKLE_RESULTS on tables its SQLAlchemy
+// models made (the older shape, without children/stamps), which must be left as they are.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createClient } from '../../src/backends/celery/client.js';
 import { databaseSettings, openResultStore } from '../../src/backends/celery/results/index.js';
 import { compileConfig } from '../../src/config/compile.js';
@@ -14,7 +17,7 @@ import { currentHost } from '../../src/config/load.js';
 import { pino } from 'pino';
 import { startPostgres } from '../helpers/postgres.js';
 import { freePort, startRedis } from '../helpers/redis.js';
-import { FIXTURE_TASKS, PYTHON, runPython, startWorker, checksOf } from './celery-harness.js';
+import { FIXTURE_TASKS, PYTHON, VENV_PYTHON, runPython, startWorker, checksOf } from './celery-harness.js';
 import { startPythonWorker } from './py-worker.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -22,6 +25,7 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 
 /** Columns, constraints, sequences and indexes of the two Celery tables, as text to compare. */
+// (pg_indexes also lists the indexes behind the constraints; the names and columns are what is compared.)
 const SHAPE_SQL = `
 SELECT 'col ' || table_name || '.' || column_name || ' ' || data_type || coalesce('(' || character_maximum_length || ')', '')
        || ' ' || is_nullable || ' ' || coalesce(column_default, '-')
@@ -31,15 +35,50 @@ SELECT 'con ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
  WHERE conrelid IN ('celery_taskmeta'::regclass, 'celery_tasksetmeta'::regclass)
 UNION ALL
 SELECT 'seq ' || sequencename || ' ' || data_type || ' ' || start_value || ' ' || increment_by FROM pg_sequences
+UNION ALL
+SELECT 'idx ' || indexname || ' ' || indexdef FROM pg_indexes WHERE tablename IN ('celery_taskmeta', 'celery_tasksetmeta')
 ORDER BY 1`;
 
-void t.test('Celery database result backend: Python Celery and our worker on one PostgreSQL', async (t) => {
+const CREATE_ALL =
+  'import sys; from sqlalchemy import create_engine; import celery.backends.database.models; ' +
+  'from celery.backends.database.session import ResultModelBase as B; ' +
+  'B.metadata.create_all(create_engine(sys.argv[1]))';
+
+/** Every Celery at hand (TBW_TEST_PYTHON's, the venv's), each version once, with its Python. */
+async function pythons(): Promise<{ python: string; celery: string }[]> {
+  const out: { python: string; celery: string }[] = [];
+  for (const python of new Set([PYTHON, VENV_PYTHON])) {
+    if (python !== PYTHON && !existsSync(python)) continue; // the harness's own Python must exist (it fails loudly)
+    const { stdout } = await run(python, ['-c', 'import celery; print(celery.__version__)']);
+    if (!out.some((o) => o.celery === stdout.trim())) out.push({ python, celery: stdout.trim() });
+  }
+  return out;
+}
+
+/** Celery 5.7 reads and writes serializer-encoded results; older releases only pickles. */
+const pickles = (version: string): boolean => {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return major < 5 || (major === 5 && minor < 7);
+};
+
+for (const { python, celery } of await pythons()) {
+  void t.test(`Celery ${celery} (${pickles(celery) ? 'pickled results' : 'JSON results'})`, (t) =>
+    scenario(t, python, pickles(celery)),
+  );
+}
+
+/**
+ * Python Celery and our worker on one PostgreSQL. One long function on purpose: every check shares the one worker,
+ * broker, database and Python worker it starts (starting them per check would multiply the run time).
+ */
+async function scenario(t: Test, python: string, legacy: boolean): Promise<void> {
   const broker = await startRedis();
   t.teardown(() => broker.stop());
   const pg = await startPostgres();
   t.teardown(() => pg.stop());
   const ours = `db+postgresql://${pg.user}:${pg.password}@127.0.0.1:${pg.port}/${pg.database}`;
-  const python = ours.replace('db+postgresql://', 'db+postgresql+psycopg://');
+  const pyUrl = ours.replace('db+postgresql://', 'db+postgresql+psycopg://');
+  const saUrl = (db: string): string => `postgresql+psycopg://${pg.user}:${pg.password}@127.0.0.1:${pg.port}/${db}`;
   const tmp = mkdtempSync(join(tmpdir(), 'tbw-db-'));
   t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
   const env = {
@@ -47,7 +86,10 @@ void t.test('Celery database result backend: Python Celery and our worker on one
     CELERY_RESULT_EXTENDED: 'true',
     CELERY_TRACK_STARTED: 'true',
     CELERY_RESULT_CLEANUP_INTERVAL: '2s', // the pool's cleanup job, first run after one interval
+    ...(legacy ? { CELERY_DATABASE_PICKLE_RESULTS: 'true' } : {}),
   };
+  // An older Celery's tables, made by its own models before our worker starts: it must use them as they are.
+  if (legacy) await run(python, ['-c', CREATE_ALL, saUrl(pg.database)]);
 
   const metricsPort = await freePort();
   const w = startWorker(
@@ -58,24 +100,26 @@ void t.test('Celery database result backend: Python Celery and our worker on one
   t.teardown(async () => void (await w.stop('SIGKILL')));
   await w.waitFor((l) => l.msg === 'pool state changed' && l.to === 'running', 30_000, 'pool running');
 
-  await t.test('a fresh database gets the tables SQLAlchemy would create', async (t) => {
-    const tables = await pg.psql(
-      "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE tablename LIKE 'celery_%'",
-    );
-    t.equal(tables, 'celery_taskmeta,celery_tasksetmeta', 'our worker created both tables (Python never ran)');
-    await pg.psql('CREATE DATABASE sa_made', 'postgres');
-    const saUrl = `postgresql+psycopg://${pg.user}:${pg.password}@127.0.0.1:${pg.port}/sa_made`;
-    await run(PYTHON, [
-      '-c',
-      'import sys; from sqlalchemy import create_engine; import celery.backends.database.models; ' +
-        'from celery.backends.database.session import ResultModelBase as B; ' +
-        'B.metadata.create_all(create_engine(sys.argv[1]))',
-      saUrl,
-    ]);
-    const mine = await pg.psql(SHAPE_SQL);
-    const theirs = await pg.psql(SHAPE_SQL, 'sa_made');
-    t.equal(mine, theirs, 'columns, types, constraints and sequences match SQLAlchemy’s');
-  });
+  await t.test(
+    legacy
+      ? 'an older Celery’s tables are used as they are'
+      : 'a fresh database gets the tables SQLAlchemy would create',
+    async (t) => {
+      const tables = await pg.psql(
+        "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE tablename LIKE 'celery_%'",
+      );
+      t.equal(tables, 'celery_taskmeta,celery_tasksetmeta', 'both tables are there');
+      await pg.psql('CREATE DATABASE sa_made', 'postgres');
+      await run(python, ['-c', CREATE_ALL, saUrl('sa_made')]);
+      const mine = await pg.psql(SHAPE_SQL);
+      const theirs = await pg.psql(SHAPE_SQL, 'sa_made');
+      t.equal(mine, theirs, 'columns, types, constraints, sequences and indexes match SQLAlchemy’s');
+      const children = await pg.psql(
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'celery_taskmeta' AND column_name = 'children'",
+      );
+      t.equal(children, legacy ? '0' : '1', legacy ? 'no children column: the older shape' : 'Celery 5.7’s children');
+    },
+  );
 
   // A group our store saves (Python restores it below) and the Python worker on queue "py".
   const store = await openResultStore(ours, {
@@ -87,16 +131,17 @@ void t.test('Celery database result backend: Python Celery and our worker on one
   });
   t.teardown(() => store.close());
   await store.saveGroup('grp-ours-1', ['a-1', 'a-2']);
-  const pyEnv = { TBW_BROKER_URL: broker.url, TBW_DB_BACKEND_URL: python, TBW_TMP: tmp };
+  const pyEnv = { TBW_BROKER_URL: broker.url, TBW_DB_BACKEND_URL: pyUrl, TBW_TMP: tmp };
   const py = await startPythonWorker(
     'db_app',
     ['-Q', 'py', '-c', '2', '-P', 'prefork', '-n', 'py-db@%h', '-l', 'INFO'],
     pyEnv,
+    python,
   );
   t.teardown(() => py.killGroup());
 
   Object.assign(process.env, pyEnv);
-  const checks = await runPython('db_checks.py', [], 240_000);
+  const checks = await runPython('db_checks.py', [], 240_000, python);
   const { by, ok, raises } = checksOf(t, checks);
 
   ok('args', 5);
@@ -163,6 +208,39 @@ void t.test('Celery database result backend: Python Celery and our worker on one
   // get() re-raises the failed header part first (the body's parent), as with a Python-only chord.
   raises('mixed_py_failure', 'ValueError', /py part/);
 
+  await t.test(`results are stored as ${legacy ? 'pickles' : 'JSON'}, as this Celery writes them`, async (t) => {
+    const counts = await pg.psql(
+      "SELECT count(*) FILTER (WHERE get_byte(result, 0) = 128) || ',' || count(*) FROM celery_taskmeta WHERE name = 'add_numbers' AND result IS NOT NULL",
+    );
+    const [pickled, all] = counts.split(',').map(Number);
+    t.ok((all ?? 0) > 10, `our worker stored add_numbers results (${all})`);
+    t.equal(pickled, legacy ? all : 0, 'pickles only for an older Celery');
+    const group = await pg.psql("SELECT get_byte(result, 0) FROM celery_tasksetmeta WHERE taskset_id = 'grp-ours-1'");
+    t.equal(group, legacy ? '128' : String('['.charCodeAt(0)), 'the group row too (a pickle, or its JSON tuple)');
+  });
+
+  if (!legacy) {
+    await t.test('Celery 5.7 reads a pickled row too (pickle mode, older Celery), with a warning', async (t) => {
+      const pickler = await openResultStore(ours, {
+        logger: pino({ level: 'silent' }),
+        expiresS: 86_400,
+        connectTimeoutMs: 5000,
+        broker: null,
+        database: { ...databaseSettings(compileConfig({ env, host: currentHost(env) }).celery), format: 'pickle' },
+      });
+      await pickler.store('pickled-1', { status: 'SUCCESS', result: { a: [1, 'é'] } });
+      await pickler.close();
+      const { stdout, stderr } = await run(python, [
+        '-c',
+        'import sys, json, logging; from celery import Celery; logging.basicConfig(); ' +
+          "print(json.dumps(Celery(backend=sys.argv[1]).AsyncResult('pickled-1').get(timeout=10)))",
+        pyUrl,
+      ]);
+      t.same(JSON.parse(stdout), { a: [1, 'é'] });
+      t.match(stderr, /falling back to pickle/, 'Celery 5.7 warns');
+    });
+  }
+
   await t.test('nothing is stored for a message without a task id; both ran on our worker', async (t) => {
     t.equal(
       await pg.psql("SELECT count(*) FROM celery_taskmeta WHERE task_id IS NULL OR name = 'tbw_test.touch'"),
@@ -214,13 +292,17 @@ void t.test('Celery database result backend: Python Celery and our worker on one
 
   await t.test('a stored pickle that would run code is refused, and nothing runs', async (t) => {
     const marker = join(tmp, 'pwned');
-    // cos\nsystem\n(S'touch <marker>'\ntR. : os.system('touch …') on unpickling.
-    const evil = Buffer.from(`cos\nsystem\n(S'touch ${marker}'\ntR.`, 'latin1').toString('hex');
+    // cos\nsystem\n(S'touch <marker>'\ntR. : os.system('touch …') on unpickling; with PROTO 2 in front it is read as
+    // a pickle (and refused), without it as a value that is neither a pickle nor JSON (as Celery 5.7 decides).
+    const evil = (proto: string): string =>
+      Buffer.from(`${proto}cos\nsystem\n(S'touch ${marker}'\ntR.`, 'latin1').toString('hex');
     await pg.psql(
       `INSERT INTO celery_taskmeta (id, task_id, status, result, date_done) VALUES (nextval('task_id_sequence'), ` +
-        `'evil-1', 'SUCCESS', '\\x${evil}'::bytea, now())`,
+        `'evil-1', 'SUCCESS', '\\x${evil('\x80\x02')}'::bytea, now()), (nextval('task_id_sequence'), ` +
+        `'evil-2', 'SUCCESS', '\\x${evil('')}'::bytea, now())`,
     );
     await t.rejects(client.result('evil-1', { timeoutMs: 5000 }), /refused without running it|os\.system/);
+    await t.rejects(client.result('evil-2', { timeoutMs: 5000 }), /neither a pickle nor JSON/);
     t.notOk(existsSync(marker), 'nothing was executed');
   });
 
@@ -229,4 +311,4 @@ void t.test('Celery database result backend: Python Celery and our worker on one
     'no child exited',
   );
   t.equal(await w.stop(), 0, 'warm shutdown exits 0');
-});
+}

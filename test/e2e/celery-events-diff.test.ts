@@ -3,7 +3,7 @@
 // set and each value's Python type (int/float/str/None/isotime) as a Python receiver decodes it; both nodes stamp
 // their events with their main process's pid and one increasing clock.
 import t from 'tap';
-import { startWorker } from './celery-harness.js';
+import { PYTHON, startWorker } from './celery-harness.js';
 import { CELERY, PY_DIR, run, until, watchEvents, type Seen } from './celery-tools.js';
 import { startBrokers, TRANSPORTS } from './celery-transports.js';
 import { startPythonWorker } from './py-worker.js';
@@ -25,6 +25,7 @@ for (const kind of TRANSPORTS)
       'fidelity_app',
       ['-E', '-c', '1', '-P', 'prefork', '-n', theirs, '-Q', 'pyq', '--loglevel', 'INFO'],
       env,
+      PYTHON,
       { heartbeat: true },
     );
     t.teardown(() => py.killGroup());

@@ -8,11 +8,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const PYTHON = join(ROOT, '.tbw', 'venv', 'bin', 'python');
+/** The venv's Python; TBW_TEST_PYTHON points the Celery e2e tests at another (e.g. the newest Celery release). */
+export const PYTHON = process.env.TBW_TEST_PYTHON ?? join(ROOT, '.tbw', 'venv', 'bin', 'python');
 export const FIXTURE_TASKS = join(ROOT, 'test', 'e2e', 'celery-fixture-tasks.mjs');
 /** Tasks that stop or stall their child (test/e2e/celery-poison*.test.ts, the chaos poison case). */
 export const POISON_TASKS = join(ROOT, 'test', 'e2e', 'celery-poison-tasks.mjs');
 const MAIN = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+/** The venv's Python even when TBW_TEST_PYTHON is set (the database e2e also runs its Celery when it differs). */
+export const VENV_PYTHON = join(ROOT, '.tbw', 'venv', 'bin', 'python');
 
 export interface Worker {
   proc: ChildProcess;
@@ -116,9 +119,14 @@ export interface PyCheck {
 }
 
 /** Run a script from test/e2e/py; resolves with its JSON lines (and rejects if it exits non-zero). */
-export async function runPython(script: string, args: string[], timeoutMs = 120_000): Promise<PyCheck[]> {
-  if (!existsSync(PYTHON)) throw new Error(`${PYTHON} missing: run scripts/setup-python.sh`);
-  const p = spawn(PYTHON, [join(ROOT, 'test', 'e2e', 'py', script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function runPython(
+  script: string,
+  args: string[],
+  timeoutMs = 120_000,
+  python = PYTHON,
+): Promise<PyCheck[]> {
+  if (!existsSync(python)) throw new Error(`${python} missing: run scripts/setup-python.sh`);
+  const p = spawn(python, [join(ROOT, 'test', 'e2e', 'py', script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));

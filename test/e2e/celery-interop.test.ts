@@ -1,4 +1,5 @@
-// Python Celery 5.5 (real client, from the venv) against our worker binary at -c 2 on a real redis-server.
+// Python Celery (real client, the venv's: 5.7; TBW_TEST_PYTHON for another) against our worker binary at -c 2 on a
+// real redis-server.
 import t from 'tap';
 import { startRedis } from '../helpers/redis.js';
 import { FIXTURE_TASKS, runPython, startWorker, checksOf } from './celery-harness.js';

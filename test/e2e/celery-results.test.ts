@@ -1,5 +1,6 @@
-// Result-backend options against the real binary, read back by Python Celery 5.5: ignore_result leaves no meta
-// (even with track_started), STARTED while running, result_extended fields, result expiry, results on another db.
+// Result-backend options against the real binary, read back by Python Celery (the venv's, 5.7): ignore_result
+// leaves no meta (even with track_started), STARTED while running, result_extended fields, result expiry, results
+// on another db.
 import t from 'tap';
 import { startRedis } from '../helpers/redis.js';
 import { FIXTURE_TASKS, runPython, startWorker, type PyCheck } from './celery-harness.js';
@@ -38,8 +39,9 @@ void t.test('result backend options seen from Python Celery', async (t) => {
     ],
     'ignore_result + track_started: no celery-task-meta key in either db',
   );
-  // Celery stores errors of a task whose *request* ignores its result (store_errors is per task), so do we.
-  t.equal(ig.failure_state, 'FAILURE', 'a failing ignore_result task still records its failure');
+  // Celery 5.7 reads ignore_result from the request for errors too (task_store_errors_even_if_ignored off).
+  t.equal(ig.failure_key, 0, 'a failing ignore_result task stores nothing, as Celery 5.7 does');
+  t.equal(ig.failure_state, 'PENDING', 'so Python sees PENDING');
   t.equal(ig.after, 42, 'the worker kept storing normal results');
 
   const st = value('started');
@@ -83,4 +85,19 @@ void t.test('result backend options seen from Python Celery', async (t) => {
   t.same(sep.broker_meta_keys, [], 'no result meta in the broker db (0)');
 
   t.equal(await w.stop(), 0, 'warm shutdown exits 0');
+
+  await t.test('CELERY_TASK_STORE_ERRORS_EVEN_IF_IGNORED stores the failure, never the success', async (t) => {
+    const w2 = startWorker(broker, ['-c', '1', '-Q', 'errs', '-n', 'errs@localhost', '--tasks', FIXTURE_TASKS], {
+      CELERY_RESULT_BACKEND: backend,
+      CELERY_TASK_STORE_ERRORS_EVEN_IF_IGNORED: 'true',
+    });
+    t.teardown(async () => void (await w2.stop('SIGKILL')));
+    await w2.waitFor((l) => l.msg === 'pool state changed' && l.to === 'running', 20_000, 'second pool running');
+    const [c] = await runPython('results_checks.py', [broker, backend, 'store_errors']);
+    t.ok(c?.ok, `the check ran ${JSON.stringify(c)}`);
+    const v = (c?.value ?? {}) as Record<string, unknown>;
+    t.equal(v.failure_state, 'FAILURE', 'the failing ignore_result task recorded FAILURE');
+    t.equal(v.success_key, 0, 'a succeeding ignore_result task still stores nothing');
+    t.equal(v.after, 42);
+  });
 });

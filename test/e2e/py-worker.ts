@@ -20,10 +20,11 @@ export async function startPythonWorker(
   app: string,
   args: string[],
   env: Record<string, string>,
+  python = PYTHON,
   opts: { heartbeat?: boolean } = {},
 ): Promise<PyWorker> {
   const quiet = ['--without-gossip', '--without-mingle', ...(opts.heartbeat ? [] : ['--without-heartbeat'])];
-  const proc = spawn(PYTHON, ['-m', 'celery', '-A', app, 'worker', ...quiet, ...args], {
+  const proc = spawn(python, ['-m', 'celery', '-A', app, 'worker', ...quiet, ...args], {
     cwd: join(ROOT, 'test', 'e2e', 'py'),
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

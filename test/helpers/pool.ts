@@ -49,6 +49,7 @@ export function baseWorkerConfig(over: BaseConfigOverrides = {}): WorkerConfig {
       acksOnFailureOrTimeout: true,
       visibilityTimeoutS: 3600,
       trackStarted: false,
+      storeErrorsEvenIfIgnored: false,
       sendEvents: false,
       maxMessageBytes: 1 << 20,
       deadLetterKey: 'tbw.dead',

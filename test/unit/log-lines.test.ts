@@ -266,6 +266,8 @@ void t.test('the database result store says its connection trouble in the same s
   const store = new DatabaseResultStore(pool as never, {
     statements: statements(DEFAULT_LAYOUT),
     extended: false,
+    format: 'json',
+    columns: { children: true, stamps: true },
     expiresS: 60,
     pollMs: 20,
     now: Date.now,

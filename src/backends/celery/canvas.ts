@@ -233,6 +233,9 @@ export class Canvas {
         kwargs: { interval: null, max_retries: null, result: ids.map((id) => [[id, null], null]) },
         options: {
           countdown: 1,
+          // As Python's apply_async sends it (the task's own ignore_result): Celery 5.7 lets a message's
+          // ignore_result=False override the task's, and a Python worker would then store chord_unlock's RETRY rows.
+          ignore_result: true,
           ...(typeof bo.queue === 'string' ? { queue: bo.queue } : {}),
           priority: typeof bo.priority === 'number' ? bo.priority : 0,
         },

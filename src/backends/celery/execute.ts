@@ -151,7 +151,8 @@ export class Execution {
   async store(state: State, result: unknown, traceback: string | null = null): Promise<void> {
     const { results } = this.env;
     if (!results || this.#storesNothing) return;
-    if (state === 'SUCCESS' && this.held.msg.ignoreResult) return;
+    // ignore_result (the message's, as Celery 5.7 reads it): no state at all, unless errors are stored anyway.
+    if (this.held.msg.ignoreResult && (state === 'SUCCESS' || !this.env.cfg.storeErrorsEvenIfIgnored)) return;
     await results.store(this.held.msg.id, this.#meta(state, result, traceback));
   }
 

@@ -112,9 +112,11 @@ def states():
     r.get(timeout=T)
     r = send("tbw_test.retry_request")
     deadline = time.time() + T
-    while r.state not in ("RETRY", "SUCCESS") and time.time() < deadline:
+    state = r.state
+    while state not in ("RETRY", "SUCCESS") and time.time() < deadline:
         time.sleep(0.01)
-    seen["retry"] = r.state
+        state = r.state  # read once per look: the retried run may already be STARTED again by the next read
+    seen["retry"] = state
     r.get(timeout=T)
     r = send("add_numbers", args=[1, 1], expires=datetime.now(timezone.utc) - timedelta(seconds=5))
     try:

@@ -1,5 +1,6 @@
 """Result-backend options seen from Python Celery: ignore_result, track_started, result_extended, expiry and a
-result backend on its own db. argv: broker URL, result backend URL. One JSON line per check {check, ok, value|error}."""
+result backend on its own db. argv: broker URL, result backend URL[, "store_errors": only the check for a worker on
+queue "errs" with CELERY_TASK_STORE_ERRORS_EVEN_IF_IGNORED]. One JSON line per check {check, ok, value|error}."""
 import json
 import sys
 import time
@@ -49,6 +50,7 @@ def ignore_result():
     return {
         "meta": {i: [rr.exists(f"celery-task-meta-{i}"), rb.exists(f"celery-task-meta-{i}")] for i in ids},
         "failure_state": app.AsyncResult(failing).state,
+        "failure_key": rr.exists(f"celery-task-meta-{failing}"),
         "after": after,
     }
 
@@ -89,8 +91,19 @@ def separate_db():
     return {"in_backend": rr.exists(f"celery-task-meta-{r.id}"), "broker_meta_keys": meta_keys(rb)}
 
 
-report("ignore_result", ignore_result)
-report("started", started)
-report("extended", extended)
-report("expires", expires)
-report("separate_db", separate_db)
+def store_errors():
+    failing = app.send_task("tbw_test.raise", args=["ValueError", "stored anyway"], ignore_result=True, queue="errs").id
+    poll(lambda: app.AsyncResult(failing).state == "FAILURE", "FAILURE stored")
+    ok = app.send_task("add_numbers", args=[1, 1], ignore_result=True, queue="errs")
+    after = app.send_task("add_numbers", args=[40, 2], queue="errs").get(timeout=T)
+    return {"failure_state": "FAILURE", "success_key": rr.exists(f"celery-task-meta-{ok.id}"), "after": after}
+
+
+if sys.argv[3:] == ["store_errors"]:
+    report("store_errors", store_errors)
+else:
+    report("ignore_result", ignore_result)
+    report("started", started)
+    report("extended", extended)
+    report("expires", expires)
+    report("separate_db", separate_db)

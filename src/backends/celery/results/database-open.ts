@@ -1,5 +1,6 @@
 // Opening the database result store: a small bounded node-postgres pool per child (pg was chosen by measurement:
-// docs/celery-results.md), the tables created when missing — as a Python worker does on first use — and a log line
+// docs/celery-results.md), the tables created when missing — as a Python worker does on first use — the columns
+// Celery 5.7 added looked up once (and added, as Celery 5.7 does, unless writing for Celery ≤ 5.6), and a log line
 // per connection trouble with the redacted URL and the error code.
 import pg from 'pg';
 import { redactUrl } from '../../../config/redact.js';
@@ -7,7 +8,18 @@ import type { ResultStoreOptions } from './index.js';
 import { BackendUnavailableError } from '../../../client/unavailable.js';
 import { connectionCode } from '../../../log/connection.js';
 import { DatabaseResultStore, transient } from './database.js';
-import { DEFAULT_LAYOUT, groupTableDdl, statements, sqlNames, taskTableDdl, type TableLayout } from './database-sql.js';
+import type { Logger } from 'pino';
+import type { ResultFormat } from './database-codec.js';
+import {
+  DEFAULT_LAYOUT,
+  groupTableDdl,
+  ident,
+  statements,
+  sqlNames,
+  taskTableDdl,
+  type TableLayout,
+  type TaskColumns,
+} from './database-sql.js';
 import { databaseTarget } from './database-url.js';
 
 /** What the database store needs beyond the common options (the settings CELERY_DATABASE_*). */
@@ -15,6 +27,8 @@ export interface DatabaseSettings {
   poolSize: number;
   layout: TableLayout;
   extended: boolean;
+  /** CELERY_DATABASE_PICKLE_RESULTS: `pickle` for Celery ≤ 5.6 clients, else `json` (Celery 5.7). */
+  format: ResultFormat;
 }
 
 // timestamp without time zone (OID 1114) as text: node-postgres would read it in the process's local zone, and
@@ -51,9 +65,41 @@ async function ensureTables(pool: pg.Pool, layout: TableLayout): Promise<void> {
   }
 }
 
+const NEWER = ['children', 'stamps'] as const;
+
+async function taskColumns(pool: pg.Pool, layout: TableLayout): Promise<TaskColumns> {
+  const { rows } = await pool.query<{ attname: string }>(
+    'SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ' +
+      'AND attname = ANY($2::text[])',
+    [sqlNames(layout).taskReg, NEWER],
+  );
+  const has = new Set(rows.map((r) => r.attname));
+  return { children: has.has('children'), stamps: has.has('stamps') };
+}
+
+/**
+ * The task table's Celery 5.7 columns. A table an older Celery made lacks `children`/`stamps`: in json mode they
+ * are added as Celery 5.7's prepare_models adds them (nullable bytea; a role without ALTER gets a warning and the
+ * store works without them); in pickle mode the table is left as the older clients made it.
+ */
+async function ensureColumns(pool: pg.Pool, s: DatabaseSettings, logger: Logger): Promise<TaskColumns> {
+  const cols = await taskColumns(pool, s.layout);
+  if (s.format === 'pickle' || (cols.children && cols.stamps)) return cols;
+  const table = sqlNames(s.layout).task;
+  for (const c of NEWER.filter((n) => !cols[n])) {
+    const stmt = `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS ${ident(c)} BYTEA`;
+    try {
+      await pool.query(stmt);
+    } catch (err) {
+      logger.warn({ table, column: c, statement: stmt, err }, 'result table column missing and not added');
+    }
+  }
+  return taskColumns(pool, s.layout);
+}
+
 export async function openDatabaseResults(url: string, o: ResultStoreOptions): Promise<DatabaseResultStore> {
   const t = databaseTarget(url);
-  const s: DatabaseSettings = o.database ?? { poolSize: 4, layout: DEFAULT_LAYOUT, extended: false };
+  const s: DatabaseSettings = o.database ?? { poolSize: 4, layout: DEFAULT_LAYOUT, extended: false, format: 'json' };
   const pool = new pg.Pool({
     host: t.host,
     port: t.port,
@@ -72,8 +118,10 @@ export async function openDatabaseResults(url: string, o: ResultStoreOptions): P
   // An idle connection that breaks (server restart) is dropped by the pool; the next query opens a new one.
   let store: DatabaseResultStore | null = null;
   pool.on('error', (err: Error) => store?.connectionLost(err));
+  let columns: TaskColumns;
   try {
     await ensureTables(pool, s.layout);
+    columns = await ensureColumns(pool, s, o.logger);
   } catch (err) {
     await pool.end().catch(() => undefined);
     // Not reachable (yet): the child's retryable boot failure, in the client's words; anything else as it is.
@@ -82,8 +130,10 @@ export async function openDatabaseResults(url: string, o: ResultStoreOptions): P
     throw Object.assign(new Error(`result backend ${where}: ${e.message}`), { code: e.code });
   }
   return (store = new DatabaseResultStore(pool, {
-    statements: statements(s.layout),
+    statements: statements(s.layout, columns),
     extended: s.extended,
+    format: s.format,
+    columns,
     expiresS: o.expiresS,
     pollMs: 20,
     now: Date.now,

@@ -1,7 +1,8 @@
 // The SQL of Celery's database result backend, pure: the tables exactly as celery/backends/database/models.py
-// declares them (SQLAlchemy's DDL for PostgreSQL: the id from a client-side Sequence, task_id/taskset_id unique,
-// result a PickleType = bytea, date_done a naive DateTime holding UTC, the extended columns always present, the
-// date_done index Celery 5.6 added), and the statements the store runs. Table names and schemas are configurable
+// declares them in Celery 5.7 (SQLAlchemy's DDL for PostgreSQL: the id from a client-side Sequence,
+// task_id/taskset_id unique, result/children/stamps LargeBinary = bytea, date_done a naive DateTime holding UTC and
+// indexed, the extended columns always present), and the statements the store runs — shaped by the columns an
+// existing (older) table really has. Table names and schemas are configurable
 // like Celery's database_table_names / database_table_schemas; each sequence lives in its table's schema.
 
 export interface TableNames {
@@ -59,12 +60,14 @@ export function taskTableDdl(l: TableLayout): string[] {
       result BYTEA,
       date_done TIMESTAMP WITHOUT TIME ZONE,
       traceback TEXT,
+      children BYTEA,
       name VARCHAR(155),
       args BYTEA,
       kwargs BYTEA,
       worker VARCHAR(155),
       retries INTEGER,
       queue VARCHAR(155),
+      stamps BYTEA,
       PRIMARY KEY (id),
       UNIQUE (task_id)
     )`,
@@ -92,9 +95,9 @@ const EXTENDED = ['name', 'args', 'kwargs', 'worker', 'retries', 'queue'] as con
 
 /** The named statements (node-postgres parses each once per connection). */
 export interface Statements {
-  /** $1 task_id, $2 status, $3 result, $4 date_done, $5 traceback. */
+  /** $1 task_id, $2 status, $3 result, $4 date_done, $5 traceback[, $6 children when the table has it]. */
   store: string;
-  /** Same, then $6..$11 name, args, kwargs, worker, retries, queue. */
+  /** Same, then name, args, kwargs, worker, retries, queue. */
   storeExtended: string;
   get: string;
   getMany: string;
@@ -111,11 +114,26 @@ export interface Statements {
 
 const COLUMNS = 'task_id, status, result, date_done, traceback, name, args, kwargs, worker, retries, queue';
 
-export function statements(l: TableLayout): Statements {
+/** The Celery 5.7 columns an existing task table has (a table an older Celery created lacks them). */
+export interface TaskColumns {
+  children: boolean;
+  stamps: boolean;
+}
+
+export const ALL_COLUMNS: TaskColumns = { children: true, stamps: true };
+
+/**
+ * The statements for a task table with `cols`. `children` is written (and read) only where it exists; `stamps` is
+ * only read — this worker stamps nothing, and leaving it out of the upsert keeps what a Python worker stored, as
+ * Celery's own update does.
+ */
+export function statements(l: TableLayout, cols: TaskColumns = ALL_COLUMNS): Statements {
   const s = sqlNames(l);
+  const extra = cols.children ? ['children'] : [];
+  const selected = [COLUMNS, ...extra, ...(cols.stamps ? ['stamps'] : [])].join(', ');
   // A stored SUCCESS is kept (Celery's Redis backend guards against duplicate deliveries the same way).
-  const upsert = (cols: readonly string[]): string => {
-    const all = ['task_id', 'status', 'result', 'date_done', 'traceback', ...cols];
+  const upsert = (ext: readonly string[]): string => {
+    const all = ['task_id', 'status', 'result', 'date_done', 'traceback', ...extra, ...ext];
     const values = all.map((_, i) => `$${i + 1}`).join(', ');
     const set = all
       .slice(1)
@@ -129,9 +147,9 @@ export function statements(l: TableLayout): Statements {
   return {
     store: upsert([]),
     storeExtended: upsert(EXTENDED),
-    get: `SELECT ${COLUMNS} FROM ${s.task} WHERE task_id = $1`,
-    getMany: `SELECT ${COLUMNS} FROM ${s.task} WHERE task_id = ANY($1::varchar[])`,
-    getReady: `SELECT ${COLUMNS} FROM ${s.task} WHERE task_id = ANY($1::varchar[]) AND status IN ('SUCCESS', 'FAILURE', 'REVOKED')`,
+    get: `SELECT ${selected} FROM ${s.task} WHERE task_id = $1`,
+    getMany: `SELECT ${selected} FROM ${s.task} WHERE task_id = ANY($1::varchar[])`,
+    getReady: `SELECT ${selected} FROM ${s.task} WHERE task_id = ANY($1::varchar[]) AND status IN ('SUCCESS', 'FAILURE', 'REVOKED')`,
     forget: `DELETE FROM ${s.task} WHERE task_id = $1`,
     saveGroup:
       `INSERT INTO ${s.group} (id, taskset_id, result, date_done) ` +

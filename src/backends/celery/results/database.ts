@@ -1,20 +1,32 @@
 // Celery's database result backend (PostgreSQL) as a ResultStore: rows in celery_taskmeta / celery_tasksetmeta as
-// celery/backends/database writes them (result pickled, extended columns when result_extended is on), read back the
-// way _get_task_meta_for does (no row = PENDING). It cannot join chords itself (chordJoin 'unlock': the worker runs
+// celery/backends/database writes them (result JSON-encoded as Celery 5.7 does, or pickled for Celery ≤ 5.6 clients;
+// both read back; extended columns when result_extended is on), read the way _get_task_meta_for does (no row =
+// PENDING). It cannot join chords itself (chordJoin 'unlock': the worker runs
 // Celery's celery.chord_unlock), and waits by polling, as Python's AsyncResult.get() does on this backend — batched:
 // one query per tick for every id being waited on.
 import type { Pool, QueryResultRow } from 'pg';
 import type { Logger } from 'pino';
 import { ConnectionReporter } from '../../../log/connection.js';
 import { type ResultMeta, type ResultStore } from '../results.js';
-import { type Statements, utcTimestamp } from './database-sql.js';
-import { dumps, dumpsGroupResult, PyTuple } from './pickle-write.js';
-import { PickleRefusedError, unpickle } from './pickle.js';
+import {
+  decodeStored,
+  encodeChildren,
+  encodeGroup,
+  encodeResult,
+  groupIds,
+  type ResultFormat,
+  stampFields,
+} from './database-codec.js';
+import { type Statements, type TaskColumns, utcTimestamp } from './database-sql.js';
 
 export interface DatabaseStoreOptions {
   statements: Statements;
   /** Fill name/args/kwargs/worker/retries/queue (Celery's result_extended). */
   extended: boolean;
+  /** How `result` and a group's row are written (both formats are always read). */
+  format: ResultFormat;
+  /** The Celery 5.7 columns the task table has (the statements were built for them). */
+  columns: TaskColumns;
   /** Result expiry for cleanup(), seconds. */
   expiresS: number;
   /** How often waitReady looks, ms. */
@@ -43,15 +55,6 @@ interface Waiter {
 
 const isoUtc = (v: unknown): string | null =>
   typeof v === 'string' ? `${v.replace(' ', 'T')}+00:00` : v instanceof Date ? v.toISOString() : null;
-
-/** Celery writes exc_message as a tuple: keep that, so Python reads back exactly what its own backend writes. */
-function forPickle(status: string, result: unknown): unknown {
-  if ((status === 'FAILURE' || status === 'RETRY' || status === 'REVOKED') && result && typeof result === 'object') {
-    const r = result as Record<string, unknown>;
-    if (Array.isArray(r.exc_message)) return { ...r, exc_message: new PyTuple(r.exc_message) };
-  }
-  return result;
-}
 
 const jsonBytes = (v: unknown): Buffer | null => (v === undefined ? null : Buffer.from(JSON.stringify(v ?? null)));
 
@@ -112,10 +115,11 @@ export class DatabaseResultStore implements ResultStore {
     const base = [
       id,
       status,
-      dumps(forPickle(status, meta.result)),
+      encodeResult(this.o.format, status, meta.result),
       // Celery stores date_done only for ready states (its DateTime default is overwritten with None otherwise).
       ready ? utcTimestamp(this.o.now()) : null,
       typeof meta.traceback === 'string' ? meta.traceback : null,
+      ...(this.o.columns.children ? [encodeChildren(meta.children)] : []),
     ];
     if (!this.o.extended) {
       await this.#q('store', base);
@@ -135,20 +139,13 @@ export class DatabaseResultStore implements ResultStore {
   /** One row → the document the JSON backends hold (status, result, traceback, children, date_done, task_id...). */
   #meta(row: Record<string, unknown>): ResultMeta {
     const id = String(row.task_id);
-    let result: unknown = null;
-    if (Buffer.isBuffer(row.result)) {
-      try {
-        result = unpickle(row.result);
-      } catch (err) {
-        if (!(err instanceof PickleRefusedError)) throw err;
-        throw new PickleRefusedError(`the stored result of task ${id} cannot be read: ${err.message}`);
-      }
-    }
+    const result = Buffer.isBuffer(row.result) ? decodeStored(row.result, `the stored result of task ${id}`) : null;
+    const children = Buffer.isBuffer(row.children) ? decodeStored(row.children, `the children of task ${id}`) : [];
     const meta: ResultMeta = {
       status: row.status ?? 'PENDING',
       result,
       traceback: row.traceback ?? null,
-      children: [],
+      children: Array.isArray(children) ? children : [],
       date_done: isoUtc(row.date_done),
     };
     if (row.name !== null && row.name !== undefined) {
@@ -161,6 +158,7 @@ export class DatabaseResultStore implements ResultStore {
         queue: row.queue ?? null,
       });
     }
+    if (Buffer.isBuffer(row.stamps)) Object.assign(meta, stampFields(row.stamps));
     meta.task_id = id;
     return meta;
   }
@@ -251,22 +249,17 @@ export class DatabaseResultStore implements ResultStore {
     await this.#q('forget', [id]);
   }
 
-  /** GroupResult.save(): the row holds a pickled GroupResult, as Python's backend writes it. */
+  /** GroupResult.save(): the row holds the GroupResult as Python's backend writes it (its tuple, or a pickle). */
   async saveGroup(gid: string, ids: readonly string[]): Promise<void> {
-    await this.#q('saveGroup', [gid, dumpsGroupResult(gid, ids), utcTimestamp(this.o.now())]);
+    await this.#q('saveGroup', [gid, encodeGroup(this.o.format, gid, ids), utcTimestamp(this.o.now())]);
   }
 
   async restoreGroup(gid: string): Promise<string[] | null> {
     const rows = await this.#q('restoreGroup', [gid]);
     const raw = rows[0]?.result;
     if (!Buffer.isBuffer(raw)) return null;
-    // A GroupResult reads as its as_tuple(): [[gid, parent], [[[id, parent], children], ...]].
-    const tuple = unpickle(raw);
-    const children = Array.isArray(tuple) ? tuple[1] : null;
-    if (!Array.isArray(children)) return null;
-    return children.flatMap((c: unknown) =>
-      Array.isArray(c) && Array.isArray(c[0]) && typeof c[0][0] === 'string' ? [c[0][0] as string] : [],
-    );
+    // Either way it reads as the GroupResult's as_tuple(): [[gid, parent], [[[id, parent], children], ...]].
+    return groupIds(decodeStored(raw, `the stored group ${gid}`));
   }
 
   async deleteGroup(gid: string): Promise<void> {

@@ -57,6 +57,7 @@ export function databaseSettings(cfg: CeleryConfig): DatabaseSettings {
   return {
     poolSize: cfg.databasePoolSize ?? 4,
     extended: cfg.resultExtended,
+    format: cfg.databasePickleResults === true ? 'pickle' : 'json',
     layout: {
       names: { ...DEFAULT_LAYOUT.names, ...names },
       schemas: { task: schemas.task ?? null, group: schemas.group ?? null },
