@@ -64,5 +64,7 @@ void t.test('relay: a child hands task events to the node only while they are on
 void t.test('eventJson: float fields stay floats for a Python receiver', async (t) => {
   const text = eventJson({ freq: 2, kwargs: '{"freq": 3}', timestamp: 17, runtime: 0.25, type: 'worker-heartbeat' });
   t.equal(text, '{"freq":2.0,"kwargs":"{\\"freq\\": 3}","timestamp":17.0,"runtime":0.25,"type":"worker-heartbeat"}');
+  t.equal(eventJson({ utcoffset: -5.5, pid: 3 }), '{"utcoffset":-5.5,"pid":3}', 'a fractional zone as is');
+  t.equal(eventJson({ utcoffset: 0, pid: 3 }), '{"utcoffset":0.0,"pid":3}', "UTC as Celery 5.7's 0.0");
   t.same(JSON.parse(text), { freq: 2, kwargs: '{"freq": 3}', timestamp: 17, runtime: 0.25, type: 'worker-heartbeat' });
 });

@@ -41,8 +41,11 @@ export function relayedEvent(
   return { type: d.type, fields: d.fields as Record<string, unknown>, timestamp: d.timestamp };
 }
 
-/** Fields Python always writes as floats: JSON.stringify writes 2.0 as 2, which a Python receiver reads as an int. */
-const FLOAT_FIELDS = ['freq', 'timestamp', 'runtime'];
+/**
+ * Fields Python writes as floats: JSON.stringify writes 2.0 as 2, which a Python receiver reads as an int.
+ * (`utcoffset` is a float from Celery 5.7 on, an int before.)
+ */
+const FLOAT_FIELDS = ['utcoffset', 'freq', 'timestamp', 'runtime'];
 
 /** An event body as JSON text, its float fields written as floats (`"freq": 2.0`). */
 export function eventJson(body: Record<string, unknown>): string {
