@@ -118,12 +118,12 @@ class ChildRuntime {
         void this.#shutdown(msg.mode, msg.deadlineMs);
         return;
       case 'inspect':
-        // Remote control (celery inspect/control) asks the backend; plain stats otherwise.
-        void this.#send({
-          type: 'inspectReply',
-          requestId: msg.requestId,
-          data: this.#inspect(msg.what, msg.args ?? {}),
-        });
+        // Remote control (celery inspect/control) asks the backend; plain stats otherwise. An answer may take a
+        // moment (add_consumer subscribes first); a failure answers {error}.
+        void Promise.resolve()
+          .then(() => this.#inspect(msg.what, msg.args ?? {}))
+          .catch((e: unknown) => ({ error: (e as Error).message }))
+          .then((data) => this.#send({ type: 'inspectReply', requestId: msg.requestId, data }));
         return;
       case 'extension':
         try {

@@ -190,7 +190,8 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     group: 'celery',
     type: { kind: 'bool' },
     default: false,
-    description: 'Send Celery task events (for Flower and celery events).',
+    description:
+      'Send Celery task events (Flower, celery events); worker events (online, heartbeat, offline) always go out.',
   },
   {
     key: 'celery.maxMessageBytes',

@@ -163,3 +163,13 @@ export const touch = {
     return null;
   },
 };
+
+// Ignores its AbortSignal and has no time limit: only a terminate's grace ends its run (celery-fidelity test).
+export const deaf = {
+  kind: 'task',
+  name: 'tbw_test.deaf',
+  async run() {
+    await sleep(60_000);
+    return 'never';
+  },
+};

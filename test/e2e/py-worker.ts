@@ -12,23 +12,24 @@ export interface PyWorker {
   killGroup(): Promise<void>;
 }
 
-/** `celery -A <app> worker <args>` with cwd test/e2e/py and `env` added to this process's environment. */
+/**
+ * `celery -A <app> worker <args>` with cwd test/e2e/py and `env` added to this process's environment. `heartbeat`:
+ * keep the worker's event heartbeats (and worker-online), which the quieter default turns off.
+ */
 export async function startPythonWorker(
   app: string,
   args: string[],
   env: Record<string, string>,
   python = PYTHON,
+  opts: { heartbeat?: boolean } = {},
 ): Promise<PyWorker> {
-  const proc = spawn(
-    python,
-    ['-m', 'celery', '-A', app, 'worker', '--without-gossip', '--without-mingle', '--without-heartbeat', ...args],
-    {
-      cwd: join(ROOT, 'test', 'e2e', 'py'),
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    },
-  );
+  const quiet = ['--without-gossip', '--without-mingle', ...(opts.heartbeat ? [] : ['--without-heartbeat'])];
+  const proc = spawn(python, ['-m', 'celery', '-A', app, 'worker', ...quiet, ...args], {
+    cwd: join(ROOT, 'test', 'e2e', 'py'),
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   let out = '';
   const exited = once(proc, 'exit');
   const ready = new Promise<void>((resolve, reject) => {

@@ -2,6 +2,8 @@
 // driven through a fake NodeEnv (no broker: the e2e test covers the real one).
 import t from 'tap';
 import { runCommand, maskUrl, type NodeEnv } from '../../src/backends/celery/control/commands.js';
+import { NodeCounters } from '../../src/backends/celery/control/counters.js';
+import { signum, truthy } from '../../src/backends/celery/control/revoke.js';
 import { isForNode } from '../../src/backends/celery/control/wire.js';
 import {
   BINDING_SEP,
@@ -108,6 +110,12 @@ void t.test('commands through a fake pool', async (t) => {
     },
   } as unknown as WorkerConfig;
   const limitsSet: [string, unknown][] = [];
+  const counters = new NodeCounters();
+  counters.report(1, { totals: { add: 2 }, processed: 2 });
+  counters.report(7, { totals: { add: 1 }, processed: 1 });
+  counters.exited(7);
+  const askedArgs: Record<string, unknown>[] = [];
+  let heartbeats = 0;
   const env: NodeEnv = {
     nodename: 'celery@x',
     transport: 'redis',
@@ -123,29 +131,43 @@ void t.test('commands through a fake pool', async (t) => {
       children: [{ index: 0, gen: 1, pid: 11, state: 'ready', active: 0, processed: 3 }],
     }),
     signal: (s) => void signals.push(s),
-    ask: async (what) => {
+    ask: async (what, args = {}) => {
       asked.push(what);
+      askedArgs.push(args);
       if (what === 'registered') return [{ index: 0, pid: 11, data: ['add', 'echo'] }];
       if (what === 'totals')
         return [
           { index: 0, pid: 11, data: { add: 2 } },
           { index: 1, pid: 12, data: { add: 1 } },
         ];
-      if (what === 'terminate') return [{ index: 0, pid: 11, data: ['t1'] }];
+      if (what === 'revoke') return [{ index: 0, pid: 11, data: { terminated: ['t1'], revoked: [] } }];
+      if (what === 'query_task') return [{ index: 0, pid: 11, data: { t1: ['active', { id: 't1' }] } }];
       return [
         { index: 0, pid: 11, data: [{ id: 'a' }] },
         { index: 1, pid: 12, data: [{ id: 'b' }] },
       ];
     },
     revoke: async (ids) => void revoked.push(...ids),
+    revokedIds: () => [...revoked],
     events: null,
-    setQueues: (qs) => void signals.push(`queues:${qs.join(',')}`),
+    setTaskEvents: async () => undefined,
+    heartbeat: async () => void heartbeats++,
+    counters,
+    setQueues: async (qs) => {
+      signals.push(`queues:${qs.join(',')}`);
+      config.queues = qs;
+    },
   };
   t.same(await runCommand('ping', {}, env), { ok: 'pong' });
   t.same(await runCommand('active', {}, env), [{ id: 'a' }, { id: 'b' }], 'children merged');
   t.same(await runCommand('registered', {}, env), ['add', 'echo']);
   const stats = (await runCommand('stats', {}, env)) as Record<string, Record<string, unknown>>;
-  t.same(stats.total, { add: 3 }, 'totals summed over children');
+  t.same(stats.total, { add: 3 }, 'totals of live and exited children');
+  t.same(
+    stats.pool?.writes,
+    { total: 2, avg: '100.00%', all: '100.00%', raw: '2', strategy: 'fair', inqueues: { total: 1, active: 0 } },
+    "writes: what each live child was handed, as billiard's human_write_stats",
+  );
   t.same(stats.pool?.processes, [11]);
   t.notMatch(JSON.stringify(await runCommand('conf', {}, env)), /pw/, 'conf carries no password');
   t.same(await runCommand('pool_grow', { n: 2 }, env), { ok: 'pool will grow' });
@@ -164,10 +186,28 @@ void t.test('commands through a fake pool', async (t) => {
     "a pool started without --autoscale answers Celery's error",
   );
   t.same(signals.splice(0), [], 'and changes nothing');
-  t.same(await runCommand('revoke', { task_id: ['t1', 't2'], terminate: true }, env), { ok: 'terminate: t1' });
+  t.same(await runCommand('revoke', { task_id: ['t1', 't2'], terminate: 1 }, env), { ok: 'terminate: t1' });
+  t.same(askedArgs.at(-1), { ids: ['t1', 't2'], signum: 15 }, "Flower's terminate=1 is a terminate; SIGTERM default");
   t.same(revoked, ['t1', 't2'], 'revoked ids go to the set the fetch checks');
+  t.same(await runCommand('revoke', { task_id: 't3' }, env), { ok: "tasks {'t3'} flagged as revoked" });
+  t.same(askedArgs.at(-1), { ids: ['t3'], signum: null }, 'children still revoke what they hold');
+  t.same(await runCommand('revoke', { task_id: 't4', terminate: true, signal: 'KILL' }, env), { ok: 'terminate: t1' });
+  t.same(askedArgs.at(-1), { ids: ['t4'], signum: 9 }, 'the signal is passed on');
+  t.same(await runCommand('revoke', { task_id: 't5', terminate: true, signal: 'kill' }, env), {
+    error: "TypeError('signal name must be uppercase string.')",
+  });
+  t.same(askedArgs.at(-1), { ids: ['t5'], signum: null }, 'a bad signal still revokes, terminates nothing');
+  t.same(await runCommand('terminate', { signal: 'SIGUSR1', task_id: ['t1'] }, env), { ok: 'terminate: t1' });
+  t.same(askedArgs.at(-1), { ids: ['t1'], signum: 10 });
+  t.same(await runCommand('revoked', {}, env), ['t1', 't2', 't3', 't4', 't5', 't1']);
+  t.same(await runCommand('query_task', { ids: ['t1', 'zz'] }, env), { t1: ['active', { id: 't1' }] });
   t.same(await runCommand('add_consumer', { queue: 'q2' }, env), { ok: 'add consumer q2' });
-  t.same(signals.splice(0), ['queues:celery,q2']);
+  t.same(signals.splice(0), ['queues:celery,q2'], 'every child changes its queues in place (no HUP)');
+  t.same(await runCommand('cancel_consumer', { queue: 'q2' }, env), { ok: 'no longer consuming from q2' });
+  t.same(signals.splice(0), ['queues:celery']);
+  t.same(await runCommand('cancel_consumer', { queue: 'celery' }, env), {
+    error: 'cannot cancel the last queue celery',
+  });
   t.same(await runCommand('time_limit', { task_name: 'nope', hard: 1 }, env), { error: 'unknown task' });
   t.same(await runCommand('rate_limit', { task_name: 'add', rate_limit: '1/s' }, env), {
     ok: 'new rate limit set successfully',
@@ -176,5 +216,35 @@ void t.test('commands through a fake pool', async (t) => {
   t.same(await runCommand('shutdown', {}, env), { ok: 'shutdown started' });
   t.same(signals.splice(0), ['TERM']);
   t.same(await runCommand('nosuch', {}, env), { error: 'No such control command: nosuch' });
-  t.equal(await runCommand('heartbeat', {}, env), null, 'peer heartbeats get no reply');
+  t.same(await runCommand('memdump', {}, env), {
+    error: 'No such control command: memdump (not implemented by task-backend-worker)',
+  });
+  t.same(await runCommand('dump_active', {}, env), [{ id: 'a' }, { id: 'b' }], "Celery's aliases are accepted");
+  t.equal(await runCommand('heartbeat', {}, env), null, "heartbeat answers None, as Celery's does");
+  t.equal(heartbeats, 1, 'and a worker-heartbeat went out');
+  t.equal(await runCommand('hello', { from_node: 'celery@x' }, env), undefined, 'our own hello gets no reply');
+});
+
+void t.test("Python's truth and signal rules", async (t) => {
+  for (const v of [1, '1', true, 'false', [0], { a: 1 }]) t.ok(truthy(v), JSON.stringify(v));
+  for (const v of [0, '', false, null, undefined, [], {}]) t.notOk(truthy(v), JSON.stringify(v));
+  t.equal(signum('TERM'), 15);
+  t.equal(signum('SIGKILL'), 9);
+  t.equal(signum(2), 2);
+  t.throws(() => signum('term'), /uppercase/);
+  t.throws(() => signum('NOPE'), /SIGNOPE/);
+});
+
+void t.test('counters survive a child that exits', async (t) => {
+  const c = new NodeCounters();
+  c.report(1, { totals: { a: 3 }, processed: 3 });
+  c.report(2, { totals: { a: 1, b: 1 }, processed: 2 });
+  c.exited(1);
+  c.report(3, { totals: { a: 1 }, processed: 1 });
+  t.same(c.totals(), { a: 5, b: 1 });
+  t.equal(c.processed(), 6);
+  t.equal(c.writes(2), 2);
+  t.equal(c.writes(1), 0, 'an exited child writes nothing any more');
+  c.exited(99);
+  t.equal(c.processed(), 6, 'an unknown child changes nothing');
 });

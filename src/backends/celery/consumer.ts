@@ -18,6 +18,7 @@ import { lostTooOften, recoverSettle, rejectUnrunnable, type EndingsEnv, type Un
 import type { TaskLimitsView } from './limits.js';
 import { Parking } from './parking.js';
 import { parseMessage } from './protocol.js';
+import { RecentIds } from './recent-ids.js';
 import { excInfo, type ResultStore } from './results.js';
 import type { Delivery, SettleableDelivery, Subscription, Transport } from './transport.js';
 
@@ -71,6 +72,9 @@ export class Consumer {
   withoutId = 0;
   /** Run time of every settled task (received → stored and acked), shipped in heartbeats for /metrics. */
   readonly durations = emptyHistogram();
+  /** Revoked ids the node told this child of (Celery's LimitedSet: 50 000 ids for 3 h). */
+  readonly revoked = new RecentIds();
+  #queues: readonly string[];
 
   constructor(
     private readonly transport: Transport,
@@ -80,6 +84,7 @@ export class Consumer {
     private readonly settle: ((d: SettleableDelivery, id: string, meta: string) => Promise<void>) | null,
   ) {
     this.#parking = new Parking(transport, o.logger);
+    this.#queues = o.queues;
     this.#eta = new EtaHold({
       max: o.maxEtaHeld,
       due: (held) => this.#due(held),
@@ -116,7 +121,7 @@ export class Consumer {
   async start(): Promise<void> {
     this.#setMode('running');
     this.#sub = await this.transport.consume({
-      queues: this.o.queues,
+      queues: this.#queues,
       // Celery's worker_prefetch_multiplier: slots × multiplier unsettled messages at most (ETAs raise it).
       prefetch: this.#basePrefetch,
       onDelivery: (d) => this.#accept(d),
@@ -174,8 +179,9 @@ export class Consumer {
     const held: Held = { delivery: d, tag: d.tag, queue: d.queue, msg, released: false, lost, parked: false };
     this.o.onTaskEvent?.('received', held);
     const now = this.o.now();
-    if (d.revoked || (msg.expiresMs !== null && msg.expiresMs <= now)) {
-      return this.#revoke(held, d.revoked ? 'revoked' : 'expired');
+    const revoked = d.revoked || this.revoked.has(msg.id, now);
+    if (revoked || (msg.expiresMs !== null && msg.expiresMs <= now)) {
+      return this.#revoke(held, revoked ? 'revoked' : 'expired');
     }
     if (lost > this.o.deliveryLimit) {
       this.failed++;
@@ -201,6 +207,8 @@ export class Consumer {
 
   /** Ready to run: now, or once the node grants a token of the task's rate limit. */
   #due(held: Held): void {
+    // Revoked while it waited for its ETA in a child that did not hold it then (or since): never runs.
+    if (this.revoked.has(held.msg.id, this.o.now())) return void this.#revokeLogged(held);
     this.#eta.flowing();
     if (held.lost > 0 && !this.#suspects.has(held)) {
       this.#suspects.add(held);
@@ -235,6 +243,12 @@ export class Consumer {
       await this.canvas(held.queue).onChordPart(held.msg, 'REVOKED', excInfo('TaskRevokedError', why));
     await this.transport.ack([held.delivery]);
     this.processed++;
+  }
+
+  #revokeLogged(held: Held): void {
+    this.#revoke(held, 'revoked').catch((err: unknown) =>
+      this.o.logger.warn({ taskId: held.msg.id, err: (err as Error).message }, 'revoked message not settled'),
+    );
   }
 
   #hasWorkflows: boolean | null = null;
@@ -406,15 +420,43 @@ export class Consumer {
     };
   }
 
-  /** Remote revoke with terminate: abort running tasks by id (ctx.signal); they end REVOKED. Returns ids found. */
-  terminate(ids: string[]): string[] {
-    const hit: string[] = [];
-    for (const ex of this.#running.values()) {
-      if (!ids.includes(ex.held.msg.id)) continue;
-      ex.abort(Object.assign(new Error('terminated'), { name: 'TaskRevokedError', retryable: false }));
-      hit.push(ex.held.msg.id);
+  /**
+   * Remote revoke: remember the ids; held messages with them (ETA, prefetched, waiting for a rate-limit token) end
+   * REVOKED now, acked, never run; with a signal, running ones are terminated (Execution.terminate).
+   */
+  revoke(ids: readonly string[], signum: number | null): { terminated: string[]; revoked: string[] } {
+    this.revoked.add(ids, this.o.now());
+    const want = new Set(ids);
+    const hit = (h: Held): boolean => want.has(h.msg.id);
+    const held = [...this.#eta.take(hit), ...this.#ready.filter(hit), ...[...this.#waiting].filter(hit)];
+    for (const h of held) {
+      const i = this.#ready.indexOf(h);
+      if (i >= 0) this.#ready.splice(i, 1);
+      this.#waiting.delete(h);
+      if (this.#suspects.delete(h)) this.#syncPrefetch();
+      this.#revokeLogged(h);
     }
-    return hit;
+    if (held.length > 0) this.#syncPrefetch();
+    const terminated: string[] = [];
+    if (signum !== null)
+      for (const ex of this.#running.values()) {
+        if (!hit(ex.held)) continue;
+        ex.terminate(signum);
+        terminated.push(ex.held.msg.id);
+      }
+    return { terminated, revoked: held.map((h) => h.msg.id) };
+  }
+
+  /** add_consumer / cancel_consumer in place; false when the transport cannot change a live subscription. */
+  async setQueues(queues: readonly string[]): Promise<boolean> {
+    if (!this.#sub?.setQueues) return false;
+    await this.#sub.setQueues(queues);
+    this.#queues = queues;
+    return true;
+  }
+
+  get queues(): readonly string[] {
+    return this.#queues;
   }
 
   /** Warm: stop receiving, give unstarted messages back, wait for running ones until the deadline. */

@@ -81,6 +81,19 @@ export class EtaHold {
     this.o.changed();
   }
 
+  /** The held messages `pick` chooses, timers cleared (a revoke ends them before they are due). */
+  take(pick: (held: Held) => boolean): Held[] {
+    const out: Held[] = [];
+    for (const [tag, { held, clear }] of this.#held) {
+      if (!pick(held)) continue;
+      clear();
+      this.#held.delete(tag);
+      out.push(held);
+    }
+    if (out.length > 0) this.o.changed();
+    return out;
+  }
+
   /** Forget the held messages whose tags are in `tags` (their channel closed: the broker has them back). */
   drop(tags: ReadonlySet<string>): number {
     let n = 0;

@@ -69,12 +69,18 @@ export class Execution {
   #controller: AbortController | null = null;
   #abortReason: Error | null = null;
   readonly started: number;
+  /** performance.now() at the start: task events' runtime in microseconds, as Python's float has it. */
+  readonly startedHr = performance.now();
   /** How it ended, for task events: the return value or the error. */
   value: unknown = undefined;
   error: unknown = undefined;
   /** When it was retried: the countdown before the next run (for its log line). */
   retryInMs: number | undefined = undefined;
   #timers: (() => void)[] = [];
+  /** Set by a remote terminate: how this run ends, whatever the task's code does after. */
+  #terminated: Error | null = null;
+  /** Ends the run now (a terminate whose grace ran out); set while the task's code runs. */
+  #interrupt: ((err: Error) => void) | null = null;
   /**
    * No state of this run is stored: the message carried no task id (nobody could ask for it), or it is a Celery
    * built-in declared ignore_result (chord_unlock: not even RETRY or FAILURE, as Celery's tracer does).
@@ -96,6 +102,21 @@ export class Execution {
       if (this.#abortReason) this.#controller.abort(this.#abortReason);
     }
     return this.#controller;
+  }
+
+  /**
+   * Remote revoke with terminate (Celery kills the pool process running it): ctx.signal is aborted at once, and the
+   * run ends REVOKED without waiting for the task's code after `graceMs` — 0 for SIGKILL, the hard-limit grace for
+   * any other signal, so a task that honours its signal ends on its own terms first.
+   */
+  terminate(signum: number): void {
+    if (this.#terminated) return;
+    const err = Object.assign(new Error('terminated'), { name: 'TaskRevokedError', retryable: false, signum });
+    this.#terminated = err;
+    this.abort(err);
+    const graceMs = signum === KILL ? 0 : this.env.hardGraceMs;
+    const t = setTimeout(() => this.#interrupt?.(err), graceMs);
+    this.#timers.push(() => clearTimeout(t));
   }
 
   abort(reason: Error): void {
@@ -159,8 +180,9 @@ export class Execution {
       if (env.cfg.trackStarted && !msg.ignoreResult)
         await this.store('STARTED', { pid: process.pid, hostname: env.worker });
       value = await this.#invoke(def);
+      if (this.#terminated) return await this.#fail(this.#terminated, def);
     } catch (err) {
-      return await this.#fail(err, def);
+      return await this.#fail(this.#terminated ?? err, def);
     } finally {
       for (const clear of this.#timers) clear();
     }
@@ -215,7 +237,12 @@ export class Execution {
       );
     }
     const ctx = this.#context();
-    const running = Promise.resolve().then(() => def.run(msg.args, msg.kwargs, ctx));
+    const running = new Promise<unknown>((resolve, reject) => {
+      this.#interrupt = reject;
+      Promise.resolve()
+        .then(() => def.run(msg.args, msg.kwargs, ctx))
+        .then(resolve, reject);
+    });
     return await (limitHit ? Promise.race([running, limitHit]) : running);
   }
 
@@ -357,4 +384,5 @@ export function limitsOf(
 function hardLimit(task: string, ms: number): Error {
   return Object.assign(new TimeLimitExceeded(task, ms), { hard: true, limitMs: ms });
 }
+const KILL = 9;
 const isHard = (err: unknown): boolean => (err as { hard?: unknown } | null)?.hard === true;

@@ -8,16 +8,17 @@ import { CHILD_EXIT } from '../../exit-codes.js';
 import type { WorkerConfig } from '../../config/types.js';
 import { serializeError } from '../../ipc/messages.js';
 import type { PoolEventMap, PoolExtension, PoolHandle } from '../../supervisor/api.js';
+import { counterReport, NodeCounters, TOPIC_COUNTERS } from './control/counters.js';
+import type { ControlNode } from './control/node.js';
+import { relayedEvent, TOPIC_EVENT } from './events.js';
 import { TOPIC_RATE } from './limits.js';
 import { NodeLimits } from './node-limits.js';
 import type { Transport } from './transport.js';
 
 /** How long close() waits for restores still under way (the supervisor bounds the whole close at 2 s). */
 const CLOSE_WAIT_MS = 1000;
-
-interface Closable {
-  close(): Promise<void>;
-}
+/** Task events children relay before the node is up are kept (at most this many) and sent once it is. */
+const EARLY_EVENTS_MAX = 1000;
 
 /**
  * Why a child's running tasks are charged a lost-worker delivery, in the words its WorkerLostError will use; null
@@ -63,10 +64,45 @@ function brokerOf(
   };
 }
 
+type Relayed = NonNullable<ReturnType<typeof relayedEvent>>;
+
+/** Task events children relay: to the node once it is up, kept (at most EARLY_EVENTS_MAX) until then. */
+class EventInbox {
+  #live: ControlNode | null = null;
+  readonly #early: Relayed[] = [];
+
+  take(e: Relayed): void {
+    if (this.#live) this.#live.taskEvent(e.type, e.fields, e.timestamp);
+    else if (this.#early.length < EARLY_EVENTS_MAX) this.#early.push(e);
+  }
+
+  up(n: ControlNode): void {
+    this.#live = n;
+    for (const e of this.#early.splice(0)) n.taskEvent(e.type, e.fields, e.timestamp);
+  }
+}
+
+/** What children send the pool half: rate-limit token requests, their counters, their task events. */
+function routeChildMessages(p: PoolHandle, l: NodeLimits, counters: NodeCounters, inbox: EventInbox): void {
+  p.onChildMessage((gen, msg) => {
+    if (msg.type !== 'extension') return;
+    if (msg.topic === TOPIC_RATE) l.request(gen, msg.data);
+    else if (msg.topic === TOPIC_COUNTERS) {
+      const r = counterReport(msg.data);
+      if (r) counters.report(gen, r);
+    } else if (msg.topic === TOPIC_EVENT) {
+      const e = relayedEvent(msg.data);
+      if (e) inbox.take(e);
+    }
+  });
+}
+
 export function celeryPoolExtension(config: WorkerConfig): PoolExtension {
   let pool: PoolHandle | null = null;
   let limits: NodeLimits | null = null;
-  let node: Promise<Closable | null> = Promise.resolve(null);
+  let node: Promise<ControlNode | null> = Promise.resolve(null);
+  const inbox = new EventInbox();
+  const counters = new NodeCounters();
   const broker = brokerOf(config, () => pool);
   const pending = new Set<Promise<void>>();
   let closing = false;
@@ -100,12 +136,13 @@ export function celeryPoolExtension(config: WorkerConfig): PoolExtension {
     attach(p) {
       pool = p;
       const l = (limits = new NodeLimits(p));
-      p.onChildMessage((gen, msg) => {
-        if (msg.type === 'extension' && msg.topic === TOPIC_RATE) l.request(gen, msg.data);
-      });
+      routeChildMessages(p, l, counters, inbox);
       // A child forked while the table changed may have missed the push: a ready child hears it once more.
       p.on('childReady', (e) => l.push(e.id));
-      p.on('childExited', (e) => onExit(p, e));
+      p.on('childExited', (e) => {
+        counters.exited(e.id);
+        onExit(p, e);
+      });
     },
     start(signal) {
       const p = pool;
@@ -114,7 +151,9 @@ export function celeryPoolExtension(config: WorkerConfig): PoolExtension {
       node = (async () => {
         try {
           const { startControlNode } = await import('./control/node.js');
-          return await startControlNode(config, p, l, await broker.get(), { signal });
+          const n = await startControlNode(config, p, l, await broker.get(), counters, { signal });
+          inbox.up(n);
+          return n;
         } catch (e) {
           // The pool runs on without remote control, loudly.
           if (!signal.aborted) p.logger.error({ err: serializeError(e) }, 'celery remote control unavailable');

@@ -6,7 +6,8 @@ import { BootError, type BackendContext, type BackendStats, type WorkerBackend }
 import { CHILD_EXIT } from '../../exit-codes.js';
 import { Consumer, type ConsumerOptions } from './consumer.js';
 import { childControl, taskEventSink } from './control/child.js';
-import { EventPublisher } from './events.js';
+import { ChildCounters } from './control/counters.js';
+import { TaskEventRelay } from './events.js';
 import { ChildLimits, limitsTable, type TaskLimitsTable, TOPIC_LIMITS, TOPIC_RATE } from './limits.js';
 import type { ResultStore } from './results.js';
 import { databaseSettings, openResultStore, resultStoreProblem } from './results/index.js';
@@ -61,6 +62,7 @@ class CeleryBackend implements WorkerBackend {
   #cleanup: NodeJS.Timeout | undefined;
   #slots = 0;
   #queues: string[] = [];
+  #counters: ChildCounters | null = null;
   /** Remote control: answers the supervisor's inspect requests; null until start(). */
   #control: ((what: string, args: Record<string, unknown>) => unknown) | null = null;
 
@@ -78,16 +80,13 @@ class CeleryBackend implements WorkerBackend {
     const hostname = ctx.config.hostname;
     this.#queues = queuesOf(ctx.config, 'celery');
     this.#slots = Math.max(1, ctx.config.childConcurrency);
-    // Task events go out on the broker's event channel; off unless -E or a remote enable_events.
-    const totals = new Map<string, number>();
-    const events = new EventPublisher({
-      channel: t.events(),
-      hostname,
-      enabled: cfg.sendEvents,
-      pid: this.deps.pid,
-      onError: (err) => ctx.logger.warn({ err: err.message }, 'celery event not published'),
-    });
-    const toEvents = taskEventSink(events, this.deps.pid, totals);
+    // Task events go to the node, which stamps and publishes them; off unless -E or a remote enable_events.
+    const events = new TaskEventRelay(cfg.sendEvents, (topic, data) => ctx.toPool(topic, data));
+    const counters = (this.#counters = new ChildCounters(
+      () => this.#consumer?.processed ?? 0,
+      (topic, data) => ctx.toPool(topic, data),
+    ));
+    const toEvents = taskEventSink(events, counters);
     const toLines = taskLineSink(
       taskLines(ctx.logger, ctx.config.logTasks !== false),
       this.deps.now,
@@ -97,9 +96,22 @@ class CeleryBackend implements WorkerBackend {
       toLines(type, held, ex);
       toEvents(type, held, ex);
     }));
-    const known = { registry: ctx.registry, events, hostname, pid: this.deps.pid, totals };
+    const known = { registry: ctx.registry, events, hostname, pid: this.deps.pid };
     this.#control = (what, args) =>
-      childControl({ ...known, view: () => c.snapshot(), terminate: (ids) => c.terminate(ids) }, what, args);
+      childControl(
+        {
+          ...known,
+          view: () => c.snapshot(),
+          revoke: (ids, signum) => c.revoke(ids, signum),
+          setQueues: async (queues) => {
+            const done = await c.setQueues(queues);
+            if (done) this.#queues = queues;
+            return done;
+          },
+        },
+        what,
+        args,
+      );
     ctx.coldSignal.addEventListener('abort', () => void this.stop(), { once: true });
     await c.start();
     this.#scheduleCleanup(ctx);
@@ -192,6 +204,7 @@ class CeleryBackend implements WorkerBackend {
 
   async #close(): Promise<void> {
     clearTimeout(this.#cleanup);
+    this.#counters?.flush(); // the node keeps what this child counted
     this.#limits?.release();
     await this.#results?.close().catch(() => undefined);
     await this.#transport?.close();

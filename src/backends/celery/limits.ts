@@ -14,7 +14,7 @@ export type TaskLimitsTable = Readonly<Record<string, TaskLimits>>;
 /** A Python exception as Celery's control replies name it (`ValueError("...")`), for pidbox error replies. */
 export class PyError extends Error {
   constructor(
-    readonly pyType: 'ValueError' | 'KeyError',
+    readonly pyType: 'ValueError' | 'KeyError' | 'TypeError' | 'AttributeError',
     message: string,
   ) {
     super(message);

@@ -118,6 +118,11 @@ export interface Subscription {
    * whatever else the child holds when it dies (AMQP).
    */
   settled?(): Promise<void>;
+  /**
+   * Optional: consume from these queues from now on, in place (Celery's add_consumer / cancel_consumer). Without it
+   * the node changes queues by a rolling restart of the children.
+   */
+  setQueues?(queues: readonly string[]): Promise<void>;
   /** Stop receiving (basic.cancel; Redis: end the fetch loop). Resolves once no delivery is being handed over. */
   cancel(): Promise<void>;
 }

@@ -11,6 +11,8 @@ import type { EventPublisher } from '../events.js';
 import { SW_IDENT, SW_SYS, SW_VER } from '../events.js';
 import { parseRate, PyError } from '../limits.js';
 import type { NodeLimits } from '../node-limits.js';
+import type { NodeCounters } from './counters.js';
+import { queryTask, revoke, terminate } from './revoke.js';
 
 /** The pool as the node sees it (a subset of the supervisor's PoolSnapshot). */
 export interface PoolView {
@@ -52,14 +54,23 @@ export interface NodeEnv {
   limits: Pick<NodeLimits, 'set' | 'table'>;
   /** Ask every ready child; answers that do not come within the node's timeout are left out. */
   ask(what: string, args?: Record<string, unknown>): Promise<ChildAnswer[]>;
-  /** Add ids to the revoked set every child's fetch checks (tbw.revoked). */
+  /** Remember revoked ids (the node's LimitedSet, which every child learns) and tell the broker's fetch. */
   revoke(ids: string[]): Promise<void>;
+  /** The revoked ids the node remembers now (inspect revoked). */
+  revokedIds(): string[];
   events: EventPublisher | null;
-  /** Rolling restart of the children so they pick up a changed queue list (add/cancel_consumer). */
-  setQueues(queues: string[]): void;
+  /** Task events on or off for the node, its children and children forked later. */
+  setTaskEvents(on: boolean): Promise<void>;
+  /** Send a worker-heartbeat event now. */
+  heartbeat(): Promise<void>;
+  /** Per-node task counters (they survive child replacement). */
+  counters: Pick<NodeCounters, 'totals' | 'writes'>;
+  /** Change the queue list of every child in place (and of children forked later). */
+  setQueues(queues: string[]): Promise<void>;
 }
 
-export type Reply = Record<string, unknown> | unknown[] | null;
+/** undefined = no reply at all (a peer's hello from ourselves); null is a reply (`heartbeat` answers None). */
+export type Reply = Record<string, unknown> | unknown[] | null | undefined;
 
 const ok = (v: unknown): Record<string, unknown> => ({ ok: v });
 const nok = (v: unknown): Record<string, unknown> => ({ error: v });
@@ -67,8 +78,6 @@ const num = (v: unknown, d: number): number => {
   const n = typeof v === 'string' ? Number(v) : v;
   return typeof n === 'number' && Number.isFinite(n) ? Math.trunc(n) : d;
 };
-const ids = (v: unknown): string[] =>
-  typeof v === 'string' ? [v] : Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
 
 /** A URL with its secrets replaced (the same redaction as every other output of the program). */
 export function maskUrl(url: string | null): string | null {
@@ -113,31 +122,47 @@ function queueInfo(name: string, c: WorkerConfig['celery']): Record<string, unkn
   };
 }
 
+/**
+ * stats.pool as billiard's prefork pool reports it; `writes` counts the tasks handed to each live child (`raw`),
+ * their shares (`all`, `avg`) and how many children run something now (`inqueues.active`).
+ */
+function poolInfo(env: NodeEnv, cfg: WorkerConfig): Record<string, unknown> {
+  const pool = env.pool();
+  const live = pool.children.filter((c) => c.pid !== null && c.state === 'ready');
+  const raw = live.map((c) => env.counters.writes(c.gen));
+  const total = raw.reduce((a, b) => a + b, 0);
+  const per = (n: number): string => `${total === 0 ? '0.00' : ((n / total) * 100).toFixed(2)}%`;
+  return {
+    implementation: 'task-backend-worker:prefork',
+    'max-concurrency': pool.target,
+    'child-concurrency': cfg.childConcurrency,
+    processes: live.map((c) => c.pid),
+    'max-tasks-per-child': cfg.maxTasksPerChild ?? 'N/A',
+    'put-guarded-by-semaphore': false,
+    // No pool-wide default time limits: a task's own, a message's or `control time_limit`'s apply.
+    timeouts: [0, 0],
+    writes: {
+      total,
+      avg: per(raw.length === 0 ? 0 : total / raw.length),
+      all: raw.map(per).join(', '),
+      raw: raw.join(', '),
+      strategy: 'fair',
+      inqueues: { total: live.length, active: live.filter((c) => (c.active ?? 0) > 0).length },
+    },
+  };
+}
+
 async function stats(env: NodeEnv): Promise<Record<string, unknown>> {
   const cfg = env.config();
   const pool = env.pool();
-  const totals: Record<string, number> = {};
-  for (const a of await env.ask('totals')) {
-    if (typeof a.data !== 'object' || a.data === null) continue;
-    for (const [k, v] of Object.entries(a.data)) if (typeof v === 'number') totals[k] = (totals[k] ?? 0) + v;
-  }
   const broker = brokerInfo(cfg.celery.brokerUrl);
   const ru = process.resourceUsage();
   return {
-    total: totals,
+    total: env.counters.totals(),
     pid: process.pid,
     clock: String(env.clock()),
     uptime: Math.round((env.now() - env.startedAt) / 1000),
-    pool: {
-      implementation: 'task-backend-worker:prefork',
-      'max-concurrency': pool.target,
-      'child-concurrency': cfg.childConcurrency,
-      processes: pool.children.filter((c) => c.pid !== null && c.state === 'ready').map((c) => c.pid),
-      'max-tasks-per-child': cfg.maxTasksPerChild ?? 'N/A',
-      'put-guarded-by-semaphore': false,
-      timeouts: [0, 0],
-      writes: { total: 0, avg: '0.00%', all: '', raw: '', strategy: 'fair', inqueues: { total: 0, active: 0 } },
-    },
+    pool: poolInfo(env, cfg),
     broker: {
       ...broker,
       insist: false,
@@ -198,7 +223,7 @@ function conf(env: NodeEnv): Record<string, unknown> {
     result_extended: c.celery.resultExtended,
     task_acks_late: c.celery.acksLate,
     task_track_started: c.celery.trackStarted,
-    worker_send_task_events: env.events?.enabled ?? c.celery.sendEvents,
+    worker_send_task_events: env.events?.taskEvents ?? c.celery.sendEvents,
     worker_concurrency: c.concurrency,
     worker_prefetch_multiplier: c.celery.prefetchMultiplier,
     worker_max_tasks_per_child: c.maxTasksPerChild,
@@ -311,54 +336,62 @@ function resize(env: NodeEnv, by: number): void {
   for (let i = 0; i < Math.abs(by); i++) env.signal(by > 0 ? 'TTIN' : 'TTOU');
 }
 
-async function revoke(env: NodeEnv, args: Record<string, unknown>): Promise<Reply> {
-  const list = ids(args.task_id);
-  if (list.length === 0) return nok('no task id given');
-  await env.revoke(list);
-  if (args.terminate === true) {
-    const hit = (await env.ask('terminate', { ids: list, signal: args.signal ?? 'SIGTERM' })).flatMap((a) =>
-      Array.isArray(a.data) ? (a.data as string[]) : [],
-    );
-    return ok(hit.length > 0 ? `terminate: ${hit.join(', ')}` : 'terminate: tasks unknown');
-  }
-  return ok(`tasks ${list.join(', ')} flagged as revoked`);
-}
-
-/** add_consumer / cancel_consumer: the queue list of children forked from now on (a rolling restart follows). */
-function consumers(env: NodeEnv, method: string, args: Record<string, unknown>): Reply {
+/** add_consumer / cancel_consumer: every child's queue list, changed in place (Celery's replies). */
+async function consumers(env: NodeEnv, method: string, args: Record<string, unknown>): Promise<Reply> {
   const q = typeof args.queue === 'string' ? args.queue : '';
+  if (q === '') return nok('no queue given');
   const qs = queuesOf(env.config(), 'celery');
   if (method === 'add_consumer') {
-    if (q === '') return nok('no queue given');
-    if (qs.includes(q)) return ok(`already consuming from ${JSON.stringify(q)}`);
-    env.setQueues([...qs, q]);
+    if (!qs.includes(q)) await env.setQueues([...qs, q]);
     return ok(`add consumer ${q}`);
   }
-  if (!qs.includes(q)) return nok(`not consuming from ${q}`);
-  if (qs.length === 1) return nok('cannot cancel the last queue');
-  env.setQueues(qs.filter((x) => x !== q));
+  // Celery would leave the worker consuming nothing; a pool with no queue cannot do any work, so it refuses.
+  if (qs.length === 1 && qs[0] === q) return nok(`cannot cancel the last queue ${q}`);
+  if (qs.includes(q)) await env.setQueues(qs.filter((x) => x !== q));
   return ok(`no longer consuming from ${q}`);
 }
 
+/** enable_events / disable_events switch the `task` group only; worker events always go out. */
 async function taskEvents(env: NodeEnv, on: boolean): Promise<Reply> {
-  const was = env.events?.enabled ?? false;
-  if (env.events) env.events.enabled = on;
-  await env.ask(on ? 'enable_events' : 'disable_events');
+  const was = env.events?.taskEvents ?? false;
   if (on === was) return ok(`task events already ${on ? 'enabled' : 'disabled'}`);
+  await env.setTaskEvents(on);
   return ok(`task events ${on ? 'enabled' : 'disabled'}`);
 }
 
-/** Run one command; null = no reply (Celery's own no-reply commands, e.g. a peer's heartbeat). */
-export async function runCommand(method: string, args: Record<string, unknown>, env: NodeEnv): Promise<Reply> {
+/** Celery's old names for inspect commands (Panel aliases), still accepted by a Python worker. */
+const ALIASES: Record<string, string> = {
+  dump_conf: 'conf',
+  dump_schedule: 'scheduled',
+  dump_reserved: 'reserved',
+  dump_active: 'active',
+  dump_revoked: 'revoked',
+  dump_tasks: 'registered',
+};
+
+/** Celery commands this pool does not implement (docs/celery-control.md says why): an error reply, never a fake. */
+const UNSUPPORTED = new Set(['revoke_by_stamped_headers', 'election', 'objgraph', 'memsample', 'memdump']);
+
+/** Run one command; undefined = no reply (our own mingle hello). */
+export async function runCommand(name: string, args: Record<string, unknown>, env: NodeEnv): Promise<Reply> {
+  const method = ALIASES[name] ?? name;
+  if (UNSUPPORTED.has(method)) return nok(`No such control command: ${method} (not implemented by ${SW_IDENT})`);
   switch (method) {
     case 'ping':
       return ok('pong');
     case 'clock':
       return { clock: env.clock() };
     case 'hello':
-      return args.from_node === env.nodename ? null : { revoked: {}, clock: env.clock() };
+      return args.from_node === env.nodename ? undefined : { revoked: {}, clock: env.clock() };
     case 'heartbeat':
+      await env.heartbeat();
       return null;
+    case 'revoked':
+      return env.revokedIds();
+    case 'query_task':
+      return queryTask(env, args);
+    case 'terminate':
+      return terminate(env, args);
     case 'stats':
       return stats(env);
     case 'active':

@@ -7,8 +7,9 @@ import type { Logger } from 'pino';
 import type { WorkerConfig } from '../../../config/types.js';
 import type { PoolHandle } from '../../../supervisor/api.js';
 import { EventPublisher, SW_IDENT, SW_SYS, SW_VER } from '../events.js';
-import { RecentIds } from '../recent-ids.js';
 import type { NodeLimits } from '../node-limits.js';
+import { RecentIds } from '../recent-ids.js';
+import type { NodeCounters } from './counters.js';
 import type { ControlChannel, InboundMessage, Transport } from '../transport.js';
 import { runCommand, type ChildAnswer, type NodeEnv } from './commands.js';
 import { isForNode, parseControl } from './wire.js';
@@ -22,6 +23,8 @@ export interface ControlOptions {
 }
 
 export interface ControlNode {
+  /** A task event a child relayed: stamped with the node's pid and clock, published if task events are on. */
+  taskEvent(type: string, fields: Record<string, unknown>, timestamp: number): void;
   close(): Promise<void>;
 }
 
@@ -76,7 +79,7 @@ function commandHandler(
       try {
         log.info({ method: req.method, destination: req.destination }, 'control command');
         const data = await runCommand(req.method, req.arguments, env);
-        if (data !== null && req.replyTo && req.ticket)
+        if (data !== undefined && req.replyTo && req.ticket)
           await channel.reply(req.replyTo, { [env.nodename]: data }, { ticket: req.ticket, clock: env.tick() });
       } catch (e) {
         log.warn({ method: req.method, err: (e as Error).message }, 'control command failed');
@@ -87,7 +90,7 @@ function commandHandler(
 }
 
 /** The worker-* event fields of the whole pool (a prefork worker's main process reports its children's sums). */
-function workerInfo(pool: PoolHandle): Record<string, unknown> {
+function workerInfo(pool: PoolHandle, counters: NodeCounters): Record<string, unknown> {
   const kids = pool.snapshot().children;
   return {
     freq: HEARTBEAT_FREQ_S,
@@ -95,9 +98,35 @@ function workerInfo(pool: PoolHandle): Record<string, unknown> {
     sw_ver: SW_VER,
     sw_sys: SW_SYS,
     active: kids.reduce((n, c) => n + (c.active ?? 0), 0),
-    processed: kids.reduce((n, c) => n + (c.processed ?? 0), 0),
+    processed: counters.processed(),
     loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100),
   };
+}
+
+/** Tell one child what the node knows it must (revoked ids): a child forked after a revoke learns it too. */
+function briefChild(pool: PoolHandle, gen: number, revoked: RecentIds): void {
+  const ids = revoked.list(Date.now());
+  if (ids.length > 0)
+    pool.send(gen, { type: 'inspect', requestId: randomUUID(), what: 'revoke', args: { ids, signum: null } });
+}
+
+/** enable_events / disable_events: the node's task group, every child's, and the config of later forks. */
+async function setTaskEvents(pool: PoolHandle, events: EventPublisher, ask: NodeEnv['ask'], on: boolean) {
+  events.taskEvents = on;
+  pool.setChildConfig((c) => ({ ...c, celery: { ...c.celery, sendEvents: on } }));
+  await ask(on ? 'enable_events' : 'disable_events');
+}
+
+/** add_consumer / cancel_consumer in place on every child; later forks read the new list from their config. */
+async function setQueues(pool: PoolHandle, ask: NodeEnv['ask'], log: Logger, queues: string[]): Promise<void> {
+  pool.setChildConfig((c) => ({ ...c, queues }));
+  const ready = pool.snapshot().children.filter((c) => c.state === 'ready').length;
+  const done = (await ask('queues', { queues })).filter((a) => a.data === true).length;
+  // A transport that cannot change a live subscription (or a child that did not answer): a rolling restart.
+  if (done < ready) {
+    log.warn({ queues, inPlace: done, children: ready }, 'queues changed by a rolling restart');
+    pool.signal('HUP');
+  }
 }
 
 /** `transport`: the supervisor's broker connection, owned (and closed) by the pool extension. */
@@ -106,6 +135,7 @@ export async function startControlNode(
   pool: PoolHandle,
   limits: NodeLimits,
   transport: Transport,
+  counters: NodeCounters,
   opts: Partial<ControlOptions> = {},
 ): Promise<ControlNode> {
   const o: ControlOptions = { askTimeoutMs: 600, heartbeatMs: HEARTBEAT_FREQ_S * 1000, ...opts };
@@ -113,20 +143,20 @@ export async function startControlNode(
   const nodename = config.hostname;
   const channel = transport.control(nodename);
   opts.signal?.addEventListener('abort', () => void channel.close(), { once: true });
+  // One logical clock for the node: its events (its children's task events too) and its control replies.
   let clock = 0;
+  const tick = (): number => ++clock;
   const events = new EventPublisher({
     channel: transport.events(),
     hostname: nodename,
-    enabled: config.celery.sendEvents,
+    taskEvents: config.celery.sendEvents,
+    tick,
     onError: (e) => log.warn({ err: e.message }, 'celery event not published'),
   });
   const children = asker(pool, o.askTimeoutMs);
-  // Revokes this node passed on, so a child forked later learns them too (a Python worker keeps them in memory).
   const revoked = new RecentIds();
-  const offReady = pool.on('childReady', () => {
-    const ids = revoked.list(Date.now());
-    if (ids.length > 0) channel.revoke(ids).catch((e: Error) => log.warn({ err: e.message }, 'revokes not resent'));
-  });
+  const offReady = pool.on('childReady', (e) => briefChild(pool, e.id, revoked));
+  const workerFields = (): Record<string, unknown> => workerInfo(pool, counters);
   const env: NodeEnv & { tick(): number } = {
     nodename,
     transport: transport.name,
@@ -134,7 +164,7 @@ export async function startControlNode(
     startedAt: Date.now(),
     now: Date.now,
     clock: () => clock,
-    tick: () => ++clock,
+    tick,
     pool: () => pool.snapshot(),
     signal: (sig) => pool.signal(sig),
     setAutoscale: (max, min) => pool.setAutoscale(max, min),
@@ -143,26 +173,29 @@ export async function startControlNode(
       revoked.add(ids, Date.now());
       return channel.revoke(ids);
     },
+    revokedIds: () => revoked.list(Date.now()),
     events,
+    setTaskEvents: (on) => setTaskEvents(pool, events, children.ask, on),
+    // control heartbeat: what Celery's sends (freq=5 and the software info only).
+    heartbeat: () => events.send('worker-heartbeat', { freq: 5, sw_ident: SW_IDENT, sw_ver: SW_VER, sw_sys: SW_SYS }),
+    counters,
     limits,
-    // Children forked from now on read the new queue list; the rolling restart forks them all (issue 17 makes
-    // this in place).
-    setQueues: (queues) => {
-      pool.setChildConfig((c) => ({ ...c, queues }));
-      pool.signal('HUP');
-    },
+    setQueues: (queues) => setQueues(pool, children.ask, log, queues),
   };
 
   const handler = commandHandler(env, channel, log);
   await channel.listen(handler.onMessage);
 
-  const workerFields = (): Record<string, unknown> => workerInfo(pool);
+  // Worker events always go out (a Python worker's `worker` group); -E and enable_events add the task group.
   await events.send('worker-online', workerFields());
   const hb = setInterval(() => void events.send('worker-heartbeat', workerFields()), o.heartbeatMs);
-  log.info({ nodename, transport: transport.name, events: events.enabled }, 'celery control node ready');
+  log.info({ nodename, transport: transport.name, taskEvents: events.taskEvents }, 'celery control node ready');
 
   let closing: Promise<void> | null = null;
   return {
+    taskEvent(type, fields, timestamp) {
+      void events.send(type, fields, timestamp);
+    },
     close(): Promise<void> {
       closing ??= (async () => {
         clearInterval(hb);

@@ -78,7 +78,10 @@ export function isForNode(req: ControlRequest, nodename: string): boolean {
   return true;
 }
 
-/** Hours west of UTC, as celery.utils.time.utcoffset reports them. */
+/**
+ * Hours west of UTC, as celery.utils.time.utcoffset of Celery 5.7 reports them: exact (a float, 5.5 for UTC-5:30;
+ * 5.5 floored it to an int). Events write it as a float (eventJson).
+ */
 export function utcoffsetHours(d = new Date()): number {
-  return Math.floor(d.getTimezoneOffset() / 60);
+  return d.getTimezoneOffset() / 60;
 }

@@ -54,12 +54,15 @@ export class AmqpSubscription implements Subscription {
   #again = false;
   /** Receiving stopped (pause): no consumers until it resumes. */
   #paused = false;
+  /** The queues consumed now (add_consumer / cancel_consumer change them in place). */
+  #queues: readonly string[];
 
   constructor(
     private readonly host: ConsumeHost,
     private readonly c: ConsumeOptions,
   ) {
     this.prefetch = this.#base = Math.max(1, c.prefetch);
+    this.#queues = [...c.queues];
   }
 
   /** The consumer holds the subscription now: deliveries received so far are handed over. */
@@ -82,7 +85,7 @@ export class AmqpSubscription implements Subscription {
     const declarer = new Declarer(conn, logger);
     try {
       const declared: Declared[] = [];
-      for (const q of this.c.queues) declared.push(await declarer.taskQueue(queueSpec(q, cfg)));
+      for (const q of this.#queues) declared.push(await declarer.taskQueue(queueSpec(q, cfg)));
       if (declared.some((d) => d.quorum !== false)) await this.#delayedDelivery(declarer, declared);
       this.mode = qosMode(declared);
     } finally {
@@ -101,7 +104,7 @@ export class AmqpSubscription implements Subscription {
     if (this.mode === 'channel') await ch.prefetch(this.prefetch, true);
     else await ch.prefetch(this.#base, false);
     if (!this.#paused) await this.#subscribe(ch, gen);
-    logger.debug({ queues: this.c.queues, prefetch: this.prefetch, qos: this.mode }, 'amqp consumer subscribed');
+    logger.debug({ queues: this.#queues, prefetch: this.prefetch, qos: this.mode }, 'amqp consumer subscribed');
   }
 
   /** Quorum queues: Celery's DelayedDelivery step (the levels, then each pattern-routing queue's bindings). */
@@ -119,10 +122,42 @@ export class AmqpSubscription implements Subscription {
 
   async #subscribe(ch: Channel, gen: number): Promise<void> {
     const acker = this.#acker as Acker;
-    for (const q of this.c.queues) {
-      const { consumerTag } = await ch.consume(q, (m) => this.#onMessage(m, q, gen, ch, acker), { noAck: false });
-      this.#tags.set(consumerTag, q);
+    for (const q of this.#queues) await this.#consumeOne(ch, gen, acker, q);
+  }
+
+  async #consumeOne(ch: Channel, gen: number, acker: Acker, q: string): Promise<void> {
+    const { consumerTag } = await ch.consume(q, (m) => this.#onMessage(m, q, gen, ch, acker), { noAck: false });
+    this.#tags.set(consumerTag, q);
+  }
+
+  /**
+   * add_consumer / cancel_consumer in place, as Celery's consumer does: declare and basic.consume the new queues,
+   * basic.cancel the dropped ones (their unacked deliveries stay ours until settled). Without a live channel the
+   * next setup subscribes to the new list.
+   */
+  async setQueues(queues: readonly string[]): Promise<void> {
+    const added = queues.filter((q) => !this.#queues.includes(q));
+    const removed = new Set(this.#queues.filter((q) => !queues.includes(q)));
+    this.#queues = [...queues];
+    const ch = this.#ch;
+    const acker = this.#acker;
+    const conn = this.host.link.conn;
+    if (ch === null || acker === null || conn === null || !this.active) return;
+    if (added.length > 0) {
+      const declarer = new Declarer(conn, this.host.logger);
+      try {
+        for (const q of added) await declarer.taskQueue(queueSpec(q, this.host.cfg));
+      } finally {
+        await declarer.close();
+      }
     }
+    for (const [tag, q] of [...this.#tags]) {
+      if (!removed.has(q)) continue;
+      this.#tags.delete(tag);
+      await ch.cancel(tag);
+    }
+    // Paused (a rerun runs alone): resuming subscribes to every queue in #queues.
+    if (!this.#paused) for (const q of added) await this.#consumeOne(ch, this.#gen, acker, q);
   }
 
   #onMessage(m: ConsumeMessage | null, queue: string, gen: number, ch: Channel, acker: Acker): void {

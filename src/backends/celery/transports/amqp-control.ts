@@ -4,6 +4,7 @@
 // exchange. Revokes reach this pool's children through the `tbw.revoked` fanout exchange (each child binds an
 // exclusive queue to it): Python workers keep their revoked ids in memory the same way.
 import type { Channel, ChannelModel, Options } from 'amqplib';
+import { eventJson } from '../events.js';
 import type { ControlChannel, EventChannel, InboundMessage } from '../transport.js';
 import { RecentIds } from '../recent-ids.js';
 import { inboundOf } from './amqp-message.js';
@@ -142,7 +143,8 @@ export class AmqpEventChannel implements EventChannel {
   async publish(routingKey: string, body: Record<string, unknown>, headers: Record<string, unknown>): Promise<void> {
     // celery.events.event_exchange: a durable topic exchange; events are transient messages.
     const p = this.host.publisher;
-    await p.publish(EVENT_EXCHANGE, routingKey, json(body), { ...TRANSIENT, headers }, () =>
+    const text = Buffer.from(eventJson(body), 'utf8'); // float fields as floats, as Python writes them
+    await p.publish(EVENT_EXCHANGE, routingKey, text, { ...TRANSIENT, headers }, () =>
       p.once(`exchange:${EVENT_EXCHANGE}`, () => declareExchange(p, EVENT_EXCHANGE, 'topic', true)),
     );
   }

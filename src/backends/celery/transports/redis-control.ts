@@ -3,6 +3,7 @@
 // replies are LPUSHed to the queues `_kombu.binding.reply.celery.pidbox` routes the caller's key to.
 import type { Redis } from 'ioredis';
 import { type ControlRequest, parseControl } from '../control/wire.js';
+import { eventJson } from '../events.js';
 import type { ControlChannel, EventChannel, InboundMessage, OutboundMessage } from '../transport.js';
 import { BINDING_PREFIX, REVOKED_KEY } from './redis-broker.js';
 import { closeRedis } from './redis-connection.js';
@@ -13,6 +14,31 @@ export const BINDING_SEP = PRIORITY_SEP;
 export const PIDBOX_EXCHANGE = 'celery.pidbox';
 /** Celery's event exchange: a topic exchange, turned into a fanout one on Redis (celery.events.event.get_exchange). */
 export const EVENT_EXCHANGE = 'celeryev';
+
+/** When each revoked id was added, to forget it as Celery's LimitedSet does (the set the fetch checks is REVOKED_KEY). */
+export const REVOKED_UNTIL_KEY = 'tbw.revoked.until';
+/** Celery's worker_state.revoked: 50 000 ids, each for 3 hours. */
+export const REVOKES_MAX = 50_000;
+export const REVOKE_TTL_MS = 3 * 3600_000;
+
+// Add ids to the revoked set with their expiry; drop the expired ones, then the oldest beyond the cap (both keys).
+// KEYS: set, expiry zset. ARGV: now ms, ttl ms, max, ids...
+const REVOKE_LUA = `
+local now = tonumber(ARGV[1])
+for i = 4, #ARGV do
+  redis.call('SADD', KEYS[1], ARGV[i])
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[i])
+end
+local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+local over = redis.call('ZCARD', KEYS[2]) - #gone - tonumber(ARGV[3])
+if over > 0 then
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[2], #gone, #gone + over - 1)) do gone[#gone + 1] = id end
+end
+for _, id in ipairs(gone) do
+  redis.call('SREM', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+end
+return #gone`;
 
 /** Redis db number of a redis:// URL (`/3` → 3), kombu's `{db}` in the fanout prefix. */
 export function dbOf(url: string): number {
@@ -44,9 +70,10 @@ function jsonMessage(
   exchange: string,
   routingKey: string,
   headers: Record<string, unknown>,
+  text = JSON.stringify(body),
 ): OutboundMessage {
   return {
-    body: Buffer.from(JSON.stringify(body), 'utf8'),
+    body: Buffer.from(text, 'utf8'),
     contentEncoding: 'utf-8',
     contentType: 'application/json',
     headers,
@@ -73,6 +100,8 @@ export class RedisControlChannel implements ControlChannel {
     private readonly db: number,
     nodename: string,
     private readonly subscriber: () => Redis,
+    /** Celery's LimitedSet bounds for revoked ids (tests shrink them). */
+    private readonly revokes = { max: REVOKES_MAX, ttlMs: REVOKE_TTL_MS, now: Date.now },
   ) {
     this.#binding = `${BINDING_SEP}${BINDING_SEP}${nodename}.celery.pidbox`;
   }
@@ -97,8 +126,12 @@ export class RedisControlChannel implements ControlChannel {
     for (const q of queues) await this.redis.lpush(q, raw);
   }
 
+  /** Revoked ids for every fetch on this broker, forgotten after 3 h and beyond 50 000 (oldest first). */
   async revoke(ids: readonly string[]): Promise<void> {
-    if (ids.length > 0) await this.redis.sadd(REVOKED_KEY, ...ids);
+    if (ids.length === 0) return;
+    const { max, ttlMs, now } = this.revokes;
+    const args = [now(), ttlMs, max, ...ids];
+    await this.redis.eval(REVOKE_LUA, 2, REVOKED_KEY, REVOKED_UNTIL_KEY, ...args);
   }
 
   async close(): Promise<void> {
@@ -117,7 +150,7 @@ export class RedisEventChannel implements EventChannel {
   ) {}
 
   async publish(routingKey: string, body: Record<string, unknown>, headers: Record<string, unknown>): Promise<void> {
-    const raw = encodeEnvelope(jsonMessage(body, EVENT_EXCHANGE, routingKey, headers));
+    const raw = encodeEnvelope(jsonMessage(body, EVENT_EXCHANGE, routingKey, headers, eventJson(body)));
     await this.redis.publish(fanoutChannel(this.db, EVENT_EXCHANGE, routingKey), raw);
   }
 }

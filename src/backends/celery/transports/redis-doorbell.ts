@@ -39,7 +39,8 @@ export class Doorbell {
   constructor(
     url: string,
     private readonly logger: Logger,
-    private readonly keys: readonly string[],
+    /** The queue keys watched; add_consumer/cancel_consumer replace them (the next arm tracks the new set). */
+    public keys: readonly string[],
   ) {
     // Quiet: the broker connection reports this server's trouble already.
     const open = (): Redis => connectRedis(url, logger, 'broker', { lazy: false, quiet: true, setUpByOwner: true });

@@ -2,6 +2,7 @@
 // when the queues are empty wait on the doorbell (redis-doorbell.ts) instead of polling.
 import type { Fetched } from './redis-broker.js';
 import type { Doorbell } from './redis-doorbell.js';
+import { consumeKeys } from './redis-envelope.js';
 import type { RedisTransport } from './redis.js';
 import type { ConsumeOptions, Subscription, TransportOptions } from '../transport.js';
 
@@ -27,7 +28,7 @@ export class RedisSubscription implements Subscription {
     private readonly t: RedisTransport,
     private readonly c: ConsumeOptions,
     private readonly o: TransportOptions,
-    private readonly keys: readonly string[],
+    private keys: readonly string[],
     private readonly bell: Doorbell,
   ) {
     this.prefetch = this.#base = Math.max(1, c.prefetch);
@@ -44,6 +45,13 @@ export class RedisSubscription implements Subscription {
   setPrefetch(n: number): void {
     this.prefetch = Math.max(1, n);
     this.wake();
+  }
+
+  /** Consume from these queues from now on (add_consumer / cancel_consumer): the next fetch and wait use them. */
+  setQueues(queues: readonly string[]): Promise<void> {
+    this.keys = this.bell.keys = consumeKeys(queues);
+    this.wake();
+    return Promise.resolve();
   }
 
   async cancel(): Promise<void> {
