@@ -122,7 +122,9 @@ export function parseList(raw: string | readonly string[]): string[] {
 
 export function parseUrl(raw: string, protocols: readonly string[]): string {
   const s = raw.trim();
-  const accepted = `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`;
+  const names = protocols.map((p) => `${p}//`);
+  const list = names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}` : names.join('');
+  const accepted = `a URL starting with ${list}`;
   let u: URL;
   try {
     u = new URL(s);

@@ -5,6 +5,10 @@ import { pm2StopCase } from '../chaos/cases-pm2.js';
 import { killChildrenCase, killSupervisorCase, sigtermCase } from '../chaos/cases-pool.js';
 import { poisonCase } from '../chaos/cases-poison.js';
 
+// Ten cases on two brokers, one after the other: about three minutes alone, more on a loaded machine (the suite's
+// 180 s default would cut the last cases off).
+t.setTimeout(600_000);
+
 void t.test('chaos (short)', async (t) => {
   await t.test('child SIGKILLed every 2 s under load', (t) =>
     // Sized so the run outlasts several kills (2 × 8 slots × 100 ms ≈ 160 tasks/s → ~10 s): the case asserts ≥ 2 kills.

@@ -43,7 +43,7 @@ const dir = mkdtempSync(join(tmpdir(), 'tbw-cli-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 writeFileSync(join(dir, 'bad.env'), 'TASK_WORKER_CONCURRENCY=2\nthis line is not an assignment\n');
 const badDotEnv = mkdtempSync(join(dir, 'dotenv-'));
-writeFileSync(join(badDotEnv, '.env'), 'CELERY_BROKER_URL=amqp://user:hunter2@rabbit//\n');
+writeFileSync(join(badDotEnv, '.env'), 'CELERY_BROKER_URL=kafka://user:hunter2@rabbit//\n');
 
 void t.test('--version and --help', async (t) => {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
@@ -140,7 +140,7 @@ void t.test('bad input: one line on stderr, the documented exit code, no secret'
       args: [],
       cwd: badDotEnv,
       code: 78,
-      line: /invalid CELERY_BROKER_URL "amqp:\/\/user:\*\*\*@rabbit\/\/" \(from env file .env\): expected a URL/,
+      line: /invalid CELERY_BROKER_URL "kafka:\/\/user:\*\*\*@rabbit\/\/" \(from env file .env\): expected a URL/,
     },
     {
       name: 'bad URL with a password (flag)',

@@ -110,9 +110,9 @@ void t.test(
 );
 
 void t.test('a bad value gets the same line, naming what the user typed, in every command', async (t) => {
-  writeFileSync(join(dir, 'bad-url.env'), 'CELERY_BROKER_URL=amqp://user:hunter2@rabbit//\n');
+  writeFileSync(join(dir, 'bad-url.env'), 'CELERY_BROKER_URL=kafka://user:hunter2@rabbit//\n');
   const line =
-    'task-backend-worker: invalid CELERY_BROKER_URL "amqp://user:***@rabbit//" (from env file bad-url.env): expected a URL starting with redis:// or rediss://';
+    'task-backend-worker: invalid CELERY_BROKER_URL "kafka://user:***@rabbit//" (from env file bad-url.env): expected a URL starting with redis://, rediss://, amqp://, amqps:// or pyamqp://';
   for (const args of [[], ['config'], ['list-tasks'], ['submit', 'add_numbers', '1', '2'], ['status']]) {
     const r = await run(['--env', 'bad-url.env', ...args]);
     t.equal(r.code, EXIT.CONFIG, `${args[0] ?? 'worker'}: exit 78`);
@@ -122,7 +122,7 @@ void t.test('a bad value gets the same line, naming what the user typed, in ever
   const flag = await run(['submit', 'add_numbers', '1', '2', '--broker', 'ftp://x']);
   t.equal(flag.code, EXIT.USAGE);
   t.same(lines(flag.stderr), [
-    'task-backend-worker: invalid --broker "ftp://x": expected a URL starting with redis:// or rediss://',
+    'task-backend-worker: invalid --broker "ftp://x": expected a URL starting with redis://, rediss://, amqp://, amqps:// or pyamqp://',
   ]);
 });
 
