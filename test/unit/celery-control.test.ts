@@ -1,7 +1,8 @@
 // Pure parts of Celery remote control: the pidbox wire format, node matching, routing replies, and commands
 // driven through a fake NodeEnv (no broker: the e2e test covers the real one).
 import t from 'tap';
-import { runCommand, maskUrl, type NodeEnv } from '../../src/backends/celery/control/commands.js';
+import { runCommand, type NodeEnv } from '../../src/backends/celery/control/commands.js';
+import { maskUrl } from '../../src/backends/celery/control/info.js';
 import { NodeCounters } from '../../src/backends/celery/control/counters.js';
 import { signum, truthy } from '../../src/backends/celery/control/revoke.js';
 import { isForNode } from '../../src/backends/celery/control/wire.js';
