@@ -5,43 +5,31 @@
 // once. Lost workers (docs/reliability.md): a message that was running in a child that died comes back with a
 // count; past --delivery-limit it fails with WorkerLostError, below it it runs ALONE (nothing else starts in this
 // child while it runs, and fetching pauses), so a second death is charged to it only.
-import type { Logger } from 'pino';
-import type { CeleryConfig } from '../../config/types.js';
+import { admit, type AdmissionRules } from './admission.js';
 import { emptyHistogram, observe } from '../../ipc/histogram.js';
-import type { Registry } from '../../tasks/registry.js';
 import { celeryBuiltin } from './builtins.js';
-import { Canvas } from './canvas.js';
+import type { Canvas } from './canvas.js';
 import { internalTask } from './dag.js';
 import { EtaHold, OVER_CAP_BATCH } from './eta.js';
-import { Execution, type ExecEnv, type Held, type Outcome } from './execute.js';
-import { lostTooOften, recoverSettle, rejectUnrunnable, type EndingsEnv, type Unrunnable } from './endings.js';
-import type { TaskLimitsView } from './limits.js';
+import { Execution, type Held, type Outcome } from './execute.js';
+import { lostTooOften, recoverSettle, rejectUnrunnable, type Unrunnable } from './endings.js';
+import { Holdings } from './holdings.js';
 import { Parking } from './parking.js';
-import { parseMessage } from './protocol.js';
 import { RecentIds } from './recent-ids.js';
 import { excInfo, type ResultStore } from './results.js';
 import type { Delivery, SettleableDelivery, Subscription, Transport } from './transport.js';
+import { wire, type Wiring, type WiringOptions } from './wiring.js';
 
 export type Mode = 'idle' | 'running' | 'draining' | 'stopped';
 
-export interface ConsumerOptions {
+/** What the consumer needs beyond what it wires into every execution (wiring.ts). */
+export interface ConsumerOptions extends WiringOptions {
   queues: string[];
   slots: number;
-  worker: string;
-  cfg: CeleryConfig;
-  registry: Registry;
-  logger: Logger;
-  coldSignal: AbortSignal;
-  now(): number;
   /** Most ETA/countdown messages held at once; more are put back at the end of their queue. */
   maxEtaHeld: number;
-  /** --delivery-limit: reruns after lost workers before the task fails with WorkerLostError. */
-  deliveryLimit: number;
   /** BackendContext.busy: tell the supervisor tasks run, before their code does. */
   busy(active: number): void;
-  hardGraceMs: number;
-  /** Per-task limits set by remote control (rate limit tokens come from the node). */
-  limits: TaskLimitsView;
   /** A task ignored its hard time limit: the child must be replaced (after the others went back). */
   onHardLimit(held: Held): void;
   /** Celery task events (-E) and remote control observe the task lifecycle here; must not throw. */
@@ -53,8 +41,7 @@ export type TaskEventType = 'received' | 'started' | 'succeeded' | 'failed' | 'r
 export class Consumer {
   #mode: Mode = 'idle';
   #sub: Subscription | null = null;
-  readonly #running = new Map<string, Execution>();
-  readonly #ready: Held[] = [];
+  readonly #held: Holdings;
   readonly #eta: EtaHold;
   /** Reruns after a lost worker held here (waiting or running): while there is one, fetching pauses. */
   readonly #suspects = new Set<Held>();
@@ -62,9 +49,7 @@ export class Consumer {
   #alone: Held | null = null;
   /** Which held messages wait rather than run, as the broker knows it. */
   readonly #parking: Parking;
-  /** Rate-limited messages waiting for their token (they keep their prefetch slot, as in Celery). */
-  readonly #waiting = new Set<Held>();
-  readonly #canvases = new Map<string, Canvas>();
+  readonly #wiring: Wiring;
   #idle: (() => void) | null = null;
   processed = 0;
   failed = 0;
@@ -84,6 +69,10 @@ export class Consumer {
     private readonly settle: ((d: SettleableDelivery, id: string, meta: string) => Promise<void>) | null,
   ) {
     this.#parking = new Parking(transport, o.logger);
+    this.#wiring = wire(transport, results, o, settle, {
+      hardLimit: (h) => void this.#hardLimit(h),
+      stopped: () => this.#mode === 'stopped',
+    });
     this.#queues = o.queues;
     this.#eta = new EtaHold({
       max: o.maxEtaHeld,
@@ -92,13 +81,14 @@ export class Consumer {
       park: (held) => this.#parking.park(held),
       changed: () => this.#syncPrefetch(),
     });
+    this.#held = new Holdings(this.#eta);
   }
 
   get mode(): Mode {
     return this.#mode;
   }
   get active(): number {
-    return this.#running.size;
+    return this.#held.running.size;
   }
   get lastPollAt(): number | null {
     return this.#sub?.lastPollAt ?? null;
@@ -130,66 +120,54 @@ export class Consumer {
   }
 
   canvas(queue: string): Canvas {
-    let c = this.#canvases.get(queue);
-    if (!c) {
-      c = new Canvas(
-        {
-          publish: (out) => this.transport.publish(out),
-          results: this.results,
-          now: this.o.now,
-          worker: this.o.worker,
-          extended: this.o.cfg.resultExtended,
-        },
-        queue,
-      );
-      this.#canvases.set(queue, c);
-    }
-    return c;
+    return this.#wiring.canvas(queue);
   }
 
   async #accept(d: Delivery): Promise<void> {
-    if (d.kind === 'dead-lettered') {
-      this.failed++;
-      this.o.logger.warn(
-        { queue: d.queue, deadLetter: this.o.cfg.deadLetterKey, reason: d.reason },
-        'unreadable message moved to the dead-letter list',
-      );
-      return;
+    const v = admit(d, this.#rules(), this.o.now());
+    switch (v.kind) {
+      case 'dead-lettered':
+        this.failed++;
+        this.o.logger.warn(
+          { queue: v.delivery.queue, deadLetter: this.o.cfg.deadLetterKey, reason: v.delivery.reason },
+          'unreadable message moved to the dead-letter list',
+        );
+        return;
+      case 'reject':
+        return this.#reject(v.delivery, v.why);
     }
-    if (d.kind === 'undecodable') return this.#reject(d, { type: 'DecodeError', ...d });
-    const parsed = parseMessage(d.message, this.o.cfg.maxMessageBytes);
-    if (!parsed.ok) return this.#reject(d, parsed);
-    const msg = parsed.msg;
-    if (msg.anonymous) {
+    const held = v.held;
+    if (held.msg.anonymous) {
       this.withoutId++;
       this.o.logger.debug(
-        { queue: d.queue, task: msg.task, count: this.withoutId },
+        { queue: held.queue, task: held.msg.task, count: this.withoutId },
         'message without a task id: runs, stores no result',
       );
     }
-    if (!this.o.registry.has(msg.task) && !this.#internal(msg.task) && !celeryBuiltin(msg.task)) {
-      return this.#reject(d, {
-        type: 'NotRegistered',
-        reason: `Task of kind '${msg.task}' never registered, please make sure it's imported.`,
-        id: msg.anonymous ? null : msg.id,
-        task: msg.task,
-      });
-    }
-    const lost = d.message.lostWorkers ?? 0;
-    const held: Held = { delivery: d, tag: d.tag, queue: d.queue, msg, released: false, lost, parked: false };
     this.o.onTaskEvent?.('received', held);
-    const now = this.o.now();
-    const revoked = d.revoked || this.revoked.has(msg.id, now);
-    if (revoked || (msg.expiresMs !== null && msg.expiresMs <= now)) {
-      return this.#revoke(held, revoked ? 'revoked' : 'expired');
+    switch (v.kind) {
+      case 'revoke':
+        return this.#revoke(held, v.why);
+      case 'lost-too-often':
+        this.failed++;
+        this.processed++;
+        return lostTooOften(held, this.#wiring.endings, v.reason);
+      case 'eta':
+        return this.#eta.hold(held, v.delayMs);
+      case 'due':
+        return this.#due(held);
     }
-    if (lost > this.o.deliveryLimit) {
-      this.failed++;
-      this.processed++;
-      return lostTooOften(held, this.#endings(), d.message.lostReason ?? null);
-    }
-    if (msg.etaMs !== null && msg.etaMs > now) return this.#eta.hold(held, msg.etaMs - now);
-    this.#due(held);
+  }
+
+  #rulesCache: AdmissionRules | null = null;
+
+  #rules(): AdmissionRules {
+    return (this.#rulesCache ??= {
+      maxMessageBytes: this.o.cfg.maxMessageBytes,
+      deliveryLimit: this.o.deliveryLimit,
+      runnable: (task) => this.o.registry.has(task) || this.#internal(task) || celeryBuiltin(task) !== undefined,
+      revoked: (id, now) => this.revoked.has(id, now),
+    });
   }
 
   /** Celery's worker_prefetch_multiplier: slots × multiplier unsettled messages at most. */
@@ -216,15 +194,15 @@ export class Consumer {
     }
     const token = this.o.limits.token(held.msg.task);
     if (token === null) {
-      this.#ready.push(held);
+      this.#held.ready.push(held);
       this.#pump();
       return;
     }
-    this.#waiting.add(held);
+    this.#held.waiting.add(held);
     this.#parking.park(held);
     void token.then((granted) => {
-      if (!this.#waiting.delete(held) || !granted || held.released) return;
-      this.#ready.push(held);
+      if (!this.#held.waiting.delete(held) || !granted || held.released) return;
+      this.#held.ready.push(held);
       this.#pump();
     });
   }
@@ -232,12 +210,12 @@ export class Consumer {
   /** Unrunnable: FAILURE where the id is known, the message to the dead-letter place, settled, keep going. */
   async #reject(d: SettleableDelivery, r: Unrunnable): Promise<void> {
     this.failed++;
-    await rejectUnrunnable(d, r, this.#endings());
+    await rejectUnrunnable(d, r, this.#wiring.endings);
   }
 
   async #revoke(held: Held, why: 'revoked' | 'expired'): Promise<void> {
     this.o.onTaskEvent?.('revoked', held); // its log line: the task lines (task-lines.ts)
-    const ex = new Execution(held, this.#env());
+    const ex = new Execution(held, this.#wiring.exec);
     await ex.store('REVOKED', excInfo('TaskRevokedError', why));
     if (held.msg.chord)
       await this.canvas(held.queue).onChordPart(held.msg, 'REVOKED', excInfo('TaskRevokedError', why));
@@ -262,55 +240,17 @@ export class Consumer {
     return this.#hasWorkflows && internalTask(task) !== undefined;
   }
 
-  #endingsCache: EndingsEnv | null = null;
-
-  #endings(): EndingsEnv {
-    return (this.#endingsCache ??= {
-      transport: this.transport,
-      results: this.results,
-      cfg: this.o.cfg,
-      logger: this.o.logger,
-      worker: this.o.worker,
-      now: this.o.now,
-      deliveryLimit: this.o.deliveryLimit,
-      exec: this.#env(),
-      ...(this.o.onTaskEvent ? { onTaskEvent: this.o.onTaskEvent } : {}),
-      stopped: () => this.#mode === 'stopped',
-    });
-  }
-
-  #envCache: ExecEnv | null = null;
-
-  /** One environment object for every execution (it only holds references). */
-  #env(): ExecEnv {
-    return (this.#envCache ??= {
-      registry: this.o.registry,
-      transport: this.transport,
-      results: this.results,
-      canvas: (q: string) => this.canvas(q),
-      cfg: this.o.cfg,
-      worker: this.o.worker,
-      logger: this.o.logger,
-      now: this.o.now,
-      coldSignal: this.o.coldSignal,
-      hardGraceMs: this.o.hardGraceMs,
-      limits: this.o.limits,
-      onHardLimit: (h: Held) => void this.#hardLimit(h),
-      settle: this.settle,
-    });
-  }
-
   #pump(): void {
     while (
-      this.#running.size < this.o.slots &&
-      this.#ready.length > 0 &&
+      this.#held.running.size < this.o.slots &&
+      this.#held.ready.length > 0 &&
       this.#alone === null &&
       (this.#mode === 'running' || this.#mode === 'draining')
     ) {
-      const next = this.#ready[0]!;
+      const next = this.#held.ready[0]!;
       // A rerun after a lost worker starts only in an otherwise idle child, and nothing starts beside it.
-      if (next.lost > 0 && this.#running.size > 0) break;
-      this.#ready.shift();
+      if (next.lost > 0 && this.#held.running.size > 0) break;
+      this.#held.ready.shift();
       if (next.lost > 0) {
         this.#alone = next;
         // Set aside before it starts (the launch waits for that): a death now is charged to it only. Where the
@@ -322,7 +262,7 @@ export class Consumer {
     }
     // Whatever waits behind a rerun is not running: a death while the rerun runs must not be charged to it.
     if (this.#alone !== null) this.#setAside(0);
-    else if ((this.#ready[0]?.lost ?? 0) > 0) this.#setAside(1);
+    else if ((this.#held.ready[0]?.lost ?? 0) > 0) this.#setAside(1);
   }
 
   /**
@@ -333,30 +273,30 @@ export class Consumer {
   #setAside(from: number): void {
     if (this.transport.setWaiting) {
       // Marked, not handed back: the rerun at the head waits too (a death before it starts is not charged to it).
-      for (const h of this.#ready) this.#parking.park(h);
+      for (const h of this.#held.ready) this.#parking.park(h);
       return;
     }
-    const back = this.#ready.splice(from);
+    const back = this.#held.ready.splice(from);
     if (back.length > 0) this.#parking.track(this.#giveBack(back));
   }
 
   #launch(held: Held): void {
-    const ex = new Execution(held, this.#env());
-    this.#running.set(held.tag, ex);
+    const ex = new Execution(held, this.#wiring.exec);
+    this.#held.running.set(held.tag, ex);
     // Before the task's code runs: if it kills this child, the supervisor knows a task did.
-    this.o.busy(this.#running.size);
+    this.o.busy(this.#held.running.size);
     this.o.onTaskEvent?.('started', held, ex);
     // Rare (ETA, rate limits, reruns): the common path starts the task in this turn, with no round trip.
     const run = this.#parking.mustWait(held)
       ? this.#parking.ready(held).then((): Promise<Outcome> | Outcome => (held.released ? 'abandoned' : ex.run()))
       : ex.run();
     void run
-      .catch((err: unknown): Promise<Outcome> => recoverSettle(held, ex, err, this.#endings()))
+      .catch((err: unknown): Promise<Outcome> => recoverSettle(held, ex, err, this.#wiring.endings))
       .then((outcome) => this.#finished(held, ex, outcome));
   }
 
   #finished(held: Held, ex: Execution, outcome: Outcome): void {
-    this.#running.delete(held.tag);
+    this.#held.running.delete(held.tag);
     if (this.#alone === held) this.#alone = null;
     if (this.#suspects.delete(held)) this.#syncPrefetch();
     if (outcome !== 'abandoned') {
@@ -366,11 +306,11 @@ export class Consumer {
     if (outcome === 'failed') this.failed++;
     if (outcome !== 'abandoned') this.o.onTaskEvent?.(outcome, held, ex);
     this.#pump();
-    if (this.#running.size === 0) this.#idle?.();
+    if (this.#held.running.size === 0) this.#idle?.();
   }
 
   async #hardLimit(held: Held): Promise<void> {
-    await this.#giveBack([...this.#running.values()].map((e) => e.held).filter((h) => h !== held));
+    await this.#giveBack([...this.#held.running.values()].map((e) => e.held).filter((h) => h !== held));
     this.o.onHardLimit(held);
   }
 
@@ -386,38 +326,20 @@ export class Consumer {
     return n;
   }
 
-  #unstarted(): Held[] {
-    const out = [...this.#ready.splice(0), ...this.#waiting, ...this.#eta.takeAll()];
-    this.#waiting.clear();
-    return out;
-  }
-
   /** The transport lost these deliveries (their channel closed; the broker redelivers them): drop unstarted ones. */
   #lost(tags: readonly string[]): void {
     const gone = new Set(tags);
-    const eta = this.#eta.drop(gone);
-    const keep = (h: Held): boolean => {
-      if (!gone.has(h.tag)) return true;
-      h.released = true;
-      return false;
-    };
-    this.#ready.splice(0, this.#ready.length, ...this.#ready.filter(keep));
-    for (const h of [...this.#waiting]) if (!keep(h)) this.#waiting.delete(h);
-    for (const ex of this.#running.values()) if (gone.has(ex.held.tag)) ex.held.released = true;
+    const eta = this.#held.drop(gone);
     // A rerun that had not started yet will not run here: nothing waits for it any more.
-    const running = new Set([...this.#running.values()].map((ex) => ex.held));
     let suspects = 0;
-    for (const h of [...this.#suspects]) if (gone.has(h.tag) && !running.has(h) && this.#suspects.delete(h)) suspects++;
+    for (const h of [...this.#suspects])
+      if (gone.has(h.tag) && !this.#held.isRunning(h) && this.#suspects.delete(h)) suspects++;
     if (eta > 0 || suspects > 0) this.#syncPrefetch();
   }
 
   /** What remote control's inspect active/reserved/scheduled show. */
-  snapshot(): { running: { held: Held; started: number }[]; ready: Held[]; eta: Held[] } {
-    return {
-      running: [...this.#running.values()].map((e) => ({ held: e.held, started: e.started })),
-      ready: [...this.#ready, ...this.#waiting],
-      eta: this.#eta.list(),
-    };
+  snapshot(): ReturnType<Holdings['snapshot']> {
+    return this.#held.snapshot();
   }
 
   /**
@@ -428,18 +350,15 @@ export class Consumer {
     this.revoked.add(ids, this.o.now());
     const want = new Set(ids);
     const hit = (h: Held): boolean => want.has(h.msg.id);
-    const held = [...this.#eta.take(hit), ...this.#ready.filter(hit), ...[...this.#waiting].filter(hit)];
+    const held = this.#held.take(hit);
     for (const h of held) {
-      const i = this.#ready.indexOf(h);
-      if (i >= 0) this.#ready.splice(i, 1);
-      this.#waiting.delete(h);
       if (this.#suspects.delete(h)) this.#syncPrefetch();
       this.#revokeLogged(h);
     }
     if (held.length > 0) this.#syncPrefetch();
     const terminated: string[] = [];
     if (signum !== null)
-      for (const ex of this.#running.values()) {
+      for (const ex of this.#held.running.values()) {
         if (!hit(ex.held)) continue;
         ex.terminate(signum);
         terminated.push(ex.held.msg.id);
@@ -463,9 +382,9 @@ export class Consumer {
   async drain(deadline: number): Promise<void> {
     if (this.#mode === 'running') this.#setMode('draining');
     await this.#sub?.cancel();
-    const back = await this.#giveBack(this.#unstarted());
+    const back = await this.#giveBack(this.#held.takeUnstarted());
     if (back > 0) this.o.logger.info({ restored: back }, 'gave unstarted messages back');
-    while (this.#running.size > 0 && this.o.now() < deadline) {
+    while (this.#held.running.size > 0 && this.o.now() < deadline) {
       await new Promise<void>((r) => {
         const t = setTimeout(r, Math.max(1, Math.min(100, deadline - this.o.now())));
         this.#idle = () => {
@@ -481,9 +400,9 @@ export class Consumer {
     if (this.#mode === 'stopped') return;
     this.#setMode('stopped');
     await this.#sub?.cancel();
-    const running = [...this.#running.values()];
+    const running = [...this.#held.running.values()];
     for (const ex of running) ex.abort(Object.assign(new Error('worker cold shutdown'), { name: 'WorkerLostError' }));
-    const back = await this.#giveBack([...this.#unstarted(), ...running.map((e) => e.held)]);
+    const back = await this.#giveBack([...this.#held.takeUnstarted(), ...running.map((e) => e.held)]);
     if (back > 0) this.o.logger.info({ restored: back }, 'gave held messages back on cold stop');
   }
 }
