@@ -12,6 +12,23 @@ import { killGroup, PY, PYDIR } from './celery-common.js';
 const tick = (ms = 5): Promise<void> => new Promise((res) => setTimeout(res, ms));
 
 /**
+ * Empty `celery` before a contender's round: a contender killed at the end of its drain leaves what it had not run
+ * (celery-node, with no prefetch limit, holds thousands unacked; RabbitMQ gives them back marked redelivered), and
+ * the next contender would drain those first, as lost-worker reruns for ours (each one alone: docs/celery-amqp.md).
+ * Returns how many were left.
+ */
+export async function purgeAmqp(broker: string): Promise<number> {
+  const conn = await amqp.connect(broker.replace(/\/\/$/, '/'));
+  try {
+    const ch = await conn.createChannel();
+    await ch.assertQueue('celery', { durable: true });
+    return (await ch.purgeQueue('celery')).messageCount;
+  } finally {
+    await conn.close().catch(() => undefined);
+  }
+}
+
+/**
  * N health_check tasks onto `celery` with Python's send_task. The client uses rpc:// (no per-task subscription);
  * where results go is each worker's own setting.
  */

@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { startRabbit } from '../test/helpers/rabbitmq.js';
 import { startRedis } from '../test/helpers/redis.js';
-import { amqpReady, drainAmqp, preloadAmqp } from './celery-amqp.js';
+import { amqpReady, drainAmqp, preloadAmqp, purgeAmqp } from './celery-amqp.js';
 import { brpopReady, celeryNode, drain, killGroup, ours, oursReady, preload, python } from './celery-common.js';
 import { latencyMetrics, measureLatency, type LatencyFigures } from './celery-latency.js';
 
@@ -26,6 +26,8 @@ async function amqpRounds(rabbitUrl: string, redisUrl: string, r: Redis): Promis
   const out: Record<string, number[]> = { ours: [], python: [], node: [] };
   const one = async (name: string, key: string, consumers: number, start: () => ChildProcess): Promise<void> => {
     await r.flushall();
+    const left = await purgeAmqp(rabbitUrl);
+    if (left > 0) console.log(`  (${left} messages left by the previous contender purged)`);
     await preloadAmqp(rabbitUrl, N);
     const v = await drainAmqp(rabbitUrl, r, N, consumers, start, 300_000);
     out[key]!.push(v);
@@ -149,6 +151,7 @@ async function main(): Promise<void> {
     // reported and leaves these rows out; it does not throw away the figures above.
     let amqpLat: { ao: LatencyFigures; ap: LatencyFigures } | null = null;
     try {
+      await purgeAmqp(rabbit.url);
       const ao = await measureLatency('ours -c 2 (RabbitMQ)', null, {
         broker: rabbit.url,
         results: 'rpc://',
@@ -156,6 +159,7 @@ async function main(): Promise<void> {
         ready: amqpReady(rabbit.url, 2),
         children: 2,
       });
+      await purgeAmqp(rabbit.url);
       const ap = await measureLatency('python prefork -c 2 (RabbitMQ)', null, {
         broker: rabbit.url,
         results: 'rpc://',
