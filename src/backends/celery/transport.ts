@@ -155,6 +155,12 @@ export interface Transport {
    */
   setWaiting?(d: SettleableDelivery, waiting: boolean): Promise<void>;
   /**
+   * True when the broker counts every return of a message, whatever its reason (AMQP: `redelivered`, a quorum
+   * queue's `x-delivery-count`): the consumer then reports the ids it runs to the pool (lost-ask.ts), and a
+   * redelivery is charged only when the pool saw it running in a child that died (TransportOptions.askLost).
+   */
+  readonly countsReturns?: boolean;
+  /**
    * Optional, supervisor side: child `index`/`pid` of this node died. Give back what it held at once, charging the
    * messages it was running with `reason` (why it died; null: do not charge). Transports whose broker redelivers a
    * dead consumer's messages by itself (AMQP) leave it out.
@@ -228,4 +234,10 @@ export interface TransportOptions {
    * a client that never connected gives up after a few attempts instead of reconnecting forever.
    */
   onConnectionError?: (err: Error, attempts: number) => void;
+  /**
+   * A consuming child's question to its pool (lost-ask.ts): was this task (its runKey: the id and the lost-worker
+   * count its message carries) running in a child that died? The reason
+   * it died (charge it once), null (do not), undefined (no answer: the broker's count stands).
+   */
+  askLost?: (id: string) => Promise<string | null | undefined>;
 }

@@ -6,7 +6,7 @@
 // give-backs (a warm stop, an ETA beyond the cap) are copies too, never a requeue, so the broker never counts them.
 import type { Message, Options } from 'amqplib';
 import { LOST_HEADER, LOST_REASON_HEADER, type DeadLetter } from '../transport.js';
-import { deliveryCount, lostHeader, publishHeaders } from './amqp-message.js';
+import { BROKER_LOST_REASON, deliveryCount, lostHeader, publishHeaders } from './amqp-message.js';
 
 /** Bytes of a dead-lettered message's body kept in its record (its headers and properties are kept whole). */
 export const DEAD_LETTER_BODY_BYTES = 64 * 1024;
@@ -25,6 +25,22 @@ export function lostOf(m: Message): number {
  */
 export function needsRecount(m: Message): boolean {
   return m.fields.redelivered && deliveryCount(headersOf(m)) === null;
+}
+
+/** The broker gave it back before (a classic queue's `redelivered` flag, a quorum queue's count above 0). */
+export function returned(m: Message): boolean {
+  return m.fields.redelivered || (deliveryCount(headersOf(m)) ?? 0) > 0;
+}
+
+/**
+ * The count and reason a copy of a returned message carries, given the pool's answer (lost-ask.ts): charged once
+ * with the reason its child died, not charged (its holder went away without running it: a prefetched message, one
+ * set aside, a dropped connection), or, without an answer, charged as the broker counted.
+ */
+export function recount(m: Message, answer: string | null | undefined): { lost: number; reason: string | null } {
+  const h = headersOf(m);
+  if (answer === undefined) return { lost: lostOf(m) + (needsRecount(m) ? 1 : 0), reason: BROKER_LOST_REASON };
+  return answer === null ? { lost: lostHeader(h), reason: null } : { lost: lostHeader(h) + 1, reason: answer };
 }
 
 /** Publish options of a copy of `m` that has been lost `lost` times (the last time for `reason`, if charged). */

@@ -26,8 +26,9 @@ import { AmqpLink, amqpReason, isAccessRefused } from './amqp-connection.js';
 import { AmqpSubscription, type ConsumeHost } from './amqp-consume.js';
 import { AmqpControlChannel, AmqpEventChannel, listenRevoked, type ControlHost } from './amqp-control.js';
 import { RecentIds } from '../recent-ids.js';
-import { copyOptions, deadLetterRecord, lostOf, needsRecount } from './amqp-lost.js';
-import { BROKER_LOST_REASON, inboundOf, publishOptions } from './amqp-message.js';
+import { copyOptions, deadLetterRecord, lostOf, needsRecount, recount, returned } from './amqp-lost.js';
+import { BROKER_LOST_REASON, inboundOf, lostHeader, publishOptions } from './amqp-message.js';
+import { runKey } from '../lost-runs.js';
 import { Publisher } from './amqp-publish.js';
 import { Declarer, queueSpec } from './amqp-topology.js';
 
@@ -42,8 +43,13 @@ type Setup = (conn: ChannelModel, gen: number) => Promise<void>;
 
 const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
 
+/** The task id a message carries (protocol 2's header, else its correlation id), or null. */
+const idOf = (m: ConsumeMessage): string | null =>
+  str((m.properties.headers as Record<string, unknown> | undefined)?.id) ?? str(m.properties.correlationId);
+
 export class AmqpTransport implements Transport, ConsumeHost, ControlHost {
   readonly name = 'amqp';
+  readonly countsReturns = true;
   readonly link: AmqpLink;
   readonly publisher: Publisher;
   readonly revoked = new RecentIds();
@@ -141,28 +147,42 @@ export class AmqpTransport implements Transport, ConsumeHost, ControlHost {
   }
 
   /**
-   * A delivery as the consumer sees it, or null when it was replaced: a classic queue's redelivery (the worker that
-   * held it went away) is counted by a copy with `tbw_lost + 1`, which arrives later (amqp-lost.ts).
+   * A delivery as the consumer sees it, or null when it was replaced by a copy that counts what it says, which
+   * arrives later (amqp-lost.ts): a message the broker gave back (a classic queue's `redelivered`, a quorum queue's
+   * `x-delivery-count`) is charged a lost worker only when the pool saw it running in a child that died.
    */
   async deliver(m: ConsumeMessage, queue: string, gen: number, ch: Channel, acker: Acker): Promise<Delivery | null> {
     const tag = `${gen}.${m.fields.deliveryTag}`;
     this.#held.set(tag, { m, gen, ch, acker });
-    const recount = needsRecount(m);
-    if (recount) {
-      const lost = lostOf(m) + 1;
+    const id = idOf(m);
+    const recount = await this.#recount(m, id);
+    if (recount !== null) {
       try {
-        await this.#replace({ tag, queue }, lost, BROKER_LOST_REASON);
-        this.o.logger.debug({ queue, lost }, 'redelivered message counted as a lost delivery (copy published)');
+        await this.#replace({ tag, queue }, recount.lost, recount.reason);
+        this.o.logger.debug({ queue, taskId: id, ...recount }, 'redelivered message replaced by a counted copy');
         return null;
       } catch (err) {
-        // Not counted in the message: this delivery is charged once more than its header says, and runs.
+        // Not counted in the message: it runs with the count it would have had.
         this.o.logger.warn({ queue, err: (err as Error).message }, 'could not count a redelivered message');
       }
     }
     const message = inboundOf(m, tag);
-    if (recount) Object.assign(message, { lostWorkers: lostOf(m) + 1, lostReason: BROKER_LOST_REASON });
-    const id = str(message.headers.id) ?? str(message.properties.correlation_id);
+    if (recount !== null) {
+      delete message.lostWorkers;
+      delete message.lostReason;
+      if (recount.lost > 0) Object.assign(message, { lostWorkers: recount.lost, lostReason: recount.reason });
+    }
     return { kind: 'message', tag, queue, message, revoked: id !== null && this.revoked.has(id, this.o.now()) };
+  }
+
+  /** A returned message's count (amqp-lost.ts recount), asking the pool when it can; null: read it as it is. */
+  async #recount(m: ConsumeMessage, id: string | null): Promise<{ lost: number; reason: string | null } | null> {
+    if (!returned(m)) return null;
+    if (id === null || this.o.askLost === undefined) {
+      // The broker's word: a classic queue's flag is counted by a copy, a quorum queue's count read as it is.
+      return needsRecount(m) ? { lost: lostOf(m) + 1, reason: BROKER_LOST_REASON } : null;
+    }
+    return recount(m, await this.o.askLost(runKey(id, lostHeader(m.properties.headers ?? {}))));
   }
 
   /**
