@@ -17,7 +17,7 @@ import {
   TOPIC_LOST_ASK,
   TOPIC_RUNNING,
 } from '../../src/backends/celery/lost-runs.js';
-import { recount, returned } from '../../src/backends/celery/transports/amqp-lost.js';
+import { copyOptions, recount, returned, runKeyOf } from '../../src/backends/celery/transports/amqp-lost.js';
 import { BROKER_LOST_REASON } from '../../src/backends/celery/transports/amqp-message.js';
 
 void t.test('LostMemory: bounded by count (oldest first) and by age', async (t) => {
@@ -38,42 +38,47 @@ void t.test('LostMemory: bounded by count (oldest first) and by age', async (t) 
 
 void t.test('LostRuns: what a child ran when it died is charged; a planned exit or a finish is not', async (t) => {
   const r = new LostRuns();
-  const a = runKey('A', 0);
-  const b = runKey('B', 1);
+  const a = runKey('A', 0, 0);
+  const b = runKey('B', 1, 2);
   r.report(1, { start: [a, b], done: [] });
-  r.report(2, { start: [runKey('C', 0)], done: [] });
+  r.report(2, { start: [runKey('C', 0, 0)], done: [] });
   t.same(r.verdict(a, 0), { kind: 'running', gen: 1 }, 'still running in child 1: wait for it');
-  t.same(r.verdict(runKey('A', 1), 0), { kind: 'unknown' }, 'the charged copy (one more lost) is another message');
+  t.same(r.verdict(runKey('A', 1, 1), 0), { kind: 'unknown' }, 'the charged copy (one more lost) is another message');
+  t.same(r.verdict(runKey('A', 0, 1), 0), { kind: 'unknown' }, 'so is any other copy');
   r.report(1, { start: [], done: [b] });
   t.same(r.exited(1, 'child 7 exited with code 1', 0), [a]);
   t.same(r.verdict(a, 0), { kind: 'charged', reason: 'child 7 exited with code 1' });
   t.same(r.verdict(b, 0), { kind: 'unknown' }, 'finished before the death: not charged');
-  t.same(r.exited(2, null, 0), [runKey('C', 0)], 'a planned exit');
-  t.same(r.verdict(runKey('C', 0), 0), { kind: 'unknown' }, 'not charged');
-  t.notOk(r.isRunning(2, runKey('C', 0)));
+  t.same(r.exited(2, null, 0), [runKey('C', 0, 0)], 'a planned exit');
+  t.same(r.verdict(runKey('C', 0, 0), 0), { kind: 'unknown' }, 'not charged');
+  t.notOk(r.isRunning(2, runKey('C', 0, 0)));
+  r.copied(a, 0);
+  t.same(r.verdict(a, 0), { kind: 'copied' }, 'its copy is out: the original came back only because its ack did not');
 });
 
 void t.test('the messages are checked: another process wrote them', async (t) => {
   t.same(runningReport({ start: ['x', 3, ''], done: 'y' }), { start: ['x'], done: [] });
   t.equal(runningReport(null), null);
   t.same(lostQuestion({ req: 1, id: 'k' }), { req: 1, id: 'k' });
+  t.same(lostQuestion({ copied: 'k' }), { copied: 'k' });
   t.equal(lostQuestion({ req: '1', id: 'k' }), null);
   t.equal(lostQuestion({ req: 1, id: '' }), null);
-  t.same(lostAnswer({ req: 2, reason: null }), { req: 2, reason: null });
-  t.same(lostAnswer({ req: 2, reason: 'why' }), { req: 2, reason: 'why' });
+  t.same(lostAnswer({ req: 2, reason: null }), { req: 2, reason: null, copied: false });
+  t.same(lostAnswer({ req: 2, reason: 'why', copied: true }), { req: 2, reason: 'why', copied: true });
   t.equal(lostAnswer({ req: 2 }), undefined);
 });
 
 /** A desk whose answers resolve promises, per asking child and request. */
 function desk(o = { settleMs: 1, waitMs: 5000 }) {
   const answers = new Map<string, (reason: string | null) => void>();
+  /** The answer as one value: the reason, null, or 'copied' (a duplicate). */
   const d = new LostDesk(
     new LostRuns(),
     {
       send: (gen, topic, data) => {
         if (topic !== TOPIC_LOST_ANSWER) throw new Error(topic);
         const a = lostAnswer(data)!;
-        answers.get(`${gen}/${a.req}`)?.(a.reason);
+        answers.get(`${gen}/${a.req}`)?.(a.copied ? 'copied' : a.reason);
       },
       now: () => 0,
     },
@@ -103,6 +108,8 @@ void t.test('LostDesk: a redelivery that races the exit of the child it died in 
   d.exited(1, 'child 9 killed by SIGKILL');
   t.equal(await p, 'child 9 killed by SIGKILL', 'charged with the reason its child died');
   t.equal(await ask(3, 1, 'P'), 'child 9 killed by SIGKILL', 'the original, given back again: charged again');
+  d.ask(3, { copied: 'P' });
+  t.equal(await ask(3, 5, 'P'), 'copied', 'once its copy is out, a duplicate');
   t.equal(await ask(3, 2, 'H'), null, 'only held by the dead child (never reported): not charged');
   d.report(4, { start: ['S'] });
   const s = ask(2, 3, 'S');
@@ -144,7 +151,9 @@ void t.test('ChildLostRuns: a start report before each task, ends piggybacked or
   const q = sent[3]!;
   t.equal(q[0], TOPIC_LOST_ASK);
   c.answered({ req: (q[1] as { req: number }).req, reason: 'died' });
-  t.equal(await asked, 'died');
+  t.same(await asked, { reason: 'died', copied: false });
+  c.copied('k');
+  t.same(sent[4], [TOPIC_LOST_ASK, { copied: 'k' }]);
   t.equal(await c.ask('k2'), undefined, 'no answer in time: undefined (the broker count stands)');
   const late = c.ask('k3');
   c.release();
@@ -161,10 +170,22 @@ void t.test('recount: the copy of a returned message counts only a death it was 
   t.ok(returned(msg(false, { 'x-delivery-count': 2 })), 'quorum: the count (even without the flag)');
   t.notOk(returned(msg(false, { 'x-delivery-count': 0 })));
   const quorum = msg(true, { 'x-delivery-count': 3, tbw_lost: 1 });
-  t.same(recount(quorum, 'child 1 exited with code 1'), { lost: 2, reason: 'child 1 exited with code 1' });
-  t.same(recount(quorum, null), { lost: 1, reason: null }, 'held, not run: the broker count is dropped');
+  const died = { reason: 'child 1 exited with code 1', copied: false };
+  t.same(recount(quorum, died), { lost: 2, reason: 'child 1 exited with code 1' });
+  t.same(recount(quorum, { reason: null, copied: false }), { lost: 1, reason: null }, 'held, not run: uncounted');
+  t.equal(recount(quorum, { reason: null, copied: true }), 'duplicate');
   t.same(recount(quorum, undefined), { lost: 4, reason: BROKER_LOST_REASON }, 'no answer: as the broker counted');
   const classic = msg(true, { tbw_lost: 1 });
   t.same(recount(classic, undefined), { lost: 2, reason: BROKER_LOST_REASON }, 'classic, no answer: one more');
-  t.same(recount(classic, null), { lost: 1, reason: null });
+  t.same(recount(classic, { reason: null, copied: false }), { lost: 1, reason: null });
+});
+
+void t.test('runKeyOf and copies: each copy is another message to the pool', async (t) => {
+  const m = msg(false, { id: 'T', tbw_lost: 2 });
+  t.equal(runKeyOf(m), runKey('T', 2, 0));
+  const copy = msg(false, copyOptions(m, 3, 'why').headers as Record<string, unknown>);
+  t.equal(runKeyOf(copy), runKey('T', 3, 1));
+  const again = msg(false, copyOptions(copy, 3, null).headers as Record<string, unknown>);
+  t.equal(runKeyOf(again), runKey('T', 3, 2), 'an uncharged copy too');
+  t.equal(runKeyOf(msg(false, {})), null, 'no id: nothing to report');
 });

@@ -120,8 +120,8 @@ export function celeryPoolExtension(config: WorkerConfig): PoolExtension {
   const desk = new LostDesk(new LostRuns(), {
     send: (gen, topic, data) => void pool?.send(gen, { type: 'extension', topic, data }),
     now: () => Date.now(),
-    answered: (taskId, reason) =>
-      pool?.logger.debug({ taskId, charged: reason !== null, reason }, 'redelivered task: lost worker checked'),
+    answered: (taskId, reason, copied) =>
+      pool?.logger.debug({ taskId, charged: reason !== null, reason, copied }, 'redelivered task: lost worker checked'),
   });
 
   /** A child is gone: whatever it still holds goes back now (charged when it died running it). */

@@ -9,7 +9,7 @@ import { childControl, taskEventSink } from './control/child.js';
 import { ChildCounters } from './control/counters.js';
 import { TaskEventRelay } from './events.js';
 import { ChildLostRuns } from './lost-ask.js';
-import { runKey, TOPIC_LOST_ANSWER } from './lost-runs.js';
+import { TOPIC_LOST_ANSWER } from './lost-runs.js';
 import { ChildLimits, limitsTable, type TaskLimitsTable, TOPIC_LIMITS, TOPIC_RATE } from './limits.js';
 import type { ResultStore } from './results.js';
 import { databaseSettings, openResultStore, resultStoreProblem } from './results/index.js';
@@ -160,7 +160,8 @@ class CeleryBackend implements WorkerBackend {
       connectTimeoutMs: this.deps.connectTimeoutMs,
       now: this.deps.now,
       isAlive: this.deps.isAlive,
-      askLost: (id) => this.#runs?.ask(id) ?? Promise.resolve(undefined),
+      askLost: (key) => this.#runs?.ask(key) ?? Promise.resolve(undefined),
+      copied: (key) => this.#runs?.copied(key),
     }));
     if (cfg.resultBackend === null) return t;
     try {
@@ -209,10 +210,11 @@ class CeleryBackend implements WorkerBackend {
     );
   }
 
-  /** What runs, by runKey (the id with the lost-worker count its message carried). */
+  /** What runs, by its message's runKey (set by a transport whose broker counts every return). */
   #onRun(runs: ChildLostRuns): NonNullable<ConsumerOptions['onRun']> {
     return (held, running) => {
-      const key = runKey(held.msg.id, held.lost);
+      const key = held.delivery.message.runKey;
+      if (key === undefined) return;
       if (running) runs.started(key);
       else runs.finished(key);
     };

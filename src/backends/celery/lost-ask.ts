@@ -4,13 +4,14 @@
 // pool about a redelivered id. An unanswered question resolves undefined after a bound (the caller falls back to
 // the broker's count).
 import { lostAnswer, TOPIC_LOST_ASK, TOPIC_RUNNING } from './lost-runs.js';
+import type { LostAnswer } from './transport.js';
 
 /** How long a question waits for the pool (its own wait is bounded by lost-desk.ts WAIT_MS). */
 export const ASK_TIMEOUT_MS = 10_000;
 
 export class ChildLostRuns {
   #req = 0;
-  readonly #pending = new Map<number, { resolve: (r: string | null | undefined) => void; timer: NodeJS.Timeout }>();
+  readonly #pending = new Map<number, { resolve: (r: LostAnswer | undefined) => void; timer: NodeJS.Timeout }>();
   #done: string[] = [];
   #flushing = false;
 
@@ -36,8 +37,8 @@ export class ChildLostRuns {
     });
   }
 
-  /** Was `id` running in a child that died? Its reason (charge it once), null (do not), undefined (no answer). */
-  ask(id: string): Promise<string | null | undefined> {
+  /** Was `id` running in a child that died? The pool's answer (lost-runs.ts), undefined when none came. */
+  ask(id: string): Promise<LostAnswer | undefined> {
     const req = ++this.#req;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -56,7 +57,12 @@ export class ChildLostRuns {
     if (a === undefined || p === undefined) return;
     this.#pending.delete(a.req);
     clearTimeout(p.timer);
-    p.resolve(a.reason);
+    p.resolve({ reason: a.reason, copied: a.copied });
+  }
+
+  /** The copy of returned message `id` is published: a return of the original is a duplicate from now on. */
+  copied(id: string): void {
+    this.toPool(TOPIC_LOST_ASK, { copied: id });
   }
 
   /** Stopping: questions still open resolve undefined. */

@@ -3,7 +3,7 @@
 // messages or processed its exit: an id still listed as running in a child waits for that child's exit (charged)
 // or its finish report (not charged), bounded; an id nobody lists waits a moment (another child's pipe may still
 // hold its start report) and is then not charged.
-import { LostRuns, lostQuestion, runningReport, TOPIC_LOST_ANSWER } from './lost-runs.js';
+import { LostRuns, lostQuestion, runningReport, TOPIC_LOST_ANSWER, type LostVerdict } from './lost-runs.js';
 
 /** An unknown id is answered after this long (the pipes of every child have been read by then). */
 export const SETTLE_MS = 25;
@@ -14,7 +14,7 @@ export interface DeskIo {
   send(gen: number, topic: string, data: unknown): void;
   now(): number;
   /** Each answer, for the pool's debug log. */
-  answered?(id: string, reason: string | null): void;
+  answered?(id: string, reason: string | null, copied: boolean): void;
 }
 
 interface Waiter {
@@ -47,8 +47,9 @@ export class LostDesk {
   ask(gen: number, data: unknown): void {
     const q = lostQuestion(data);
     if (q === null) return;
+    if ('copied' in q) return this.runs.copied(q.copied, this.io.now());
     const v = this.runs.verdict(q.id, this.io.now());
-    if (v.kind === 'charged') return this.#answer(gen, q.req, q.id, v.reason);
+    if (v.kind === 'charged' || v.kind === 'copied') return this.#answer(gen, q.req, q.id, v);
     const w: Waiter = { asker: gen, req: q.req, id: q.id, on: null, timer: undefined as unknown as NodeJS.Timeout };
     if (v.kind === 'running') this.#wait(w, v.gen);
     else w.timer = setTimeout(() => this.#settled(w), this.o.settleMs).unref();
@@ -76,7 +77,7 @@ export class LostDesk {
     const v = this.runs.verdict(w.id, this.io.now());
     if (v.kind === 'running') return this.#wait(w, v.gen);
     this.#waiting.delete(w);
-    this.#answer(w.asker, w.req, w.id, v.kind === 'charged' ? v.reason : null);
+    this.#answer(w.asker, w.req, w.id, v);
   }
 
   #recheck(): void {
@@ -87,12 +88,14 @@ export class LostDesk {
   #finish(w: Waiter): void {
     clearTimeout(w.timer);
     if (!this.#waiting.delete(w)) return;
-    const v = this.runs.verdict(w.id, this.io.now());
-    this.#answer(w.asker, w.req, w.id, v.kind === 'charged' ? v.reason : null);
+    this.#answer(w.asker, w.req, w.id, this.runs.verdict(w.id, this.io.now()));
   }
 
-  #answer(gen: number, req: number, id: string, reason: string | null): void {
-    this.io.answered?.(id, reason);
-    this.io.send(gen, TOPIC_LOST_ANSWER, { req, reason });
+  /** Charged with its reason, a duplicate of a copy, or (still running in a live child, unknown) not charged. */
+  #answer(gen: number, req: number, id: string, v: LostVerdict): void {
+    const reason = v.kind === 'charged' ? v.reason : null;
+    const copied = v.kind === 'copied';
+    this.io.answered?.(id, reason, copied);
+    this.io.send(gen, TOPIC_LOST_ANSWER, { req, reason, copied });
   }
 }

@@ -8,18 +8,21 @@
 
 /** Child → pool: `{start?: string[], done?: string[]}` (runKeys that start, before their code runs; that ended). */
 export const TOPIC_RUNNING = 'celery.running';
-/** Child → pool: `{req, id}`, was this runKey running in a child that died? */
+/** Child → pool: `{req, id}`, was this runKey running in a child that died? `{copied: id}`: its copy is out. */
 export const TOPIC_LOST_ASK = 'celery.lost.ask';
-/** Pool → child: `{req, reason}`, the reason it died when it was (charge once), null when not. */
+/** Pool → child: `{req, reason, copied}`, the reason it died when it was, null when not; copied: drop it. */
 export const TOPIC_LOST_ANSWER = 'celery.lost.answer';
 
 /** How many lost ids the pool remembers, and for how long (a redelivery arrives within seconds). */
 export const LOST_MEMORY_MAX = 10_000;
 export const LOST_MEMORY_TTL_MS = 10 * 60_000;
 
-/** What is reported and asked about: a task id and the lost-worker count of the message it came in. */
-export function runKey(id: string, lost: number): string {
-  return `${lost}:${id}`;
+/**
+ * What is reported and asked about: a task id, the lost-worker count of the message it came in and how many times
+ * that message was copied (each copy is another message: its return is not charged for the original's deaths).
+ */
+export function runKey(id: string, lost: number, copy: number): string {
+  return `${lost}.${copy}:${id}`;
 }
 
 /** The verdict on one redelivered id. */
@@ -27,7 +30,9 @@ export type LostVerdict =
   | { kind: 'charged'; reason: string }
   /** Listed as running in a child whose exit the pool has not processed yet: wait for it (or for its finish). */
   | { kind: 'running'; gen: number }
-  | { kind: 'unknown' };
+  | { kind: 'unknown' }
+  /** A copy of it was published already (the child that made it died before its ack): a duplicate. */
+  | { kind: 'copied' };
 
 const ids = (v: unknown): string[] =>
   Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && x !== '').slice(0, 10_000) : [];
@@ -39,19 +44,20 @@ export function runningReport(data: unknown): { start: string[]; done: string[] 
   return { start: ids(d.start), done: ids(d.done) };
 }
 
-/** A question from a child, checked. */
-export function lostQuestion(data: unknown): { req: number; id: string } | null {
+/** A question (`{req, id}`) or a copy report (`{copied: id}`) from a child, checked. */
+export function lostQuestion(data: unknown): { req: number; id: string } | { copied: string } | null {
   if (typeof data !== 'object' || data === null) return null;
   const d = data as Record<string, unknown>;
+  if (typeof d.copied === 'string' && d.copied !== '') return { copied: d.copied };
   return typeof d.req === 'number' && typeof d.id === 'string' && d.id !== '' ? { req: d.req, id: d.id } : null;
 }
 
 /** An answer from the pool, checked: undefined when it is not one. */
-export function lostAnswer(data: unknown): { req: number; reason: string | null } | undefined {
+export function lostAnswer(data: unknown): { req: number; reason: string | null; copied: boolean } | undefined {
   if (typeof data !== 'object' || data === null) return undefined;
   const d = data as Record<string, unknown>;
   if (typeof d.req !== 'number' || (typeof d.reason !== 'string' && d.reason !== null)) return undefined;
-  return { req: d.req, reason: d.reason };
+  return { req: d.req, reason: d.reason, copied: d.copied === true };
 }
 
 /** Ids lost with a dying child and why, forgotten after `ttlMs` (the oldest first beyond `max` of them). */
@@ -91,9 +97,17 @@ export class LostMemory {
 export class LostRuns {
   readonly #running = new Map<number, Set<string>>();
   readonly memory: LostMemory;
+  /** Returned messages whose copy is out (same bounds: a duplicate comes back within seconds). */
+  readonly copies: LostMemory;
 
-  constructor(memory = new LostMemory()) {
+  constructor(memory = new LostMemory(), copies = new LostMemory()) {
     this.memory = memory;
+    this.copies = copies;
+  }
+
+  /** A child published the copy of returned message `id` (its ack of the original may never arrive). */
+  copied(id: string, now: number): void {
+    this.copies.add(id, 'copied', now);
   }
 
   report(gen: number, r: { start: readonly string[]; done: readonly string[] }): void {
@@ -114,6 +128,7 @@ export class LostRuns {
 
   /** Where `id` stands now. */
   verdict(id: string, now: number): LostVerdict {
+    if (this.copies.get(id, now) !== null) return { kind: 'copied' };
     const reason = this.memory.get(id, now);
     if (reason !== null) return { kind: 'charged', reason };
     for (const [gen, set] of this.#running) if (set.has(id)) return { kind: 'running', gen };

@@ -32,6 +32,11 @@ export interface InboundMessage {
    */
   lostWorkers?: number;
   lostReason?: string | null;
+  /**
+   * Where the broker counts every return of a message (AMQP): what the consumer reports to the pool while this
+   * message runs (lost-runs.ts runKey), so that its return is charged only for a death it was running in.
+   */
+  runKey?: string;
 }
 
 /**
@@ -41,6 +46,14 @@ export interface InboundMessage {
  */
 export const LOST_HEADER = 'tbw_lost';
 export const LOST_REASON_HEADER = 'tbw_lost_reason';
+/** AMQP: how many times the message was replaced by a copy (each copy is another message to the pool's record). */
+export const COPY_HEADER = 'tbw_copy';
+
+/** The pool's answer on a returned message: charge it (the reason), or not (null); `copied`: a duplicate, drop it. */
+export interface LostAnswer {
+  reason: string | null;
+  copied: boolean;
+}
 
 /** A message to publish, transport-neutral: what protocol.ts builds. */
 export interface OutboundMessage {
@@ -239,5 +252,7 @@ export interface TransportOptions {
    * count its message carries) running in a child that died? The reason
    * it died (charge it once), null (do not), undefined (no answer: the broker's count stands).
    */
-  askLost?: (id: string) => Promise<string | null | undefined>;
+  askLost?: (key: string) => Promise<LostAnswer | undefined>;
+  /** A copy of the returned message `key` is published (confirmed); the original is acked next. */
+  copied?: (key: string) => void;
 }

@@ -26,9 +26,17 @@ import { AmqpLink, amqpReason, isAccessRefused } from './amqp-connection.js';
 import { AmqpSubscription, type ConsumeHost } from './amqp-consume.js';
 import { AmqpControlChannel, AmqpEventChannel, listenRevoked, type ControlHost } from './amqp-control.js';
 import { RecentIds } from '../recent-ids.js';
-import { copyOptions, deadLetterRecord, lostOf, needsRecount, recount, returned } from './amqp-lost.js';
-import { BROKER_LOST_REASON, inboundOf, lostHeader, publishOptions } from './amqp-message.js';
-import { runKey } from '../lost-runs.js';
+import {
+  copyOptions,
+  deadLetterRecord,
+  lostOf,
+  needsRecount,
+  recount,
+  returned,
+  runKeyOf,
+  type Recount,
+} from './amqp-lost.js';
+import { BROKER_LOST_REASON, inboundOf, publishOptions } from './amqp-message.js';
 import { Publisher } from './amqp-publish.js';
 import { Declarer, queueSpec } from './amqp-topology.js';
 
@@ -155,7 +163,13 @@ export class AmqpTransport implements Transport, ConsumeHost, ControlHost {
     const tag = `${gen}.${m.fields.deliveryTag}`;
     this.#held.set(tag, { m, gen, ch, acker });
     const id = idOf(m);
-    const recount = await this.#recount(m, id);
+    const key = this.o.askLost !== undefined ? runKeyOf(m) : null;
+    const recount = await this.#recount(m, key);
+    if (recount === 'duplicate') {
+      this.#drop(tag);
+      this.o.logger.debug({ queue, taskId: id }, 'redelivered message acked: its counted copy is out already');
+      return null;
+    }
     if (recount !== null) {
       try {
         await this.#replace({ tag, queue }, recount.lost, recount.reason);
@@ -167,6 +181,7 @@ export class AmqpTransport implements Transport, ConsumeHost, ControlHost {
       }
     }
     const message = inboundOf(m, tag);
+    if (key !== null) message.runKey = key;
     if (recount !== null) {
       delete message.lostWorkers;
       delete message.lostReason;
@@ -176,23 +191,34 @@ export class AmqpTransport implements Transport, ConsumeHost, ControlHost {
   }
 
   /** A returned message's count (amqp-lost.ts recount), asking the pool when it can; null: read it as it is. */
-  async #recount(m: ConsumeMessage, id: string | null): Promise<{ lost: number; reason: string | null } | null> {
+  async #recount(m: ConsumeMessage, key: string | null): Promise<Recount | null> {
     if (!returned(m)) return null;
-    if (id === null || this.o.askLost === undefined) {
+    if (key === null || this.o.askLost === undefined) {
       // The broker's word: a classic queue's flag is counted by a copy, a quorum queue's count read as it is.
       return needsRecount(m) ? { lost: lostOf(m) + 1, reason: BROKER_LOST_REASON } : null;
     }
-    return recount(m, await this.o.askLost(runKey(id, lostHeader(m.properties.headers ?? {}))));
+    return recount(m, await this.o.askLost(key));
+  }
+
+  /** Ack at once (a duplicate of a copy that is out). */
+  #drop(tag: string): void {
+    const held = this.#take({ tag } as SettleableDelivery);
+    held?.acker.ack(held.m);
+    held?.acker.flush();
   }
 
   /**
    * Replace the held delivery `d` by a copy at the END of its queue that has been lost `lost` times (confirmed),
-   * then ack the original. A crash between the two leaves both (at least once, as everywhere in Celery).
+   * then ack the original. A crash between the two would leave both: the pool is told of the copy first, and a
+   * return of the original is then only acked (deliver, 'duplicate').
    */
   async #replace(d: { tag: string; queue: string }, lost: number, reason: string | null): Promise<void> {
     const h = this.#held.get(d.tag);
     if (h === undefined) return;
     await this.#publishTask(d.queue, h.m.content, copyOptions(h.m, lost, reason));
+    // The pool hears it before the ack can go out: a return of the original from now on is a duplicate.
+    const key = this.o.copied !== undefined ? runKeyOf(h.m) : null;
+    if (key !== null) this.o.copied?.(key);
     const held = this.#take(d as SettleableDelivery);
     // Acked at once, not coalesced: the copy is out, the original must not come back as well (a duplicate).
     if (held !== null) {
