@@ -5,8 +5,13 @@
 // hold its start report) and is then not charged.
 import { LostRuns, lostQuestion, runningReport, TOPIC_LOST_ANSWER, type LostVerdict } from './lost-runs.js';
 
-/** An unknown id is answered after this long (the pipes of every child have been read by then). */
-export const SETTLE_MS = 25;
+/**
+ * An unknown id is answered after this long. Enough: a dead child's start report was written before it died, so
+ * before the broker gave its message back to another child, which then asked; the poll that read the question saw
+ * the report's pipe readable too, and Node emits what it read there before any timer runs. Kept short because a
+ * child checks the messages it gets back one at a time (after a broker restart, every held one).
+ */
+export const SETTLE_MS = 2;
 /** An id still running in a live child is answered "not charged" after this long (its child lost a connection). */
 export const WAIT_MS = 3000;
 
