@@ -18,7 +18,7 @@ import {
   TOPIC_RUNNING,
 } from '../../src/backends/celery/lost-runs.js';
 import { copyOptions, recount, returned, runKeyOf } from '../../src/backends/celery/transports/amqp-lost.js';
-import { BROKER_LOST_REASON } from '../../src/backends/celery/transports/amqp-message.js';
+import { BROKER_LOST_REASON, inboundOf } from '../../src/backends/celery/transports/amqp-message.js';
 
 void t.test('LostMemory: bounded by count (oldest first) and by age', async (t) => {
   const m = new LostMemory(3, 1000);
@@ -188,4 +188,9 @@ void t.test('runKeyOf and copies: each copy is another message to the pool', asy
   const again = msg(false, copyOptions(copy, 3, null).headers as Record<string, unknown>);
   t.equal(runKeyOf(again), runKey('T', 3, 2), 'an uncharged copy too');
   t.equal(runKeyOf(msg(false, {})), null, 'no id: nothing to report');
+  t.notOk(copy.properties.headers?.tbw_redelivered, 'a copy of a first delivery (set aside) is not redelivered');
+  const back = copyOptions(msg(false, { id: 'T', 'x-delivery-count': 1 }), 0, null).headers ?? {};
+  t.equal(back.tbw_redelivered, true, 'a copy of a returned one, even uncharged, is (it may have run)');
+  t.notOk('x-delivery-count' in back, "the broker's count is never copied");
+  t.ok(inboundOf(msg(false, back), '1.1').redelivered, 'and the task sees ctx.redelivered');
 });

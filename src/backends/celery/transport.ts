@@ -48,6 +48,8 @@ export const LOST_HEADER = 'tbw_lost';
 export const LOST_REASON_HEADER = 'tbw_lost_reason';
 /** AMQP: how many times the message was replaced by a copy (each copy is another message to the pool's record). */
 export const COPY_HEADER = 'tbw_copy';
+/** AMQP: a copy of a message the broker gave back, charged or not, is still `redelivered` to its task. */
+export const REDELIVERED_HEADER = 'tbw_redelivered';
 
 /** The pool's answer on a returned message: charge it (the reason), or not (null); `copied`: a duplicate, drop it. */
 export interface LostAnswer {

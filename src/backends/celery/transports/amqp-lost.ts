@@ -6,7 +6,14 @@
 // give-backs (a warm stop, an ETA beyond the cap) are copies too, never a requeue, so the broker never counts them.
 import type { Message, Options } from 'amqplib';
 import { runKey } from '../lost-runs.js';
-import { COPY_HEADER, LOST_HEADER, LOST_REASON_HEADER, type DeadLetter, type LostAnswer } from '../transport.js';
+import {
+  COPY_HEADER,
+  LOST_HEADER,
+  LOST_REASON_HEADER,
+  REDELIVERED_HEADER,
+  type DeadLetter,
+  type LostAnswer,
+} from '../transport.js';
 import { BROKER_LOST_REASON, deliveryCount, lostHeader, publishHeaders } from './amqp-message.js';
 
 /** Bytes of a dead-lettered message's body kept in its record (its headers and properties are kept whole). */
@@ -72,6 +79,8 @@ export function copyOptions(m: Message, lost: number, reason: string | null): Op
   if (lost > 0) headers[LOST_HEADER] = lost;
   // Another message to the pool's record of what ran (runKeyOf): its return is not charged for the original's.
   headers[COPY_HEADER] = copyOf(headers) + 1;
+  // It may have run before (its holder lost a connection, not its life): the task still sees `redelivered`.
+  if (returned(m)) headers[REDELIVERED_HEADER] = true;
   if (reason !== null) headers[LOST_REASON_HEADER] = reason;
   return {
     headers,
