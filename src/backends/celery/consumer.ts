@@ -30,6 +30,8 @@ export interface ConsumerOptions extends WiringOptions {
   maxEtaHeld: number;
   /** BackendContext.busy: tell the supervisor tasks run, before their code does. */
   busy(active: number): void;
+  /** Where the broker counts every return of a message: this task starts (true, before its code) or ended. */
+  onRun?: (held: Held, running: boolean) => void;
   /** A task ignored its hard time limit: the child must be replaced (after the others went back). */
   onHardLimit(held: Held): void;
   /** Celery task events (-E) and remote control observe the task lifecycle here; must not throw. */
@@ -283,7 +285,8 @@ export class Consumer {
   #launch(held: Held): void {
     const ex = new Execution(held, this.#wiring.exec);
     this.#held.running.set(held.tag, ex);
-    // Before the task's code runs: if it kills this child, the supervisor knows a task did.
+    // Before the task's code runs: if it kills this child, the supervisor knows a task did (and which one).
+    if (!held.msg.anonymous) this.o.onRun?.(held, true);
     this.o.busy(this.#held.running.size);
     this.o.onTaskEvent?.('started', held, ex);
     // Rare (ETA, rate limits, reruns): the common path starts the task in this turn, with no round trip.
@@ -297,6 +300,7 @@ export class Consumer {
 
   #finished(held: Held, ex: Execution, outcome: Outcome): void {
     this.#held.running.delete(held.tag);
+    if (!held.msg.anonymous) this.o.onRun?.(held, false);
     if (this.#alone === held) this.#alone = null;
     if (this.#suspects.delete(held)) this.#syncPrefetch();
     if (outcome !== 'abandoned') {

@@ -13,6 +13,8 @@ import type { ControlNode } from './control/node.js';
 import { relayedEvent, TOPIC_EVENT } from './events.js';
 import { TOPIC_RATE } from './limits.js';
 import { NodeLimits } from './node-limits.js';
+import { LostDesk } from './lost-desk.js';
+import { LostRuns, TOPIC_LOST_ASK, TOPIC_RUNNING } from './lost-runs.js';
 import type { Transport } from './transport.js';
 
 /** How long close() waits for restores still under way (the supervisor bounds the whole close at 2 s). */
@@ -82,11 +84,19 @@ class EventInbox {
   }
 }
 
-/** What children send the pool half: rate-limit token requests, their counters, their task events. */
-function routeChildMessages(p: PoolHandle, l: NodeLimits, counters: NodeCounters, inbox: EventInbox): void {
+/** What children send the pool half: rate-limit token requests, running ids, their counters, their task events. */
+function routeChildMessages(
+  p: PoolHandle,
+  l: NodeLimits,
+  desk: LostDesk,
+  counters: NodeCounters,
+  inbox: EventInbox,
+): void {
   p.onChildMessage((gen, msg) => {
     if (msg.type !== 'extension') return;
     if (msg.topic === TOPIC_RATE) l.request(gen, msg.data);
+    else if (msg.topic === TOPIC_RUNNING) desk.report(gen, msg.data);
+    else if (msg.topic === TOPIC_LOST_ASK) desk.ask(gen, msg.data);
     else if (msg.topic === TOPIC_COUNTERS) {
       const r = counterReport(msg.data);
       if (r) counters.report(gen, r);
@@ -106,6 +116,13 @@ export function celeryPoolExtension(config: WorkerConfig): PoolExtension {
   const broker = brokerOf(config, () => pool);
   const pending = new Set<Promise<void>>();
   let closing = false;
+  // Which ids ran in a child that died, for brokers that count every return of a message (lost-runs.ts).
+  const desk = new LostDesk(new LostRuns(), {
+    send: (gen, topic, data) => void pool?.send(gen, { type: 'extension', topic, data }),
+    now: () => Date.now(),
+    answered: (taskId, reason, copied) =>
+      pool?.logger.debug({ taskId, charged: reason !== null, reason, copied }, 'redelivered task: lost worker checked'),
+  });
 
   /** A child is gone: whatever it still holds goes back now (charged when it died running it). */
   const onExit = (p: PoolHandle, e: PoolEventMap['childExited']): void => {
@@ -136,11 +153,12 @@ export function celeryPoolExtension(config: WorkerConfig): PoolExtension {
     attach(p) {
       pool = p;
       const l = (limits = new NodeLimits(p));
-      routeChildMessages(p, l, counters, inbox);
+      routeChildMessages(p, l, desk, counters, inbox);
       // A child forked while the table changed may have missed the push: a ready child hears it once more.
       p.on('childReady', (e) => l.push(e.id));
       p.on('childExited', (e) => {
         counters.exited(e.id);
+        desk.exited(e.id, lostReason(e));
         onExit(p, e);
       });
     },
@@ -165,6 +183,7 @@ export function celeryPoolExtension(config: WorkerConfig): PoolExtension {
     async close() {
       closing = true; // exits from here on: the next pool's dead-holder restore gives their messages back
       limits?.close();
+      desk.close();
       // Restores of the last exits finish first, unless the broker is unreachable: closing the connection then
       // fails them (a sibling or the next pool restores those holds).
       const bounded = (p: Promise<unknown>): Promise<unknown> =>

@@ -8,6 +8,8 @@ import { Consumer, type ConsumerOptions } from './consumer.js';
 import { childControl, taskEventSink } from './control/child.js';
 import { ChildCounters } from './control/counters.js';
 import { TaskEventRelay } from './events.js';
+import { ChildLostRuns } from './lost-ask.js';
+import { TOPIC_LOST_ANSWER } from './lost-runs.js';
 import { ChildLimits, limitsTable, type TaskLimitsTable, TOPIC_LIMITS, TOPIC_RATE } from './limits.js';
 import type { ResultStore } from './results.js';
 import { databaseSettings, openResultStore, resultStoreProblem } from './results/index.js';
@@ -56,6 +58,8 @@ class CeleryBackend implements WorkerBackend {
   #transport: Transport | null = null;
   #results: ResultStore | null = null;
   #limits: ChildLimits | null = null;
+  /** Running ids reported to the pool, redeliveries asked about (brokers that count every return: AMQP). */
+  #runs: ChildLostRuns | null = null;
   /** A limits table the node sent before start() got this far. */
   #early: TaskLimitsTable | null = null;
   #stopping: Promise<void> | null = null;
@@ -73,6 +77,7 @@ class CeleryBackend implements WorkerBackend {
     checkUrl(transportProblem(cfg.brokerUrl), 'broker URL');
     if (cfg.resultBackend !== null) checkUrl(resultStoreProblem(cfg.resultBackend), 'result backend URL');
     this.#limits = new ChildLimits(this.#early ?? cfg.taskLimits, ctx.toPool);
+    this.#runs = new ChildLostRuns(ctx.toPool);
     // Refused credentials will be refused again: a boot error (the pool stops with exit 3), not a retry loop.
     const t = await this.#open(ctx).catch((err: unknown) => {
       throw err instanceof AuthenticationError ? new BootError(err.message) : err;
@@ -155,6 +160,8 @@ class CeleryBackend implements WorkerBackend {
       connectTimeoutMs: this.deps.connectTimeoutMs,
       now: this.deps.now,
       isAlive: this.deps.isAlive,
+      askLost: (key) => this.#runs?.ask(key) ?? Promise.resolve(undefined),
+      copied: (key) => this.#runs?.copied(key),
     }));
     if (cfg.resultBackend === null) return t;
     try {
@@ -190,6 +197,7 @@ class CeleryBackend implements WorkerBackend {
         hardGraceMs: 2000,
         deliveryLimit: ctx.config.deliveryLimit,
         busy: (n) => ctx.busy(n),
+        ...(t.countsReturns && this.#runs !== null ? { onRun: this.#onRun(this.#runs) } : {}),
         limits: this.#limits as ChildLimits,
         onHardLimit: (held) => {
           const err = new Error(`task ${held.msg.task} (${held.msg.id}) ignored its hard time limit`);
@@ -202,10 +210,21 @@ class CeleryBackend implements WorkerBackend {
     );
   }
 
+  /** What runs, by its message's runKey (set by a transport whose broker counts every return). */
+  #onRun(runs: ChildLostRuns): NonNullable<ConsumerOptions['onRun']> {
+    return (held, running) => {
+      const key = held.delivery.message.runKey;
+      if (key === undefined) return;
+      if (running) runs.started(key);
+      else runs.finished(key);
+    };
+  }
+
   async #close(): Promise<void> {
     clearTimeout(this.#cleanup);
     this.#counters?.flush(); // the node keeps what this child counted
     this.#limits?.release();
+    this.#runs?.release();
     await this.#results?.close().catch(() => undefined);
     await this.#transport?.close();
   }
@@ -231,6 +250,7 @@ class CeleryBackend implements WorkerBackend {
 
   onPoolMessage(topic: string, data: unknown): void {
     if (topic === TOPIC_RATE) this.#limits?.granted(data);
+    else if (topic === TOPIC_LOST_ANSWER) this.#runs?.answered(data);
     else if (topic === TOPIC_LIMITS) {
       this.#early = limitsTable(data);
       this.#limits?.set(this.#early);

@@ -32,6 +32,11 @@ export interface InboundMessage {
    */
   lostWorkers?: number;
   lostReason?: string | null;
+  /**
+   * Where the broker counts every return of a message (AMQP): what the consumer reports to the pool while this
+   * message runs (lost-runs.ts runKey), so that its return is charged only for a death it was running in.
+   */
+  runKey?: string;
 }
 
 /**
@@ -41,6 +46,16 @@ export interface InboundMessage {
  */
 export const LOST_HEADER = 'tbw_lost';
 export const LOST_REASON_HEADER = 'tbw_lost_reason';
+/** AMQP: how many times the message was replaced by a copy (each copy is another message to the pool's record). */
+export const COPY_HEADER = 'tbw_copy';
+/** AMQP: a copy of a message the broker gave back, charged or not, is still `redelivered` to its task. */
+export const REDELIVERED_HEADER = 'tbw_redelivered';
+
+/** The pool's answer on a returned message: charge it (the reason), or not (null); `copied`: a duplicate, drop it. */
+export interface LostAnswer {
+  reason: string | null;
+  copied: boolean;
+}
 
 /** A message to publish, transport-neutral: what protocol.ts builds. */
 export interface OutboundMessage {
@@ -155,6 +170,12 @@ export interface Transport {
    */
   setWaiting?(d: SettleableDelivery, waiting: boolean): Promise<void>;
   /**
+   * True when the broker counts every return of a message, whatever its reason (AMQP: `redelivered`, a quorum
+   * queue's `x-delivery-count`): the consumer then reports the ids it runs to the pool (lost-ask.ts), and a
+   * redelivery is charged only when the pool saw it running in a child that died (TransportOptions.askLost).
+   */
+  readonly countsReturns?: boolean;
+  /**
    * Optional, supervisor side: child `index`/`pid` of this node died. Give back what it held at once, charging the
    * messages it was running with `reason` (why it died; null: do not charge). Transports whose broker redelivers a
    * dead consumer's messages by itself (AMQP) leave it out.
@@ -228,4 +249,12 @@ export interface TransportOptions {
    * a client that never connected gives up after a few attempts instead of reconnecting forever.
    */
   onConnectionError?: (err: Error, attempts: number) => void;
+  /**
+   * A consuming child's question to its pool (lost-ask.ts): was this task (its runKey: the id and the lost-worker
+   * count its message carries) running in a child that died? The reason
+   * it died (charge it once), null (do not), undefined (no answer: the broker's count stands).
+   */
+  askLost?: (key: string) => Promise<LostAnswer | undefined>;
+  /** A copy of the returned message `key` is published (confirmed); the original is acked next. */
+  copied?: (key: string) => void;
 }

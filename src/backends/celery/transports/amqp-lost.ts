@@ -5,8 +5,16 @@
 // redelivery is replaced by a copy with `tbw_lost + 1` (published with a confirm, then the original acked). Our own
 // give-backs (a warm stop, an ETA beyond the cap) are copies too, never a requeue, so the broker never counts them.
 import type { Message, Options } from 'amqplib';
-import { LOST_HEADER, LOST_REASON_HEADER, type DeadLetter } from '../transport.js';
-import { deliveryCount, lostHeader, publishHeaders } from './amqp-message.js';
+import { runKey } from '../lost-runs.js';
+import {
+  COPY_HEADER,
+  LOST_HEADER,
+  LOST_REASON_HEADER,
+  REDELIVERED_HEADER,
+  type DeadLetter,
+  type LostAnswer,
+} from '../transport.js';
+import { BROKER_LOST_REASON, deliveryCount, lostHeader, publishHeaders } from './amqp-message.js';
 
 /** Bytes of a dead-lettered message's body kept in its record (its headers and properties are kept whole). */
 export const DEAD_LETTER_BODY_BYTES = 64 * 1024;
@@ -27,12 +35,52 @@ export function needsRecount(m: Message): boolean {
   return m.fields.redelivered && deliveryCount(headersOf(m)) === null;
 }
 
+/** The broker gave it back before (a classic queue's `redelivered` flag, a quorum queue's count above 0). */
+export function returned(m: Message): boolean {
+  return m.fields.redelivered || (deliveryCount(headersOf(m)) ?? 0) > 0;
+}
+
+/**
+ * The count and reason a copy of a returned message carries, given the pool's answer (lost-ask.ts): charged once
+ * with the reason its child died, not charged (its holder went away without running it: a prefetched message, one
+ * set aside, a dropped connection), or, without an answer, charged as the broker counted.
+ */
+export function recount(m: Message, answer: LostAnswer | undefined): Recount {
+  const h = headersOf(m);
+  if (answer === undefined) return { lost: lostOf(m) + (needsRecount(m) ? 1 : 0), reason: BROKER_LOST_REASON };
+  if (answer.copied) return 'duplicate';
+  const { reason } = answer;
+  return reason === null ? { lost: lostHeader(h), reason: null } : { lost: lostHeader(h) + 1, reason };
+}
+
+/**
+ * What a returned message's copy counts, or 'duplicate': a copy of this very message is out already (the child
+ * that made it died before its ack of the original reached the broker), so the original is only acked.
+ */
+export type Recount = { lost: number; reason: string | null } | 'duplicate';
+
+const copyOf = (h: Record<string, unknown>): number => {
+  const v = h[COPY_HEADER];
+  return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : 0;
+};
+
+/** The pool's key of this message (lost-runs.ts runKey), null without a task id in its headers or properties. */
+export function runKeyOf(m: Message): string | null {
+  const h = headersOf(m);
+  const id = typeof h.id === 'string' && h.id !== '' ? h.id : m.properties.correlationId;
+  return typeof id === 'string' && id !== '' ? runKey(id, lostHeader(h), copyOf(h)) : null;
+}
+
 /** Publish options of a copy of `m` that has been lost `lost` times (the last time for `reason`, if charged). */
 export function copyOptions(m: Message, lost: number, reason: string | null): Options.Publish {
   const p = m.properties;
   const headers: Record<string, unknown> = publishHeaders(headersOf(m));
   delete headers[LOST_HEADER];
   if (lost > 0) headers[LOST_HEADER] = lost;
+  // Another message to the pool's record of what ran (runKeyOf): its return is not charged for the original's.
+  headers[COPY_HEADER] = copyOf(headers) + 1;
+  // It may have run before (its holder lost a connection, not its life): the task still sees `redelivered`.
+  if (returned(m)) headers[REDELIVERED_HEADER] = true;
   if (reason !== null) headers[LOST_REASON_HEADER] = reason;
   return {
     headers,

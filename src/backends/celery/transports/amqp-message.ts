@@ -2,7 +2,13 @@
 // properties become kombu's names (correlation_id, reply_to, ...), the `redelivered` flag and quorum queues'
 // `x-delivery-count` header say whether the broker delivered it before.
 import type { Message, Options } from 'amqplib';
-import { LOST_HEADER, LOST_REASON_HEADER, type InboundMessage, type OutboundMessage } from '../transport.js';
+import {
+  LOST_HEADER,
+  LOST_REASON_HEADER,
+  REDELIVERED_HEADER,
+  type InboundMessage,
+  type OutboundMessage,
+} from '../transport.js';
 
 /** amqplib property → kombu's name, for the properties a Celery message may carry. */
 const PROPS: readonly [keyof Message['properties'], string][] = [
@@ -67,8 +73,9 @@ export function inboundOf(m: Message, tag: string): InboundMessage {
     contentType: str(m.properties.contentType),
     contentEncoding: str(m.properties.contentEncoding),
     deliveryInfo: { exchange: m.fields.exchange, routingKey: m.fields.routingKey, deliveryTag: tag },
-    // A quorum queue counts deliveries even when a consumer's channel died without a redelivered mark.
-    redelivered: m.fields.redelivered || lost > 0,
+    // A quorum queue counts deliveries even when a consumer's channel died without a redelivered mark; a copy of
+    // a message the broker gave back carries the mark in a header (amqp-lost.ts copyOptions).
+    redelivered: m.fields.redelivered || lost > 0 || headers[REDELIVERED_HEADER] === true,
     ...(count !== null ? { deliveryCount: count } : {}),
     ...(lost > 0 ? { lostWorkers: lost, lostReason: lostReasonOf(headers) } : {}),
     size: m.content.length,

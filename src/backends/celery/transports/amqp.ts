@@ -26,7 +26,16 @@ import { AmqpLink, amqpReason, isAccessRefused } from './amqp-connection.js';
 import { AmqpSubscription, type ConsumeHost } from './amqp-consume.js';
 import { AmqpControlChannel, AmqpEventChannel, listenRevoked, type ControlHost } from './amqp-control.js';
 import { RecentIds } from '../recent-ids.js';
-import { copyOptions, deadLetterRecord, lostOf, needsRecount } from './amqp-lost.js';
+import {
+  copyOptions,
+  deadLetterRecord,
+  lostOf,
+  needsRecount,
+  recount,
+  returned,
+  runKeyOf,
+  type Recount,
+} from './amqp-lost.js';
 import { BROKER_LOST_REASON, inboundOf, publishOptions } from './amqp-message.js';
 import { Publisher } from './amqp-publish.js';
 import { Declarer, queueSpec } from './amqp-topology.js';
@@ -42,8 +51,13 @@ type Setup = (conn: ChannelModel, gen: number) => Promise<void>;
 
 const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
 
+/** The task id a message carries (protocol 2's header, else its correlation id), or null. */
+const idOf = (m: ConsumeMessage): string | null =>
+  str((m.properties.headers as Record<string, unknown> | undefined)?.id) ?? str(m.properties.correlationId);
+
 export class AmqpTransport implements Transport, ConsumeHost, ControlHost {
   readonly name = 'amqp';
+  readonly countsReturns = true;
   readonly link: AmqpLink;
   readonly publisher: Publisher;
   readonly revoked = new RecentIds();
@@ -141,38 +155,70 @@ export class AmqpTransport implements Transport, ConsumeHost, ControlHost {
   }
 
   /**
-   * A delivery as the consumer sees it, or null when it was replaced: a classic queue's redelivery (the worker that
-   * held it went away) is counted by a copy with `tbw_lost + 1`, which arrives later (amqp-lost.ts).
+   * A delivery as the consumer sees it, or null when it was replaced by a copy that counts what it says, which
+   * arrives later (amqp-lost.ts): a message the broker gave back (a classic queue's `redelivered`, a quorum queue's
+   * `x-delivery-count`) is charged a lost worker only when the pool saw it running in a child that died.
    */
   async deliver(m: ConsumeMessage, queue: string, gen: number, ch: Channel, acker: Acker): Promise<Delivery | null> {
     const tag = `${gen}.${m.fields.deliveryTag}`;
     this.#held.set(tag, { m, gen, ch, acker });
-    const recount = needsRecount(m);
-    if (recount) {
-      const lost = lostOf(m) + 1;
+    const id = idOf(m);
+    const key = this.o.askLost !== undefined ? runKeyOf(m) : null;
+    const recount = await this.#recount(m, key);
+    if (recount === 'duplicate') {
+      this.#drop(tag);
+      this.o.logger.debug({ queue, taskId: id }, 'redelivered message acked: its counted copy is out already');
+      return null;
+    }
+    if (recount !== null) {
       try {
-        await this.#replace({ tag, queue }, lost, BROKER_LOST_REASON);
-        this.o.logger.debug({ queue, lost }, 'redelivered message counted as a lost delivery (copy published)');
+        await this.#replace({ tag, queue }, recount.lost, recount.reason);
+        this.o.logger.debug({ queue, taskId: id, ...recount }, 'redelivered message replaced by a counted copy');
         return null;
       } catch (err) {
-        // Not counted in the message: this delivery is charged once more than its header says, and runs.
+        // Not counted in the message: it runs with the count it would have had.
         this.o.logger.warn({ queue, err: (err as Error).message }, 'could not count a redelivered message');
       }
     }
     const message = inboundOf(m, tag);
-    if (recount) Object.assign(message, { lostWorkers: lostOf(m) + 1, lostReason: BROKER_LOST_REASON });
-    const id = str(message.headers.id) ?? str(message.properties.correlation_id);
+    if (key !== null) message.runKey = key;
+    if (recount !== null) {
+      delete message.lostWorkers;
+      delete message.lostReason;
+      if (recount.lost > 0) Object.assign(message, { lostWorkers: recount.lost, lostReason: recount.reason });
+    }
     return { kind: 'message', tag, queue, message, revoked: id !== null && this.revoked.has(id, this.o.now()) };
+  }
+
+  /** A returned message's count (amqp-lost.ts recount), asking the pool when it can; null: read it as it is. */
+  async #recount(m: ConsumeMessage, key: string | null): Promise<Recount | null> {
+    if (!returned(m)) return null;
+    if (key === null || this.o.askLost === undefined) {
+      // The broker's word: a classic queue's flag is counted by a copy, a quorum queue's count read as it is.
+      return needsRecount(m) ? { lost: lostOf(m) + 1, reason: BROKER_LOST_REASON } : null;
+    }
+    return recount(m, await this.o.askLost(key));
+  }
+
+  /** Ack at once (a duplicate of a copy that is out). */
+  #drop(tag: string): void {
+    const held = this.#take({ tag } as SettleableDelivery);
+    held?.acker.ack(held.m);
+    held?.acker.flush();
   }
 
   /**
    * Replace the held delivery `d` by a copy at the END of its queue that has been lost `lost` times (confirmed),
-   * then ack the original. A crash between the two leaves both (at least once, as everywhere in Celery).
+   * then ack the original. A crash between the two would leave both: the pool is told of the copy first, and a
+   * return of the original is then only acked (deliver, 'duplicate').
    */
   async #replace(d: { tag: string; queue: string }, lost: number, reason: string | null): Promise<void> {
     const h = this.#held.get(d.tag);
     if (h === undefined) return;
     await this.#publishTask(d.queue, h.m.content, copyOptions(h.m, lost, reason));
+    // The pool hears it before the ack can go out: a return of the original from now on is a duplicate.
+    const key = this.o.copied !== undefined ? runKeyOf(h.m) : null;
+    if (key !== null) this.o.copied?.(key);
     const held = this.#take(d as SettleableDelivery);
     // Acked at once, not coalesced: the copy is out, the original must not come back as well (a duplicate).
     if (held !== null) {
