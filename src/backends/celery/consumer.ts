@@ -6,6 +6,7 @@
 // count; past --delivery-limit it fails with WorkerLostError, below it it runs ALONE (nothing else starts in this
 // child while it runs, and fetching pauses), so a second death is charged to it only.
 import { admit, type AdmissionRules } from './admission.js';
+import { moveMode, type Mode } from './consumer-mode.js';
 import { emptyHistogram, observe } from '../../ipc/histogram.js';
 import { celeryBuiltin } from './builtins.js';
 import type { Canvas } from './canvas.js';
@@ -20,7 +21,6 @@ import { excInfo, type ResultStore } from './results.js';
 import type { Delivery, SettleableDelivery, Subscription, Transport } from './transport.js';
 import { wire, type Wiring, type WiringOptions } from './wiring.js';
 
-export type Mode = 'idle' | 'running' | 'draining' | 'stopped';
 
 /** What the consumer needs beyond what it wires into every execution (wiring.ts). */
 export interface ConsumerOptions extends WiringOptions {
@@ -97,15 +97,7 @@ export class Consumer {
   }
 
   #setMode(next: Mode): void {
-    const legal: Record<Mode, Mode[]> = {
-      idle: ['running', 'stopped'],
-      running: ['draining', 'stopped'],
-      draining: ['stopped'],
-      stopped: [],
-    };
-    if (next === this.#mode) return;
-    if (!legal[this.#mode].includes(next))
-      throw new Error(`celery consumer: illegal transition ${this.#mode} → ${next}`);
+    if (moveMode(this.#mode, next) === this.#mode) return;
     this.o.logger.info({ from: this.#mode, to: next }, 'celery consumer state');
     this.#mode = next;
   }
