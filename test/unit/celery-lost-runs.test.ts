@@ -4,7 +4,7 @@
 // report, bounded), the child's reports and questions, and the count a copy of a returned message carries.
 import type { Message } from 'amqplib';
 import t from 'tap';
-import { ChildLostRuns } from '../../src/backends/celery/lost-ask.js';
+import { ChildLostRuns, DONE_FLUSH_MS } from '../../src/backends/celery/lost-ask.js';
 import { LostDesk } from '../../src/backends/celery/lost-desk.js';
 import {
   LostMemory,
@@ -137,16 +137,25 @@ void t.test('LostDesk: still running in a live child after the bound: not charge
 void t.test('ChildLostRuns: a start report before each task, ends piggybacked or sent at the turn', async (t) => {
   const sent: [string, unknown][] = [];
   const c = new ChildLostRuns((topic, data) => void sent.push([topic, data]), 30);
-  c.started('a');
+  const a = c.started('a');
+  t.same(sent, [], 'not yet: the starts of this turn go together');
+  await a;
+  t.same(sent, [[TOPIC_RUNNING, { start: ['a'] }]], 'written before the task may run');
   c.finished('a');
-  c.started('b');
+  const b1 = c.started('b');
+  const b2 = c.started('c');
+  t.equal(b1, b2, 'one report for the turn');
+  await b2;
   t.same(sent, [
     [TOPIC_RUNNING, { start: ['a'] }],
-    [TOPIC_RUNNING, { start: ['b'], done: ['a'] }],
+    [TOPIC_RUNNING, { start: ['b', 'c'], done: ['a'] }],
   ]);
   c.finished('b');
+  c.finished('c');
   await new Promise((r) => setImmediate(r));
-  t.same(sent[2], [TOPIC_RUNNING, { done: ['b'] }], 'idle: the end goes out at the end of the turn');
+  t.equal(sent.length, 2, 'not at the end of the turn: they wait for a start or the flush interval');
+  await new Promise((r) => setTimeout(r, DONE_FLUSH_MS + 20));
+  t.same(sent[2], [TOPIC_RUNNING, { done: ['b', 'c'] }], 'idle: the ends go out after the flush interval');
   const asked = c.ask('k');
   const q = sent[3]!;
   t.equal(q[0], TOPIC_LOST_ASK);

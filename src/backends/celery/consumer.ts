@@ -21,7 +21,6 @@ import { excInfo, type ResultStore } from './results.js';
 import type { Delivery, SettleableDelivery, Subscription, Transport } from './transport.js';
 import { wire, type Wiring, type WiringOptions } from './wiring.js';
 
-
 /** What the consumer needs beyond what it wires into every execution (wiring.ts). */
 export interface ConsumerOptions extends WiringOptions {
   queues: string[];
@@ -30,8 +29,11 @@ export interface ConsumerOptions extends WiringOptions {
   maxEtaHeld: number;
   /** BackendContext.busy: tell the supervisor tasks run, before their code does. */
   busy(active: number): void;
-  /** Where the broker counts every return of a message: this task starts (true, before its code) or ended. */
-  onRun?: (held: Held, running: boolean) => void;
+  /**
+   * Where the broker counts every return of a message: this task starts (true; its code waits for the returned
+   * promise, the report being written) or ended.
+   */
+  onRun?: (held: Held, running: boolean) => Promise<void> | undefined;
   /** A task ignored its hard time limit: the child must be replaced (after the others went back). */
   onHardLimit(held: Held): void;
   /** Celery task events (-E) and remote control observe the task lifecycle here; must not throw. */
@@ -278,13 +280,14 @@ export class Consumer {
     const ex = new Execution(held, this.#wiring.exec);
     this.#held.running.set(held.tag, ex);
     // Before the task's code runs: if it kills this child, the supervisor knows a task did (and which one).
-    if (!held.msg.anonymous) this.o.onRun?.(held, true);
+    const reported = held.msg.anonymous ? undefined : this.o.onRun?.(held, true);
     this.o.busy(this.#held.running.size);
     this.o.onTaskEvent?.('started', held, ex);
-    // Rare (ETA, rate limits, reruns): the common path starts the task in this turn, with no round trip.
-    const run = this.#parking.mustWait(held)
-      ? this.#parking.ready(held).then((): Promise<Outcome> | Outcome => (held.released ? 'abandoned' : ex.run()))
-      : ex.run();
+    // Rare (ETA, rate limits, reruns): the common path starts the task in this turn (after a microtask where the
+    // start is reported), with no round trip.
+    const parked = this.#parking.mustWait(held) ? this.#parking.ready(held) : undefined;
+    const gate = parked && reported ? Promise.all([parked, reported]) : (parked ?? reported);
+    const run = gate ? gate.then((): Promise<Outcome> | Outcome => (held.released ? 'abandoned' : ex.run())) : ex.run();
     void run
       .catch((err: unknown): Promise<Outcome> => recoverSettle(held, ex, err, this.#wiring.endings))
       .then((outcome) => this.#finished(held, ex, outcome));
@@ -292,7 +295,7 @@ export class Consumer {
 
   #finished(held: Held, ex: Execution, outcome: Outcome): void {
     this.#held.running.delete(held.tag);
-    if (!held.msg.anonymous) this.o.onRun?.(held, false);
+    if (!held.msg.anonymous) void this.o.onRun?.(held, false);
     if (this.#alone === held) this.#alone = null;
     if (this.#suspects.delete(held)) this.#syncPrefetch();
     if (outcome !== 'abandoned') {

@@ -214,9 +214,10 @@ class CeleryBackend implements WorkerBackend {
   #onRun(runs: ChildLostRuns): NonNullable<ConsumerOptions['onRun']> {
     return (held, running) => {
       const key = held.delivery.message.runKey;
-      if (key === undefined) return;
-      if (running) runs.started(key);
-      else runs.finished(key);
+      if (key === undefined) return undefined;
+      if (running) return runs.started(key);
+      runs.finished(key);
+      return undefined;
     };
   }
 

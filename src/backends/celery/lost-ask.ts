@@ -1,40 +1,60 @@
 // The child's half of the pool's record of running ids (lost-runs.ts), on brokers that count every return of a
-// message: it reports each task id before the task's code runs (so the report is written before the task can kill
-// this child) and each id that ended (piggybacked on the next start, or sent at the end of the turn), and asks the
-// pool about a redelivered id. An unanswered question resolves undefined after a bound (the caller falls back to
+// message: it reports task ids before their code runs (the tasks started in one turn of the event loop in ONE
+// message, written before any of them starts, so before a task can kill this child) and each id that ended
+// (piggybacked on the next start, or sent DONE_FLUSH_MS later), and asks the pool about a redelivered id. An unanswered question resolves undefined after a bound (the caller falls back to
 // the broker's count).
 import { lostAnswer, TOPIC_LOST_ASK, TOPIC_RUNNING } from './lost-runs.js';
 import type { LostAnswer } from './transport.js';
 
 /** How long a question waits for the pool (its own wait is bounded by lost-desk.ts WAIT_MS). */
 export const ASK_TIMEOUT_MS = 10_000;
+/** Ended ids not carried by a start report go out after this long (one IPC write per interval, not per task). */
+export const DONE_FLUSH_MS = 50;
 
 export class ChildLostRuns {
   #req = 0;
   readonly #pending = new Map<number, { resolve: (r: LostAnswer | undefined) => void; timer: NodeJS.Timeout }>();
   #done: string[] = [];
   #flushing = false;
+  #starts: string[] = [];
+  #sent: Promise<void> | null = null;
 
   constructor(
     private readonly toPool: (topic: string, data: unknown) => void,
     private readonly askTimeoutMs = ASK_TIMEOUT_MS,
   ) {}
 
-  /** Before the task's code runs: one message, carrying the ids that ended since the last one. */
-  started(id: string): void {
-    if (this.#done.length === 0) return this.toPool(TOPIC_RUNNING, { start: [id] });
-    this.toPool(TOPIC_RUNNING, { start: [id], done: this.#done.splice(0) });
+  /**
+   * A task is about to start: resolves once its report is written; its code must not run before. Every start of
+   * this turn goes in one message (one IPC write per batch of deliveries, not per task), with the ids that ended
+   * since the last one.
+   */
+  started(id: string): Promise<void> {
+    this.#starts.push(id);
+    // setImmediate, not a microtask: amqplib hands over every delivery of one socket read in this I/O phase, each
+    // reaching here a few microtasks apart; all of them share the one write.
+    this.#sent ??= new Promise<void>((resolve) =>
+      setImmediate(() => {
+        this.#sent = null;
+        const start = this.#starts.splice(0);
+        this.toPool(TOPIC_RUNNING, this.#done.length === 0 ? { start } : { start, done: this.#done.splice(0) });
+        resolve();
+      }),
+    );
+    return this.#sent;
   }
 
-  /** Ended (settled or abandoned): reported with the next start, or at the end of this turn. */
+  /** Ended (settled or abandoned): reported with the next start, or DONE_FLUSH_MS later. */
   finished(id: string): void {
     this.#done.push(id);
     if (this.#flushing) return;
     this.#flushing = true;
-    setImmediate(() => {
+    // Not at once: a busy child sends them with its next start; an idle one within DONE_FLUSH_MS (the pool only
+    // needs them to answer about a returned id whose child lives on, which waits up to seconds anyway).
+    setTimeout(() => {
       this.#flushing = false;
       if (this.#done.length > 0) this.toPool(TOPIC_RUNNING, { done: this.#done.splice(0) });
-    });
+    }, DONE_FLUSH_MS).unref();
   }
 
   /** Was `id` running in a child that died? The pool's answer (lost-runs.ts), undefined when none came. */
