@@ -24,6 +24,25 @@ export interface LatencyFigures {
   idlePerChild: number;
 }
 
+const medianOf = (xs: number[]): number => {
+  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (v.length === 0) return Number.NaN;
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 === 1 ? v[m]! : round2((v[m - 1]! + v[m]!) / 2);
+};
+
+/** Each figure's median over the rounds it was measured in (a round without the idle count leaves it out). */
+export function medianFigures<F extends LatencyFigures>(rounds: readonly F[]): F {
+  const pick = (f: (x: LatencyFigures) => number): number => medianOf(rounds.map(f));
+  return {
+    ...rounds[0]!,
+    b2b: { p50: pick((x) => x.b2b.p50), p99: pick((x) => x.b2b.p99) },
+    sporadic: { p50: pick((x) => x.sporadic.p50), p90: pick((x) => x.sporadic.p90), max: pick((x) => x.sporadic.max) },
+    idlePerS: pick((x) => x.idlePerS),
+    idlePerChild: pick((x) => x.idlePerChild),
+  };
+}
+
 /** The q-quantile of ascending `xs` (nearest rank). */
 export const quantile = (xs: readonly number[], q: number): number =>
   xs[Math.min(xs.length - 1, Math.max(0, Math.ceil(xs.length * q) - 1))] ?? Number.NaN;

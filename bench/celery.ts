@@ -10,7 +10,9 @@ import { startRabbit } from '../test/helpers/rabbitmq.js';
 import { startRedis } from '../test/helpers/redis.js';
 import { amqpReady, drainAmqp, preloadAmqp, purgeAmqp } from './celery-amqp.js';
 import { brpopReady, celeryNode, drain, killGroup, ours, oursReady, preload, python } from './celery-common.js';
-import { latencyMetrics, measureLatency, type LatencyFigures } from './celery-latency.js';
+import { latencyMetrics, measureLatency, medianFigures } from './celery-latency.js';
+
+type Lat = Awaited<ReturnType<typeof measureLatency>>;
 
 const N = Number(process.env.BENCH_N ?? 10_000);
 const IO_N = Number(process.env.BENCH_IO_N ?? 2_000);
@@ -134,23 +136,23 @@ async function main(): Promise<void> {
         `ours/python ${ratio(am.ours!, am.python!)}x, ours/celery-node ${ratio(am.ours!, am.node!)}x; task lines ` +
         `on/off ${ratio(red.logOn!, red.logOff!)}x`,
     );
-    // Latency and idle load: one pass each (hundreds of timed calls inside), ours then Python's.
-    const lo = await measureLatency('ours -c 2', r, {
-      broker: redis.url,
-      start: ours(redis.url),
-      ready: oursReady(r),
-      children: 2,
-    });
-    const lp = await measureLatency('python prefork -c 2', r, {
-      broker: redis.url,
-      start: python(redis.url),
-      ready: brpopReady(r),
-      children: 2,
-    });
-    // RabbitMQ with rpc:// results: no idle count (RabbitMQ has no command counter to read). A failure here is
-    // reported and leaves these rows out; it does not throw away the figures above.
-    let amqpLat: { ao: LatencyFigures; ap: LatencyFigures } | null = null;
-    try {
+    // Latency: ROUNDS interleaved passes (ours, Python's), each figure the median of its rounds; the idle load is
+    // counted in the first round only (Redis; RabbitMQ has no command counter to read).
+    const redisLat = async (k: number): Promise<[Lat, Lat]> => [
+      await measureLatency('ours -c 2', k === 0 ? r : null, {
+        broker: redis.url,
+        start: ours(redis.url),
+        ready: oursReady(r),
+        children: 2,
+      }),
+      await measureLatency('python prefork -c 2', k === 0 ? r : null, {
+        broker: redis.url,
+        start: python(redis.url),
+        ready: brpopReady(r),
+        children: 2,
+      }),
+    ];
+    const amqpLatRound = async (): Promise<[Lat, Lat]> => {
       await purgeAmqp(rabbit.url);
       const ao = await measureLatency('ours -c 2 (RabbitMQ)', null, {
         broker: rabbit.url,
@@ -167,10 +169,28 @@ async function main(): Promise<void> {
         ready: amqpReady(rabbit.url, 1),
         children: 2,
       });
-      amqpLat = { ao, ap };
-    } catch (err) {
-      console.log(`RabbitMQ latency NOT MEASURED: ${(err as Error).message}`);
+      return [ao, ap];
+    };
+    const redLat: [Lat, Lat][] = [];
+    const amq: [Lat, Lat][] = [];
+    let amqpError: string | null = null;
+    for (let k = 0; k < ROUNDS; k++) {
+      console.log(`latency round ${k + 1}/${ROUNDS}`);
+      redLat.push(await redisLat(k));
+      // A RabbitMQ failure is reported and leaves those rows out; it does not throw away the other figures.
+      if (amqpError !== null) continue;
+      try {
+        amq.push(await amqpLatRound());
+      } catch (err) {
+        amqpError = (err as Error).message;
+      }
     }
+    const lo = medianFigures(redLat.map((x) => x[0]));
+    const lp = medianFigures(redLat.map((x) => x[1]));
+    if (amqpError !== null) console.log(`RabbitMQ latency NOT MEASURED: ${amqpError}`);
+    const amqpLat =
+      amqpError === null ? { ao: medianFigures(amq.map((x) => x[0])), ap: medianFigures(amq.map((x) => x[1])) } : null;
+    console.log(`latency medians of ${ROUNDS}: ${JSON.stringify({ ours: lo, python: lp, rabbitmq: amqpLat })}`);
     const { writeResult } = await import('./report.js');
     const py = 'python celery prefork -c 2';
     writeResult('celery', {
