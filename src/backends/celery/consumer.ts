@@ -1,10 +1,9 @@
-// The consumer of one child, transport-neutral. Modes: idle → running (consuming) → draining (no new deliveries,
-// finishing) → stopped. In-flight work is bounded by the transport's prefetch (the child's slots); an ETA message
-// held here raises the prefetch by one until it is due (Celery's QoS increment; eta.ts), a rate-limited one waits
-// for a token from the node in place. Everything received is held by the transport until it is settled exactly
-// once. Lost workers (docs/reliability.md): a message that was running in a child that died comes back with a
-// count; past --delivery-limit it fails with WorkerLostError, below it it runs ALONE (nothing else starts in this
-// child while it runs, and fetching pauses), so a second death is charged to it only.
+// The consumer of one child, transport-neutral (its states: consumer-mode.ts). In-flight work is bounded by the
+// transport's prefetch (the child's slots); an ETA message held here raises the prefetch by one until it is due
+// (Celery's QoS increment; eta.ts), a rate-limited one waits for a token from the node in place. Everything received
+// is held by the transport until settled exactly once. Lost workers (docs/reliability.md): a message running in a
+// child that died comes back with a count; past --delivery-limit it fails with WorkerLostError, below it it runs
+// ALONE (nothing else starts beside it, fetching pauses), so a second death is charged to it only.
 import { admit, type AdmissionRules } from './admission.js';
 import { moveMode, type Mode } from './consumer-mode.js';
 import { emptyHistogram, observe } from '../../ipc/histogram.js';
@@ -46,6 +45,7 @@ export class Consumer {
   #mode: Mode = 'idle';
   #sub: Subscription | null = null;
   readonly #held: Holdings;
+  readonly #rules: AdmissionRules;
   readonly #eta: EtaHold;
   /** Reruns after a lost worker held here (waiting or running): while there is one, fetching pauses. */
   readonly #suspects = new Set<Held>();
@@ -86,6 +86,12 @@ export class Consumer {
       changed: () => this.#syncPrefetch(),
     });
     this.#held = new Holdings(this.#eta);
+    this.#rules = {
+      maxMessageBytes: o.cfg.maxMessageBytes,
+      deliveryLimit: o.deliveryLimit,
+      runnable: (task) => o.registry.has(task) || this.#internal(task) || celeryBuiltin(task) !== undefined,
+      revoked: (id, now) => this.revoked.has(id, now),
+    };
   }
 
   get mode(): Mode {
@@ -120,7 +126,7 @@ export class Consumer {
   }
 
   async #accept(d: Delivery): Promise<void> {
-    const v = admit(d, this.#rules(), this.o.now());
+    const v = admit(d, this.#rules, this.o.now());
     switch (v.kind) {
       case 'dead-lettered':
         this.failed++;
@@ -153,17 +159,6 @@ export class Consumer {
       case 'due':
         return this.#due(held);
     }
-  }
-
-  #rulesCache: AdmissionRules | null = null;
-
-  #rules(): AdmissionRules {
-    return (this.#rulesCache ??= {
-      maxMessageBytes: this.o.cfg.maxMessageBytes,
-      deliveryLimit: this.o.deliveryLimit,
-      runnable: (task) => this.o.registry.has(task) || this.#internal(task) || celeryBuiltin(task) !== undefined,
-      revoked: (id, now) => this.revoked.has(id, now),
-    });
   }
 
   /** Celery's worker_prefetch_multiplier: slots × multiplier unsettled messages at most. */
@@ -351,18 +346,13 @@ export class Consumer {
     const hit = (h: Held): boolean => want.has(h.msg.id);
     const held = this.#held.take(hit);
     for (const h of held) {
-      if (this.#suspects.delete(h)) this.#syncPrefetch();
+      this.#suspects.delete(h);
       this.#revokeLogged(h);
     }
     if (held.length > 0) this.#syncPrefetch();
-    const terminated: string[] = [];
-    if (signum !== null)
-      for (const ex of this.#held.running.values()) {
-        if (!hit(ex.held)) continue;
-        ex.terminate(signum);
-        terminated.push(ex.held.msg.id);
-      }
-    return { terminated, revoked: held.map((h) => h.msg.id) };
+    const running = signum === null ? [] : this.#held.runningWhere(hit);
+    if (signum !== null) for (const ex of running) ex.terminate(signum);
+    return { terminated: running.map((ex) => ex.held.msg.id), revoked: held.map((h) => h.msg.id) };
   }
 
   /** add_consumer / cancel_consumer in place; false when the transport cannot change a live subscription. */

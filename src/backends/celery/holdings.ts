@@ -46,6 +46,11 @@ export class Holdings {
     return eta;
   }
 
+  /** The running executions whose message `pick` chooses. */
+  runningWhere(pick: (h: Held) => boolean): Execution[] {
+    return [...this.running.values()].filter((ex) => pick(ex.held));
+  }
+
   isRunning(h: Held): boolean {
     return this.running.get(h.tag)?.held === h;
   }

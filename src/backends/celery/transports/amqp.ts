@@ -322,16 +322,8 @@ export class AmqpTransport implements Transport, ConsumeHost, ControlHost {
     const key = this.o.cfg.deadLetterKey;
     const max = this.o.cfg.deadLetterMax;
     const options = { contentType: 'application/json', contentEncoding: 'utf-8', deliveryMode: 2 };
-    await this.publisher.publish('', key, body, options, () =>
-      this.publisher.once(`queue:${key}`, async () => {
-        const declarer = new Declarer(await this.publisher.connection(), this.o.logger);
-        try {
-          await declarer.recordQueue(key, max > 0 ? { 'x-max-length': max } : {});
-        } finally {
-          await declarer.close();
-        }
-      }),
-    );
+    const declare = this.#declareOnce(key, (d) => d.recordQueue(key, max > 0 ? { 'x-max-length': max } : {}));
+    await this.publisher.publish('', key, body, options, declare);
   }
 
   /** A task message: to its exchange, or through the default exchange to the queue, declared first as Celery does. */
@@ -345,16 +337,21 @@ export class AmqpTransport implements Transport, ConsumeHost, ControlHost {
   }
 
   async #publishTask(queue: string, body: Buffer, options: Parameters<Publisher['publish']>[3]): Promise<void> {
-    await this.publisher.publish('', queue, body, options, () =>
+    const declare = this.#declareOnce(queue, (d) => d.taskQueue(queueSpec(queue, this.o.cfg)));
+    await this.publisher.publish('', queue, body, options, declare);
+  }
+
+  /** Queue `queue` declared once per connection before publishing to it, on a channel of its own. */
+  #declareOnce(queue: string, declare: (d: Declarer) => Promise<unknown>): () => Promise<void> {
+    return () =>
       this.publisher.once(`queue:${queue}`, async () => {
         const declarer = new Declarer(await this.publisher.connection(), this.o.logger);
         try {
-          await declarer.taskQueue(queueSpec(queue, this.o.cfg));
+          await declare(declarer);
         } finally {
           await declarer.close();
         }
-      }),
-    );
+      });
   }
 
   control(nodename: string): ControlChannel {
