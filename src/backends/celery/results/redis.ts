@@ -9,14 +9,24 @@ import { READY_STATES, type ChordPart, type ResultMeta, type ResultStore } from 
 export const TASK_KEY_PREFIX = 'celery-task-meta-';
 export const GROUP_KEY_PREFIX = 'celery-taskset-meta-';
 
-// Never overwrite a SUCCESS (Celery's _store_result does the same check to survive duplicate deliveries).
+// Never overwrite a SUCCESS (Celery's _store_result does the same check to survive duplicate deliveries). Every
+// result stored in one turn of the event loop goes in ONE call (KEYS = their keys, ARGV = expiry, then the values):
+// per key the same GET, SETEX/SET and PUBLISH Celery's backend does, one command for the client and server to
+// handle instead of one per task.
 const STORE_LUA = `
-local cur = redis.call('GET', KEYS[1])
-if cur and string.find(string.sub(cur, 1, 64), '"status":%s*"SUCCESS"') then return 0 end
-local ttl = tonumber(ARGV[2])
-if ttl > 0 then redis.call('SETEX', KEYS[1], ttl, ARGV[1]) else redis.call('SET', KEYS[1], ARGV[1]) end
-redis.call('PUBLISH', KEYS[1], ARGV[1])
-return 1`;
+local ttl = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local cur = redis.call('GET', key)
+  if not (cur and string.find(string.sub(cur, 1, 64), '"status":%s*"SUCCESS"')) then
+    local v = ARGV[i + 1]
+    if ttl > 0 then redis.call('SETEX', key, ttl, v) else redis.call('SET', key, v) end
+    redis.call('PUBLISH', key, v)
+  end
+end
+return #KEYS`;
+
+/** Most results one store call carries (the rest go in the next). */
+const STORE_BATCH = 256;
 
 // on_chord_part_return of celery/backends/redis.py (ordered zset variant), made atomic: the one caller that
 // completes the count gets every part back and the counter keys are deleted in the same step.
@@ -53,15 +63,16 @@ export class RedisResultStore implements ResultStore {
   readonly #store: Cmd;
   readonly #chord: Cmd;
   readonly #waits = new Set<Redis>();
+  #batch: { key: string; value: string; resolve: () => void; reject: (err: unknown) => void }[] = [];
 
   constructor(
     readonly redis: Redis,
     private readonly o: RedisResultOptions,
   ) {
-    redis.defineCommand('tbwStoreResult', { numberOfKeys: 1, lua: STORE_LUA });
+    redis.defineCommand('tbwStoreResults', { lua: STORE_LUA });
     redis.defineCommand('tbwChordPart', { numberOfKeys: 3, lua: CHORD_LUA });
     const cmds = redis as unknown as Record<string, Cmd>;
-    this.#store = (...a) => cmds.tbwStoreResult!.apply(redis, a);
+    this.#store = (...a) => cmds.tbwStoreResults!.apply(redis, a);
     this.#chord = (...a) => cmds.tbwChordPart!.apply(redis, a);
   }
 
@@ -69,8 +80,31 @@ export class RedisResultStore implements ResultStore {
     return this.o.expiresS;
   }
 
-  async store(id: string, meta: ResultMeta): Promise<void> {
-    await this.#store(TASK_KEY_PREFIX + id, JSON.stringify(meta), String(this.o.expiresS));
+  /** Stored with the other results of this turn of the event loop (one call, see STORE_LUA). */
+  store(id: string, meta: ResultMeta): Promise<void> {
+    const value = JSON.stringify(meta);
+    return new Promise((resolve, reject) => {
+      if (this.#batch.push({ key: TASK_KEY_PREFIX + id, value, resolve, reject }) === 1)
+        setImmediate(() => this.#flush());
+    });
+  }
+
+  #flush(): void {
+    while (this.#batch.length > 0) {
+      const b = this.#batch.splice(0, STORE_BATCH);
+      const args = [String(b.length), ...b.map((x) => x.key), String(this.o.expiresS), ...b.map((x) => x.value)];
+      const fail = (err: unknown): void => {
+        for (const x of b) x.reject(err);
+      };
+      try {
+        // Whatever the client throws rejects this batch's stores: nothing may escape the timer.
+        this.#store(...args).then(() => {
+          for (const x of b) x.resolve();
+        }, fail);
+      } catch (err) {
+        fail(err);
+      }
+    }
   }
 
   async get(id: string): Promise<ResultMeta | null> {
