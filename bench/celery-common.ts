@@ -57,7 +57,7 @@ export async function drain(
 /** Our pool; results go to `resultUrl` (default: the broker, Redis). */
 /** Our pool at -l warn (as the Python worker's -l warning: neither writes per-task lines), or with `logs`. */
 export const ours =
-  (url: string, c = 2, resultUrl = url, logs: string[] = ['-l', 'warn']) =>
+  (url: string, c = 2, resultUrl = url, logs: string[] = ['-l', 'warn'], env: Record<string, string> = {}) =>
   (): ChildProcess =>
     spawn(
       process.execPath,
@@ -72,7 +72,7 @@ export const ours =
         'json',
       ],
       {
-        env: { ...process.env, CELERY_BROKER_URL: url, CELERY_RESULT_BACKEND: resultUrl },
+        env: { ...process.env, CELERY_BROKER_URL: url, CELERY_RESULT_BACKEND: resultUrl, ...env },
         stdio: 'ignore',
         detached: true,
       },

@@ -25,7 +25,7 @@ const ROUNDS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
 
 /** The no-op drain on RabbitMQ (results in the Redis `r`): ours, Python prefork, celery-node, per round. */
 async function amqpRounds(rabbitUrl: string, redisUrl: string, r: Redis): Promise<Record<string, number[]>> {
-  const out: Record<string, number[]> = { ours: [], python: [], node: [] };
+  const out: Record<string, number[]> = { ours: [], ours4: [], python: [], node: [] };
   const one = async (name: string, key: string, consumers: number, start: () => ChildProcess): Promise<void> => {
     await r.flushall();
     const left = await purgeAmqp(rabbitUrl);
@@ -38,6 +38,9 @@ async function amqpRounds(rabbitUrl: string, redisUrl: string, r: Redis): Promis
   for (let k = 1; k <= ROUNDS; k++) {
     console.log(`RabbitMQ round ${k}/${ROUNDS}`);
     await one('ours -c 2 on RabbitMQ (no-op)', 'ours', 2, ours(rabbitUrl, 2, redisUrl));
+    // For reading only: the prefetch multiplier the Python contender runs with (Celery's default, 4).
+    const x4 = ours(rabbitUrl, 2, redisUrl, ['-l', 'warn'], { CELERY_PREFETCH_MULTIPLIER: '4' });
+    await one('ours -c 2 on RabbitMQ, multiplier 4', 'ours4', 2, x4);
     await one('python prefork -c 2 on RabbitMQ', 'python', 1, python(rabbitUrl, redisUrl));
     await one('celery-node on RabbitMQ (no-op)', 'node', 1, celeryNode(rabbitUrl, redisUrl));
   }
@@ -208,6 +211,14 @@ async function main(): Promise<void> {
         vs('100 ms I/O tasks/s vs Python prefork', red.oursIo!, py, red.pythonIo!, 50),
         vs('RabbitMQ no-op tasks/s -c 2 vs Python prefork', am.ours!, `${py} (acks late)`, am.python!, 8),
         vs('RabbitMQ no-op tasks/s -c 2 vs celery-node', am.ours!, 'celery-node (AMQP)', am.node!, 1),
+        {
+          // No target: the same drain with the prefetch multiplier the Python contender uses (4, Celery's default).
+          name: 'RabbitMQ no-op tasks/s -c 2, prefetch multiplier 4, vs celery-node',
+          unit: 'tasks/s',
+          value: tps(med(am.ours4!)),
+          runs: runs(am.ours4!),
+          anchor: { name: 'celery-node (AMQP)', value: tps(med(am.node!)) },
+        },
         ...latencyMetrics(lo, lp),
         ...(amqpLat ? latencyMetrics(amqpLat.ao, amqpLat.ap, 'RabbitMQ (rpc://) ') : []),
       ],
