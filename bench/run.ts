@@ -16,7 +16,7 @@ const BENCHES = (process.env.TBW_BENCHES ?? 'supervisor,celery,celery-database,t
   .split(',')
   .filter(Boolean);
 // bench/celery needs the most: its drain rounds, then the latency and idle-load passes (~2 min on 2 cores).
-const TIMEOUT_S = Number(process.env.TBW_BENCH_TIMEOUT_S ?? 600);
+const TIMEOUT_S = Number(process.env.TBW_BENCH_TIMEOUT_S ?? 1200);
 
 async function runOne(name: string): Promise<BenchResult> {
   const script = join(HERE, `${name}.js`);
