@@ -4,6 +4,7 @@
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import t from 'tap';
+import type { ResultMeta } from '../../src/backends/celery/results.js';
 import { RedisResultStore, TASK_KEY_PREFIX } from '../../src/backends/celery/results/redis.js';
 import { startRedis } from '../helpers/redis.js';
 
@@ -83,6 +84,10 @@ void t.test('a batch that cannot be stored rejects every store in it', async (t)
   const r = new Redis(redis.url);
   t.teardown(() => void r.disconnect());
   t.equal(await r.ttl(`${TASK_KEY_PREFIX}before`), -1, 'no expiry when result_expires is 0');
+  // A result JSON cannot encode fails its own store (a rejected promise), not the caller.
+  let bad: Promise<void> | undefined;
+  t.doesNotThrow(() => (bad = store.store('big', { status: 'SUCCESS', result: 1n } as unknown as ResultMeta)));
+  await t.rejects(bad!, TypeError, 'an unencodable result rejects its store');
   conn.disconnect();
   const out = await Promise.allSettled([
     store.store('a', { status: 'SUCCESS', result: 1 }),

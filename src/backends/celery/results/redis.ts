@@ -3,26 +3,31 @@
 // and the native chord counter (`celery-taskset-meta-<gid>.j/.t/.s`).
 import type { Redis } from 'ioredis';
 import { isObj } from '../../../util/json.js';
+import { TurnBatch } from '../../../util/turn-batch.js';
 import { closeRedis } from '../transports/redis-connection.js';
 import { READY_STATES, type ChordPart, type ResultMeta, type ResultStore } from '../results.js';
 
 export const TASK_KEY_PREFIX = 'celery-task-meta-';
 export const GROUP_KEY_PREFIX = 'celery-taskset-meta-';
 
-// Never overwrite a SUCCESS (Celery's _store_result does the same check to survive duplicate deliveries). Every
-// result stored in one turn of the event loop goes in ONE call (KEYS = their keys, ARGV = expiry, then the values):
-// per key the same GET, SETEX/SET and PUBLISH Celery's backend does, one command for the client and server to
-// handle instead of one per task.
-const STORE_LUA = `
-local ttl = tonumber(ARGV[1])
-for i, key in ipairs(KEYS) do
+/**
+ * Lua: store one result as Celery's Redis backend does (SETEX, or SET when results never expire, then PUBLISH on
+ * the key for AsyncResult's ResultConsumer), never over a stored SUCCESS (Celery's _store_result guard against
+ * duplicate deliveries). The scripts that store results (here and transports/redis-settle.ts) start with it.
+ */
+export const STORE_RESULT_FN = `
+local function store_result(key, value, ttl)
   local cur = redis.call('GET', key)
-  if not (cur and string.find(string.sub(cur, 1, 64), '"status":%s*"SUCCESS"')) then
-    local v = ARGV[i + 1]
-    if ttl > 0 then redis.call('SETEX', key, ttl, v) else redis.call('SET', key, v) end
-    redis.call('PUBLISH', key, v)
-  end
-end
+  if cur and string.find(string.sub(cur, 1, 64), '"status":%s*"SUCCESS"') then return end
+  if ttl > 0 then redis.call('SETEX', key, ttl, value) else redis.call('SET', key, value) end
+  redis.call('PUBLISH', key, value)
+end`;
+
+// Every result stored in one turn of the event loop goes in ONE call (KEYS = their keys, ARGV = expiry, then the
+// values, in order): one command for the client and server to handle instead of one per task.
+const STORE_LUA = `${STORE_RESULT_FN}
+local ttl = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do store_result(key, ARGV[i + 1], ttl) end
 return #KEYS`;
 
 /** Most results one store call carries (the rest go in the next). */
@@ -60,10 +65,9 @@ export interface RedisResultOptions {
 export class RedisResultStore implements ResultStore {
   readonly name = 'redis';
   readonly chordJoin = 'native' as const;
-  readonly #store: Cmd;
+  readonly #batch: TurnBatch<[key: string, value: string]>;
   readonly #chord: Cmd;
   readonly #waits = new Set<Redis>();
-  #batch: { key: string; value: string; resolve: () => void; reject: (err: unknown) => void }[] = [];
 
   constructor(
     readonly redis: Redis,
@@ -72,7 +76,11 @@ export class RedisResultStore implements ResultStore {
     redis.defineCommand('tbwStoreResults', { lua: STORE_LUA });
     redis.defineCommand('tbwChordPart', { numberOfKeys: 3, lua: CHORD_LUA });
     const cmds = redis as unknown as Record<string, Cmd>;
-    this.#store = (...a) => cmds.tbwStoreResults!.apply(redis, a);
+    const store: Cmd = (...a) => cmds.tbwStoreResults!.apply(redis, a);
+    this.#batch = new TurnBatch(
+      (b) => store(String(b.length), ...b.map(([k]) => k), String(this.o.expiresS), ...b.map(([, v]) => v)),
+      STORE_BATCH,
+    );
     this.#chord = (...a) => cmds.tbwChordPart!.apply(redis, a);
   }
 
@@ -82,29 +90,13 @@ export class RedisResultStore implements ResultStore {
 
   /** Stored with the other results of this turn of the event loop (one call, see STORE_LUA). */
   store(id: string, meta: ResultMeta): Promise<void> {
-    const value = JSON.stringify(meta);
-    return new Promise((resolve, reject) => {
-      if (this.#batch.push({ key: TASK_KEY_PREFIX + id, value, resolve, reject }) === 1)
-        setImmediate(() => this.#flush());
-    });
-  }
-
-  #flush(): void {
-    while (this.#batch.length > 0) {
-      const b = this.#batch.splice(0, STORE_BATCH);
-      const args = [String(b.length), ...b.map((x) => x.key), String(this.o.expiresS), ...b.map((x) => x.value)];
-      const fail = (err: unknown): void => {
-        for (const x of b) x.reject(err);
-      };
-      try {
-        // Whatever the client throws rejects this batch's stores: nothing may escape the timer.
-        this.#store(...args).then(() => {
-          for (const x of b) x.resolve();
-        }, fail);
-      } catch (err) {
-        fail(err);
-      }
+    let value: string;
+    try {
+      value = JSON.stringify(meta);
+    } catch (err) {
+      return Promise.reject(err as Error); // a result that cannot be encoded fails its store, never its caller's turn
     }
+    return this.#batch.add([TASK_KEY_PREFIX + id, value]);
   }
 
   async get(id: string): Promise<ResultMeta | null> {
