@@ -74,6 +74,11 @@ export interface CeleryConfig {
    * handed to children forked later by the pool extension (src/backends/celery/extension.ts).
    */
   taskLimits?: Readonly<Record<string, TaskLimits>>;
+  /**
+   * Not a setting: the pool's private directory where each child keeps the record of the task ids it runs
+   * (src/backends/celery/run-record.ts), set by the pool extension on brokers that count every return (AMQP).
+   */
+  runsDir?: string;
 }
 
 /** Celery's per-task-name limits as remote control sets them (a task's rate_limit, soft_time_limit, time_limit). */

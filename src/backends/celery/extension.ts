@@ -15,7 +15,9 @@ import { TOPIC_RATE } from './limits.js';
 import { NodeLimits } from './node-limits.js';
 import { LostDesk } from './lost-desk.js';
 import { LostRuns, TOPIC_LOST_ASK, TOPIC_RUNNING } from './lost-runs.js';
+import { dropRecord, makeRecordDir, readRecord, removeRecordDir } from './run-record.js';
 import type { Transport } from './transport.js';
+import { isAmqpUrl } from './transports/index.js';
 
 /** How long close() waits for restores still under way (the supervisor bounds the whole close at 2 s). */
 const CLOSE_WAIT_MS = 1000;
@@ -107,6 +109,36 @@ function routeChildMessages(
   });
 }
 
+/** The children's run records (run-record.ts): a private directory, made when the pool attaches, AMQP only. */
+function runRecords(config: WorkerConfig) {
+  let dir: string | null = null;
+  return {
+    attach(p: PoolHandle): void {
+      if (!isAmqpUrl(config.celery.brokerUrl)) return;
+      const made = (dir = makeRecordDir());
+      if (made === null) p.logger.warn('no directory for the children\u2019s run records: they report over IPC');
+      else p.setChildConfig((c) => ({ ...c, celery: { ...c.celery, runsDir: made } }));
+    },
+    /** The live children's records, by gen. */
+    live(p: PoolHandle | null): [number, string[] | null][] {
+      const d = dir;
+      if (d === null || p === null) return [];
+      return p.snapshot().children.flatMap((c) => (c.pid === null ? [] : [[c.gen, readRecord(d, c.pid)]]));
+    },
+    /** An exited child's record, then removed; undefined without one. */
+    exited(pid: number | null): string[] | null | undefined {
+      if (dir === null || pid === null) return undefined;
+      const ids = readRecord(dir, pid);
+      dropRecord(dir, pid);
+      return ids;
+    },
+    close(): void {
+      if (dir !== null) removeRecordDir(dir);
+      dir = null;
+    },
+  };
+}
+
 export function celeryPoolExtension(config: WorkerConfig): PoolExtension {
   let pool: PoolHandle | null = null;
   let limits: NodeLimits | null = null;
@@ -116,12 +148,14 @@ export function celeryPoolExtension(config: WorkerConfig): PoolExtension {
   const broker = brokerOf(config, () => pool);
   const pending = new Set<Promise<void>>();
   let closing = false;
+  const records = runRecords(config);
   // Which ids ran in a child that died, for brokers that count every return of a message (lost-runs.ts).
   const desk = new LostDesk(new LostRuns(), {
     send: (gen, topic, data) => void pool?.send(gen, { type: 'extension', topic, data }),
     now: () => Date.now(),
     answered: (taskId, reason, copied) =>
       pool?.logger.debug({ taskId, charged: reason !== null, reason, copied }, 'redelivered task: lost worker checked'),
+    records: () => records.live(pool),
   });
 
   /** A child is gone: whatever it still holds goes back now (charged when it died running it). */
@@ -152,13 +186,14 @@ export function celeryPoolExtension(config: WorkerConfig): PoolExtension {
     name: 'celery',
     attach(p) {
       pool = p;
+      records.attach(p);
       const l = (limits = new NodeLimits(p));
       routeChildMessages(p, l, desk, counters, inbox);
       // A child forked while the table changed may have missed the push: a ready child hears it once more.
       p.on('childReady', (e) => l.push(e.id));
       p.on('childExited', (e) => {
         counters.exited(e.id);
-        desk.exited(e.id, lostReason(e));
+        desk.exited(e.id, lostReason(e), records.exited(e.pid));
         onExit(p, e);
       });
     },
@@ -193,6 +228,7 @@ export function celeryPoolExtension(config: WorkerConfig): PoolExtension {
       // connection is closed either way, which fails whatever still waits on it.
       await bounded(node.then((n) => n?.close()).catch(() => undefined));
       await broker.close();
+      records.close();
     },
   };
 }

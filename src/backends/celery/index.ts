@@ -9,6 +9,7 @@ import { childControl, taskEventSink } from './control/child.js';
 import { ChildCounters } from './control/counters.js';
 import { TaskEventRelay } from './events.js';
 import { ChildLostRuns } from './lost-ask.js';
+import { RunRecordWriter } from './run-record.js';
 import { TOPIC_LOST_ANSWER } from './lost-runs.js';
 import { ChildLimits, limitsTable, type TaskLimitsTable, TOPIC_LIMITS, TOPIC_RATE } from './limits.js';
 import type { ResultStore } from './results.js';
@@ -77,7 +78,8 @@ class CeleryBackend implements WorkerBackend {
     checkUrl(transportProblem(cfg.brokerUrl), 'broker URL');
     if (cfg.resultBackend !== null) checkUrl(resultStoreProblem(cfg.resultBackend), 'result backend URL');
     this.#limits = new ChildLimits(this.#early ?? cfg.taskLimits, ctx.toPool);
-    this.#runs = new ChildLostRuns(ctx.toPool);
+    const record = cfg.runsDir === undefined ? null : RunRecordWriter.open(cfg.runsDir, this.deps.pid);
+    this.#runs = new ChildLostRuns(ctx.toPool, undefined, record);
     // Refused credentials will be refused again: a boot error (the pool stops with exit 3), not a retry loop.
     const t = await this.#open(ctx).catch((err: unknown) => {
       throw err instanceof AuthenticationError ? new BootError(err.message) : err;

@@ -2,7 +2,8 @@
 // dead child's messages back the moment its connection closes, possibly before the pool has read that child's last
 // messages or processed its exit: an id still listed as running in a child waits for that child's exit (charged)
 // or its finish report (not charged), bounded; an id nobody lists waits a moment (another child's pipe may still
-// hold its start report) and is then not charged.
+// hold its start report) and is then not charged. Children that keep their record in a file (run-record.ts) send no
+// start reports: the desk reads their records when a question comes and when one of them exits.
 import { LostRuns, lostQuestion, runningReport, TOPIC_LOST_ANSWER, type LostVerdict } from './lost-runs.js';
 
 /**
@@ -20,6 +21,8 @@ export interface DeskIo {
   now(): number;
   /** Each answer, for the pool's debug log. */
   answered?(id: string, reason: string | null, copied: boolean): void;
+  /** The file records of the live children, read now, by gen (null: not readable whole). */
+  records?(): Iterable<readonly [number, readonly string[] | null]>;
 }
 
 interface Waiter {
@@ -33,6 +36,8 @@ interface Waiter {
 
 export class LostDesk {
   readonly #waiting = new Set<Waiter>();
+  /** Children that report their starts over IPC (no record, or its write failed): their files are not read. */
+  readonly #piped = new Set<number>();
 
   constructor(
     readonly runs: LostRuns,
@@ -44,6 +49,7 @@ export class LostDesk {
   report(gen: number, data: unknown): void {
     const r = runningReport(data);
     if (r === null) return;
+    if (r.start.length > 0) this.#piped.add(gen);
     this.runs.report(gen, r);
     if (r.done.length > 0 && this.#waiting.size > 0) this.#recheck();
   }
@@ -53,6 +59,7 @@ export class LostDesk {
     const q = lostQuestion(data);
     if (q === null) return;
     if ('copied' in q) return this.runs.copied(q.copied, this.io.now());
+    this.#read();
     const v = this.runs.verdict(q.id, this.io.now());
     if (v.kind === 'charged' || v.kind === 'copied') return this.#answer(gen, q.req, q.id, v);
     const w: Waiter = { asker: gen, req: q.req, id: q.id, on: null, timer: undefined as unknown as NodeJS.Timeout };
@@ -61,8 +68,13 @@ export class LostDesk {
     this.#waiting.add(w);
   }
 
-  /** Child `gen` is gone (`reason`: it died, what it ran is charged); waiters on it get their answer. */
-  exited(gen: number, reason: string | null): void {
+  /**
+   * Child `gen` is gone (`reason`: it died, what it ran is charged); waiters on it get their answer. `record`: its
+   * file record, read after its exit (null: unreadable, what the desk last read counts).
+   */
+  exited(gen: number, reason: string | null, record?: readonly string[] | null): void {
+    if (record != null && !this.#piped.has(gen)) this.runs.replace(gen, record);
+    this.#piped.delete(gen);
     this.runs.exited(gen, reason, this.io.now());
     if (this.#waiting.size > 0) this.#recheck();
   }
@@ -72,6 +84,12 @@ export class LostDesk {
     this.#waiting.clear();
   }
 
+  /** The live children's file records, as they are now. */
+  #read(): void {
+    for (const [gen, ids] of this.io.records?.() ?? [])
+      if (ids !== null && !this.#piped.has(gen)) this.runs.replace(gen, ids);
+  }
+
   #wait(w: Waiter, gen: number): void {
     w.on = gen;
     w.timer = setTimeout(() => this.#finish(w), this.o.waitMs).unref();
@@ -79,6 +97,7 @@ export class LostDesk {
 
   /** Settled: its start report (if any) has been read. */
   #settled(w: Waiter): void {
+    this.#read();
     const v = this.runs.verdict(w.id, this.io.now());
     if (v.kind === 'running') return this.#wait(w, v.gen);
     this.#waiting.delete(w);

@@ -110,6 +110,11 @@ export class LostRuns {
     this.copies.add(id, 'copied', now);
   }
 
+  /** Child `gen`'s own record, read whole: what it runs now. */
+  replace(gen: number, ids: readonly string[]): void {
+    this.#running.set(gen, new Set(ids));
+  }
+
   report(gen: number, r: { start: readonly string[]; done: readonly string[] }): void {
     let set = this.#running.get(gen);
     if (set === undefined) this.#running.set(gen, (set = new Set()));
