@@ -200,6 +200,16 @@ void t.test('results: exceptions Python can re-raise, meta in Celery order', asy
   const meta = buildMeta('SUCCESS', 3, req, { extended: false, worker: 'celery@h', nowMs: Date.UTC(2030, 0, 1) });
   t.same(Object.keys(meta), ['status', 'result', 'traceback', 'children', 'date_done', 'group_id', 'task_id']);
   t.equal(meta.date_done, '2030-01-01T00:00:00.000+00:00');
+  const opts = (nowMs: number) => ({ extended: false, worker: 'celery@h', nowMs });
+  t.equal(
+    buildMeta('SUCCESS', 3, req, opts(Date.UTC(2030, 0, 1, 0, 0, 0, 7))).date_done,
+    '2030-01-01T00:00:00.007+00:00',
+  );
+  t.equal(
+    buildMeta('SUCCESS', 3, req, opts(Date.UTC(2030, 0, 1))).date_done,
+    '2030-01-01T00:00:00.000+00:00',
+    'the same ms again',
+  );
   const ext = buildMeta('STARTED', null, req, { extended: true, worker: 'celery@h', nowMs: 0 });
   t.equal(ext.date_done, null);
   t.equal(ext.name, 'add');

@@ -100,3 +100,30 @@ void t.test('a batch that cannot be stored rejects every store in it', async (t)
   );
   t.equal(await r.exists(`${TASK_KEY_PREFIX}a`, `${TASK_KEY_PREFIX}b`), 0, 'nothing stored');
 });
+
+void t.test('auto-pipelining: skipped for the batched store on its own connection, kept on a shared one', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const own = new Redis(redis.url, { enableAutoPipelining: true });
+  const shared = new Redis(redis.url, { enableAutoPipelining: true });
+  const opts = { expiresS: 60, subscriber: () => new Redis(redis.url) };
+  const mine = new RedisResultStore(own, { ...opts, ownsConnection: true });
+  const theirs = new RedisResultStore(shared, { ...opts, ownsConnection: false });
+  t.teardown(async () => {
+    await mine.close();
+    shared.disconnect();
+  });
+  t.ok(own.options.autoPipeliningIgnoredCommands?.includes('tbwStoreResults'), 'own connection: sent at once');
+  t.notOk(shared.options.autoPipeliningIgnoredCommands?.includes('tbwStoreResults'), 'shared: in issue order');
+  await Promise.all([
+    mine.store('own', { status: 'SUCCESS', result: 1 }),
+    theirs.store('sh', { status: 'SUCCESS', result: 2 }),
+  ]);
+  const r = new Redis(redis.url);
+  t.teardown(() => void r.disconnect());
+  t.same(
+    await r.mget(`${TASK_KEY_PREFIX}own`, `${TASK_KEY_PREFIX}sh`),
+    [JSON.stringify({ status: 'SUCCESS', result: 1 }), JSON.stringify({ status: 'SUCCESS', result: 2 })],
+    'both stored',
+  );
+});

@@ -64,8 +64,12 @@ export function errorInfo(err: unknown): ExcInfo {
   return excInfo(errorType(err), errorMessage(err));
 }
 
+let lastIso: { ms: number; iso: string } = { ms: Number.NaN, iso: '' };
+
+/** `date_done` as Celery writes it (UTC, `+00:00`); the string of the last millisecond asked is reused. */
 export function isoNow(nowMs: number): string {
-  return new Date(nowMs).toISOString().replace('Z', '+00:00');
+  if (nowMs !== lastIso.ms) lastIso = { ms: nowMs, iso: new Date(nowMs).toISOString().replace('Z', '+00:00') };
+  return lastIso.iso;
 }
 
 export interface MetaRequest {
