@@ -105,6 +105,39 @@ function tooMany(fn: string, params: readonly ParamSpec[], given: number, kwOnly
  * many positionals, then missing positionals, then missing keyword-only ones, then the simple type checks.
  */
 function bindAll(args: Args, kwargs: Kwargs | undefined, sig: Signature): Bound {
+  return positionalOnly(args, kwargs, sig) ?? bindChecked(args, kwargs, sig);
+}
+
+const noKeys = (kw: Kwargs | undefined): boolean => {
+  if (kw === undefined) return true;
+  if (typeof kw !== 'object' || kw === null || Array.isArray(kw)) return false;
+  for (const k in kw) if (Object.hasOwn(kw, k)) return false;
+  return true;
+};
+
+/**
+ * The usual call, bound without the general checks' allocations: one positional argument per parameter, no keyword
+ * arguments, no keyword-only parameters. Only the type checks can fail, in the same order and words; null when
+ * the call is not of this kind.
+ */
+function positionalOnly(args: Args, kwargs: Kwargs | undefined, sig: Signature): Bound | null {
+  const params = sig.params;
+  if (!Array.isArray(args) || args.length !== params.length || (sig.kwOnly?.length ?? 0) > 0 || !noKeys(kwargs)) {
+    return null;
+  }
+  const values: Record<string, unknown> = {};
+  for (let i = 0; i < params.length; i++) {
+    const p = params[i] as ParamSpec;
+    const v = args[i];
+    if (p.type && !matches(p.type, v)) {
+      throw typeError(`${sig.name}() argument '${p.name}' must be ${TYPE_LABEL[p.type]}, not ${pyTypeName(v)}`);
+    }
+    values[p.name] = v;
+  }
+  return { values, extraArgs: [], extraKwargs: {} };
+}
+
+function bindChecked(args: Args, kwargs: Kwargs | undefined, sig: Signature): Bound {
   const fn = `${sig.name}()`;
   if (!Array.isArray(args)) throw typeError(`${fn} positional arguments must be a list, not ${pyTypeName(args)}`);
   const kw = kwargs ?? {};

@@ -139,3 +139,23 @@ void t.test('simple type checks and container shapes', async (t) => {
     'add_numbers() keyword arguments must be a dict, not list',
   );
 });
+
+void t.test('the positional-only fast path binds as the general one, and leaves every other call to it', async (t) => {
+  const kwo: Signature = { name: 'k', params: [{ name: 'a' }], kwOnly: [{ name: 'flag' }] };
+  t.equal(
+    typeError(() => bind([1], {}, kwo)),
+    "k() missing 1 required keyword-only argument: 'flag'",
+    'a keyword-only parameter: the general checks',
+  );
+  t.same(bind([1], { flag: true }, kwo), { a: 1, flag: true });
+  const kw: Signature = { name: 'v', params: [{ name: 'a' }], varKwargs: true };
+  t.same(bind([1], {}, kw), { a: 1 }, '**kwargs, none given');
+  t.same(bind([1], { z: 2 }, kw), { a: 1, z: 2 });
+  t.equal(
+    typeError(() => bind([1], { a: 2 }, add)),
+    "add_numbers() got multiple values for argument 'a'",
+  );
+  t.same(bind([1, 2], Object.create({ inherited: 1 }) as Record<string, unknown>, add), { a: 1, b: 2 });
+  t.same(bind([1, 2, 3], {}, three), { a: 1, b: 2, c: 3, d: 0 }, 'fewer than the parameters: defaults');
+  t.same(bind([1, 2, 3, 4], undefined, three), { a: 1, b: 2, c: 3, d: 4 }, 'all of them, no kwargs at all');
+});
