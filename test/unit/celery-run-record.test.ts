@@ -6,6 +6,9 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import type { WorkerConfig } from '../../src/config/types.js';
+import type { PoolHandle } from '../../src/supervisor/handle.js';
+import { runRecords } from '../../src/backends/celery/extension.js';
 import { ChildLostRuns, DONE_FLUSH_MS } from '../../src/backends/celery/lost-ask.js';
 import { LostDesk } from '../../src/backends/celery/lost-desk.js';
 import { LostRuns, lostAnswer, TOPIC_RUNNING } from '../../src/backends/celery/lost-runs.js';
@@ -199,4 +202,37 @@ void t.test('makeRecordDir: a private directory per pool; killed pools\u2019 dir
   t.ok(readdirSync(base).includes(dir.slice(base.length + 1)), 'ours is there');
   removeRecordDir(dir);
   t.notOk(existsSync(dir));
+});
+
+void t.test('the pool extension reads the live records once per turn, and an exit drops them', async (t) => {
+  let childConfig = { celery: { brokerUrl: 'amqp://127.0.0.1:5672//' } } as unknown as WorkerConfig;
+  const children = [{ gen: 7, pid: 9001 }];
+  const pool = {
+    logger: { warn: () => undefined },
+    snapshot: () => ({ children }),
+    setChildConfig: (f: (c: WorkerConfig) => WorkerConfig) => void (childConfig = f(childConfig)),
+  } as unknown as PoolHandle;
+  const r = runRecords(childConfig);
+  r.attach(pool);
+  const dir = childConfig.celery.runsDir;
+  if (dir === undefined) throw new Error('no runsDir handed to children');
+  t.teardown(() => r.close());
+  const w = RunRecordWriter.open(dir, 9001)!;
+  w.write(['a']);
+  t.same(r.live(pool), [[7, ['a']]]);
+  w.write(['a', 'b']);
+  t.same(r.live(pool), [[7, ['a']]], 'the same turn: read once');
+  await new Promise((res) => setImmediate(res));
+  t.same(r.live(pool), [[7, ['a', 'b']]], 'the next turn reads again');
+  w.close();
+  children.length = 0;
+  t.same(r.exited(9001), ['a', 'b'], "the exited child's record");
+  t.notOk(existsSync(join(dir, '9001')), 'then removed');
+  t.same(r.live(pool), [], 'no longer live, in the same turn too');
+  r.close();
+  t.notOk(existsSync(dir), 'the directory goes with the pool');
+  const redis = runRecords({ celery: { brokerUrl: 'redis://127.0.0.1:6379/0' } } as unknown as WorkerConfig);
+  let set = false;
+  redis.attach({ ...pool, setChildConfig: () => void (set = true) } as unknown as PoolHandle);
+  t.notOk(set, 'Redis brokers need no records');
 });

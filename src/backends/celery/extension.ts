@@ -110,8 +110,10 @@ function routeChildMessages(
 }
 
 /** The children's run records (run-record.ts): a private directory, made when the pool attaches, AMQP only. */
-function runRecords(config: WorkerConfig) {
+export function runRecords(config: WorkerConfig) {
   let dir: string | null = null;
+  /** The live records as read in this turn of the event loop: a burst of questions reads each file once. */
+  let turn: [number, string[] | null][] | null = null;
   return {
     attach(p: PoolHandle): void {
       if (!isAmqpUrl(config.celery.brokerUrl)) return;
@@ -119,14 +121,19 @@ function runRecords(config: WorkerConfig) {
       if (made === null) p.logger.warn('no directory for the children\u2019s run records: they report over IPC');
       else p.setChildConfig((c) => ({ ...c, celery: { ...c.celery, runsDir: made } }));
     },
-    /** The live children's records, by gen. */
+    /** The live children's records, by gen (read once per turn: after a broker restart every held message asks). */
     live(p: PoolHandle | null): [number, string[] | null][] {
       const d = dir;
       if (d === null || p === null) return [];
-      return p.snapshot().children.flatMap((c) => (c.pid === null ? [] : [[c.gen, readRecord(d, c.pid)]]));
+      if (turn === null) {
+        turn = p.snapshot().children.flatMap((c) => (c.pid === null ? [] : [[c.gen, readRecord(d, c.pid)]]));
+        setImmediate(() => (turn = null));
+      }
+      return turn;
     },
     /** An exited child's record, then removed; undefined without one. */
     exited(pid: number | null): string[] | null | undefined {
+      turn = null; // it is no longer live
       if (dir === null || pid === null) return undefined;
       const ids = readRecord(dir, pid);
       dropRecord(dir, pid);
