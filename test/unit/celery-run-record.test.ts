@@ -2,7 +2,7 @@
 // the task may start (no IPC per start), the pool reads it when asked about a redelivery and when the child exits,
 // a torn or foreign text is never taken for a list, a failed write falls back to IPC reports, and stale
 // directories of killed pools are swept.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -193,12 +193,20 @@ void t.test('makeRecordDir: a private directory per pool; killed pools\u2019 dir
   const stale = join(base, 'tbw-runs-4194999-test');
   mkdirSync(stale, { recursive: true });
   writeFileSync(join(stale, '12'), encodeRecord(['x']));
+  // A link planted under a dead pool's name, pointing at a directory of ours: neither is touched.
+  const target = scratch(t);
+  writeFileSync(join(target, 'keep'), 'x');
+  const planted = join(base, 'tbw-runs-4194998-link');
+  rmSync(planted, { force: true });
+  symlinkSync(target, planted);
+  t.teardown(() => rmSync(planted, { force: true }));
   const dir = makeRecordDir();
   if (dir === null) throw new Error('no record directory');
   t.teardown(() => removeRecordDir(dir));
   t.ok(dir.startsWith(join(base, `tbw-runs-${process.pid}-`)), dir);
   t.equal(statSync(dir).mode & 0o777, 0o700, 'private');
   t.notOk(existsSync(stale), 'the dead pool\u2019s directory is gone');
+  t.ok(existsSync(join(target, 'keep')), 'a planted link is not followed');
   t.ok(readdirSync(base).includes(dir.slice(base.length + 1)), 'ours is there');
   removeRecordDir(dir);
   t.notOk(existsSync(dir));

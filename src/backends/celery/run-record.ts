@@ -3,7 +3,17 @@
 // wakes nobody, where a start report down the IPC pipe woke the supervisor for every task (measured: ~14% of a
 // no-op drain on RabbitMQ). The file is rewritten whole, in place, before each batch of tasks starts; a reader can
 // meet a write half done, so each version carries its length and a checksum and a torn read is read again.
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  lstatSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -117,7 +127,9 @@ function sweep(base: string): void {
     const m = /^tbw-runs-(\d+)-/.exec(name);
     if (m === null || alive(Number(m[1]))) continue;
     const dir = join(base, name);
-    if (statSync(dir).uid === process.getuid?.()) rmSync(dir, { recursive: true, force: true });
+    // lstat: a symlink someone else planted under that name is never followed, only our own directories go.
+    const st = lstatSync(dir);
+    if (st.isDirectory() && st.uid === process.getuid?.()) rmSync(dir, { recursive: true, force: true });
   }
 }
 
