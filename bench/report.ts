@@ -122,10 +122,16 @@ export function versions(): Record<string, string> {
   return out;
 }
 
+/** The unrounded ratio of value and anchor (better than the anchor: above 1); undefined without one. */
+export function exactRatio(m: Metric): number | undefined {
+  if (!m.anchor || m.anchor.value === 0 || m.value === 0) return undefined;
+  return m.lowerIsBetter ? m.anchor.value / m.value : m.value / m.anchor.value;
+}
+
 /** Fill in ratio from the anchor when the bench did not compute one. */
 export function withRatio(m: Metric): Metric {
-  if (m.ratio !== undefined || !m.anchor || m.anchor.value === 0 || m.value === 0) return m;
-  const ratio = m.lowerIsBetter ? m.anchor.value / m.value : m.value / m.anchor.value;
+  const ratio = exactRatio(m);
+  if (m.ratio !== undefined || ratio === undefined) return m;
   return { ...m, ratio: Math.round(ratio * 100) / 100 };
 }
 
@@ -135,12 +141,7 @@ export function withRatio(m: Metric): Metric {
  */
 export function meetsTarget(m: Metric): boolean | null {
   if (m.target === undefined) return null;
-  const exact =
-    m.anchor && m.anchor.value !== 0 && m.value !== 0
-      ? m.lowerIsBetter
-        ? m.anchor.value / m.value
-        : m.value / m.anchor.value
-      : undefined;
+  const exact = exactRatio(m);
   const shown = withRatio(m).ratio;
   // A ratio the bench computed itself (a median of per-run ratios) stands; one derived from value ÷ anchor is
   // judged unrounded.

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { machine, meetsTarget, renderChart, versions, withRatio, type BenchResult } from './report.js';
+import { exactRatio, machine, meetsTarget, renderChart, versions, withRatio, type BenchResult } from './report.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench when built
 const ROOT = join(HERE, '..', '..');
@@ -75,8 +75,7 @@ function renderTable(results: BenchResult[]): string {
       const anchor = x.anchor ? `${x.anchor.name}: ${fmt(x.anchor.value)}` : '';
       // A miss that two decimals would round up to the target is shown with three (0.995×, not 1×).
       const hidden = ok === false && x.anchor && x.ratio !== undefined && x.ratio >= (x.target ?? Infinity);
-      const exact = x.anchor ? (x.lowerIsBetter ? x.anchor.value / x.value : x.value / x.anchor.value) : 0;
-      const ratio = x.ratio !== undefined && x.anchor ? `${hidden ? exact.toFixed(3) : x.ratio}×` : '';
+      const ratio = x.ratio !== undefined && x.anchor ? `${hidden ? (exactRatio(x) ?? 0).toFixed(3) : x.ratio}×` : '';
       const target =
         x.target === undefined
           ? ''

@@ -5,7 +5,6 @@
 import type { Message } from 'amqplib';
 import t from 'tap';
 import { ChildLostRuns, DONE_FLUSH_MS } from '../../src/backends/celery/lost-ask.js';
-import { LostDesk } from '../../src/backends/celery/lost-desk.js';
 import {
   LostMemory,
   LostRuns,
@@ -13,12 +12,12 @@ import {
   lostQuestion,
   runKey,
   runningReport,
-  TOPIC_LOST_ANSWER,
   TOPIC_LOST_ASK,
   TOPIC_RUNNING,
 } from '../../src/backends/celery/lost-runs.js';
 import { copyOptions, recount, returned, runKeyOf } from '../../src/backends/celery/transports/amqp-lost.js';
 import { BROKER_LOST_REASON, inboundOf } from '../../src/backends/celery/transports/amqp-message.js';
+import { answeringDesk } from '../helpers/lost-desk.js';
 
 void t.test('LostMemory: bounded by count (oldest first) and by age', async (t) => {
   const m = new LostMemory(3, 1000);
@@ -68,37 +67,8 @@ void t.test('the messages are checked: another process wrote them', async (t) =>
   t.equal(lostAnswer({ req: 2 }), undefined);
 });
 
-/** A desk whose answers resolve promises, per asking child and request. */
-function desk(o = { settleMs: 1, waitMs: 5000 }) {
-  const answers = new Map<string, (reason: string | null) => void>();
-  /** The answer as one value: the reason, null, or 'copied' (a duplicate). */
-  const d = new LostDesk(
-    new LostRuns(),
-    {
-      send: (gen, topic, data) => {
-        if (topic !== TOPIC_LOST_ANSWER) throw new Error(topic);
-        const a = lostAnswer(data)!;
-        answers.get(`${gen}/${a.req}`)?.(a.copied ? 'copied' : a.reason);
-      },
-      now: () => 0,
-    },
-    o,
-  );
-  // The desk's timers do not keep the supervisor alive (unref): a pending question here does.
-  const ask = (gen: number, req: number, id: string): Promise<string | null> =>
-    new Promise((resolve) => {
-      const alive = setInterval(() => undefined, 1000);
-      answers.set(`${gen}/${req}`, (reason) => {
-        clearInterval(alive);
-        resolve(reason);
-      });
-      d.ask(gen, { req, id });
-    });
-  return { d, ask };
-}
-
 void t.test('LostDesk: a redelivery that races the exit of the child it died in waits for that exit', async (t) => {
-  const { d, ask } = desk();
+  const { d, ask } = answeringDesk();
   t.teardown(() => d.close());
   d.report(1, { start: ['P', 'V'] });
   const p = ask(2, 1, 'P');
@@ -119,7 +89,7 @@ void t.test('LostDesk: a redelivery that races the exit of the child it died in 
 });
 
 void t.test('LostDesk: an unknown id waits a moment (a start report may still be in a pipe)', async (t) => {
-  const { d, ask } = desk({ settleMs: 20, waitMs: 5000 });
+  const { d, ask } = answeringDesk({ settleMs: 20, waitMs: 5000 });
   t.teardown(() => d.close());
   const p = ask(2, 1, 'P');
   d.report(1, { start: ['P'] }); // read after the question
@@ -128,7 +98,7 @@ void t.test('LostDesk: an unknown id waits a moment (a start report may still be
 });
 
 void t.test('LostDesk: still running in a live child after the bound: not charged', async (t) => {
-  const { d, ask } = desk({ settleMs: 1, waitMs: 20 });
+  const { d, ask } = answeringDesk({ settleMs: 1, waitMs: 20 });
   t.teardown(() => d.close());
   d.report(1, { start: ['P'] });
   t.equal(await ask(2, 1, 'P'), null, 'its child lost a connection, not its life');

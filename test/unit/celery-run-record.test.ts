@@ -10,8 +10,7 @@ import type { WorkerConfig } from '../../src/config/types.js';
 import type { PoolHandle } from '../../src/supervisor/handle.js';
 import { runRecords } from '../../src/backends/celery/extension.js';
 import { ChildLostRuns, DONE_FLUSH_MS } from '../../src/backends/celery/lost-ask.js';
-import { LostDesk } from '../../src/backends/celery/lost-desk.js';
-import { LostRuns, lostAnswer, TOPIC_RUNNING } from '../../src/backends/celery/lost-runs.js';
+import { TOPIC_RUNNING } from '../../src/backends/celery/lost-runs.js';
 import {
   decodeRecord,
   dropRecord,
@@ -21,6 +20,7 @@ import {
   removeRecordDir,
   RunRecordWriter,
 } from '../../src/backends/celery/run-record.js';
+import { answeringDesk } from '../helpers/lost-desk.js';
 
 const scratch = (t: Test): string => {
   const dir = mkdtempSync(join(tmpdir(), 'tbw-record-test-'));
@@ -32,7 +32,7 @@ void t.test('encode/decode: a whole version reads back; a torn or foreign one is
   const ids = ['0.0:a8f1', '1.2:b\u00e9'];
   t.same(decodeRecord(encodeRecord(ids)), ids);
   t.same(decodeRecord(encodeRecord([])), []);
-  t.same(decodeRecord(`${encodeRecord(['x'])}            `), ['x'], 'padding after a shorter version is ignored');
+  t.same(decodeRecord(`${encodeRecord(['x'])}            `), ['x'], 'what an older, longer version left after it is ignored');
   const longer = encodeRecord(['0.0:AAAA', '0.0:BBBB']);
   const shorter = encodeRecord(['0.0:CCCC']);
   // A reader that met the rewrite half done: the new version's start over the old one's end.
@@ -114,31 +114,8 @@ void t.test('ChildLostRuns: a record that cannot be written falls back to IPC re
 });
 
 /** A desk reading the records in `dir` of the children `live` (gen → pid), answers as promises. */
-function deskOn(dir: string, live: Map<number, number>, o = { settleMs: 1, waitMs: 5000 }) {
-  const answers = new Map<string, (reason: string | null) => void>();
-  const d = new LostDesk(
-    new LostRuns(),
-    {
-      send: (gen, _topic, data) => {
-        const a = lostAnswer(data)!;
-        answers.get(`${gen}/${a.req}`)?.(a.reason);
-      },
-      now: () => 0,
-      records: () => [...live].map(([gen, pid]) => [gen, readRecord(dir, pid)] as const),
-    },
-    o,
-  );
-  const ask = (gen: number, req: number, id: string): Promise<string | null> =>
-    new Promise((resolve) => {
-      const alive = setInterval(() => undefined, 1000);
-      answers.set(`${gen}/${req}`, (reason) => {
-        clearInterval(alive);
-        resolve(reason);
-      });
-      d.ask(gen, { req, id });
-    });
-  return { d, ask };
-}
+const deskOn = (dir: string, live: Map<number, number>) =>
+  answeringDesk(undefined, () => [...live].map(([gen, pid]) => [gen, readRecord(dir, pid)] as const));
 
 void t.test('LostDesk with records: a redelivery is charged only for a death it was running in', async (t) => {
   const dir = scratch(t);

@@ -18,6 +18,7 @@ import { AuthenticationError, type Transport } from './transport.js';
 import { openTransport, transportProblem } from './transports/index.js';
 import { taskLines } from '../../tasks/task-log.js';
 import { taskLineSink } from './task-lines.js';
+import { pidAlive } from '../../util/pid.js';
 
 export interface CeleryBackendDeps {
   now(): number;
@@ -27,18 +28,9 @@ export interface CeleryBackendDeps {
   tuning: Partial<Pick<ConsumerOptions, 'maxEtaHeld' | 'hardGraceMs'>>;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 const DEFAULT_DEPS: CeleryBackendDeps = {
   now: () => Date.now(),
-  isAlive,
+  isAlive: pidAlive,
   pid: process.pid,
   connectTimeoutMs: 10_000,
   tuning: {},
