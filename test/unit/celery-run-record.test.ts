@@ -32,7 +32,11 @@ void t.test('encode/decode: a whole version reads back; a torn or foreign one is
   const ids = ['0.0:a8f1', '1.2:b\u00e9'];
   t.same(decodeRecord(encodeRecord(ids)), ids);
   t.same(decodeRecord(encodeRecord([])), []);
-  t.same(decodeRecord(`${encodeRecord(['x'])}            `), ['x'], 'what an older, longer version left after it is ignored');
+  t.same(
+    decodeRecord(`${encodeRecord(['x'])}            `),
+    ['x'],
+    'what an older, longer version left after it is ignored',
+  );
   const longer = encodeRecord(['0.0:AAAA', '0.0:BBBB']);
   const shorter = encodeRecord(['0.0:CCCC']);
   // A reader that met the rewrite half done: the new version's start over the old one's end.
