@@ -111,6 +111,66 @@ export interface KillOpts {
   timeoutMs: number;
 }
 
+/** Run `f`, and say what it threw instead of throwing (a report must not fail on its own parts). */
+async function part(name: string, f: () => Promise<string> | string): Promise<string> {
+  try {
+    return `${name}:\n${await f()}`;
+  } catch (err) {
+    return `${name}: (not available: ${(err as Error).message})`;
+  }
+}
+
+/**
+ * Where a run that stopped progressing stands: what executed, where the broker has the rest (ready, or held by which
+ * channels), the pool's own status (SIGUSR2), its children, and its last lines.
+ */
+export async function stallReport(e: Env, ids: readonly string[]): Promise<string> {
+  const supervisor = e.w.proc.pid!;
+  const from = e.w.lines.length;
+  if (procState(supervisor) !== null) process.kill(supervisor, 'SIGUSR2');
+  await new Promise((r) => setTimeout(r, 1000)); // the status line's way out of the pool
+  const c = await execCounts(e.r, ids);
+  const parts = [
+    `executed ${c.distinct}/${ids.length}; not executed (first 5): ${c.missing.slice(0, 5).join(' ')}`,
+    await part('children', () =>
+      childrenOf(supervisor)
+        .map((p) => `${p} ${procState(p)}`)
+        .join(', '),
+    ),
+  ];
+  if (e.rabbit !== null) {
+    const rabbit = e.rabbit;
+    parts.push(
+      await part('queues', () =>
+        rabbit.ctl('list_queues', 'name', 'messages_ready', 'messages_unacknowledged', 'consumers'),
+      ),
+    );
+    parts.push(
+      await part('channels', () =>
+        rabbit.ctl(
+          'list_channels',
+          'connection',
+          'number',
+          'consumer_count',
+          'messages_unacknowledged',
+          'prefetch_count',
+        ),
+      ),
+    );
+  } else {
+    parts.push(
+      await part('redis', async () => `unacked ${await e.r.hlen('unacked')}, celery ${await e.r.llen('celery')}`),
+    );
+  }
+  const lines = (ls: Record<string, unknown>[]): string => ls.map((l) => JSON.stringify(l)).join('\n');
+  parts.push(
+    await part('pool status (SIGUSR2)', () => lines(e.w.lines.slice(from).filter((l) => l.msg === 'pool status'))),
+  );
+  parts.push(await part('warnings and errors', () => lines(e.w.lines.filter((l) => Number(l.level) >= 40).slice(-30))));
+  parts.push(await part('last lines', () => lines(e.w.lines.slice(0, from).slice(-15))));
+  return parts.join('\n');
+}
+
 /** A child SIGKILLed every `everyMs` while the tasks run: all complete, none lost, duplicates reported. */
 export async function killChildrenCase(t: Test, o: KillOpts, kind: TransportKind = 'redis'): Promise<void> {
   // Every crash here comes from outside on purpose: the crash-loop guard (default 10 in 60 s) would give up.
@@ -135,7 +195,11 @@ export async function killChildrenCase(t: Test, o: KillOpts, kind: TransportKind
       o.timeoutMs,
       'every task executed',
       200,
-    );
+    ).catch(async (err: unknown) => {
+      killer.stop();
+      t.comment(await stallReport(e, ids2));
+      throw new Error(`${(err as Error).message} (where the run stands: the comment above)`);
+    });
   } finally {
     killer.stop();
   }
