@@ -248,6 +248,10 @@ export class AmqpSubscription implements Subscription {
       this.host.logger.debug({ err: (err as Error).message }, 're-subscription interrupted');
     } finally {
       this.#resubscribe = null;
+      // A wish that came while this ran for a channel that has gone since (a reconnect set up a new one): the new
+      // channel was subscribed as things stood at its setup, so it catches up now, or it would never resume.
+      const now = this.#ch;
+      if (this.#again && now !== null && now !== ch && this.active) this.#renewOn(now);
     }
   }
 
