@@ -173,10 +173,23 @@ export async function stallReport(e: Env, ids: readonly string[]): Promise<strin
 
 /** A child SIGKILLed every `everyMs` while the tasks run: all complete, none lost, duplicates reported. */
 export async function killChildrenCase(t: Test, o: KillOpts, kind: TransportKind = 'redis'): Promise<void> {
-  // Every crash here comes from outside on purpose: the crash-loop guard (default 10 in 60 s) would give up.
+  // Every crash here comes from outside on purpose: the crash-loop guard (default 10 in 60 s) would give up. And a
+  // task that happens to be running in three of the killed children is, by design, a poison suspect: with the
+  // default --delivery-limit (2) it fails with WorkerLostError and goes to the dead-letter place (that is the poison
+  // case's subject). Seen once in ~65 runs here (1499/1500 executed, one message dead-lettered), so this case, about
+  // losing nothing, sets a limit above the number of kills in a run (10 to 20): no task can reach it.
   const e = await poolEnv(
     t,
-    ['-c', String(o.concurrency), '--child-concurrency', String(o.childConcurrency), '--crash-loop-max', '0'],
+    [
+      '-c',
+      String(o.concurrency),
+      '--child-concurrency',
+      String(o.childConcurrency),
+      '--crash-loop-max',
+      '0',
+      '--delivery-limit',
+      '100',
+    ],
     {},
     [],
     kind,
