@@ -244,8 +244,9 @@ export class Consumer {
       this.#held.ready.shift();
       if (next.lost > 0) {
         this.#alone = next;
-        // Set aside before it starts (the launch waits for that): a death now is charged to it only. Where the
-        // broker charges whatever the child holds, what is still arriving is set aside too before it starts.
+        // Set aside before it starts (the launch waits for that): a death once it runs is charged to it only, and
+        // one before to nobody. Where the broker charges whatever the child holds, what is still arriving is set
+        // aside too before it starts.
         this.#setAside(0);
         if (!this.transport.setWaiting && this.#sub?.settled) this.#parking.track(this.#sub.settled());
       }
@@ -274,14 +275,16 @@ export class Consumer {
   #launch(held: Held): void {
     const ex = new Execution(held, this.#wiring.exec);
     this.#held.running.set(held.tag, ex);
-    // Before the task's code runs: if it kills this child, the supervisor knows a task did (and which one).
-    const reported = held.msg.anonymous ? undefined : this.o.onRun?.(held, true);
     this.o.busy(this.#held.running.size);
     this.o.onTaskEvent?.('started', held, ex);
     // Rare (ETA, rate limits, reruns): the common path starts the task in this turn (after a microtask where the
     // start is reported), with no round trip.
     const parked = this.#parking.mustWait(held) ? this.#parking.ready(held) : undefined;
-    const gate = parked && reported ? Promise.all([parked, reported]) : (parked ?? reported);
+    // Reported running before the task's code runs (if it kills this child, the pool knows a task did, and which),
+    // but not before it stops waiting: a death while a rerun waits for what was set aside behind it to be back is
+    // not its doing, and charging it would bring a task that never ran closer to its --delivery-limit.
+    const report = (): Promise<void> | undefined => (held.msg.anonymous ? undefined : this.o.onRun?.(held, true));
+    const gate = parked ? parked.then(report) : report();
     const run = gate ? gate.then((): Promise<Outcome> | Outcome => (held.released ? 'abandoned' : ex.run())) : ex.run();
     void run
       .catch((err: unknown): Promise<Outcome> => recoverSettle(held, ex, err, this.#wiring.endings))
