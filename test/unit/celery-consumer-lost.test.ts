@@ -1,9 +1,9 @@
 // The consumer over an in-memory transport: the prefetch it asks for (slots × Celery's prefetch multiplier), the
 // raise for a held ETA message, and deliveries the transport loses (an AMQP channel that closed: the broker gives
-// them out again) being forgotten, never run or settled twice.
+// them out again) being forgotten, never run or settled twice; a rerun recorded as running only when it starts.
 import { pino } from 'pino';
 import t from 'tap';
-import { Consumer } from '../../src/backends/celery/consumer.js';
+import { Consumer, type ConsumerOptions } from '../../src/backends/celery/consumer.js';
 import { buildTask } from '../../src/backends/celery/protocol.js';
 import type {
   ConsumeOptions,
@@ -53,7 +53,7 @@ class FakeTransport implements Transport {
   close = async (): Promise<void> => undefined;
 }
 
-function delivery(tag: string, etaMs: number | null): Delivery {
+function delivery(tag: string, etaMs: number | null, extra: Partial<InboundMessage> = {}): Delivery {
   const { message: out } = buildTask({ task: 'count', args: [tag], etaMs });
   const message: InboundMessage = {
     headers: out.headers,
@@ -64,17 +64,19 @@ function delivery(tag: string, etaMs: number | null): Delivery {
     deliveryInfo: { exchange: '', routingKey: 'celery', deliveryTag: tag },
     redelivered: false,
     size: out.body.length,
+    ...extra,
   };
   return { kind: 'message', tag, queue: 'celery', message, revoked: false };
 }
 
-void t.test('prefetch = slots × multiplier; a lost ETA message is dropped and the raise undone', async (t) => {
-  const env = { CELERY_PREFETCH_MULTIPLIER: '3' };
-  const cfg = compileConfig({ env, host: currentHost(env) }).celery;
-  const ran: string[] = [];
-  const registry = new Registry().add(defineTask({ name: 'count', run: (args) => void ran.push(String(args[0])) }));
-  const tr = new FakeTransport();
-  const c = new Consumer(
+/** A consumer of two slots over `tr` (options beyond the usual ones in `extra`). */
+function consumer(
+  tr: FakeTransport,
+  cfg: ConsumerOptions['cfg'],
+  registry: Registry,
+  extra: Partial<ConsumerOptions> = {},
+): Consumer {
+  return new Consumer(
     tr,
     null,
     {
@@ -92,9 +94,19 @@ void t.test('prefetch = slots × multiplier; a lost ETA message is dropped and t
       hardGraceMs: 100,
       limits: { token: () => null, timeLimits: () => null },
       onHardLimit: () => undefined,
+      ...extra,
     },
     null,
   );
+}
+
+void t.test('prefetch = slots × multiplier; a lost ETA message is dropped and the raise undone', async (t) => {
+  const env = { CELERY_PREFETCH_MULTIPLIER: '3' };
+  const cfg = compileConfig({ env, host: currentHost(env) }).celery;
+  const ran: string[] = [];
+  const registry = new Registry().add(defineTask({ name: 'count', run: (args) => void ran.push(String(args[0])) }));
+  const tr = new FakeTransport();
+  const c = consumer(tr, cfg, registry);
   await c.start();
   t.equal(tr.prefetches[0], 6, 'two slots × multiplier 3');
   const o = tr.opts!;
@@ -107,5 +119,52 @@ void t.test('prefetch = slots × multiplier; a lost ETA message is dropped and t
   await new Promise((r) => setTimeout(r, 500));
   t.same(ran, ['1.2'], 'the lost ETA message never runs here (the broker redelivers it)');
   t.same(tr.acked, [], 'nothing of a lost channel is acked');
+  await c.stop();
+});
+
+void t.test('a rerun is recorded as running only once what was set aside behind it is back', async (t) => {
+  const cfg = compileConfig({ env: {}, host: currentHost({}) }).celery;
+  const events: string[] = [];
+  let release: () => void = () => undefined;
+  const blocked = new Promise<void>((r) => (release = r));
+  const registry = new Registry().add(
+    defineTask({
+      name: 'count',
+      run: async (args) => {
+        events.push(`run ${String(args[0])}`);
+        if (String(args[0]).startsWith('busy')) await blocked;
+      },
+    }),
+  );
+  const tr = new FakeTransport();
+  let giveBackDone: () => void = () => undefined;
+  tr.restore = (): Promise<boolean> => {
+    events.push('give back');
+    return new Promise((r) => (giveBackDone = () => r(true)));
+  };
+  const c = consumer(tr, cfg, registry, {
+    onRun: (held, running) => {
+      events.push(`${running ? 'start' : 'end'} ${String(held.msg.args[0])}`);
+      return Promise.resolve();
+    },
+  });
+  await c.start();
+  const o = tr.opts!;
+  await o.onDelivery(delivery('busy1', null));
+  await o.onDelivery(delivery('busy2', null));
+  // A rerun after a lost worker, then a message behind it: both slots are busy, so the one behind is set aside.
+  await o.onDelivery(delivery('rerun', null, { lostWorkers: 1, lostReason: 'killed by SIGKILL' }));
+  await o.onDelivery(delivery('behind', null));
+  await new Promise((r) => setTimeout(r, 20));
+  t.ok(events.includes('give back'), 'what came behind the rerun is given back');
+  release(); // the two busy tasks end: the rerun may launch, alone, once the give-back is done
+  await new Promise((r) => setTimeout(r, 50));
+  t.notOk(events.includes('start rerun'), 'not recorded as running while the give-back is on its way');
+  t.notOk(events.includes('run rerun'), 'and its code has not run');
+  giveBackDone();
+  await new Promise((r) => setTimeout(r, 50));
+  const start = events.indexOf('start rerun');
+  t.ok(start >= 0, 'recorded once the give-back is done');
+  t.ok(start < events.indexOf('run rerun'), 'and before its code runs');
   await c.stop();
 });
