@@ -108,6 +108,13 @@ function bindAll(args: Args, kwargs: Kwargs | undefined, sig: Signature): Bound 
   return positionalOnly(args, kwargs, sig) ?? bindChecked(args, kwargs, sig);
 }
 
+/** The simple type check of one bound value (both binding paths): CPython's TypeError words. */
+function checkType(name: string, p: ParamSpec, v: unknown): void {
+  if (p.type && !matches(p.type, v)) {
+    throw typeError(`${name}() argument '${p.name}' must be ${TYPE_LABEL[p.type]}, not ${pyTypeName(v)}`);
+  }
+}
+
 const noKeys = (kw: Kwargs | undefined): boolean => {
   if (kw === undefined) return true;
   if (typeof kw !== 'object' || kw === null || Array.isArray(kw)) return false;
@@ -129,9 +136,7 @@ function positionalOnly(args: Args, kwargs: Kwargs | undefined, sig: Signature):
   for (let i = 0; i < params.length; i++) {
     const p = params[i] as ParamSpec;
     const v = args[i];
-    if (p.type && !matches(p.type, v)) {
-      throw typeError(`${sig.name}() argument '${p.name}' must be ${TYPE_LABEL[p.type]}, not ${pyTypeName(v)}`);
-    }
+    checkType(sig.name, p, v);
     values[p.name] = v;
   }
   return { values, extraArgs: [], extraKwargs: {} };
@@ -183,9 +188,7 @@ function bindChecked(args: Args, kwargs: Kwargs | undefined, sig: Signature): Bo
       values[p.name] = p.default;
       continue;
     }
-    if (p.type && !matches(p.type, values[p.name])) {
-      throw typeError(`${fn} argument '${p.name}' must be ${TYPE_LABEL[p.type]}, not ${pyTypeName(values[p.name])}`);
-    }
+    checkType(sig.name, p, values[p.name]);
   }
   return { values, extraArgs: sig.varArgs === true ? args.slice(params.length) : [], extraKwargs };
 }

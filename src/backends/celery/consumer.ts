@@ -280,15 +280,17 @@ export class Consumer {
     // Rare (ETA, rate limits, reruns): the common path starts the task in this turn (after a microtask where the
     // start is reported), with no round trip.
     const parked = this.#parking.mustWait(held) ? this.#parking.ready(held) : undefined;
-    // Reported running before the task's code runs (if it kills this child, the pool knows a task did, and which),
-    // but not before it stops waiting: a death while a rerun waits for what was set aside behind it to be back is
-    // not its doing, and charging it would bring a task that never ran closer to its --delivery-limit.
-    const report = (): Promise<void> | undefined => (held.msg.anonymous ? undefined : this.o.onRun?.(held, true));
-    const gate = parked ? parked.then(report) : report();
+    const gate = parked ? parked.then(() => this.#reportStart(held)) : this.#reportStart(held);
     const run = gate ? gate.then((): Promise<Outcome> | Outcome => (held.released ? 'abandoned' : ex.run())) : ex.run();
     void run
       .catch((err: unknown): Promise<Outcome> => recoverSettle(held, ex, err, this.#wiring.endings))
       .then((outcome) => this.#finished(held, ex, outcome));
+  }
+
+  // Before the task's code runs (if it kills this child, the pool knows a task did, and which), after any wait: a
+  // death while a rerun waits for what was set aside behind it is not its doing (no step towards --delivery-limit).
+  #reportStart(held: Held): Promise<void> | undefined {
+    return held.msg.anonymous ? undefined : this.o.onRun?.(held, true);
   }
 
   #finished(held: Held, ex: Execution, outcome: Outcome): void {
