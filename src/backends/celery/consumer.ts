@@ -12,11 +12,11 @@ import type { Canvas } from './canvas.js';
 import { internalTask } from './dag.js';
 import { EtaHold, OVER_CAP_BATCH } from './eta.js';
 import { Execution, type Held, type Outcome } from './execute.js';
-import { lostTooOften, recoverSettle, rejectUnrunnable, type Unrunnable } from './endings.js';
+import { endRevoked, lostTooOften, recoverSettle, rejectUnrunnable, type Unrunnable } from './endings.js';
 import { Holdings } from './holdings.js';
 import { Parking } from './parking.js';
 import { RecentIds } from './recent-ids.js';
-import { excInfo, type ResultStore } from './results.js';
+import type { ResultStore } from './results.js';
 import type { Delivery, SettleableDelivery, Subscription, Transport } from './transport.js';
 import { wire, type Wiring, type WiringOptions } from './wiring.js';
 
@@ -206,11 +206,7 @@ export class Consumer {
 
   async #revoke(held: Held, why: 'revoked' | 'expired'): Promise<void> {
     this.o.onTaskEvent?.('revoked', held); // its log line: the task lines (task-lines.ts)
-    const ex = new Execution(held, this.#wiring.exec);
-    await ex.store('REVOKED', excInfo('TaskRevokedError', why));
-    if (held.msg.chord)
-      await this.canvas(held.queue).onChordPart(held.msg, 'REVOKED', excInfo('TaskRevokedError', why));
-    await this.transport.ack([held.delivery]);
+    await endRevoked(held, why, this.#wiring.endings);
     this.processed++;
   }
 

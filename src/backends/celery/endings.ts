@@ -1,8 +1,8 @@
-// How a message ends when its task cannot end normally: a lost worker past --delivery-limit (FAILURE
-// WorkerLostError and the dead-letter list), and a settle that failed (the result could not be stored or the
-// message not acked). Never a rerun loop: a result that cannot be stored becomes a small FAILURE naming why (as
-// Celery stores an EncodeError); when even that cannot be written, the message goes back ONCE, after a backoff,
-// charged like a lost worker, so the delivery limit ends it.
+// How a message ends when its task cannot end normally: revoked before it ran (REVOKED), a lost worker past
+// --delivery-limit (FAILURE WorkerLostError and the dead-letter list), and a settle that failed (the result could
+// not be stored or the message not acked). Never a rerun loop: a result that cannot be stored becomes a small
+// FAILURE naming why (as Celery stores an EncodeError); when even that cannot be written, the message goes back
+// ONCE, after a backoff, charged like a lost worker, so the delivery limit ends it.
 import type { Logger } from 'pino';
 import type { CeleryConfig } from '../../config/types.js';
 import { Execution, type ExecEnv, type Held, type Outcome } from './execute.js';
@@ -90,6 +90,17 @@ export async function lostTooOften(held: Held, e: EndingsEnv, reason: string | n
     at: e.now() / 1000,
   });
   e.onTaskEvent?.('failed', held, ex);
+}
+
+/**
+ * Revoked (or expired) before it ran: REVOKED TaskRevokedError stored, its chord part counted as Celery's worker
+ * does, and the message acked; never run.
+ */
+export async function endRevoked(held: Held, why: 'revoked' | 'expired', e: EndingsEnv): Promise<void> {
+  const exc = excInfo('TaskRevokedError', why);
+  await new Execution(held, e.exec).store('REVOKED', exc);
+  if (held.msg.chord) await e.exec.canvas(held.queue).onChordPart(held.msg, 'REVOKED', exc);
+  await e.transport.ack([held.delivery]);
 }
 
 const describe = (err: unknown): string =>
