@@ -40,9 +40,13 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-/** What a server that died printed: its first lines (a Go panic names its cause there) and its last. */
-function stderrOf(head: string, tail: string, total: number): string {
-  return total <= head.length ? head : `${head}\n[... ${total - head.length - tail.length} bytes ...]\n${tail}`;
+/**
+ * What a server that died printed: its first lines (a Go panic names its cause there) and its last. `tail` is the
+ * end of the whole output, so when the output is not much longer than `head` the two overlap: printed once.
+ */
+export function stderrOf(head: string, tail: string, total: number): string {
+  const overlap = head.length + tail.length - total;
+  return overlap >= 0 ? head + tail.slice(overlap) : `${head}\n[... ${-overlap} characters ...]\n${tail}`;
 }
 
 /** How often a server that exits before it answers is started again: a Go panic at boot, not a test failure. */
