@@ -64,9 +64,10 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
-  // Small files, small functions: a longer one says why in an eslint-disable comment.
+  // Small files, small functions: a longer one says why in an eslint-disable comment. bench/ is held to the file
+  // limit but not the function limit: a bench's main walks its whole run in one place.
   {
-    files: ['src/**/*.ts', 'test/**/*.ts'],
+    files: ['src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'],
     rules: { 'max-lines': ['error', { max: 400, skipBlankLines: true, skipComments: true }] },
   },
   {

@@ -13,18 +13,27 @@
 // between runs; figures are medians of the runs, ratios are medians of the per-run ratios (the dev server slows as
 // its in-memory history grows, so only contenders of the same run are compared).
 //   node dist/bench/temporal.js [--runs 3] [--workloads add,sleep] [--n 300] [--sleep-n 150] ...  (npm run build first)
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { cpus } from 'node:os';
+import type { ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { activityOptionsFor, registryMeta } from '../src/backends/temporal/meta.js';
-import { addNumbers, simulateWork } from '../src/tasks/builtins.js';
-import { childPids, cpuWindow, snapshot, type CpuSnapshot, type CpuWindow, type Roles } from './cpu.js';
+import { childPids, cpuWindow, snapshot, type CpuSnapshot, type Roles } from './cpu.js';
 import { median, writeResult, type Metric } from './report.js';
+import {
+  CORES,
+  PROCS,
+  figures,
+  round,
+  summaryTable,
+  toSample,
+  type Contender,
+  type Figures,
+  type Pass,
+  type Sample,
+} from './temporal-figures.js';
+import { preparePlain } from './temporal-plain.js';
+import { spawnReady, startServer, stop } from './temporal-procs.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = join(ROOT, '.tbw', 'venv', 'bin', 'temporal');
@@ -50,9 +59,6 @@ const { values: opts } = parseArgs({
   },
 });
 const RUNS = Number(opts.runs);
-const CORES = cpus().length;
-
-const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d;
 
 interface Workload {
   key: 'add' | 'sleep';
@@ -108,94 +114,6 @@ const workloads = opts.workloads.split(',').map((k) => {
     throw new Error("the plain worker is every ratio's anchor: keep it in --contenders");
   return w;
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function startServer(): Promise<{ address: string; proc: ChildProcess }> {
-  if (!existsSync(CLI)) throw new Error(`temporal CLI missing at ${CLI}: run scripts/setup-python.sh`);
-  const [p, h, m] = [await freePort(), await freePort(), await freePort()];
-  const args = ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', `${p}`, '--http-port', `${h}`];
-  const proc = spawn(CLI, [...args, '--metrics-port', `${m}`, '--log-level', 'error'], { stdio: 'ignore' });
-  const address = `127.0.0.1:${p}`;
-  await until('temporal server', async () => {
-    try {
-      const c = await Connection.connect({ address, connectTimeout: 500 });
-      await c.close();
-      return true;
-    } catch {
-      return false;
-    }
-  });
-  return { address, proc };
-}
-
-/** Spawns a process that logs NDJSON; resolves when `readyCount` lines satisfy `isReady`. */
-async function spawnReady(
-  args: string[],
-  env: Record<string, string>,
-  isReady: (line: Record<string, unknown>) => boolean,
-  readyCount: number,
-): Promise<{ proc: ChildProcess; ms: number; lines: Record<string, unknown>[] }> {
-  const started = Date.now();
-  const proc = spawn(process.execPath, args, {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-    detached: true,
-  });
-  const lines: Record<string, unknown>[] = [];
-  let buf = '';
-  proc.stdout?.on('data', (b: Buffer) => {
-    buf += b.toString();
-    const parts = buf.split('\n');
-    buf = parts.pop() ?? '';
-    for (const p of parts) {
-      try {
-        lines.push(JSON.parse(p) as Record<string, unknown>);
-      } catch {
-        // not JSON: ignore
-      }
-    }
-  });
-  await until('ready', () => {
-    if (proc.exitCode !== null) throw new Error(`exited ${proc.exitCode}`);
-    return lines.filter(isReady).length >= readyCount;
-  });
-  return { proc, ms: Date.now() - started, lines };
-}
-
-async function stop(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null) return;
-  const gone = new Promise((r) => proc.once('exit', r));
-  process.kill(-(proc.pid as number), 'SIGTERM');
-  const t = setTimeout(() => process.kill(-(proc.pid as number), 'SIGKILL'), 10_000);
-  await gone;
-  clearTimeout(t);
-}
-
-interface Pass {
-  /** Activities/s over the steady window (see load). */
-  rate: number;
-  /** Activities completed inside that window (for sleep: activity-work, in whole activities). */
-  activities: number;
-  cpu: CpuWindow | null;
-}
 
 /** The measured window: from the 10 % to the 80 % completion, so start-up and the draining tail count for neither. */
 const WINDOW = [0.1, 0.8] as const;
@@ -261,169 +179,8 @@ async function load(
   return { rate: activities / ((t2 - t1) / 1000), activities, cpu: a && b ? cpuWindow(a, b) : null };
 }
 
-// The plain contender: a hand-written workflow per task that calls the activity with EXACTLY the activity options
-// our generic workflow uses (start-to-close, heartbeat timeout, retry policy from src/backends/temporal/meta.ts), so
-// the server does the same work per activity for both; and the same Worker options as a child
-// (src/backends/temporal/index.ts). What differs is listed in docs/temporal.md ("Benchmark").
-const ACTIVITY_OPTIONS = Object.fromEntries(
-  Object.entries(registryMeta({ tasks: () => [addNumbers, simulateWork], workflows: () => [] }).tasks).map(
-    ([name, meta]) => [name, activityOptionsFor(meta)],
-  ),
-);
-const PLAIN_WORKFLOW = `import { proxyActivities } from '@temporalio/workflow';
-const OPTIONS = ${JSON.stringify(ACTIVITY_OPTIONS)};
-const { add_numbers: add } = proxyActivities(OPTIONS.add_numbers);
-const { simulate_work: work } = proxyActivities(OPTIONS.simulate_work);
-export async function add_numbers(args, kwargs) { return add(args, kwargs); }
-export async function simulate_work(args, kwargs) { return work(args, kwargs); }
-`;
-const PLAIN_WORKER = `import { DefaultLogger, NativeConnection, Worker, Runtime } from '@temporalio/worker';
-import { readFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
-Runtime.install({ shutdownSignals: ['SIGTERM'], logger: new DefaultLogger('WARN') });
-const [address, queue, slots, bundlePath] = process.argv.slice(2);
-const activities = {
-  add_numbers: async (args) => args[0] + args[1],
-  simulate_work: async (args, kwargs) => {
-    const duration = args[0] ?? kwargs?.duration ?? 1;
-    const start = Date.now();
-    await sleep(duration * 1000);
-    const end = Date.now();
-    return {
-      requested_duration: duration, actual_duration: (end - start) / 1000, start_time: start / 1000, end_time: end / 1000,
-      started_at: new Date(start).toISOString(), ended_at: new Date(end).toISOString(), status: 'completed',
-    };
-  },
-};
-const connection = await NativeConnection.connect({ address });
-const worker = await Worker.create({
-  connection, taskQueue: queue, workflowBundle: { code: readFileSync(bundlePath, 'utf8') }, activities,
-  maxConcurrentActivityTaskExecutions: Number(slots), maxConcurrentWorkflowTaskExecutions: Number(slots),
-  maxCachedWorkflows: 200, workflowThreadPoolSize: 1,
-});
-console.log(JSON.stringify({ msg: 'plain ready' }));
-await worker.run();
-`;
-
-async function preparePlain(): Promise<{ script: string; bundle: string }> {
-  // Under .tbw/ so the plain worker resolves @temporalio/* from this package's node_modules.
-  const dir = join(ROOT, '.tbw', 'bench-temporal');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'workflows.mjs'), PLAIN_WORKFLOW);
-  writeFileSync(join(dir, 'worker.mjs'), PLAIN_WORKER);
-  const bundle = join(dir, 'bundle.js');
-  const { bundleWorkflowCode } = await import('@temporalio/worker');
-  const { code } = await bundleWorkflowCode({ workflowsPath: join(dir, 'workflows.mjs'), logger: quietLogger() });
-  writeFileSync(bundle, code);
-  return { script: join(dir, 'worker.mjs'), bundle };
-}
-
-function quietLogger() {
-  const nop = (): void => undefined;
-  return { log: nop, trace: nop, debug: nop, info: nop, warn: nop, error: nop };
-}
-
-type Contender = 'plain' | 'plain2' | 'pool1' | 'pool2';
-const PROCS: Record<Contender, number> = { plain: 1, plain2: 2, pool1: 1, pool2: 2 };
-const LABEL: Record<Contender, string> = {
-  plain: 'plain worker',
-  plain2: '2 plain workers',
-  pool1: 'pool -c 1',
-  pool2: 'pool -c 2',
-};
-
-interface Sample {
-  run: number;
-  /** Activities/s of the contender (all its processes). */
-  rate: number;
-  /** CPU ms per activity by role; `worker` = the plain worker(s) or the children together. */
-  msPerActivity: Record<string, number>;
-  machinePct: number;
-  stealPct: number;
-  otherPct: number;
-}
-
-function toSample(run: number, p: Pass, workerRoles: string[]): Sample {
-  const cpu = p.cpu as CpuWindow;
-  const per = (ms: number): number => ms / p.activities;
-  const msPerActivity: Record<string, number> = {};
-  for (const [role, ms] of Object.entries(cpu.roleMs)) msPerActivity[role] = per(ms);
-  msPerActivity.worker = per(workerRoles.reduce((s, r) => s + (cpu.roleMs[r] ?? 0), 0));
-  msPerActivity.all = per(Object.values(cpu.roleMs).reduce((s, x) => s + x, 0));
-  return {
-    run,
-    rate: p.rate,
-    msPerActivity,
-    machinePct: cpu.machinePct,
-    stealPct: cpu.stealPct,
-    otherPct: (cpu.otherMs / cpu.wallMs) * 100,
-  };
-}
-
-/** Median figures of one contender on one workload. */
-interface Figures {
-  rate: number;
-  perProcess: number;
-  /** Median over runs of (this contender's rate per process ÷ the plain worker's rate in the same run). */
-  ratio: number | null;
-  ratios: number[];
-  /** Median over runs of (the plain worker's CPU ms/activity ÷ this contender's workers', same run): > 1 = cheaper. */
-  cpuRatio: number | null;
-  cpu: Record<string, number>;
-  machinePct: number;
-  otherPct: number;
-  /** Activities/s the cores left by other processes allow at the measured CPU per activity (1 % = 10 ms/s). */
-  cpuCeiling: number;
-}
-
-function figures(all: Record<Contender, Sample[]>, who: Contender): Figures {
-  const xs = all[who];
-  const med = (f: (s: Sample) => number): number => median(xs.map(f));
-  const paired = (f: (x: Sample, plain: Sample) => number): number[] =>
-    xs.flatMap((x) => {
-      const plain = all.plain.find((p) => p.run === x.run);
-      return plain ? [round(f(x, plain), 3)] : [];
-    });
-  const ratios = paired((x, plain) => x.rate / PROCS[who] / plain.rate);
-  const cpuRatios = paired((x, plain) => (plain.msPerActivity.worker ?? 0) / (x.msPerActivity.worker ?? Infinity));
-  const roles = ['worker', 'supervisor', 'server', 'client', 'all'].filter((r) =>
-    xs.every((x) => x.msPerActivity[r] !== undefined),
-  );
-  return {
-    rate: round(med((x) => x.rate)),
-    perProcess: round(med((x) => x.rate / PROCS[who])),
-    ratio: who === 'plain' ? null : round(median(ratios)),
-    ratios,
-    cpuRatio: who === 'plain' ? null : round(median(cpuRatios)),
-    cpu: Object.fromEntries(roles.map((r) => [r, round(med((x) => x.msPerActivity[r] ?? 0))])),
-    machinePct: Math.round(med((x) => x.machinePct)),
-    otherPct: Math.round(med((x) => x.otherPct)),
-    cpuCeiling: round(med((x) => ((CORES * 100 - x.otherPct) * 10) / (x.msPerActivity.all ?? Infinity))),
-  };
-}
-
-/** The figures as a markdown table: rate, ratio to plain, CPU ms per activity by process, machine use. */
-function summaryTable(fig: Record<string, Partial<Record<Contender, Figures>>>): string {
-  const rows = [
-    '| workload | contender | activities/s | per process vs plain | CPU ms/activity: worker(s) | supervisor | server | client | all | machine CPU % (other) |',
-    '|---|---|---|---|---|---|---|---|---|---|',
-  ];
-  for (const w of workloads) {
-    for (const who of w.contenders) {
-      const f = fig[w.key]?.[who];
-      if (!f) continue;
-      const rate = PROCS[who] > 1 ? `${f.rate} (${f.perProcess} each)` : `${f.rate}`;
-      const c = f.cpu;
-      rows.push(
-        `| ${w.describe}, ${w.slots} slots | ${LABEL[who]} | ${rate} | ${f.ratio === null ? '' : `${f.ratio}×`} | ${c.worker ?? ''} | ${c.supervisor ?? ''} | ${c.server ?? ''} | ${c.client ?? ''} | ${c.all ?? ''} | ${f.machinePct} (${f.otherPct}) |`,
-      );
-    }
-  }
-  return rows.join('\n');
-}
-
 async function main(): Promise<void> {
-  const server = await startServer();
+  const server = await startServer(CLI);
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection });
   const childReady = (l: Record<string, unknown>) => l.msg === 'child ready';
@@ -432,7 +189,7 @@ async function main(): Promise<void> {
   const bootMs: number[] = [];
   const benchStarted = Date.now();
   try {
-    const plain = await preparePlain();
+    const plain = await preparePlain(ROOT);
     for (const w of workloads) samples[w.key] = { plain: [], plain2: [], pool1: [], pool2: [] };
     for (let run = 0; run < RUNS; run++) {
       for (const w of workloads) {
@@ -601,7 +358,7 @@ async function main(): Promise<void> {
     details.startToReadyMs = { pool_c2_median: median(ready), child_boot_median: median(bootMs), all: ready };
   }
   console.log(JSON.stringify(details, null, 2));
-  console.log(summaryTable(fig));
+  console.log(summaryTable(workloads, fig));
   // A --contenders comparison is a one-off: it prints, and leaves the committed results alone.
   if (!opts.contenders) writeResult('temporal', { metrics, details });
 }
