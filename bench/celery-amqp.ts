@@ -1,5 +1,6 @@
-// bench/celery on RabbitMQ: the same no-op drain with our pool (-c 2, acks late, prefetch = slots × 1), Python
-// Celery prefork -c 2 (acks late) and celery-node (acks on receipt, no prefetch limit) on one RabbitMQ node, results
+// bench/celery on RabbitMQ: the same no-op drain with our pool (-c 2, acks late, prefetch = slots × 1, and × 4),
+// Python Celery prefork -c 2 (acks late, multiplier 4 and 1) and celery-node (acks on receipt, no prefetch limit) on
+// one RabbitMQ node, results
 // in one Redis for all three; plus the submit → result latency a Python client sees at low load, for our pool and
 // Python's, on Redis and on RabbitMQ. Used by bench/celery.ts.
 import { spawn, type ChildProcess } from 'node:child_process';

@@ -77,33 +77,38 @@ export const ours =
         detached: true,
       },
     );
-/** Python Celery prefork -c 2 (celery_bench_app.py); results to `resultUrl` (a db+postgresql+psycopg URL) if given. */
-export const python = (url: string, resultUrl?: string) => (): ChildProcess =>
-  spawn(
-    PY,
-    [
-      '-m',
-      'celery',
-      '-A',
-      'celery_bench_app',
-      'worker',
-      '-c',
-      '2',
-      '-P',
-      'prefork',
-      '-l',
-      'warning',
-      '--without-gossip',
-      '--without-mingle',
-      '--without-heartbeat',
-    ],
-    {
-      cwd: PYDIR,
-      env: { ...process.env, BENCH_REDIS_URL: url, ...(resultUrl ? { BENCH_RESULT_URL: resultUrl } : {}) },
-      stdio: 'ignore',
-      detached: true,
-    },
-  );
+/**
+ * Python Celery prefork -c 2 (celery_bench_app.py, acks late, prefetch multiplier 4 unless `env` sets
+ * BENCH_PREFETCH_MULTIPLIER); results to `resultUrl` (a Redis, rpc:// or db+postgresql+psycopg URL) if given.
+ */
+export const python =
+  (url: string, resultUrl?: string, env: Record<string, string> = {}) =>
+  (): ChildProcess =>
+    spawn(
+      PY,
+      [
+        '-m',
+        'celery',
+        '-A',
+        'celery_bench_app',
+        'worker',
+        '-c',
+        '2',
+        '-P',
+        'prefork',
+        '-l',
+        'warning',
+        '--without-gossip',
+        '--without-mingle',
+        '--without-heartbeat',
+      ],
+      {
+        cwd: PYDIR,
+        env: { ...process.env, BENCH_REDIS_URL: url, ...(resultUrl ? { BENCH_RESULT_URL: resultUrl } : {}), ...env },
+        stdio: 'ignore',
+        detached: true,
+      },
+    );
 /** celery-node with its results in `backend` (default: the broker). */
 export const celeryNode =
   (url: string, backend = url) =>

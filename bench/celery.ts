@@ -25,7 +25,7 @@ const ROUNDS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
 
 /** The no-op drain on RabbitMQ (results in the Redis `r`): ours, Python prefork, celery-node, per round. */
 async function amqpRounds(rabbitUrl: string, redisUrl: string, r: Redis): Promise<Record<string, number[]>> {
-  const out: Record<string, number[]> = { ours: [], ours4: [], python: [], node: [] };
+  const out: Record<string, number[]> = { ours: [], ours4: [], python: [], python1: [], node: [] };
   const one = async (name: string, key: string, consumers: number, start: () => ChildProcess): Promise<void> => {
     await r.flushall();
     const left = await purgeAmqp(rabbitUrl);
@@ -42,6 +42,9 @@ async function amqpRounds(rabbitUrl: string, redisUrl: string, r: Redis): Promis
     const x4 = ours(rabbitUrl, 2, redisUrl, ['-l', 'warn'], { CELERY_PREFETCH_MULTIPLIER: '4' });
     await one('ours -c 2 on RabbitMQ, multiplier 4', 'ours4', 2, x4);
     await one('python prefork -c 2 on RabbitMQ', 'python', 1, python(rabbitUrl, redisUrl));
+    // The platform's setting, as ours runs by default: the two pools compared at the same multiplier.
+    const py1 = python(rabbitUrl, redisUrl, { BENCH_PREFETCH_MULTIPLIER: '1' });
+    await one('python prefork -c 2, multiplier 1', 'python1', 1, py1);
     await one('celery-node on RabbitMQ (no-op)', 'node', 1, celeryNode(rabbitUrl, redisUrl));
   }
   return out;
@@ -124,6 +127,12 @@ function vs(name: string, ours: number[], anchorName: string, anchor: number[], 
     anchor: { name: anchorName, value: tps(med(anchor)) },
     target,
   };
+}
+
+/** The same, with no target: a figure for reading beside the target rows. */
+function forReading(name: string, ours: number[], anchorName: string, anchor: number[]) {
+  const { target: _t, ...m } = vs(name, ours, anchorName, anchor, 0);
+  return m;
 }
 
 async function main(): Promise<void> {
@@ -209,16 +218,34 @@ async function main(): Promise<void> {
           anchor: { name: 'ours -c 2 -l info --no-log-tasks', value: tps(med(red.logOff!)) },
         },
         vs('100 ms I/O tasks/s vs Python prefork', red.oursIo!, py, red.pythonIo!, 50),
-        vs('RabbitMQ no-op tasks/s -c 2 vs Python prefork', am.ours!, `${py} (acks late)`, am.python!, 8),
+        // The target rows: both pools at the platform's prefetch multiplier (1, ours by default); celery-node has none.
+        vs(
+          'RabbitMQ no-op tasks/s -c 2 vs Python prefork, both multiplier 1',
+          am.ours!,
+          `${py} (acks late, multiplier 1)`,
+          am.python1!,
+          8,
+        ),
         vs('RabbitMQ no-op tasks/s -c 2 vs celery-node', am.ours!, 'celery-node (AMQP)', am.node!, 1),
-        {
-          // No target: the same drain with the prefetch multiplier the Python contender uses (4, Celery's default).
-          name: 'RabbitMQ no-op tasks/s -c 2, prefetch multiplier 4, vs celery-node',
-          unit: 'tasks/s',
-          value: tps(med(am.ours4!)),
-          runs: runs(am.ours4!),
-          anchor: { name: 'celery-node (AMQP)', value: tps(med(am.node!)) },
-        },
+        // For reading, no target: ours at 1 against Python at Celery's default (4), then both at 4.
+        forReading(
+          'RabbitMQ no-op tasks/s -c 2 (multiplier 1) vs Python prefork at multiplier 4',
+          am.ours!,
+          `${py} (acks late, multiplier 4)`,
+          am.python!,
+        ),
+        forReading(
+          'RabbitMQ no-op tasks/s -c 2, both multiplier 4, vs Python prefork',
+          am.ours4!,
+          `${py} (acks late, multiplier 4)`,
+          am.python!,
+        ),
+        forReading(
+          'RabbitMQ no-op tasks/s -c 2, prefetch multiplier 4, vs celery-node',
+          am.ours4!,
+          'celery-node (AMQP)',
+          am.node!,
+        ),
         ...latencyMetrics(lo, lp),
         ...(amqpLat ? latencyMetrics(amqpLat.ao, amqpLat.ap, 'RabbitMQ (rpc://) ') : []),
       ],
