@@ -117,22 +117,16 @@ async function redisRounds(url: string, r: Redis): Promise<Record<string, number
 
 const runs = (xs: number[]): number[] => xs.map(tps);
 
-/** A throughput metric: our median against an anchor's median measured in the same run. */
-function vs(name: string, ours: number[], anchorName: string, anchor: number[], target: number) {
+/** A throughput metric: our median against an anchor's median measured in the same run (no target: for reading). */
+function vs(name: string, ours: number[], anchorName: string, anchor: number[], target?: number) {
   return {
     name,
     unit: 'tasks/s',
     value: tps(med(ours)),
     runs: runs(ours),
     anchor: { name: anchorName, value: tps(med(anchor)) },
-    target,
+    ...(target === undefined ? {} : { target }),
   };
-}
-
-/** The same, with no target: a figure for reading beside the target rows. */
-function forReading(name: string, ours: number[], anchorName: string, anchor: number[]) {
-  const { target: _t, ...m } = vs(name, ours, anchorName, anchor, 0);
-  return m;
 }
 
 async function main(): Promise<void> {
@@ -228,19 +222,19 @@ async function main(): Promise<void> {
         ),
         vs('RabbitMQ no-op tasks/s -c 2 vs celery-node', am.ours!, 'celery-node (AMQP)', am.node!, 1),
         // For reading, no target: ours at 1 against Python at Celery's default (4), then both at 4.
-        forReading(
+        vs(
           'RabbitMQ no-op tasks/s -c 2 (multiplier 1) vs Python prefork at multiplier 4',
           am.ours!,
           `${py} (acks late, multiplier 4)`,
           am.python!,
         ),
-        forReading(
+        vs(
           'RabbitMQ no-op tasks/s -c 2, both multiplier 4, vs Python prefork',
           am.ours4!,
           `${py} (acks late, multiplier 4)`,
           am.python!,
         ),
-        forReading(
+        vs(
           'RabbitMQ no-op tasks/s -c 2, prefetch multiplier 4, vs celery-node',
           am.ours4!,
           'celery-node (AMQP)',
