@@ -1,5 +1,6 @@
 // Runs the CLI: parse → compile settings → preflight → runSupervisor, or a subcommand. Returns the exit code;
 // every failure before the pool starts is ONE line on stderr (64 usage, 78 config). Seams are parameters.
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { CommanderError, type Command } from 'commander';
 import { ConfigError } from '../config/errors.js';
@@ -8,6 +9,7 @@ import { EXIT } from '../exit-codes.js';
 import type { BackendName } from '../config/types.js';
 import { registerConfigCommand } from './config-command.js';
 import { buildProgram, resolveCommand, type CliIo } from './program.js';
+import { nodeFlagsOf, notAFlag } from '../config/node-flags.js';
 import { redactArgv, secretFlagWarning } from './secret-args.js';
 import { taskModulesError } from './task-modules-error.js';
 
@@ -19,6 +21,8 @@ export interface CliDeps {
   missingSdk: (backend: BackendName, source: string) => string | null | Promise<string | null>;
   /** Load the task modules once in the supervisor, so a bad module fails with exit 78 before any child starts. */
   checkTasks: (config: WorkerConfig) => Promise<void>;
+  /** Null when node starts with these flags, else what node said (its first line). */
+  checkNodeFlags: (flags: readonly string[]) => string | null;
   /** Export env-file variables to this process (and so to the children), never overriding the environment. */
   applyEnv: (vars: Record<string, string>) => void;
   /**
@@ -63,6 +67,12 @@ export const defaultDeps: CliDeps = {
     const { loadRegistry } = await import('../tasks/loader.js');
     await loadRegistry({ taskModules: config.taskModules, builtins: config.builtins });
   },
+  checkNodeFlags(flags) {
+    const r = spawnSync(process.execPath, [...flags, '-e', ''], { encoding: 'utf8', timeout: 30_000 });
+    if (r.status === 0) return null;
+    const said = (r.stderr ?? '').split('\n').find((l) => l.trim() !== '');
+    return said?.trim() ?? `node exited with ${r.status ?? r.signal ?? r.error?.message ?? 'an error'}`;
+  },
   applyEnv(vars) {
     for (const [k, v] of Object.entries(vars)) if (process.env[k] === undefined) process.env[k] = v;
   },
@@ -77,6 +87,19 @@ export const defaultDeps: CliDeps = {
     return [listTasks.register, submit.register, status.register, dev.register];
   },
 };
+
+function checkChildNodeFlags(config: WorkerConfig, source: string, d: CliDeps): void {
+  const flags = nodeFlagsOf(config.childNodeFlags);
+  const word = notAFlag(flags);
+  const said = word !== null ? `${JSON.stringify(word)} is not a flag` : d.checkNodeFlags(flags);
+  if (said === null) return;
+  throw new ConfigError({
+    setting: 'childNodeFlags',
+    source,
+    value: config.childNodeFlags ?? '',
+    accepted: `flags node accepts, space-separated (${said})`,
+  });
+}
 
 /** An error that says which exit code it means (ConfigError, CommandError). */
 function hasExitCode(err: unknown): err is Error & { exitCode: number } {
@@ -128,6 +151,8 @@ export async function runCli(argv: readonly string[], io: CliIo, deps: Partial<C
       if (err instanceof ConfigError) throw err;
       throw taskModulesError(err, sources.taskModules, config.taskModules);
     }
+    // A value the user gave: node must accept it, or every child would fail at boot (the default is known good).
+    if (sources.childNodeFlags !== 'default') checkChildNodeFlags(config, sources.childNodeFlags, d);
     const warning = secretFlagWarning(PROG, redactArgv(argv).flags);
     if (warning !== null) io.stderr(warning);
     code = await d.runSupervisor(config);

@@ -9,6 +9,11 @@ import { BACKENDS } from './types.js';
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 // Celery's level names keep working: -l WARNING, -l CRITICAL.
 const LOG_LEVEL_ALIASES = { warning: 'warn', critical: 'fatal', notset: 'trace' };
+/**
+ * Celery children: TurboFan inlines at most 300 bytecodes per optimised function instead of V8's 920, so the
+ * ~100 hot functions of the message path compile in less CPU on the cores the broker shares (docs/benchmarks.md).
+ */
+export const CELERY_CHILD_NODE_FLAGS = '--max-inlined-bytecode-size-cumulative=300';
 
 /** Celery's node-name substitutions in -n: %h full host, %n host name part, %d domain part. */
 export function expandNodeName(name: string, hostname: string): string {
@@ -198,6 +203,22 @@ export const SETTINGS: readonly Setting[] = [
       'V8 old-space limit of each child in MiB (node --max-old-space-size), so N children cannot ' +
       "over-commit memory. Unset or 0 = auto: half of the machine's (or cgroup's) memory divided by the number " +
       'of children (autoscale max), at least 256 and at most 4096.',
+  },
+  {
+    key: 'childNodeFlags',
+    flag: '--child-node-flags <flags>',
+    env: ['TASK_CHILD_NODE_FLAGS'],
+    group: 'ops',
+    type: { kind: 'string' },
+    default: computed(`celery: ${CELERY_CHILD_NODE_FLAGS}; temporal, hatchet: none`, (get) =>
+      get('backend') === 'celery' ? CELERY_CHILD_NODE_FLAGS : null,
+    ),
+    nullable: true,
+    example: '--max-semi-space-size=32',
+    description:
+      'Node and V8 flags every child is forked with, space-separated, as `node` takes them (checked with node ' +
+      "before the pool starts). Replaces the default; none = V8's own defaults. The Celery default halves " +
+      "TurboFan's inlining budget: each child then spends ~20 % less CPU warming up (docs/benchmarks.md).",
   },
   {
     key: 'autoscale',

@@ -135,6 +135,8 @@ export interface WorkerConfig {
   maxMemoryPerChildKiB: number | null;
   /** V8 old-space limit per child, MiB (--max-old-space-size); null = auto (src/supervisor/heap.ts). Optional: older configs. */
   childMaxHeapMiB?: number | null;
+  /** Node/V8 flags every child is forked with, space-separated; null = none. Optional: older configs (none). */
+  childNodeFlags?: string | null;
   autoscale: { max: number; min: number } | null;
   shutdownTimeoutMs: number;
   /** Give up (exit CRASH_LOOP) after this many crashes of ready children within crashLoopWindowMs; null = never. */

@@ -12,6 +12,7 @@ import { DEFAULT_BACKOFF } from './backoff.js';
 import { Driver, type DriverSeams, type PoolSnapshot, snapshotOf } from './driver.js';
 import { EXTENSION_CLOSE_MS, type PoolExtension, type PoolHandle } from './handle.js';
 import { availableMemory, childHeapMiB, withHeapLimit } from './heap.js';
+import { childExecArgv } from '../config/node-flags.js';
 import type { LineSink } from './log-relay.js';
 import { initialState } from './state.js';
 import { POOL_SIGNALS, type PoolOptions, type PoolSignal } from './types.js';
@@ -29,7 +30,10 @@ export interface SignalSource {
 export interface SupervisorDeps extends DriverSeams {
   /** The compiled child entry to fork (the CLI takes it from the backend registry). */
   workerEntry: string;
-  /** Node flags of every child; `--max-old-space-size` is added from config.childMaxHeapMiB unless present here. */
+  /**
+   * Node flags of every child, after config.childNodeFlags; `--max-old-space-size` is added from
+   * config.childMaxHeapMiB unless present in either.
+   */
   execArgv: string[];
   /** Bytes of memory the children share (auto heap limit); default: the cgroup limit or total RAM. */
   memoryBytes: number;
@@ -155,7 +159,7 @@ export function startSupervisor(config: WorkerConfig, given: Given): SupervisorH
   const driver: Driver = new Driver(initialState(opts, Math.floor(deps.random() * 2 ** 31)), {
     ...deps,
     config,
-    execArgv: withHeapLimit(deps.execArgv, heapMiB),
+    execArgv: withHeapLimit(childExecArgv(config.childNodeFlags, deps.execArgv), heapMiB),
     env: deps.env,
     sink: deps.sink,
   });

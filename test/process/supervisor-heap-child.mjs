@@ -1,5 +1,5 @@
 // Test-only child for supervisor-heap.test.ts: the real child runtime with a backend that logs this process's
-// V8 heap limit and its execArgv once it starts.
+// V8 heap limit, its execArgv and Error.stackTraceLimit (set by a V8 flag) once it starts.
 import { getHeapStatistics } from 'node:v8';
 import { runChild } from '../../dist/src/child/runtime.js';
 import { Registry } from '../../dist/src/tasks/registry.js';
@@ -8,7 +8,8 @@ runChild(
   async () => ({
     name: 'heap-probe',
     async start(ctx) {
-      ctx.logger.info({ heapLimit: getHeapStatistics().heap_size_limit, execArgv: process.execArgv }, 'heap probe');
+      const heapLimit = getHeapStatistics().heap_size_limit;
+      ctx.logger.info({ heapLimit, execArgv: process.execArgv, stackTraceLimit: Error.stackTraceLimit }, 'heap probe');
     },
     async drain() {},
     async stop() {},

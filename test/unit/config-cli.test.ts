@@ -10,6 +10,7 @@ import type { HostInfo } from '../../src/config/table-types.js';
 import { commandConfig, commandIo } from '../../src/cli/program.js';
 import { defaultDeps, runCli, SUBCOMMANDS, wantsSubcommands, type CliDeps } from '../../src/cli/run.js';
 import { BACKEND_SDKS, missingSdk } from '../../src/backends/sdk.js';
+import { CELERY_CHILD_NODE_FLAGS } from '../../src/config/settings.js';
 
 interface Run {
   code: number;
@@ -324,3 +325,29 @@ void t.test(
     );
   },
 );
+
+void t.test('--child-node-flags: default per backend, replaced by the user, checked with node', async (t) => {
+  const celery = await run([]);
+  t.equal(celery.config?.childNodeFlags, CELERY_CHILD_NODE_FLAGS, 'celery children get the smaller inlining budget');
+  t.equal((await run(['--backend', 'temporal'])).config?.childNodeFlags, null, 'temporal: none');
+  const hatchet = await run(['config', '--json', '--backend', 'hatchet']);
+  t.equal((JSON.parse(hatchet.out) as WorkerConfig).childNodeFlags, null, 'hatchet: none');
+  const none = await run([], { env: { TASK_CHILD_NODE_FLAGS: 'none' } });
+  t.equal(none.code, 0, none.err);
+  t.equal(none.config?.childNodeFlags, null, '"none" = V8 defaults');
+  const own = await run(['--child-node-flags', '--max-semi-space-size=32  --stack-trace-limit=20']);
+  t.equal(own.code, 0, own.err);
+  t.equal(own.config?.childNodeFlags, '--max-semi-space-size=32  --stack-trace-limit=20', 'replaces the default');
+
+  const word = await run(['--child-node-flags', '--stack-trace-limit=20 max-semi-space-size=32']);
+  t.equal(word.code, 64, 'a bad flag value is a usage error');
+  t.equal(word.config, null, 'the pool never starts');
+  t.match(word.err, /invalid --child-node-flags ".*": expected flags node accepts, space-separated/);
+  t.match(word.err, /"max-semi-space-size=32" is not a flag/);
+
+  const bad = await run([], { env: { TASK_CHILD_NODE_FLAGS: '--no-such-v8-flag-here' } });
+  t.equal(bad.code, 78, 'from the environment: a configuration error');
+  t.equal(bad.config, null);
+  t.match(bad.err, /invalid TASK_CHILD_NODE_FLAGS "--no-such-v8-flag-here" \(from the environment\)/);
+  t.match(bad.err, /bad option: --no-such-v8-flag-here/, "node's own words");
+});
