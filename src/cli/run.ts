@@ -4,12 +4,12 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { CommanderError, type Command } from 'commander';
 import { ConfigError } from '../config/errors.js';
+import { nodeFlagsOf, notAFlag } from '../config/node-flags.js';
 import type { WorkerConfig } from '../config/types.js';
 import { EXIT } from '../exit-codes.js';
 import type { BackendName } from '../config/types.js';
 import { registerConfigCommand } from './config-command.js';
 import { buildProgram, resolveCommand, type CliIo } from './program.js';
-import { nodeFlagsOf, notAFlag } from '../config/node-flags.js';
 import { redactArgv, secretFlagWarning } from './secret-args.js';
 import { taskModulesError } from './task-modules-error.js';
 
