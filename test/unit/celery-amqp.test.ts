@@ -25,7 +25,7 @@ import {
   queueSpec,
 } from '../../src/backends/celery/transports/amqp-topology.js';
 import { amqpTarget, amqpTls, amqpUrlProblem } from '../../src/backends/celery/transports/amqp-url.js';
-import { transportProblem } from '../../src/backends/celery/transports/index.js';
+import { loadTransport, transportProblem } from '../../src/backends/celery/transports/index.js';
 import { buildTask, parseMessage } from '../../src/backends/celery/protocol.js';
 
 void t.test('AMQP URLs as kombu parses them', async (t) => {
@@ -53,6 +53,14 @@ void t.test('AMQP URLs as kombu parses them', async (t) => {
     transportProblem('kafka://h'),
     /must be a redis:\/\/ or rediss:\/\/ or amqp:\/\/ or amqps:\/\/ or pyamqp:\/\/ URL/,
   );
+});
+
+void t.test("loading a URL's transport (the pool's node, while the children boot) connects to nothing", async (t) => {
+  // Port 1 on loopback: nothing listens there, so a connection attempt would be the only way to fail or hang.
+  await t.resolves(loadTransport('amqp://guest:guest@127.0.0.1:1//'));
+  await t.resolves(loadTransport('redis://127.0.0.1:1/0'));
+  await t.rejects(loadTransport('kafka://h'), /broker URL .*must be a redis:\/\//);
+  await t.rejects(loadTransport('amqp://h//?frame_max=1'), /broker URL .*unsupported parameter frame_max/);
 });
 
 void t.test('TLS options: certificates read through the seam, verification as kombu reads ssl_cert_reqs', async (t) => {

@@ -1,6 +1,7 @@
 // The supervisor's Celery node (celery@host): one pidbox consumer per pool, answering `celery inspect/control`
 // for all its children like a prefork worker's main process, and sending worker-* events. Transport-neutral: its
-// channels come from the broker's transport part. Loaded by the pool extension once the pool is ready.
+// channels come from the broker's transport part. Loaded by the pool extension while the children boot, started once
+// the pool is ready.
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type { Logger } from 'pino';

@@ -37,6 +37,11 @@ export function transportProblem(url: string): string | null {
   return TRANSPORTS.problem(url);
 }
 
+/** Load the module of `url`'s transport without connecting (throws for a URL no transport takes). */
+export async function loadTransport(url: string): Promise<void> {
+  await TRANSPORTS.load(url, 'broker URL');
+}
+
 /** Connect to the broker at `url` (throws when it cannot: a retryable boot failure in a child). */
 export async function openTransport(url: string, o: TransportOptions): Promise<Transport> {
   return (await TRANSPORTS.load(url, 'broker URL'))(url, o);
