@@ -4,6 +4,7 @@
 // at the next OVER_CAP_BATCH messages. A queue of far-future messages above the cap costs some tens of Redis
 // commands a second (measured in test/e2e/celery-poison-broker.test.ts) instead of a pop-and-push-back loop, and
 // work queued behind them still gets through. Timers re-arm past setTimeout's range.
+import { ChurnMap } from '../../util/churn-map.js';
 import { setLongTimeout } from '../../util/timers.js';
 import type { Held } from './execute.js';
 
@@ -26,7 +27,7 @@ export interface EtaHoldOptions {
 }
 
 export class EtaHold {
-  readonly #held = new Map<string, { held: Held; clear: () => void }>();
+  readonly #held = new ChurnMap<string, { held: Held; clear: () => void }>();
   #pauseMs = 0;
   #pauseTimer: NodeJS.Timeout | null = null;
 

@@ -1,11 +1,12 @@
 // What one consumer holds, by where each message is: running, ready to start, waiting for a rate-limit token
 // (keeping its prefetch slot, as in Celery), or waiting for its ETA (eta.ts). Bookkeeping only: the consumer
 // decides what starts and when (consumer.ts); this answers what is held and takes messages out of it.
+import { ChurnMap } from '../../util/churn-map.js';
 import type { EtaHold } from './eta.js';
 import type { Execution, Held } from './execute.js';
 
 export class Holdings {
-  readonly running = new Map<string, Execution>();
+  readonly running = new ChurnMap<string, Execution>();
   readonly ready: Held[] = [];
   readonly waiting = new Set<Held>();
 

@@ -3,6 +3,7 @@
 // delivery below it is settled or in this batch), the rest one by one. Fewer frames for the broker to process,
 // same meaning: a delivery is never acked before its own ack was asked for.
 import type { Message } from 'amqplib';
+import { ChurnMap } from '../../../util/churn-map.js';
 
 export interface AckChannel {
   ack(message: Message, allUpTo?: boolean): void;
@@ -10,7 +11,7 @@ export interface AckChannel {
 
 export class Acker {
   /** Delivered on this channel and not settled yet, by delivery tag. */
-  readonly #out = new Map<number, Message>();
+  readonly #out = new ChurnMap<number, Message>();
   #pending: Message[] = [];
   #scheduled = false;
 

@@ -26,6 +26,7 @@ import { AmqpLink, amqpReason, isAccessRefused } from './amqp-connection.js';
 import { AmqpSubscription, type ConsumeHost } from './amqp-consume.js';
 import { AmqpControlChannel, AmqpEventChannel, listenRevoked, type ControlHost } from './amqp-control.js';
 import { RecentIds } from '../recent-ids.js';
+import { ChurnMap } from '../../../util/churn-map.js';
 import {
   copyOptions,
   deadLetterRecord,
@@ -61,7 +62,7 @@ export class AmqpTransport implements Transport, ConsumeHost, ControlHost {
   readonly link: AmqpLink;
   readonly publisher: Publisher;
   readonly revoked = new RecentIds();
-  readonly #held = new Map<string, HeldMessage>();
+  readonly #held = new ChurnMap<string, HeldMessage>();
   readonly #setups = new Set<Setup>();
   #sub: AmqpSubscription | null = null;
   #events: AmqpEventChannel | null = null;

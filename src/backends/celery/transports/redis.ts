@@ -3,6 +3,7 @@
 // on the held set, publishing, and the upkeep only Redis needs (refresh our holds, give back holds orphaned by a
 // lost reply, a dead child's or a timed-out one's).
 import type { Redis } from 'ioredis';
+import { ChurnMap } from '../../../util/churn-map.js';
 import type { ResultStore } from '../results.js';
 import { RedisResultStore } from '../results/redis.js';
 import { Broker, DEAD_LETTER_MESSAGE_BYTES, type Fetched } from './redis-broker.js';
@@ -41,7 +42,7 @@ export class RedisTransport implements Transport {
   readonly name = 'redis';
   readonly broker: Broker;
   readonly holders: Holders;
-  readonly #held = new Map<string, Held>();
+  readonly #held = new ChurnMap<string, Held>();
   #sub: RedisSubscription | null = null;
   #maint: NodeJS.Timeout | null = null;
   #maintBusy = false;
