@@ -12,6 +12,7 @@ import { internalTask } from './dag.js';
 import type { TaskLimitsView } from './limits.js';
 import { retryMessage, type TaskMessage } from './protocol.js';
 import { buildMeta, errorInfo, excInfo, replyToOf, type ExcInfo, type ResultStore, type State } from './results.js';
+import { CeleryTaskContext } from './task-context.js';
 import type { SettleableDelivery, Transport } from './transport.js';
 
 /** A message this child holds until it is acked, re-published or given back (the transport tracks the hold). */
@@ -246,29 +247,9 @@ export class Execution {
     return await (limitHit ? Promise.race([running, limitHit]) : running);
   }
 
-  /** The task's context (ctx); its logger and signal are made on first use. */
-  #context() {
-    const { msg } = this.held;
-    const env = this.env;
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the getters below need this Execution
-    const self = this;
-    let logger: Logger | undefined;
-    return {
-      taskId: msg.id,
-      taskName: msg.task,
-      attempt: msg.retries + 1,
-      // Given back before (a lost worker, a cold stop, a visibility timeout): kombu's redelivered flag.
-      redelivered: msg.redelivered,
-      get signal(): AbortSignal {
-        return self.controller.signal;
-      },
-      // Built on first use: most tasks never log, and a pino child per task is a measurable cost.
-      get logger(): Logger {
-        return (logger ??= env.logger.child({ taskId: msg.id, task: msg.task }));
-      },
-      backend: 'celery' as const,
-      workerName: env.worker,
-    };
+  /** The task's context (ctx); its logger and signal are made on first use (task-context.ts). */
+  #context(): CeleryTaskContext {
+    return new CeleryTaskContext(this.held.msg, this.env.worker, this, this.env.logger);
   }
 
   async #succeed(value: unknown): Promise<Outcome> {
