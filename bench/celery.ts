@@ -22,6 +22,9 @@ const tps = (v: number): number => Math.round(v);
 // Rounds interleave the contenders (so drift in machine load hits all of them alike); each figure is the
 // median of its rounds and every ratio is median / median of the same run.
 const ROUNDS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
+// Latency rounds are cheap and Python's own p50 moves by ~1 ms between them (1.9-3.1 ms back to back on Redis in
+// one run): five, with who goes first alternating, so that one round does not decide a row.
+const LAT_ROUNDS = Math.max(1, Number(process.env.BENCH_LAT_RUNS ?? 5));
 
 /** The no-op drain on RabbitMQ (results in the Redis `r`): ours, Python prefork, celery-node, per round. */
 async function amqpRounds(rabbitUrl: string, redisUrl: string, r: Redis): Promise<Record<string, number[]>> {
@@ -142,51 +145,69 @@ async function main(): Promise<void> {
         `ours/python ${ratio(am.ours!, am.python!)}x, ours/celery-node ${ratio(am.ours!, am.node!)}x; task lines ` +
         `on/off ${ratio(red.logOn!, red.logOff!)}x`,
     );
-    // Latency: ROUNDS interleaved passes (ours, Python's), each figure the median of its rounds; the idle load is
-    // counted in the first round only (Redis; RabbitMQ has no command counter to read).
-    const redisLat = async (k: number): Promise<[Lat, Lat]> => [
-      await measureLatency('ours -c 2', k === 0 ? r : null, {
-        broker: redis.url,
-        start: ours(redis.url),
-        ready: oursReady(r),
-        children: 2,
-      }),
-      await measureLatency('python prefork -c 2', k === 0 ? r : null, {
-        broker: redis.url,
-        start: python(redis.url),
-        ready: brpopReady(r),
-        children: 2,
-      }),
-    ];
-    const amqpLatRound = async (): Promise<[Lat, Lat]> => {
-      await purgeAmqp(rabbit.url);
-      const ao = await measureLatency('ours -c 2 (RabbitMQ)', null, {
-        broker: rabbit.url,
-        results: 'rpc://',
-        start: ours(rabbit.url, 2, 'rpc://'),
-        ready: amqpReady(rabbit.url, 2),
-        children: 2,
-      });
-      await purgeAmqp(rabbit.url);
-      const ap = await measureLatency('python prefork -c 2 (RabbitMQ)', null, {
-        broker: rabbit.url,
-        results: 'rpc://',
-        start: python(rabbit.url, 'rpc://'),
-        ready: amqpReady(rabbit.url, 1),
-        children: 2,
-      });
-      return [ao, ap];
+    // Latency: LAT_ROUNDS interleaved passes, ours and Python's in turn (who goes first alternates), each figure
+    // the median of its rounds; the idle load is counted in the first round only (Redis; RabbitMQ has no command
+    // counter to read).
+    const inTurn = async (k: number, a: () => Promise<Lat>, b: () => Promise<Lat>): Promise<[Lat, Lat]> => {
+      if (k % 2 === 0) {
+        const first = await a();
+        return [first, await b()];
+      }
+      const first = await b();
+      return [await a(), first];
     };
+    const redisLat = (k: number): Promise<[Lat, Lat]> =>
+      inTurn(
+        k,
+        () =>
+          measureLatency('ours -c 2', k === 0 ? r : null, {
+            broker: redis.url,
+            start: ours(redis.url),
+            ready: oursReady(r),
+            children: 2,
+          }),
+        () =>
+          measureLatency('python prefork -c 2', k === 0 ? r : null, {
+            broker: redis.url,
+            start: python(redis.url),
+            ready: brpopReady(r),
+            children: 2,
+          }),
+      );
+    const amqpLatRound = (k: number): Promise<[Lat, Lat]> =>
+      inTurn(
+        k,
+        async () => {
+          await purgeAmqp(rabbit.url);
+          return measureLatency('ours -c 2 (RabbitMQ)', null, {
+            broker: rabbit.url,
+            results: 'rpc://',
+            start: ours(rabbit.url, 2, 'rpc://'),
+            ready: amqpReady(rabbit.url, 2),
+            children: 2,
+          });
+        },
+        async () => {
+          await purgeAmqp(rabbit.url);
+          return measureLatency('python prefork -c 2 (RabbitMQ)', null, {
+            broker: rabbit.url,
+            results: 'rpc://',
+            start: python(rabbit.url, 'rpc://'),
+            ready: amqpReady(rabbit.url, 1),
+            children: 2,
+          });
+        },
+      );
     const redLat: [Lat, Lat][] = [];
     const amq: [Lat, Lat][] = [];
     let amqpError: string | null = null;
-    for (let k = 0; k < ROUNDS; k++) {
-      console.log(`latency round ${k + 1}/${ROUNDS}`);
+    for (let k = 0; k < LAT_ROUNDS; k++) {
+      console.log(`latency round ${k + 1}/${LAT_ROUNDS}`);
       redLat.push(await redisLat(k));
       // A RabbitMQ failure is reported and leaves those rows out; it does not throw away the other figures.
       if (amqpError !== null) continue;
       try {
-        amq.push(await amqpLatRound());
+        amq.push(await amqpLatRound(k));
       } catch (err) {
         amqpError = (err as Error).message;
       }
@@ -196,7 +217,7 @@ async function main(): Promise<void> {
     if (amqpError !== null) console.log(`RabbitMQ latency NOT MEASURED: ${amqpError}`);
     const amqpLat =
       amqpError === null ? { ao: medianFigures(amq.map((x) => x[0])), ap: medianFigures(amq.map((x) => x[1])) } : null;
-    console.log(`latency medians of ${ROUNDS}: ${JSON.stringify({ ours: lo, python: lp, rabbitmq: amqpLat })}`);
+    console.log(`latency medians of ${LAT_ROUNDS}: ${JSON.stringify({ ours: lo, python: lp, rabbitmq: amqpLat })}`);
     const { writeResult } = await import('./report.js');
     const py = 'python celery prefork -c 2';
     writeResult('celery', {
