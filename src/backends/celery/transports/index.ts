@@ -38,13 +38,13 @@ export function transportProblem(url: string): string | null {
 }
 
 /** Load the module of `url`'s transport without connecting (throws for a URL no transport takes). */
-export async function loadTransport(url: string): Promise<void> {
-  await TRANSPORTS.load(url, 'broker URL');
+export function loadTransport(url: string): Promise<Opener> {
+  return TRANSPORTS.load(url, 'broker URL');
 }
 
 /** Connect to the broker at `url` (throws when it cannot: a retryable boot failure in a child). */
 export async function openTransport(url: string, o: TransportOptions): Promise<Transport> {
-  return (await TRANSPORTS.load(url, 'broker URL'))(url, o);
+  return (await loadTransport(url))(url, o);
 }
 
 /**
